@@ -1,0 +1,47 @@
+// Command saker is Saker's command-line interface: live detection, capture replay, rule tools.
+// Each subcommand lives in its own file and registers itself on rootCmd in an init function.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+var rootCmd = &cobra.Command{
+	Use:           "saker",
+	Short:         "Runtime threat detection for Linux hosts, containers and Kubernetes",
+	Long:          "Saker captures kernel events with a CO-RE eBPF probe (or reads .scap captures),\nrebuilds process, file, network and container state, and evaluates Falco-language rules.",
+	SilenceUsage:  true,
+	SilenceErrors: true,
+}
+
+func init() {
+	rootCmd.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "Print Saker's version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintf(cmd.OutOrStdout(), "saker %s\n", version)
+		},
+	})
+}
+
+// exitError carries a process exit code out of a command without printing anything more.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func main() {
+	if err := rootCmd.Execute(); err != nil {
+		if ee, ok := err.(exitError); ok {
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "saker:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,103 @@
+// Package fields is the vocabulary shared by the rule engine and the event sources: field
+// descriptions (name, type, argument form), typed values, and the Source interface through which
+// the rule compiler binds a condition's field references to extractors. It depends on nothing
+// else in Saker, so the rule language never depends on capture or output code.
+package fields
+
+import (
+	"net/netip"
+	"strconv"
+)
+
+// Type is the value type of a field, as the catalogues in shared/fields name them.
+type Type uint8
+
+const (
+	String  Type = iota // CHARBUF, FSPATH, FSRELPATH, string
+	Int64               // INT8..INT64, ERRNO, FD, PID
+	Uint64              // UINT8..UINT64
+	Bool                // BOOL
+	IPAddr              // IPADDR / IPV4ADDR / IPV6ADDR
+	IPNet               // IPNET
+	Port                // PORT (uint16)
+	AbsTime             // ABSTIME, nanoseconds since the epoch
+	RelTime             // RELTIME, nanoseconds
+	Bytes               // BYTEBUF
+	Double              // DOUBLE
+	Dyn                 // DYN: type decided per event (evt.rawarg)
+)
+
+var typeNames = [...]string{"string", "int64", "uint64", "bool", "ipaddr", "ipnet", "port", "abstime", "reltime", "bytebuf", "double", "dyn"}
+
+func (t Type) String() string {
+	if int(t) < len(typeNames) {
+		return typeNames[t]
+	}
+	return "type(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Numeric reports whether values of t compare as numbers.
+func (t Type) Numeric() bool {
+	switch t {
+	case Int64, Uint64, Port, AbsTime, RelTime, Double, Bool:
+		return true
+	}
+	return false
+}
+
+// ArgMode says whether a field takes an argument (`proc.aname[2]`, `evt.arg.flags`).
+type ArgMode uint8
+
+const (
+	ArgNone ArgMode = iota
+	ArgAllowed
+	ArgRequired
+)
+
+// Info describes one field of a source.
+type Info struct {
+	Name     string
+	Type     Type
+	List     bool    // the field yields a list of values (IS_LIST)
+	Arg      ArgMode // whether an argument is taken
+	ArgIndex bool    // the argument is a number (proc.aname[2])
+	ArgKey   bool    // the argument is a key (proc.env[HOME], evt.arg.flags)
+	NoRHS    bool    // used without an operator/operand (evt.around, fd.nameraw ...)
+	Hidden   bool    // TABLE_ONLY / PRINT_ONLY: not usable in filters
+	Desc     string
+}
+
+// Value is one extracted value. Which member is meaningful follows the field's Type: S for
+// String and Bytes; N for integers, Bool (0/1), Port and times (Int64 stored as two's complement);
+// F for Double; IP for IPAddr (a full-length prefix) and IPNet; L for list fields.
+type Value struct {
+	S  string
+	N  uint64
+	F  float64
+	IP netip.Prefix
+	L  []Value
+}
+
+// Event is an opaque event handed from a source to the extractors it bound.
+type Event = any
+
+// Extractor returns the value of one bound field for an event, and false when the field has no
+// value for it (rendered <NA> in outputs; comparisons other than `exists` are false).
+type Extractor func(ev Event) (Value, bool)
+
+// Source is one event source (syscall, k8s_audit, ...): its field catalogue, the extractors that
+// read those fields from its events, and the event-type names the rule compiler indexes by.
+type Source interface {
+	// Name is the rule `source:` value, e.g. "syscall" or "k8s_audit".
+	Name() string
+	// Field looks a field up by name. Fields written with a dotted argument (evt.arg.flags)
+	// are looked up by their base name (evt.arg); the caller splits the argument.
+	Field(name string) (Info, bool)
+	// Extractor binds a field with its argument (empty when none). A catalogue-only source
+	// (used by `rules validate`) returns a nil Extractor and no error.
+	Extractor(info Info, arg string) (Extractor, error)
+	// EventCodes returns the event codes an `evt.type` name stands for, false when unknown.
+	EventCodes(evtType string) ([]uint16, bool)
+	// NumEventCodes is the number of event codes; codes run from 0 to NumEventCodes()-1.
+	NumEventCodes() int
+}
