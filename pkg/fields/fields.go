@@ -62,8 +62,9 @@ type Info struct {
 	Arg      ArgMode // whether an argument is taken
 	ArgIndex bool    // the argument is a number (proc.aname[2])
 	ArgKey   bool    // the argument is a key (proc.env[HOME], evt.arg.flags)
-	NoRHS    bool    // used without an operator/operand (evt.around, fd.nameraw ...)
-	Hidden   bool    // TABLE_ONLY / PRINT_ONLY: not usable in filters
+	NoRHS         bool // may not stand on the right of a comparison, in val()
+	NoTransformer bool // takes no transformer (tolower() ...)
+	Hidden        bool // TABLE_ONLY / PRINT_ONLY: not usable in conditions
 	Desc     string
 }
 
@@ -101,3 +102,5 @@ type Source interface {
 	// NumEventCodes is the number of event codes; codes run from 0 to NumEventCodes()-1.
 	NumEventCodes() int
 }
+
+//go:generate go run ./gen -shared ../../../shared/fields -o catalog_gen.go
