@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Saker's whole test suite, as CI runs it: installs what the tests need on a fresh Debian
+# machine (sysdig as the differential oracle), then runs vet, every test (as root the eBPF
+# tests run for real) and a short run of every fuzz target.
+# Usage: sudo bash scripts/test.sh        (FUZZTIME=10s by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v sysdig >/dev/null || need+=(sysdig)
+command -v ip >/dev/null || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "scripts/test.sh: missing ${need[*]}; run as root to install them" >&2
+		exit 1
+	fi
+	echo "== installing ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	for i in 1 2 3; do
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null && break
+		echo "apt-get failed (try $i), retrying" >&2
+		sleep 10
+	done
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test"
+go test -count=1 -timeout 40m ./... 2>&1 | tee /tmp/saker-test.log
+status=${PIPESTATUS[0]}
+if [ "$status" -ne 0 ]; then
+	echo "go test failed" >&2
+	exit "$status"
+fi
+
+FUZZTIME=${FUZZTIME:-10s}
+echo "== fuzz targets, $FUZZTIME each"
+grep -rl --include='*_test.go' '^func Fuzz' . | sort | while read -r f; do
+	pkg="./$(dirname "${f#./}")"
+	for fn in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
+		echo "-- $pkg $fn"
+		go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$FUZZTIME" "$pkg" >/tmp/saker-fuzz.log 2>&1 || { cat /tmp/saker-fuzz.log; exit 1; }
+	done
+done
+echo "== all tests passed"
