@@ -9,17 +9,21 @@ package event
 // Event is one decoded event. Param values are slices into the record the event was decoded
 // from; they are valid until the next event is read from the same source.
 type Event struct {
-	Num    uint64 // position in the stream, 1-based, counting every event (shown or not)
-	TS     uint64 // nanoseconds since the epoch
-	TID    int64
-	CPU    uint16
-	Type   uint16 // event code after normalization (current version of this name/direction)
-	Flags  uint32 // block flags: FlagStateOnly (update state, do not show or match)
-	Params [MaxParams][]byte
-	NParams int // params present (Params[i] for i >= NParams are absent)
+	Num     uint64 // position in the stream, 1-based, counting every event (shown or not)
+	TS      uint64 // nanoseconds since the epoch
+	TID     int64
+	CPU     uint16
+	Type    uint16 // event code after normalization (current version of this name/direction)
+	Flags   uint32 // block flags: FlagStateOnly (update state, do not show or match)
+	Params  [MaxParams][]byte
+	NParams int    // params present (Params[i] for i >= NParams are absent)
 	Present uint64 // bit i set when param i of the current layout is present (not merely empty)
-	Info   *Info   // table row of Type
-	Raw    []byte  // the raw record (header + lengths + values) as read
+	Info    *Info  // table row of Type
+	Raw     []byte // the raw record (header + lengths + values) as read
+
+	// RawType is the event code as read, before normalization (equal to Type for current
+	// versions).
+	RawType uint16
 }
 
 // FlagStateOnly marks an event that updates state only (scap block flag 1).

@@ -42,58 +42,58 @@ type Group struct {
 // ThreadInfo is one thread of the process list (every version; absent fields are zero).
 type ThreadInfo struct {
 	TID, PID, PTID, SID, VPGID, PGID int64
-	Comm, Exe, ExePath string
-	Args               []string
-	Cwd                string
-	FDLimit            int64
-	Flags              uint32
-	UID, GID           uint32
-	VMSizeKB, VMRSSKB  uint32
-	VMSwapKB           uint32
-	PFMajor, PFMinor   uint64
-	Env                []string
-	VTID, VPID         int64
-	Cgroups            []string // "subsys=path"
-	Root               string
-	PidNSInitStartTS   uint64
-	TTY                uint32
-	LoginUID           uint32
-	ExeWritable        bool
-	CapInheritable     uint64
-	CapPermitted       uint64
-	CapEffective       uint64
-	ExeUpperLayer      bool
-	ExeLowerLayer      bool
-	ExeFromMemfd       bool
-	ExeIno             uint64
-	ExeInoCtime        uint64
-	ExeInoMtime        uint64
+	Comm, Exe, ExePath               string
+	Args                             []string
+	Cwd                              string
+	FDLimit                          int64
+	Flags                            uint32
+	UID, GID                         uint32
+	VMSizeKB, VMRSSKB                uint32
+	VMSwapKB                         uint32
+	PFMajor, PFMinor                 uint64
+	Env                              []string
+	VTID, VPID                       int64
+	Cgroups                          []string // "subsys=path"
+	Root                             string
+	PidNSInitStartTS                 uint64
+	TTY                              uint32
+	LoginUID                         uint32
+	ExeWritable                      bool
+	CapInheritable                   uint64
+	CapPermitted                     uint64
+	CapEffective                     uint64
+	ExeUpperLayer                    bool
+	ExeLowerLayer                    bool
+	ExeFromMemfd                     bool
+	ExeIno                           uint64
+	ExeInoCtime                      uint64
+	ExeInoMtime                      uint64
 }
 
 // FD types as the scap fd list stores them (scap_fd_type).
 const (
-	FDUnknown      = 0
-	FDFile         = 1
-	FDDirectory    = 2
-	FDIPv4Sock     = 3
-	FDIPv6Sock     = 4
-	FDIPv4Server   = 5
-	FDIPv6Server   = 6
-	FDFifo         = 7
-	FDUnixSock     = 8
-	FDEvent        = 9
-	FDUnsupported  = 10
-	FDSignalfd     = 11
-	FDEventpoll    = 12
-	FDInotify      = 13
-	FDTimerfd      = 14
-	FDNetlink      = 15
-	FDFileV2       = 16
-	FDBPF          = 17
-	FDUserfaultfd  = 18
-	FDIoUring      = 19
-	FDMemfd        = 20
-	FDPidfd        = 21
+	FDUnknown     = 0
+	FDFile        = 1
+	FDDirectory   = 2
+	FDIPv4Sock    = 3
+	FDIPv6Sock    = 4
+	FDIPv4Server  = 5
+	FDIPv6Server  = 6
+	FDFifo        = 7
+	FDUnixSock    = 8
+	FDEvent       = 9
+	FDUnsupported = 10
+	FDSignalfd    = 11
+	FDEventpoll   = 12
+	FDInotify     = 13
+	FDTimerfd     = 14
+	FDNetlink     = 15
+	FDFileV2      = 16
+	FDBPF         = 17
+	FDUserfaultfd = 18
+	FDIoUring     = 19
+	FDMemfd       = 20
+	FDPidfd       = 21
 )
 
 // FDInfo is one file descriptor of the fd list.

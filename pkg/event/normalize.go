@@ -1,0 +1,164 @@
+package event
+
+// remap[old] lists, for each param of the current version of an old code, the index of the
+// param with the same name in the old version (-1: the old version lacks it).
+var remap = func() (m [NumEvents][]int8) {
+	for c := range Table {
+		cur := currentCode[c]
+		if int(cur) == c {
+			continue
+		}
+		old, now := &Table[c], &Table[cur]
+		r := make([]int8, len(now.Params))
+		for j := range now.Params {
+			r[j] = int8(old.ParamIndex(now.Params[j].Name))
+		}
+		m[c] = r
+	}
+	return m
+}()
+
+// Remap rewrites ev, decoded with an old-version code, to the current code of the same name and
+// direction, moving params by name (params the old version lacks are absent). It reports
+// whether ev changed. Param bytes are not copied.
+func Remap(ev *Event) bool {
+	if ev.Info == nil || int(ev.Type) >= NumEvents {
+		return false
+	}
+	cur := currentCode[ev.Type]
+	if cur == ev.Type {
+		return false
+	}
+	src := ev.Params
+	srcPresent := ev.Present
+	var present uint64
+	n := 0
+	for j, k := range remap[ev.Type] {
+		if k >= 0 && srcPresent&(1<<uint(k)) != 0 {
+			ev.Params[j] = src[k]
+			present |= 1 << uint(j)
+			n = j + 1
+		} else {
+			ev.Params[j] = nil
+		}
+	}
+	clear(ev.Params[len(remap[ev.Type]):])
+	ev.Type = cur
+	ev.Info = &Table[cur]
+	ev.Present = present
+	ev.NParams = n
+	return true
+}
+
+// pendingEnter is the last enter event of a thread, its params copied into buf.
+type pendingEnter struct {
+	code    uint16
+	valid   bool
+	present uint64
+	buf     []byte
+	params  [MaxParams][]byte
+}
+
+// maxPending bounds the per-thread table: beyond it the table is dropped (enters of threads
+// that never exit would otherwise pile up).
+const maxPending = 1 << 16
+
+// Normalizer turns a stream of decoded events into one model: every old-version code becomes
+// the current code of the same name and direction (params moved by name), and the params of a
+// thread's enter event are merged into the following exit event of that thread when the exit
+// lacks them (old captures record openat as enter 102 {dirfd, name, flags, mode} plus exit 103
+// {fd}; after merging, the exit is the current 307 with fd, dirfd, name, flags and mode).
+// Merged param bytes live in a per-thread buffer owned by the Normalizer: like every param they
+// are valid until the next event. The zero value is ready to use; a Normalizer is not safe for
+// concurrent use.
+type Normalizer struct {
+	pending map[int64]*pendingEnter
+	merge   map[uint32][]int8 // (enter code<<16 | exit code) -> exit param j -> enter param index
+}
+
+// Next normalizes ev in place. It returns emit=true for every event the caller should count
+// (enter events included, so evt.num numbering stays like sysdig's); it returns false only for
+// an event without table info.
+func (n *Normalizer) Next(ev *Event) (emit bool) {
+	if ev.Info == nil {
+		return false
+	}
+	Remap(ev)
+	if n.pending == nil {
+		n.pending = make(map[int64]*pendingEnter)
+		n.merge = make(map[uint32][]int8)
+	}
+	switch ev.Info.Dir {
+	case 'E':
+		p := n.pending[ev.TID]
+		if ev.Present == 0 {
+			if p != nil {
+				p.valid = false
+			}
+			return true
+		}
+		if p == nil {
+			if len(n.pending) >= maxPending {
+				clear(n.pending)
+			}
+			p = &pendingEnter{}
+			n.pending[ev.TID] = p
+		}
+		p.code = ev.Type
+		p.valid = true
+		p.present = ev.Present
+		p.buf = p.buf[:0]
+		for i := 0; i < ev.NParams; i++ {
+			if ev.Present&(1<<uint(i)) != 0 {
+				p.buf = append(p.buf, ev.Params[i]...)
+			}
+		}
+		off := 0
+		for i := 0; i < ev.NParams; i++ {
+			if ev.Present&(1<<uint(i)) != 0 {
+				l := len(ev.Params[i])
+				p.params[i] = p.buf[off : off+l : off+l]
+				off += l
+			}
+		}
+	case 'X':
+		p := n.pending[ev.TID]
+		if p == nil || !p.valid {
+			return true
+		}
+		p.valid = false
+		enter := &Table[p.code]
+		if enter.Name != ev.Info.Name {
+			return true
+		}
+		want := uint64(1)<<uint(len(ev.Info.Params)) - 1
+		if ev.Present&want == want {
+			return true
+		}
+		key := uint32(p.code)<<16 | uint32(ev.Type)
+		m, ok := n.merge[key]
+		if !ok {
+			m = make([]int8, len(ev.Info.Params))
+			for j := range ev.Info.Params {
+				m[j] = int8(enter.ParamIndex(ev.Info.Params[j].Name))
+			}
+			n.merge[key] = m
+		}
+		for j, k := range m {
+			if k < 0 || ev.Present&(1<<uint(j)) != 0 || p.present&(1<<uint(k)) == 0 {
+				continue
+			}
+			ev.Params[j] = p.params[k]
+			ev.Present |= 1 << uint(j)
+			if j >= ev.NParams {
+				ev.NParams = j + 1
+			}
+		}
+	}
+	return true
+}
+
+// Reset forgets every pending enter event (for a new capture section).
+func (n *Normalizer) Reset() {
+	clear(n.pending)
+}
