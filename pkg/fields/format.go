@@ -1,0 +1,74 @@
+package fields
+
+import (
+	"strconv"
+	"strings"
+)
+
+// NA is how an absent value prints, as in Falco and sysdig.
+const NA = "<NA>"
+
+// Format renders a value of type t as text, the way Falco prints it in outputs.
+func Format(t Type, list bool, v Value) string {
+	if list {
+		parts := make([]string, len(v.L))
+		for i, e := range v.L {
+			parts[i] = Format(t, false, e)
+		}
+		return "(" + strings.Join(parts, ",") + ")"
+	}
+	switch t {
+	case String, Bytes:
+		return v.S
+	case Int64:
+		return strconv.FormatInt(int64(v.N), 10)
+	case Uint64, Port, AbsTime, RelTime:
+		return strconv.FormatUint(v.N, 10)
+	case Bool:
+		if v.N != 0 {
+			return "true"
+		}
+		return "false"
+	case Double:
+		return strconv.FormatFloat(v.F, 'f', -1, 64)
+	case IPAddr:
+		if !v.IP.IsValid() {
+			return NA
+		}
+		return v.IP.Addr().String()
+	case IPNet:
+		if !v.IP.IsValid() {
+			return NA
+		}
+		return v.IP.String()
+	case Dyn:
+		if v.S != "" {
+			return v.S
+		}
+		return strconv.FormatInt(int64(v.N), 10)
+	}
+	return v.S
+}
+
+// JSON returns a value as Falco puts it in an alert's output_fields: numbers for numeric
+// types, booleans for Bool, lists as arrays, strings otherwise.
+func JSON(t Type, list bool, v Value) any {
+	if list {
+		out := make([]any, len(v.L))
+		for i, e := range v.L {
+			out[i] = JSON(t, false, e)
+		}
+		return out
+	}
+	switch t {
+	case Int64:
+		return int64(v.N)
+	case Uint64, Port, AbsTime, RelTime:
+		return v.N
+	case Bool:
+		return v.N != 0
+	case Double:
+		return v.F
+	}
+	return Format(t, false, v)
+}
