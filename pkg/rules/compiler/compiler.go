@@ -1,0 +1,580 @@
+// Package compiler turns parsed Falco conditions into evaluators. It expands macros and lists,
+// type-checks every comparison against the event source's field catalogue (operators, values,
+// arguments, transformers), binds fields to the source's extractors, and builds a tree of Go
+// closures, so an event is evaluated without walking the syntax tree. Alongside each filter it
+// computes the set of event types the condition can match (Falco's event-type analysis), which
+// lets a ruleset evaluate only the rules relevant to an event.
+package compiler
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/rules/ast"
+	"github.com/saker-sec/saker/pkg/rules/parser"
+)
+
+// Filter evaluates a compiled condition on one event.
+type Filter func(ev fields.Event) bool
+
+// Error is a compile error at a byte offset of a condition. Macro names the macro whose
+// condition holds the offset ("" when it is the compiled condition itself).
+type Error struct {
+	Macro  string
+	Offset int
+	Msg    string
+}
+
+func (e *Error) Error() string {
+	if e.Macro != "" {
+		return fmt.Sprintf("in macro '%s', offset %d: %s", e.Macro, e.Offset, e.Msg)
+	}
+	return fmt.Sprintf("offset %d: %s", e.Offset, e.Msg)
+}
+
+// Macro is a named condition fragment.
+type Macro struct {
+	Name string
+	Expr ast.Expr
+}
+
+// Env is what conditions are compiled against: an event source and the macros and lists
+// in scope. Lists hold raw items; items naming other lists are expanded at use.
+type Env struct {
+	Source fields.Source
+	Macros map[string]*Macro
+	Lists  map[string][]string
+
+	// SkipUnknownFields makes an unknown field an error of kind ErrUnknownField that the
+	// caller may turn into a skip (skip-if-unknown-filter).
+	usedMacros map[string]bool
+	usedLists  map[string]bool
+}
+
+// UsedMacros and UsedLists report which macros and lists compilations referenced.
+func (e *Env) UsedMacros() map[string]bool { return e.usedMacros }
+func (e *Env) UsedLists() map[string]bool  { return e.usedLists }
+
+// UnknownFieldError is returned when a condition names a field the source does not have.
+type UnknownFieldError struct{ Field string }
+
+func (e UnknownFieldError) Error() string { return fmt.Sprintf("unknown field '%s'", e.Field) }
+
+// Result is a compiled condition.
+type Result struct {
+	Filter Filter
+	// EventTypes holds the event codes the condition can match; All is true when it is not
+	// restricted (every code).
+	EventTypes []bool
+	All        bool
+}
+
+// CompileFilter parses and compiles a standalone filter expression (e.g. `saker events`'s
+// FILTER) against a source, with no macros or lists.
+func CompileFilter(expr string, src fields.Source) (Filter, error) {
+	e, err := parser.ParseCondition(expr)
+	if err != nil {
+		return nil, err
+	}
+	env := &Env{Source: src}
+	r, err := env.Compile(e)
+	if err != nil {
+		return nil, err
+	}
+	return r.Filter, nil
+}
+
+// Compile compiles a parsed condition.
+func (env *Env) Compile(e ast.Expr) (*Result, error) {
+	if env.usedMacros == nil {
+		env.usedMacros = map[string]bool{}
+		env.usedLists = map[string]bool{}
+	}
+	c := &compiler{env: env, n: env.Source.NumEventCodes()}
+	f, ts, err := c.expr(e, false)
+	if err != nil {
+		return nil, err
+	}
+	r := &Result{Filter: f}
+	if ts == nil {
+		r.All = true
+	} else {
+		r.EventTypes = ts
+	}
+	return r, nil
+}
+
+type compiler struct {
+	env   *Env
+	n     int
+	macro string   // macro being compiled, for error positions
+	stack []string // macro expansion stack, for cycle detection
+}
+
+func (c *compiler) errf(offset int, format string, args ...any) error {
+	return &Error{Macro: c.macro, Offset: offset, Msg: fmt.Sprintf(format, args...)}
+}
+
+// typeSet is a set of event codes; nil means every code.
+type typeSet = []bool
+
+// expr compiles e and returns the set of event types it can match. neg says e sits under
+// an odd number of `not`s (De Morgan), for the event-type analysis only.
+func (c *compiler) expr(e ast.Expr, neg bool) (Filter, typeSet, error) {
+	switch n := e.(type) {
+	case *ast.ParenExpr:
+		return c.expr(n.X, neg)
+	case *ast.NotExpr:
+		f, ts, err := c.expr(n.X, !neg)
+		if err != nil {
+			return nil, nil, err
+		}
+		return func(ev fields.Event) bool { return !f(ev) }, ts, nil
+	case *ast.BinaryExpr:
+		fx, tx, err := c.expr(n.X, neg)
+		if err != nil {
+			return nil, nil, err
+		}
+		fy, ty, err := c.expr(n.Y, neg)
+		if err != nil {
+			return nil, nil, err
+		}
+		and := n.Op == ast.And
+		// Under negation, and/or swap for the type analysis (not(a and b) = not a or not b).
+		var ts typeSet
+		if and != neg {
+			ts = intersect(tx, ty)
+		} else {
+			ts = union(tx, ty)
+		}
+		if and {
+			return func(ev fields.Event) bool { return fx(ev) && fy(ev) }, ts, nil
+		}
+		return func(ev fields.Event) bool { return fx(ev) || fy(ev) }, ts, nil
+	case *ast.MacroRef:
+		return c.macroRef(n, neg)
+	case *ast.UnaryCheck:
+		ext, _, _, err := c.field(n.Field, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		if n.Op != "exists" {
+			return nil, nil, c.errf(n.OpPos, "unknown unary operator '%s'", n.Op)
+		}
+		return func(ev fields.Event) bool { _, ok := ext(ev); return ok }, nil, nil
+	case *ast.Compare:
+		return c.compare(n, neg)
+	}
+	return nil, nil, c.errf(e.Pos(), "unexpected expression %T", e)
+}
+
+func (c *compiler) macroRef(n *ast.MacroRef, neg bool) (Filter, typeSet, error) {
+	m, ok := c.env.Macros[n.Name]
+	if !ok {
+		return nil, nil, c.errf(n.NamePos, "undefined macro '%s'", n.Name)
+	}
+	for _, s := range c.stack {
+		if s == n.Name {
+			return nil, nil, c.errf(n.NamePos, "macro cycle: %s -> %s", strings.Join(c.stack, " -> "), n.Name)
+		}
+	}
+	c.env.usedMacros[n.Name] = true
+	saved := c.macro
+	c.macro = n.Name
+	c.stack = append(c.stack, n.Name)
+	f, ts, err := c.expr(m.Expr, neg)
+	c.stack = c.stack[:len(c.stack)-1]
+	c.macro = saved
+	return f, ts, err
+}
+
+// field binds a field reference with its transformers; rhs says it stands in val().
+func (c *compiler) field(r *ast.FieldRef, rhs bool) (fields.Extractor, fields.Type, bool, error) {
+	src := c.env.Source
+	info, dotArg, ok := fields.Resolve(src.Field, r.Name)
+	if !ok {
+		return nil, 0, false, &Error{Macro: c.macro, Offset: r.Pos(), Msg: UnknownFieldError{r.Name}.Error()}
+	}
+	if info.Hidden {
+		return nil, 0, false, c.errf(r.Pos(), "field '%s' cannot be used in conditions", info.Name)
+	}
+	arg, hasArg := r.Arg, r.HasArg
+	if dotArg != "" {
+		if hasArg {
+			return nil, 0, false, c.errf(r.Pos(), "field '%s' has two arguments", r.Name)
+		}
+		arg, hasArg = dotArg, true
+	}
+	switch {
+	case info.Arg == fields.ArgNone && hasArg:
+		return nil, 0, false, c.errf(r.Pos(), "field '%s' does not take an argument", info.Name)
+	case info.Arg == fields.ArgRequired && !hasArg:
+		return nil, 0, false, c.errf(r.Pos(), "field '%s' requires an argument", info.Name)
+	case hasArg && info.ArgIndex && !info.ArgKey && !isIndex(arg):
+		return nil, 0, false, c.errf(r.Pos(), "field '%s' takes a numeric index argument, not %q", info.Name, arg)
+	}
+	if rhs && info.NoRHS {
+		return nil, 0, false, c.errf(r.Pos(), "field '%s' cannot be used in val()", info.Name)
+	}
+	ext, err := src.Extractor(info, arg)
+	if err != nil {
+		return nil, 0, false, c.errf(r.Pos(), "field '%s': %v", r.Name, err)
+	}
+	if ext == nil { // catalogue-only source (validation): never a value
+		ext = func(fields.Event) (fields.Value, bool) { return fields.Value{}, false }
+	}
+	typ, list := info.Type, info.List
+	if list && hasArg && info.ArgIndex { // an indexed list field yields one value
+		list = false
+	}
+	if len(r.Transformers) > 0 && info.NoTransformer {
+		return nil, 0, false, c.errf(r.Pos(), "field '%s' does not support transformers", info.Name)
+	}
+	// Transformers are written outermost first: apply them innermost first.
+	for i := len(r.Transformers) - 1; i >= 0; i-- {
+		tf, out, err := makeTransformer(r.Transformers[i], typ, list)
+		if err != nil {
+			return nil, 0, false, c.errf(r.Pos(), "%v", err)
+		}
+		inner := ext
+		ext = func(ev fields.Event) (fields.Value, bool) {
+			v, ok := inner(ev)
+			if !ok {
+				return v, false
+			}
+			return tf(v)
+		}
+		if out != typ {
+			list = false
+		}
+		typ = out
+	}
+	return ext, typ, list, nil
+}
+
+func isIndex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// values expands an operand into the list of raw values it stands for.
+func (c *compiler) values(op string, o ast.Operand) ([]string, error) {
+	switch v := o.(type) {
+	case *ast.ListLit:
+		var out []string
+		for _, it := range v.Items {
+			if !it.Quoted {
+				if items, ok := c.env.Lists[it.Value]; ok {
+					out = c.expandList(it.Value, items, out, nil)
+					continue
+				}
+			}
+			out = append(out, it.Value)
+		}
+		return out, nil
+	case *ast.Literal:
+		if listOp(op) {
+			if !v.Quoted {
+				if items, ok := c.env.Lists[v.Value]; ok {
+					return c.expandList(v.Value, items, nil, nil), nil
+				}
+			}
+			return []string{v.Value}, nil
+		}
+		return []string{v.Value}, nil
+	}
+	return nil, c.errf(o.Pos(), "unexpected operand")
+}
+
+func (c *compiler) expandList(name string, items, out []string, seen []string) []string {
+	c.env.usedLists[name] = true
+	for _, s := range seen {
+		if s == name {
+			return out
+		}
+	}
+	seen = append(seen, name)
+	for _, it := range items {
+		if sub, ok := c.env.Lists[it]; ok {
+			out = c.expandList(it, sub, out, seen)
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+func (c *compiler) compare(n *ast.Compare, neg bool) (Filter, typeSet, error) {
+	op := n.Op
+	if !knownOps[op] {
+		return nil, nil, c.errf(n.OpPos, "unknown operator '%s'", op)
+	}
+	ext, typ, list, err := c.field(n.Field, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := opAllowed(op, typ, list); err != nil {
+		return nil, nil, c.errf(n.OpPos, "%v", err)
+	}
+	if fv, ok := n.Value.(*ast.FieldValue); ok {
+		return c.compareFields(n, ext, typ, list, fv)
+	}
+	if _, isList := n.Value.(*ast.ListLit); isList && !listOp(op) {
+		return nil, nil, c.errf(n.Value.Pos(), "operator '%s' takes a single value, not a list", op)
+	}
+	raw, err := c.values(op, n.Value)
+	if err != nil {
+		return nil, nil, err
+	}
+	name := n.Field.Name
+	var ts typeSet
+	if name == "evt.type" && len(n.Field.Transformers) == 0 {
+		ts, err = c.evtTypes(op, raw, neg, n)
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	f, err := c.buildCompare(n, op, ext, typ, list, raw)
+	return f, ts, err
+}
+
+// evtTypes is the event-type analysis of an `evt.type` comparison.
+func (c *compiler) evtTypes(op string, raw []string, neg bool, n *ast.Compare) (typeSet, error) {
+	var set typeSet
+	switch op {
+	case "=", "==", "in", "!=":
+		set = make(typeSet, c.n)
+		for _, name := range raw {
+			codes, ok := c.env.Source.EventCodes(name)
+			if !ok {
+				return nil, c.errf(n.Value.Pos(), "unknown event type '%s'", name)
+			}
+			for _, code := range codes {
+				if int(code) < c.n {
+					set[code] = true
+				}
+			}
+		}
+	default:
+		return nil, nil
+	}
+	if (op == "!=") != neg {
+		for i := range set {
+			set[i] = !set[i]
+		}
+	}
+	return set, nil
+}
+
+func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor, typ fields.Type, list bool, raw []string) (Filter, error) {
+	name := n.Field.Name
+	if op == "regex" {
+		if len(raw) != 1 {
+			return nil, c.errf(n.Value.Pos(), "regex takes one pattern")
+		}
+		re, err := compileRegex(raw[0])
+		if err != nil {
+			return nil, c.errf(n.Value.Pos(), "%v", err)
+		}
+		return func(ev fields.Event) bool {
+			v, ok := ext(ev)
+			return ok && re.MatchString(v.S)
+		}, nil
+	}
+	ops := make([]operand, len(raw))
+	for i, r := range raw {
+		o, err := parseOperand(typ, name, r)
+		if err != nil {
+			return nil, c.errf(n.Value.Pos(), "%v", err)
+		}
+		ops[i] = o
+	}
+	if list {
+		return listCompare(op, ext, typ, ops), nil
+	}
+	switch op {
+	case "pmatch":
+		prefixes := raw
+		return func(ev fields.Event) bool {
+			v, ok := ext(ev)
+			if !ok {
+				return false
+			}
+			for _, p := range prefixes {
+				if pathPrefix(p, v.S) {
+					return true
+				}
+			}
+			return false
+		}, nil
+	case "in", "intersects":
+		if (typ == fields.String || typ == fields.Bytes) && len(raw) > 4 {
+			set := make(map[string]struct{}, len(raw))
+			for _, r := range raw {
+				set[r] = struct{}{}
+			}
+			return func(ev fields.Event) bool {
+				v, ok := ext(ev)
+				if !ok {
+					return false
+				}
+				_, hit := set[v.S]
+				return hit
+			}, nil
+		}
+		return func(ev fields.Event) bool {
+			v, ok := ext(ev)
+			if !ok {
+				return false
+			}
+			for i := range ops {
+				if cmpScalar(typ, "=", v, &ops[i]) {
+					return true
+				}
+			}
+			return false
+		}, nil
+	}
+	if len(ops) != 1 {
+		return nil, c.errf(n.Value.Pos(), "operator '%s' takes a single value", op)
+	}
+	o := ops[0]
+	if typ == fields.String {
+		s := o.s
+		switch op { // the common string cases without the generic switch
+		case "=", "==":
+			return func(ev fields.Event) bool { v, ok := ext(ev); return ok && v.S == s }, nil
+		case "!=":
+			return func(ev fields.Event) bool { v, ok := ext(ev); return ok && v.S != s }, nil
+		case "startswith":
+			return func(ev fields.Event) bool { v, ok := ext(ev); return ok && strings.HasPrefix(v.S, s) }, nil
+		case "endswith":
+			return func(ev fields.Event) bool { v, ok := ext(ev); return ok && strings.HasSuffix(v.S, s) }, nil
+		case "contains":
+			return func(ev fields.Event) bool { v, ok := ext(ev); return ok && strings.Contains(v.S, s) }, nil
+		}
+	}
+	return func(ev fields.Event) bool {
+		v, ok := ext(ev)
+		return ok && cmpScalar(typ, op, v, &o)
+	}, nil
+}
+
+// listCompare compares a list field: `in` holds when every value is in the set, `intersects`
+// when any is.
+func listCompare(op string, ext fields.Extractor, typ fields.Type, ops []operand) Filter {
+	member := func(v fields.Value) bool {
+		for i := range ops {
+			if cmpScalar(typ, "=", v, &ops[i]) {
+				return true
+			}
+		}
+		return false
+	}
+	if op == "intersects" {
+		return func(ev fields.Event) bool {
+			v, ok := ext(ev)
+			if !ok {
+				return false
+			}
+			for _, e := range v.L {
+				if member(e) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return func(ev fields.Event) bool {
+		v, ok := ext(ev)
+		if !ok || len(v.L) == 0 {
+			return false
+		}
+		for _, e := range v.L {
+			if !member(e) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func (c *compiler) compareFields(n *ast.Compare, ext fields.Extractor, typ fields.Type, list bool, fv *ast.FieldValue) (Filter, typeSet, error) {
+	op := n.Op
+	rext, rtyp, rlist, err := c.field(fv.Field, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if list || rlist {
+		return nil, nil, c.errf(fv.Pos(), "list fields cannot be compared with val()")
+	}
+	if listOp(op) || op == "regex" {
+		return nil, nil, c.errf(n.OpPos, "operator '%s' cannot compare two fields", op)
+	}
+	if !compatible(typ, rtyp) {
+		return nil, nil, c.errf(fv.Pos(), "cannot compare field '%s' (%s) with field '%s' (%s)", n.Field.Name, typ, fv.Field.Name, rtyp)
+	}
+	return func(ev fields.Event) bool {
+		a, ok := ext(ev)
+		if !ok {
+			return false
+		}
+		b, ok := rext(ev)
+		if !ok {
+			return false
+		}
+		o := operand{s: b.S, n: b.N, f: b.F, ip: b.IP}
+		return cmpScalar(typ, op, a, &o)
+	}, nil, nil
+}
+
+func compatible(a, b fields.Type) bool {
+	if a == b {
+		return true
+	}
+	group := func(t fields.Type) int {
+		switch t {
+		case fields.String, fields.Bytes:
+			return 1
+		case fields.Int64, fields.Uint64, fields.Port, fields.AbsTime, fields.RelTime:
+			return 2
+		case fields.IPAddr, fields.IPNet:
+			return 3
+		}
+		return int(t) + 10
+	}
+	return group(a) == group(b)
+}
+
+func intersect(a, b typeSet) typeSet {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	out := make(typeSet, len(a))
+	for i := range a {
+		out[i] = a[i] && b[i]
+	}
+	return out
+}
+
+func union(a, b typeSet) typeSet {
+	if a == nil || b == nil {
+		return nil
+	}
+	out := make(typeSet, len(a))
+	for i := range a {
+		out[i] = a[i] || b[i]
+	}
+	return out
+}

@@ -1,0 +1,369 @@
+package compiler
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/saker-sec/saker/pkg/event"
+	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/rules/parser"
+)
+
+// testEvent holds field values by field name as written (with "[arg]" when there is one).
+type testEvent map[string]fields.Value
+
+// testSource is the syscall catalogue and event table with values read from a testEvent, so
+// the compiler's semantics are tested on exactly the values given.
+type testSource struct{}
+
+func (testSource) Name() string { return "syscall" }
+func (testSource) Field(n string) (fields.Info, bool) {
+	if n == "test.list" {
+		return fields.Info{Name: n, Type: fields.String, List: true}, true
+	}
+	if n == "test.ports" {
+		return fields.Info{Name: n, Type: fields.Uint64, List: true}, true
+	}
+	return fields.SyscallCatalog().Field(n)
+}
+func (testSource) Extractor(info fields.Info, arg string) (fields.Extractor, error) {
+	key := info.Name
+	if arg != "" {
+		key += "[" + arg + "]"
+	}
+	return func(ev fields.Event) (fields.Value, bool) {
+		v, ok := ev.(testEvent)[key]
+		return v, ok
+	}, nil
+}
+func (testSource) EventCodes(t string) ([]uint16, bool) {
+	c := event.ByName(t)
+	return c, len(c) > 0
+}
+func (testSource) NumEventCodes() int { return event.NumEvents }
+
+func str(s string) fields.Value { return fields.Value{S: s} }
+func num(n int64) fields.Value  { return fields.Value{N: uint64(n)} }
+func ip(s string) fields.Value {
+	a := netip.MustParseAddr(s)
+	return fields.Value{IP: netip.PrefixFrom(a, a.BitLen())}
+}
+func list(items ...string) fields.Value {
+	v := fields.Value{}
+	for _, s := range items {
+		v.L = append(v.L, str(s))
+	}
+	return v
+}
+
+func compile(t *testing.T, env *Env, cond string) *Result {
+	t.Helper()
+	e, err := parser.ParseCondition(cond)
+	if err != nil {
+		t.Fatalf("parse %q: %v", cond, err)
+	}
+	r, err := env.Compile(e)
+	if err != nil {
+		t.Fatalf("compile %q: %v", cond, err)
+	}
+	return r
+}
+
+func TestOperatorSemantics(t *testing.T) {
+	env := &Env{
+		Source: testSource{},
+		Lists: map[string][]string{
+			"shells":      {"sh", "bash"},
+			"more_shells": {"shells", "zsh"}, // a list of lists
+			"bin_dirs":    {"/bin", "/usr/bin/"},
+			"ports":       {"22", "443"},
+			"nets":        {"10.0.0.0/8", "192.168.0.0/16"},
+		},
+	}
+	ev := testEvent{
+		"proc.name":            str("bash"),
+		"proc.exe":             str("/usr/bin/Bash"),
+		"proc.cmdline":         str("bash -c 'echo hi'"),
+		"fd.name":              str("/etc/shadow"),
+		"fd.directory":         str("/usr/bin"),
+		"proc.pid":             num(-5),
+		"proc.vpid":            num(1),
+		"fd.sport":             num(443),
+		"fd.sip":               ip("10.1.2.3"),
+		"fd.cip":               ip("::1"),
+		"fd.net":               ip("192.168.3.4"),
+		"container.privileged": num(1),
+		"evt.buffer":           str("\x00GET / HTTP"),
+		"proc.aname[2]":        str("sshd"),
+		"proc.env[HOME]":       str("/root"),
+		"evt.arg[flags]":       str("O_RDONLY|O_CLOEXEC"),
+		"proc.pname":           str("bash"),
+		"proc.args":            str("LWJhc2g="), // base64 of "-bash"
+		"test.list":            list("a", "b"),
+		"test.ports":           {L: []fields.Value{num(22), num(80)}},
+		"evt.rawtime":          num(1700000000000000000),
+	}
+	cases := []struct {
+		cond string
+		want bool
+	}{
+		// equality and ordering on strings, signed and unsigned numbers, ports
+		{"proc.name = bash", true},
+		{"proc.name == bash", true},
+		{"proc.name != bash", false},
+		{"proc.name = sh", false},
+		{"proc.pid < 0", true},
+		{"proc.pid = -5", true},
+		{"proc.pid >= -4", false},
+		{"proc.vpid <= 1", true},
+		{"fd.sport > 400", true},
+		{"fd.sport != 443", false},
+		{"evt.rawtime > 1600000000000000000", true},
+		// substring operators
+		{"proc.cmdline contains echo", true},
+		{"proc.cmdline contains ECHO", false},
+		{"proc.cmdline icontains ECHO", true},
+		{"proc.exe startswith /usr/", true},
+		{"proc.exe endswith Bash", true},
+		{"proc.exe endswith bash", false},
+		{"evt.buffer bcontains HTTP", true},
+		{"evt.buffer bstartswith GET", false},
+		{`evt.buffer contains "GET /"`, true},
+		// glob and iglob (fnmatch without FNM_PATHNAME: * crosses /)
+		{"fd.name glob /etc/*", true},
+		{"fd.name glob '/e?c/sha[a-z]ow'", true},
+		{"fd.name glob '/etc/[!s]*'", false},
+		{"fd.name glob /etc", false},
+		{"fd.name glob '*shadow'", true},
+		{"proc.exe glob /usr/bin/bash", false},
+		{"proc.exe iglob /usr/bin/bash", true},
+		// pmatch: path prefixes by whole components
+		{"fd.directory pmatch (/usr/bin)", true},
+		{"fd.directory pmatch (/usr/bi)", false},
+		{"fd.name pmatch (/etc)", true},
+		{"fd.name pmatch (/etc/sha)", false},
+		{"fd.directory pmatch (bin_dirs)", true},
+		{"fd.name pmatch (bin_dirs)", false},
+		{"fd.name pmatch (/)", true},
+		// in with literal lists, list names and lists of lists
+		{"proc.name in (sh, bash)", true},
+		{"proc.name in (sh, zsh)", false},
+		{"proc.name in (shells)", true},
+		{"proc.name in (more_shells)", true},
+		{"proc.name in (zsh, more_shells)", true},
+		{`proc.name in ("shells")`, false}, // quoted: not a list name
+		{"proc.name in ()", false},
+		{"fd.sport in (ports)", true},
+		{"fd.sport in (80, 8080)", false},
+		{"proc.name intersects (bash)", true},
+		// list fields: in = all values in the set, intersects = any
+		{"test.list in (a, b, c)", true},
+		{"test.list in (a, c)", false},
+		{"test.list intersects (c, b)", true},
+		{"test.list intersects (c, d)", false},
+		{"test.ports intersects (22)", true},
+		{"test.ports in (22, 443)", false},
+		// IP addresses and networks
+		{"fd.sip = 10.1.2.3", true},
+		{"fd.sip != 10.1.2.3", false},
+		{"fd.sip in (10.1.2.3, 10.1.2.4)", true},
+		{"fd.cip = ::1", true},
+		{"fd.cip = 127.0.0.1", false},
+		{"fd.net = 192.168.0.0/16", true},
+		{"fd.net = 10.0.0.0/8", false},
+		{"fd.net in (nets)", true},
+		{"fd.net != 192.168.0.0/16", false},
+		// booleans
+		{"container.privileged = true", true},
+		{"container.privileged = false", false},
+		// exists, and absent values make every comparison false
+		{"proc.name exists", true},
+		{"fd.lport exists", false},
+		{"fd.lport != 80", false},
+		{"not fd.lport = 80", true},
+		// regex: whole value (RE2 full match)
+		{"proc.name regex 'ba.h'", true},
+		{"proc.name regex 'as'", false},
+		{"proc.cmdline regex '.*echo.*'", true},
+		// arguments
+		{"proc.aname[2] = sshd", true},
+		{"proc.env[HOME] = /root", true},
+		{"evt.arg.flags contains O_CLOEXEC", true},
+		{"evt.arg[flags] contains O_CLOEXEC", true},
+		// transformers
+		{"tolower(proc.exe) = /usr/bin/bash", true},
+		{"toupper(proc.name) = BASH", true},
+		{"basename(proc.exe) = Bash", true},
+		{"tolower(basename(proc.exe)) = bash", true},
+		{"len(proc.name) = 4", true},
+		{"len(proc.name) > 4", false},
+		{"len(test.list) = 2", true},
+		{"b64(proc.args) = -bash", true},
+		{"tolower(proc.exe) endswith val(proc.pname)", true},
+		// field to field
+		{"proc.name = val(proc.pname)", true},
+		{"proc.name != val(proc.pname)", false},
+		{"proc.exe = val(proc.pname)", false},
+		{"proc.name = val(proc.cwd)", false}, // absent right side
+		// boolean structure
+		{"proc.name = bash and fd.sport = 443", true},
+		{"proc.name = sh or fd.sport = 443", true},
+		{"not proc.name = bash or fd.sport = 1", false},
+		{"not (proc.name = bash and fd.sport = 1)", true},
+		{"proc.name = sh or proc.name = bash and fd.sport = 1", false}, // and binds tighter
+	}
+	for _, tc := range cases {
+		r := compile(t, env, tc.cond)
+		if got := r.Filter(ev); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.cond, got, tc.want)
+		}
+	}
+}
+
+func TestMacros(t *testing.T) {
+	mk := func(name, cond string) *Macro {
+		e, err := parser.ParseCondition(cond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &Macro{Name: name, Expr: e}
+	}
+	env := &Env{Source: testSource{}, Macros: map[string]*Macro{
+		"is_bash":    mk("is_bash", "proc.name = bash"),
+		"bash_https": mk("bash_https", "is_bash and fd.sport = 443"),
+		"loop_a":     mk("loop_a", "loop_b"),
+		"loop_b":     mk("loop_b", "proc.name = x or loop_a"),
+		"bad_field":  mk("bad_field", "proc.nope = 1"),
+	}}
+	ev := testEvent{"proc.name": str("bash"), "fd.sport": num(443)}
+	if !compile(t, env, "bash_https").Filter(ev) {
+		t.Error("nested macros should match")
+	}
+	if compile(t, env, "not bash_https").Filter(ev) {
+		t.Error("negated macro should not match")
+	}
+	for cond, want := range map[string]string{
+		"undefined_macro":  "offset 0: undefined macro 'undefined_macro'",
+		"is_bash and nope": "offset 12: undefined macro 'nope'",
+		"loop_a":           "in macro 'loop_b', offset 17: macro cycle: loop_a -> loop_b -> loop_a",
+		"bad_field":        "in macro 'bad_field', offset 0: unknown field 'proc.nope'",
+	} {
+		e, _ := parser.ParseCondition(cond)
+		_, err := env.Compile(e)
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: error %v, want %q", cond, err, want)
+		}
+	}
+	if !env.UsedMacros()["is_bash"] {
+		t.Error("is_bash should be recorded as used")
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	env := &Env{Source: testSource{}}
+	for _, tc := range []struct{ cond, want string }{
+		{"proc.nope = 1", "offset 0: unknown field 'proc.nope'"},
+		{"fd.sport contains 4", "offset 9: 'contains' operator not supported for numeric fields"},
+		{"fd.sport = abc", "offset 11: invalid value \"abc\" for field 'fd.sport': expected a port number (0-65535)"},
+		{"fd.sport = 70000", "offset 11: invalid value \"70000\" for field 'fd.sport': expected a port number (0-65535)"},
+		{"proc.pid = 1.5", "offset 11: invalid value \"1.5\" for field 'proc.pid': expected an integer"},
+		{"fd.sip = 10.0.0.300", "offset 9: invalid value \"10.0.0.300\" for field 'fd.sip': expected an IP address"},
+		{"fd.sip startswith 10.", "offset 7: 'startswith' operator not supported for ip address and network fields"},
+		{"container.privileged = maybe", "offset 23: invalid value \"maybe\" for field 'container.privileged': expected true or false"},
+		{"container.privileged > 1", "offset 21: '>' operator not supported for boolean fields"},
+		{"proc.name[1] = x", "offset 0: field 'proc.name' does not take an argument"},
+		{"evt.arg = x", "offset 0: field 'evt.arg' requires an argument"},
+		{"tolower(fd.sport) = 1", "offset 0: transformer 'tolower' requires a string field, not port"},
+		{"tolower(proc.aname) = x", "offset 0: field 'proc.aname' does not support transformers"},
+		{"proc.name = val(proc.aname)", "offset 16: field 'proc.aname' cannot be used in val()"},
+		{"proc.name = val(fd.sport)", "offset 12: cannot compare field 'proc.name' (string) with field 'fd.sport' (port)"},
+		{"proc.name regex '('", "offset 16: invalid regular expression \"(\": error parsing regexp: missing closing ): `^(?:()$`"},
+		{"evt.type = notasyscall", "offset 11: unknown event type 'notasyscall'"},
+		{"test.list = a", "offset 10: '=' operator not supported for list fields"},
+		{"fd.sport in (22, x)", "offset 12: invalid value \"x\" for field 'fd.sport': expected a port number (0-65535)"},
+	} {
+		e, err := parser.ParseCondition(tc.cond)
+		if err != nil {
+			t.Fatalf("parse %q: %v", tc.cond, err)
+		}
+		_, err = env.Compile(e)
+		if err == nil {
+			t.Errorf("%s: compiled, want error %q", tc.cond, tc.want)
+			continue
+		}
+		if err.Error() != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.cond, err.Error(), tc.want)
+		}
+	}
+}
+
+func TestEventTypeAnalysis(t *testing.T) {
+	env := &Env{Source: testSource{}}
+	names := func(r *Result) map[string]bool {
+		if r.All {
+			return nil
+		}
+		out := map[string]bool{}
+		for code, in := range r.EventTypes {
+			if in {
+				out[event.Table[code].Name] = true
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		cond string
+		want []string // nil: every type
+	}{
+		{"evt.type = open", []string{"open"}},
+		{"evt.type in (open, openat) and proc.name = x", []string{"open", "openat"}},
+		{"evt.type = open or evt.type = connect", []string{"open", "connect"}},
+		{"evt.type = open or proc.name = x", nil},
+		{"proc.name = x", nil},
+		{"evt.type = open and evt.type = connect", []string{}},
+		{"not (evt.type = open and proc.name = x)", nil},
+		{"(evt.type = execve or evt.type = execveat) and not proc.name = x", []string{"execve", "execveat"}},
+	} {
+		got := names(compile(t, env, tc.cond))
+		if tc.want == nil {
+			if got != nil {
+				t.Errorf("%s: restricted to %v, want every type", tc.cond, got)
+			}
+			continue
+		}
+		if got == nil || len(got) != len(tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.cond, got, tc.want)
+			continue
+		}
+		for _, n := range tc.want {
+			if !got[n] {
+				t.Errorf("%s: got %v, want %v", tc.cond, got, tc.want)
+			}
+		}
+	}
+	// evt.type != X matches every type but X.
+	r := compile(t, env, "evt.type != open")
+	if r.All || r.EventTypes[event.ByName("open")[0]] || !r.EventTypes[event.ByName("connect")[0]] {
+		t.Error("evt.type != open: wrong set")
+	}
+	r = compile(t, env, "not evt.type in (open, close)")
+	if r.All || r.EventTypes[event.ByName("close")[0]] || !r.EventTypes[event.ByName("read")[0]] {
+		t.Error("not evt.type in (open, close): wrong set")
+	}
+}
+
+func TestGlob(t *testing.T) {
+	for _, tc := range []struct {
+		p, s string
+		want bool
+	}{
+		{"*", "", true}, {"*", "/a/b", true}, {"a*c", "abbbc", true}, {"a*c", "abbb", false},
+		{"?", "a", true}, {"?", "", false}, {"[abc]x", "bx", true}, {"[!abc]x", "bx", false},
+		{"[a-c]", "d", false}, {`\*`, "*", true}, {`\*`, "a", false}, {"[", "[", true},
+		{"/proc/*/environ", "/proc/12/environ", true}, {"*.txt", "a/b.txt", true},
+	} {
+		if got := Glob(tc.p, tc.s, false); got != tc.want {
+			t.Errorf("Glob(%q, %q) = %v, want %v", tc.p, tc.s, got, tc.want)
+		}
+	}
+}
