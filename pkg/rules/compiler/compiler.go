@@ -303,6 +303,10 @@ func (c *compiler) expandList(name string, items, out []string, seen []string) [
 	}
 	seen = append(seen, name)
 	for _, it := range items {
+		if v, quoted := unquoteItem(it); quoted {
+			out = append(out, v)
+			continue
+		}
 		if sub, ok := c.env.Lists[it]; ok {
 			out = c.expandList(it, sub, out, seen)
 			continue
@@ -310,6 +314,24 @@ func (c *compiler) expandList(name string, items, out []string, seen []string) [
 		out = append(out, it)
 	}
 	return out
+}
+
+// unquoteItem strips the quotes of a list item written with them (`'"10.0.0.0/8"'`): Falco
+// splices list items into the condition text, where such an item is a quoted string.
+func unquoteItem(s string) (string, bool) {
+	if len(s) < 2 || (s[0] != '"' && s[0] != '\'') || s[len(s)-1] != s[0] {
+		return s, false
+	}
+	e, err := parser.ParseCondition("x.x = " + s)
+	if err != nil {
+		return s[1 : len(s)-1], true
+	}
+	if c, ok := e.(*ast.Compare); ok {
+		if l, ok := c.Value.(*ast.Literal); ok {
+			return l.Value, true
+		}
+	}
+	return s[1 : len(s)-1], true
 }
 
 func (c *compiler) compare(n *ast.Compare, neg bool) (Filter, typeSet, error) {

@@ -1,0 +1,29 @@
+package main
+
+import (
+	"github.com/saker-sec/saker/pkg/event"
+	"github.com/saker-sec/saker/pkg/fields"
+)
+
+
+// ruleSources returns the event sources rules are compiled against.
+func ruleSources(_ any) map[string]fields.Source {
+	return map[string]fields.Source{
+		"syscall": &fields.CatalogSource{SourceName: "syscall", Catalog: fields.SyscallCatalog(),
+			Codes: syscallCodes, NumCodes: event.NumEvents},
+		"k8s_audit": &fields.CatalogSource{SourceName: "k8s_audit", Catalog: fields.K8sAuditCatalog(),
+			Codes: func(string) ([]uint16, bool) { return nil, false }, NumCodes: 1},
+	}
+}
+
+func syscallCodes(name string) ([]uint16, bool) {
+	c := event.ByName(name)
+	return c, len(c) > 0
+}
+
+func eventTypeName(source string, code uint16) string {
+	if source == "syscall" && int(code) < len(event.Table) {
+		return event.Table[code].Name
+	}
+	return source
+}

@@ -1,0 +1,403 @@
+// Package engine compiles a loaded rules collection (pkg/rules/loader) into a ruleset indexed
+// by event type, and matches events against it. It is the third pass of Falco's loader (read →
+// collect → compile): conditions and macros are parsed (pkg/rules/parser), exceptions are
+// folded into conditions, everything is type-checked and compiled (pkg/rules/compiler), and
+// output templates are bound to field extractors. Errors and warnings carry the file position
+// of the text they are about.
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/rules/ast"
+	"github.com/saker-sec/saker/pkg/rules/compiler"
+	"github.com/saker-sec/saker/pkg/rules/loader"
+	"github.com/saker-sec/saker/pkg/rules/parser"
+)
+
+// Rule is a compiled rule.
+type Rule struct {
+	Name     string
+	Desc     string
+	Priority loader.Priority
+	Tags     []string
+	Source   string
+	Enabled  bool
+	Filter   compiler.Filter
+	Output   *Output
+	// EventTypes lists the event codes the rule can match; AllTypes is set when it is not
+	// restricted by event type.
+	EventTypes []uint16
+	AllTypes   bool
+	Def        *loader.Rule
+	Index      int // position in definition order
+}
+
+// Ruleset is a set of compiled rules, indexed per source by event code.
+type Ruleset struct {
+	Rules   []*Rule // every compiled rule (enabled or not), in definition order
+	sources map[string]*index
+	Macros  map[string]*compiler.Macro
+	Lists   map[string][]string
+}
+
+type index struct {
+	src    fields.Source
+	byCode [][]*Rule
+}
+
+// Options tune compilation.
+type Options struct {
+	// Sources are the event sources rules may name, by `source:` value.
+	Sources map[string]fields.Source
+}
+
+// Compile compiles a collection. It returns the ruleset (nil when there were errors) with
+// every error and warning found.
+func Compile(coll *loader.Collection, opts Options) (*Ruleset, []loader.Message, []loader.Message) {
+	c := &compileState{coll: coll, opts: opts, rs: &Ruleset{sources: map[string]*index{}}, macroErr: map[string]bool{}}
+	c.run()
+	if len(c.errs) > 0 {
+		return nil, c.errs, c.warns
+	}
+	return c.rs, nil, c.warns
+}
+
+type compileState struct {
+	coll        *loader.Collection
+	opts        Options
+	rs          *Ruleset
+	errs, warns []loader.Message
+	macroDef    map[string]*loader.Macro
+	macroErr    map[string]bool // macros whose errors were reported already
+	reported    map[string]bool
+}
+
+func (c *compileState) errorf(pos loader.Pos, item, format string, args ...any) {
+	m := loader.Message{Pos: pos, Item: item, Msg: fmt.Sprintf(format, args...)}
+	if c.reported == nil {
+		c.reported = map[string]bool{}
+	}
+	if k := m.String(); !c.reported[k] {
+		c.reported[k] = true
+		c.errs = append(c.errs, m)
+	}
+}
+
+func (c *compileState) warnf(pos loader.Pos, item, format string, args ...any) {
+	c.warns = append(c.warns, loader.Message{Pos: pos, Item: item, Msg: fmt.Sprintf(format, args...)})
+}
+
+func itemName(kind, name string) string { return fmt.Sprintf("%s %q", kind, name) }
+
+func (c *compileState) run() {
+	lists := map[string][]string{}
+	listDef := map[string]*loader.List{}
+	for _, l := range c.coll.Lists {
+		items := make([]string, len(l.Items))
+		for i, it := range l.Items {
+			items[i] = it.Value
+		}
+		lists[l.Name] = items
+		listDef[l.Name] = l
+	}
+	macros := map[string]*compiler.Macro{}
+	c.macroDef = map[string]*loader.Macro{}
+	for _, m := range c.coll.Macros {
+		c.macroDef[m.Name] = m
+		e, err := parser.ParseCondition(m.Condition.Value)
+		if err != nil {
+			c.parseError(m.Condition, itemName("macro", m.Name), err)
+			c.macroErr[m.Name] = true
+			continue
+		}
+		macros[m.Name] = &compiler.Macro{Name: m.Name, Expr: e}
+	}
+	c.rs.Macros, c.rs.Lists = macros, lists
+
+	usedMacros, usedLists := map[string]bool{}, map[string]bool{}
+	for i, r := range c.coll.Rules {
+		src, ok := c.opts.Sources[r.Source]
+		if !ok {
+			c.warnf(r.Pos, itemName("rule", r.Name), "unknown source '%s', rule skipped", r.Source)
+			continue
+		}
+		env := &compiler.Env{Source: src, Macros: macros, Lists: lists}
+		cr := c.compileRule(i, r, env)
+		for k := range env.UsedMacros() {
+			usedMacros[k] = true
+		}
+		for k := range env.UsedLists() {
+			usedLists[k] = true
+		}
+		if cr != nil {
+			c.rs.Rules = append(c.rs.Rules, cr)
+		}
+	}
+	// Lists named by other lists count as used.
+	for _, l := range c.coll.Lists {
+		for _, it := range l.Items {
+			if _, ok := lists[it.Value]; ok && it.Value != l.Name {
+				usedLists[it.Value] = true
+			}
+		}
+	}
+	for _, m := range c.coll.Macros {
+		if !usedMacros[m.Name] && !c.macroErr[m.Name] {
+			c.warnf(m.Pos, itemName("macro", m.Name), "macro not referred to by any rule or macro")
+		}
+	}
+	for _, l := range c.coll.Lists {
+		if !usedLists[l.Name] {
+			c.warnf(l.Pos, itemName("list", l.Name), "list not referred to by any rule, macro or list")
+		}
+	}
+	c.buildIndex()
+}
+
+func (c *compileState) parseError(t loader.Text, item string, err error) {
+	if pe, ok := err.(*parser.Error); ok {
+		c.errorf(t.Locate(pe.Offset), item, "%s", pe.Msg)
+		return
+	}
+	c.errorf(t.Pos, item, "%v", err)
+}
+
+// compileError reports a compiler error at its position: in the rule's condition, or in the
+// macro it sits in (reported once per macro).
+func (c *compileState) compileError(r *loader.Rule, cond loader.Text, err error) {
+	ce, ok := err.(*compiler.Error)
+	if !ok {
+		c.errorf(cond.Pos, itemName("rule", r.Name), "%v", err)
+		return
+	}
+	if ce.Macro != "" {
+		if m, ok := c.macroDef[ce.Macro]; ok {
+			c.errorf(m.Condition.Locate(ce.Offset), itemName("macro", ce.Macro), "%s", ce.Msg)
+			return
+		}
+	}
+	if ce.Offset >= len(cond.Value) { // inside an exception, appended after the condition
+		c.errorf(r.Pos, itemName("rule", r.Name), "%s", ce.Msg)
+		return
+	}
+	c.errorf(cond.Locate(ce.Offset), itemName("rule", r.Name), "%s", ce.Msg)
+}
+
+func (c *compileState) compileRule(i int, r *loader.Rule, env *compiler.Env) *Rule {
+	item := itemName("rule", r.Name)
+	expr, err := parser.ParseCondition(r.Condition.Value)
+	if err != nil {
+		c.parseError(r.Condition, item, err)
+		return nil
+	}
+	expr, err = withExceptions(expr, r, len(r.Condition.Value))
+	if err != nil {
+		c.errorf(r.Pos, item, "%v", err)
+		return nil
+	}
+	res, err := env.Compile(expr)
+	if err != nil {
+		if ce, ok := err.(*compiler.Error); ok && r.SkipIfUnknownFilter && strings.HasPrefix(ce.Msg, "unknown field") {
+			c.warnf(r.Pos, item, "%s; rule skipped (skip-if-unknown-filter)", ce.Msg)
+			return nil
+		}
+		c.compileError(r, r.Condition, err)
+		return nil
+	}
+	out, err := compileOutput(r.Output.Value, env.Source)
+	if err != nil {
+		if oe, ok := err.(*outputError); ok {
+			c.errorf(r.Output.Locate(oe.offset), item, "%s", oe.msg)
+		} else {
+			c.errorf(r.Output.Pos, item, "%v", err)
+		}
+		return nil
+	}
+	cr := &Rule{
+		Name: r.Name, Desc: r.Desc, Priority: r.Priority, Tags: r.Tags, Source: r.Source,
+		Enabled: r.Enabled, Filter: res.Filter, Output: out, Def: r, Index: i, AllTypes: res.All,
+	}
+	if !res.All {
+		for code, in := range res.EventTypes {
+			if in {
+				cr.EventTypes = append(cr.EventTypes, uint16(code))
+			}
+		}
+	}
+	if res.All && r.WarnEvttypes && env.Source.NumEventCodes() > 1 {
+		c.warnf(r.Pos, item, "rule matches too many evt.type values; this has a significant performance penalty")
+	}
+	return cr
+}
+
+// withExceptions folds a rule's exceptions into its condition, as Falco does:
+// `(cond) and not ((f1 c1 v1 and f2 c2 v2) or ...)`. Synthesized nodes sit at offset base
+// (the end of the condition) so errors in them are reported at the rule.
+func withExceptions(cond ast.Expr, r *loader.Rule, base int) (ast.Expr, error) {
+	var alts []ast.Expr
+	for _, ex := range r.Exceptions {
+		refs := make([]*ast.FieldRef, len(ex.Fields))
+		for i, f := range ex.Fields {
+			ref, err := parseFieldRef(f)
+			if err != nil {
+				return nil, fmt.Errorf("exception '%s': bad field '%s': %v", ex.Name, f, err)
+			}
+			refs[i] = ref
+		}
+		comps := ex.Comps
+		if !ex.FieldsIsList {
+			// A single field: values are one list, compared with comps[0] (default "in").
+			comp := "in"
+			if len(comps) > 0 && comps[0] != "" {
+				comp = comps[0]
+			}
+			if len(ex.Values) == 0 || len(refs) == 0 {
+				continue
+			}
+			lit := &ast.ListLit{Lparen: base, Rparen: base}
+			for _, tuple := range ex.Values {
+				for _, v := range tuple {
+					if v.IsList {
+						for _, it := range v.Items {
+							lit.Items = append(lit.Items, &ast.Literal{Value: it.Value, From: base, To: base})
+						}
+						continue
+					}
+					lit.Items = append(lit.Items, &ast.Literal{Value: v.Value, From: base, To: base})
+				}
+			}
+			alts = append(alts, &ast.Compare{Field: refs[0], Op: comp, OpPos: base, Value: lit})
+			continue
+		}
+		for _, tuple := range ex.Values {
+			if len(tuple) != len(refs) {
+				return nil, fmt.Errorf("exception '%s': value tuple has %d items for %d fields", ex.Name, len(tuple), len(refs))
+			}
+			var conj ast.Expr
+			for i, v := range tuple {
+				comp := "="
+				if i < len(comps) && comps[i] != "" {
+					comp = comps[i]
+				}
+				var val ast.Operand = &ast.Literal{Value: v.Value, From: base, To: base}
+				if v.IsList {
+					ll := &ast.ListLit{Lparen: base, Rparen: base}
+					for _, it := range v.Items {
+						ll.Items = append(ll.Items, &ast.Literal{Value: it.Value, From: base, To: base})
+					}
+					val = ll
+				}
+				cmp := &ast.Compare{Field: refs[i], Op: comp, OpPos: base, Value: val}
+				if conj == nil {
+					conj = cmp
+				} else {
+					conj = &ast.BinaryExpr{Op: ast.And, X: conj, Y: cmp, OpPos: base}
+				}
+			}
+			if conj != nil {
+				alts = append(alts, &ast.ParenExpr{X: conj, Lparen: base, Rparen: base})
+			}
+		}
+	}
+	if len(alts) == 0 {
+		return cond, nil
+	}
+	var any ast.Expr = alts[0]
+	for _, a := range alts[1:] {
+		any = &ast.BinaryExpr{Op: ast.Or, X: any, Y: a, OpPos: base}
+	}
+	return &ast.BinaryExpr{Op: ast.And, X: &ast.ParenExpr{X: cond}, Y: &ast.NotExpr{X: &ast.ParenExpr{X: any, Lparen: base, Rparen: base}, NotPos: base}, OpPos: base}, nil
+}
+
+func parseFieldRef(f string) (*ast.FieldRef, error) {
+	e, err := parser.ParseCondition(f + " exists")
+	if err != nil {
+		return nil, err
+	}
+	u, ok := e.(*ast.UnaryCheck)
+	if !ok {
+		return nil, fmt.Errorf("not a field")
+	}
+	return u.Field, nil
+}
+
+func (c *compileState) buildIndex() {
+	for name, src := range c.opts.Sources {
+		ix := &index{src: src, byCode: make([][]*Rule, src.NumEventCodes())}
+		for _, r := range c.rs.Rules {
+			if r.Source != name || !r.Enabled {
+				continue
+			}
+			if r.AllTypes {
+				for code := range ix.byCode {
+					ix.byCode[code] = append(ix.byCode[code], r)
+				}
+				continue
+			}
+			for _, code := range r.EventTypes {
+				ix.byCode[code] = append(ix.byCode[code], r)
+			}
+		}
+		c.rs.sources[name] = ix
+	}
+}
+
+// Enabled lists the enabled rules in definition order.
+func (rs *Ruleset) Enabled() []*Rule {
+	var out []*Rule
+	for _, r := range rs.Rules {
+		if r.Enabled {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Candidates returns the enabled rules of a source that can match an event of a given code,
+// in definition order.
+func (rs *Ruleset) Candidates(source string, code uint16) []*Rule {
+	ix := rs.sources[source]
+	if ix == nil || int(code) >= len(ix.byCode) {
+		return nil
+	}
+	return ix.byCode[code]
+}
+
+// Match appends to dst the enabled rules of source that match ev (of event code code), in
+// definition order; with first set it stops at the first match (rule_matching: first).
+func (rs *Ruleset) Match(source string, code uint16, ev fields.Event, first bool, dst []*Rule) []*Rule {
+	for _, r := range rs.Candidates(source, code) {
+		if r.Filter(ev) {
+			dst = append(dst, r)
+			if first {
+				break
+			}
+		}
+	}
+	return dst
+}
+
+// EventTypeNames lists the event-type names the enabled rules of a source need, for
+// in-kernel selection; all is true when some rule matches every type.
+func (rs *Ruleset) EventCodes(source string) (codes []uint16, all bool) {
+	ix := rs.sources[source]
+	if ix == nil {
+		return nil, false
+	}
+	for _, r := range rs.Rules {
+		if r.Source == source && r.Enabled && r.AllTypes {
+			all = true
+		}
+	}
+	for code, rules := range ix.byCode {
+		if len(rules) > 0 {
+			codes = append(codes, uint16(code))
+		}
+	}
+	sort.Slice(codes, func(i, j int) bool { return codes[i] < codes[j] })
+	return codes, all
+}

@@ -1,0 +1,114 @@
+package engine
+
+import (
+	"strings"
+
+	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/rules/parser"
+)
+
+// Output is a compiled output template: literal text and bound fields.
+type Output struct {
+	Template string
+	parts    []outPart
+	// Fields lists the distinct fields of the template by the name written ("proc.aname[2]"),
+	// the keys of an alert's output_fields.
+	Fields []string
+}
+
+type outPart struct {
+	text string
+	name string // field as written; "" for literal text
+	ext  fields.Extractor
+	typ  fields.Type
+	list bool
+}
+
+type outputError struct {
+	offset int
+	msg    string
+}
+
+func (e *outputError) Error() string { return e.msg }
+
+// CompileOutput parses and binds a Falco output template against a source.
+func CompileOutput(tmpl string, src fields.Source) (*Output, error) {
+	return compileOutput(tmpl, src)
+}
+
+func compileOutput(tmpl string, src fields.Source) (*Output, error) {
+	parts, err := parser.ParseOutput(tmpl)
+	if err != nil {
+		if pe, ok := err.(*parser.Error); ok {
+			return nil, &outputError{offset: pe.Offset, msg: "invalid output: " + pe.Msg}
+		}
+		return nil, err
+	}
+	o := &Output{Template: tmpl}
+	seen := map[string]bool{}
+	for _, p := range parts {
+		if p.Field == nil {
+			o.parts = append(o.parts, outPart{text: p.Text})
+			continue
+		}
+		ref := p.Field
+		info, dotArg, ok := fields.Resolve(src.Field, ref.Name)
+		if !ok {
+			return nil, &outputError{offset: ref.Pos(), msg: "invalid output field '" + ref.Name + "': unknown field"}
+		}
+		arg, hasArg := ref.Arg, ref.HasArg
+		if dotArg != "" {
+			arg, hasArg = dotArg, true
+		}
+		if info.Arg == fields.ArgRequired && !hasArg {
+			return nil, &outputError{offset: ref.Pos(), msg: "invalid output field '" + ref.Name + "': an argument is required"}
+		}
+		if info.Arg == fields.ArgNone && hasArg {
+			return nil, &outputError{offset: ref.Pos(), msg: "invalid output field '" + ref.Name + "': it takes no argument"}
+		}
+		ext, err := src.Extractor(info, arg)
+		if err != nil {
+			return nil, &outputError{offset: ref.Pos(), msg: "invalid output field '" + ref.Name + "': " + err.Error()}
+		}
+		name := ref.Name
+		if ref.HasArg {
+			name += "[" + ref.Arg + "]"
+		}
+		list := info.List && !(hasArg && info.ArgIndex)
+		o.parts = append(o.parts, outPart{name: name, ext: ext, typ: info.Type, list: list})
+		if !seen[name] {
+			seen[name] = true
+			o.Fields = append(o.Fields, name)
+		}
+	}
+	return o, nil
+}
+
+// Render formats the template for an event; values holds each field's value for
+// output_fields (nil when absent), keyed by the field as written.
+func (o *Output) Render(ev fields.Event, values map[string]any) string {
+	var b strings.Builder
+	for _, p := range o.parts {
+		if p.name == "" {
+			b.WriteString(p.text)
+			continue
+		}
+		var v fields.Value
+		ok := false
+		if p.ext != nil {
+			v, ok = p.ext(ev)
+		}
+		if !ok {
+			b.WriteString(fields.NA)
+			if values != nil {
+				values[p.name] = nil
+			}
+			continue
+		}
+		b.WriteString(fields.Format(p.typ, p.list, v))
+		if values != nil {
+			values[p.name] = fields.JSON(p.typ, p.list, v)
+		}
+	}
+	return b.String()
+}
