@@ -194,6 +194,19 @@ func (c *compileState) compileRule(i int, r *loader.Rule, env *compiler.Env) *Ru
 		c.parseError(r.Condition, item, err)
 		return nil
 	}
+	for _, ex := range r.Exceptions {
+		for _, f := range ex.Fields {
+			ref, err := parseFieldRef(f)
+			if err != nil {
+				c.errorf(ex.Pos, item, "exception '%s': invalid field '%s'", ex.Name, f)
+				return nil
+			}
+			if _, _, ok := fields.Resolve(env.Source.Field, ref.Name); !ok {
+				c.errorf(ex.Pos, item, "exception '%s': unknown field '%s'", ex.Name, ref.Name)
+				return nil
+			}
+		}
+	}
 	expr, err = withExceptions(expr, r, len(r.Condition.Value))
 	if err != nil {
 		c.errorf(r.Pos, item, "%v", err)
