@@ -5,7 +5,6 @@ import (
 	"github.com/saker-sec/saker/pkg/fields"
 )
 
-
 // ruleSources returns the event sources rules are compiled against.
 func ruleSources(_ any) map[string]fields.Source {
 	return map[string]fields.Source{

@@ -56,16 +56,16 @@ const (
 
 // Info describes one field of a source.
 type Info struct {
-	Name     string
-	Type     Type
-	List     bool    // the field yields a list of values (IS_LIST)
-	Arg      ArgMode // whether an argument is taken
-	ArgIndex bool    // the argument is a number (proc.aname[2])
-	ArgKey   bool    // the argument is a key (proc.env[HOME], evt.arg.flags)
-	NoRHS         bool // may not stand on the right of a comparison, in val()
-	NoTransformer bool // takes no transformer (tolower() ...)
-	Hidden        bool // TABLE_ONLY / PRINT_ONLY: not usable in conditions
-	Desc     string
+	Name          string
+	Type          Type
+	List          bool    // the field yields a list of values (IS_LIST)
+	Arg           ArgMode // whether an argument is taken
+	ArgIndex      bool    // the argument is a number (proc.aname[2])
+	ArgKey        bool    // the argument is a key (proc.env[HOME], evt.arg.flags)
+	NoRHS         bool    // may not stand on the right of a comparison, in val()
+	NoTransformer bool    // takes no transformer (tolower() ...)
+	Hidden        bool    // TABLE_ONLY / PRINT_ONLY: not usable in conditions
+	Desc          string
 }
 
 // Value is one extracted value. Which member is meaningful follows the field's Type: S for
