@@ -239,7 +239,7 @@ func (p *parser) scanFieldArg(field string, off int) (arg string, end int, err *
 			off++
 		}
 		if off == start {
-			return "", 0, &Error{off, fmt.Sprintf("unexpected %s in argument of field '%s'", p.describe(off), field)}
+			return "", 0, &Error{off, fmt.Sprintf("unexpected %s in argument of field '%s'", quoteTok(p.src[off:off+1]), field)}
 		}
 		arg = p.src[start:off]
 	}
