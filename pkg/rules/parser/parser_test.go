@@ -28,11 +28,11 @@ func list(items ...*ast.Literal) *ast.ListLit {
 	return &ast.ListLit{Items: items}
 }
 func val(f *ast.FieldRef) *ast.FieldValue { return &ast.FieldValue{Field: f} }
-func and(x, y ast.Expr) ast.Expr         { return &ast.BinaryExpr{Op: ast.And, X: x, Y: y} }
-func or(x, y ast.Expr) ast.Expr          { return &ast.BinaryExpr{Op: ast.Or, X: x, Y: y} }
-func not(x ast.Expr) ast.Expr            { return &ast.NotExpr{X: x} }
-func paren(x ast.Expr) ast.Expr          { return &ast.ParenExpr{X: x} }
-func macro(n string) ast.Expr            { return &ast.MacroRef{Name: n} }
+func and(x, y ast.Expr) ast.Expr          { return &ast.BinaryExpr{Op: ast.And, X: x, Y: y} }
+func or(x, y ast.Expr) ast.Expr           { return &ast.BinaryExpr{Op: ast.Or, X: x, Y: y} }
+func not(x ast.Expr) ast.Expr             { return &ast.NotExpr{X: x} }
+func paren(x ast.Expr) ast.Expr           { return &ast.ParenExpr{X: x} }
+func macro(n string) ast.Expr             { return &ast.MacroRef{Name: n} }
 
 func TestParseTable(t *testing.T) {
 	pn := fld("proc.name")

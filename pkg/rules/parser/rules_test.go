@@ -15,7 +15,7 @@ import (
 )
 
 type ruleText struct {
-	file, kind, name string // kind: macro or rule
+	file, kind, name  string // kind: macro or rule
 	condition, output string
 }
 
