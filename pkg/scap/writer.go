@@ -23,10 +23,15 @@ type WriterOptions struct {
 	// "Interoperating with sysdig 0.29.3"): events with codes >= 336 are written in their
 	// original (older) code when they were read as one, and dropped otherwise; large-payload
 	// events are dropped (sysdig 0.29 has no large event blocks); fd types 17..21 are written as
-	// 10 (unsupported); an exit event of a syscall for which the stream has shown no enter
-	// event (current drivers emit exits only) is preceded by an enter event synthesized from
-	// the exit's params, by name.
+	// 10 (unsupported); events read as an old version are written in that version (see
+	// CompatCode).
 	SysdigCompat bool
+	// SynthesizeEnters (with SysdigCompat) precedes each exit event of a current version that
+	// does not follow its enter event with an enter synthesized from the exit's params, by name
+	// (sysdig 0.29 expects syscalls as enter/exit pairs). Set it for exit-only sources such as
+	// the live eBPF probe; leave it off when the source records enters (captures), so that an
+	// orphan exit (its enter fell before the capture started) stays orphan as in the source.
+	SynthesizeEnters bool
 }
 
 // Writer writes a capture: a v1.2 section header (written by NewWriter), then metadata blocks
@@ -39,7 +44,6 @@ type Writer struct {
 	err  error
 
 	lastEnter map[int64]uint16
-	enterSeen map[string]bool
 	vals      [event.MaxParams][]byte
 
 	// Dropped counts events not written (SysdigCompat); Synthesized counts enter events added.
@@ -48,7 +52,7 @@ type Writer struct {
 
 // NewWriter starts a capture on w and writes its section header.
 func NewWriter(w io.Writer, opts WriterOptions) (*Writer, error) {
-	wr := &Writer{opts: opts, lastEnter: map[int64]uint16{}, enterSeen: map[string]bool{}}
+	wr := &Writer{opts: opts, lastEnter: map[int64]uint16{}}
 	var out io.Writer = w
 	if opts.Gzip {
 		wr.zw = gzip.NewWriter(w)
@@ -369,19 +373,21 @@ func (w *Writer) WriteMetadata(r *Reader) error {
 }
 
 // CompatCode returns the code under which a SysdigCompat writer writes ev, and false when it
-// drops ev.
+// drops ev. An event read as an old version is written back in that version (sysdig 0.29 reads
+// past the params of a code it knows without checking their count, so an event must carry at
+// least the params sysdig knows for its code: the original layout always does).
 func CompatCode(ev *event.Event) (uint16, bool) {
 	if ev.Info == nil {
 		return 0, false
 	}
-	if ev.Type < SysdigMaxCode && ev.Info.Flags&event.EFLargePayload == 0 {
-		return ev.Type, true
-	}
-	if ev.RawType < SysdigMaxCode && ev.RawType != ev.Type && int(ev.RawType) < event.NumEvents {
+	if ev.RawType != ev.Type && ev.RawType < SysdigMaxCode && int(ev.RawType) < event.NumEvents {
 		old := &event.Table[ev.RawType]
 		if old.Name == ev.Info.Name && old.Dir == ev.Info.Dir && old.Flags&event.EFLargePayload == 0 {
 			return ev.RawType, true
 		}
+	}
+	if ev.Type < SysdigMaxCode && ev.Info.Flags&event.EFLargePayload == 0 {
+		return ev.Type, true
 	}
 	return 0, false
 }
@@ -419,12 +425,11 @@ func (w *Writer) WriteEvent(ev *event.Event) error {
 		}
 		switch info.Dir {
 		case 'E':
-			w.enterSeen[info.Name] = true
 			w.lastEnter[ev.TID] = code
 		case 'X':
 			last, had := w.lastEnter[ev.TID]
 			delete(w.lastEnter, ev.TID)
-			if (!had || event.Table[last].Name != info.Name) && !w.enterSeen[info.Name] {
+			if w.opts.SynthesizeEnters && (!had || event.Table[last].Name != info.Name) && ev.RawType == ev.Type {
 				if err := w.synthEnter(ev, info.Name); err != nil {
 					return err
 				}
