@@ -87,7 +87,7 @@ func TestLocateStyles(t *testing.T) {
 		// the fold between "bash2" (followed by trailing spaces) and the next line maps to the line end
 		{"plain_multi", "", P(5, 14), " and  fd", P(6, 29)},
 		{"dq", "proc.name = \"bash3\" and éx = y3 and fd.name = tmp3 and gid = AB and user.uid = zero3", P(12, 15), "\"bash3", P(12, 27)},
-		{"dq", "", P(12, 15), "éx", P(12, 41)},   // \u00e9 escape: at the backslash
+		{"dq", "", P(12, 15), "éx", P(12, 41)},     // \u00e9 escape: at the backslash
 		{"dq", "", P(12, 15), "x = y3", P(12, 47)}, // just after the 6-character escape
 		{"dq", "", P(12, 15), "AB", P(14, 15)},
 		{"dq", "", P(12, 15), "B and", P(14, 19)},
