@@ -261,14 +261,34 @@ func (l *loader) loadFile(file File) {
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlErrorMessage turns a yaml.v3 error into a Message; yaml.v3 reports only the line.
+// yamlParserProblems are the problems yaml.v3's parser (as opposed to its scanner) reports.
+// For those, yaml.v3 prints the 0-based line of the enclosing construct (it adds 1 only for
+// scanner errors), so the loader adds 1.
+var yamlParserProblems = []string{
+	"did not find expected ',' or ']'", "did not find expected ',' or '}'",
+	"did not find expected '-' indicator", "did not find expected <document start>",
+	"did not find expected <stream-start>", "did not find expected key",
+	"did not find expected node content", "found undefined tag handle",
+	"found duplicate %TAG directive", "found duplicate %YAML directive", "found incompatible YAML document",
+}
+
+// yamlErrorMessage turns a yaml.v3 error into a Message. yaml.v3 reports only a line (that of
+// the construct being parsed), no column.
 func yamlErrorMessage(file string, err error) Message {
 	s := err.Error()
+	msg := strings.TrimPrefix(s, "yaml: ")
+	line := 0
 	if m := yamlLineRe.FindStringSubmatch(s); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return Message{Pos: Pos{File: file, Line: line}, Msg: "YAML syntax error: " + m[2]}
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
 	}
-	return Message{Pos: Pos{File: file}, Msg: "YAML syntax error: " + strings.TrimPrefix(s, "yaml: ")}
+	for _, p := range yamlParserProblems {
+		if msg == p {
+			line++
+			break
+		}
+	}
+	return Message{Pos: Pos{File: file, Line: line}, Msg: "YAML syntax error: " + msg}
 }
 
 func (l *loader) pos(n *yaml.Node) Pos {
