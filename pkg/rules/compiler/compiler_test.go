@@ -9,38 +9,18 @@ import (
 	"github.com/saker-sec/saker/pkg/rules/parser"
 )
 
-// testEvent holds field values by field name as written (with "[arg]" when there is one).
-type testEvent map[string]fields.Value
+type testEvent = fields.MapEvent
 
-// testSource is the syscall catalogue and event table with values read from a testEvent, so
+// testSource is the syscall catalogue and event table with values read from a MapEvent, so
 // the compiler's semantics are tested on exactly the values given.
-type testSource struct{}
-
-func (testSource) Name() string { return "syscall" }
-func (testSource) Field(n string) (fields.Info, bool) {
-	if n == "test.list" {
-		return fields.Info{Name: n, Type: fields.String, List: true}, true
-	}
-	if n == "test.ports" {
-		return fields.Info{Name: n, Type: fields.Uint64, List: true}, true
-	}
-	return fields.SyscallCatalog().Field(n)
+var testSrc = &fields.MapSource{
+	CatalogSource: fields.CatalogSource{SourceName: "syscall", Catalog: fields.SyscallCatalog(),
+		Codes: func(t string) ([]uint16, bool) { c := event.ByName(t); return c, len(c) > 0 }, NumCodes: event.NumEvents},
+	Extra: map[string]fields.Info{
+		"test.list":  {Name: "test.list", Type: fields.String, List: true},
+		"test.ports": {Name: "test.ports", Type: fields.Uint64, List: true},
+	},
 }
-func (testSource) Extractor(info fields.Info, arg string) (fields.Extractor, error) {
-	key := info.Name
-	if arg != "" {
-		key += "[" + arg + "]"
-	}
-	return func(ev fields.Event) (fields.Value, bool) {
-		v, ok := ev.(testEvent)[key]
-		return v, ok
-	}, nil
-}
-func (testSource) EventCodes(t string) ([]uint16, bool) {
-	c := event.ByName(t)
-	return c, len(c) > 0
-}
-func (testSource) NumEventCodes() int { return event.NumEvents }
 
 func str(s string) fields.Value { return fields.Value{S: s} }
 func num(n int64) fields.Value  { return fields.Value{N: uint64(n)} }
@@ -71,7 +51,7 @@ func compile(t *testing.T, env *Env, cond string) *Result {
 
 func TestOperatorSemantics(t *testing.T) {
 	env := &Env{
-		Source: testSource{},
+		Source: testSrc,
 		Lists: map[string][]string{
 			"shells":      {"sh", "bash"},
 			"more_shells": {"shells", "zsh"}, // a list of lists
@@ -228,7 +208,7 @@ func TestMacros(t *testing.T) {
 		}
 		return &Macro{Name: name, Expr: e}
 	}
-	env := &Env{Source: testSource{}, Macros: map[string]*Macro{
+	env := &Env{Source: testSrc, Macros: map[string]*Macro{
 		"is_bash":    mk("is_bash", "proc.name = bash"),
 		"bash_https": mk("bash_https", "is_bash and fd.sport = 443"),
 		"loop_a":     mk("loop_a", "loop_b"),
@@ -260,7 +240,7 @@ func TestMacros(t *testing.T) {
 }
 
 func TestCompileErrors(t *testing.T) {
-	env := &Env{Source: testSource{}}
+	env := &Env{Source: testSrc}
 	for _, tc := range []struct{ cond, want string }{
 		{"proc.nope = 1", "offset 0: unknown field 'proc.nope'"},
 		{"fd.sport contains 4", "offset 9: 'contains' operator not supported for numeric fields"},
@@ -298,7 +278,7 @@ func TestCompileErrors(t *testing.T) {
 }
 
 func TestEventTypeAnalysis(t *testing.T) {
-	env := &Env{Source: testSource{}}
+	env := &Env{Source: testSrc}
 	names := func(r *Result) map[string]bool {
 		if r.All {
 			return nil

@@ -1,0 +1,112 @@
+package engine
+
+import (
+	"testing"
+
+	"github.com/saker-sec/saker/pkg/event"
+	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/rules/loader"
+)
+
+func mapSource() *fields.MapSource {
+	return &fields.MapSource{CatalogSource: fields.CatalogSource{SourceName: "syscall", Catalog: fields.SyscallCatalog(),
+		Codes: func(t string) ([]uint16, bool) { c := event.ByName(t); return c, len(c) > 0 }, NumCodes: event.NumEvents}}
+}
+
+func TestMatchIndexExceptionsAndOutput(t *testing.T) {
+	src := `
+- list: shells
+  items: [sh, bash]
+- macro: spawned
+  condition: evt.type = execve and evt.dir = <
+- rule: shell
+  desc: a shell ran
+  condition: spawned and proc.name in (shells)
+  output: "shell %proc.name parent=%proc.pname cmd=%proc.cmdline lport=%fd.lport"
+  priority: warning
+  tags: [process, shell]
+  exceptions:
+    - name: known_parents
+      fields: [proc.pname, proc.cmdline]
+      comps: [=, startswith]
+      values:
+        - [cron, "sh -c run-parts"]
+    - name: known_names
+      fields: proc.pname
+      values: [sshd]
+- rule: any exec
+  desc: every exec
+  condition: spawned
+  output: "exec %proc.name"
+  priority: debug
+- rule: opens
+  desc: shadow read
+  condition: evt.type = openat and fd.name = /etc/shadow
+  output: "open %fd.name"
+  priority: error
+`
+	rs, errs, _ := Load([]loader.File{{Name: "m.yaml", Data: []byte(src)}}, Options{Sources: map[string]fields.Source{"syscall": mapSource()}})
+	if rs == nil {
+		t.Fatal(errs)
+	}
+	execX := event.Current("execve", 'X')
+	openatX := event.Current("openat", 'X')
+	names := func(rules []*Rule) []string {
+		var out []string
+		for _, r := range rules {
+			out = append(out, r.Name)
+		}
+		return out
+	}
+	// The index: exec rules only for execve codes, the open rule only for openat codes.
+	if got := names(rs.Candidates("syscall", execX)); len(got) != 2 || got[0] != "shell" || got[1] != "any exec" {
+		t.Errorf("execve candidates %v", got)
+	}
+	if got := names(rs.Candidates("syscall", openatX)); len(got) != 1 || got[0] != "opens" {
+		t.Errorf("openat candidates %v", got)
+	}
+	if got := rs.Candidates("syscall", event.Current("close", 'X')); len(got) != 0 {
+		t.Errorf("close candidates %v", names(got))
+	}
+	ev := func(pname, cmdline string) fields.MapEvent {
+		return fields.MapEvent{"evt.type": {S: "execve"}, "evt.dir": {S: "<"}, "proc.name": {S: "bash"},
+			"proc.pname": {S: pname}, "proc.cmdline": {S: cmdline}}
+	}
+	for _, tc := range []struct {
+		ev    fields.MapEvent
+		first bool
+		want  []string
+	}{
+		{ev("node", "bash -i"), false, []string{"shell", "any exec"}},
+		{ev("node", "bash -i"), true, []string{"shell"}},
+		{ev("cron", "sh -c run-parts /etc/cron.daily"), false, []string{"any exec"}}, // exception tuple
+		{ev("cron", "bash -i"), false, []string{"shell", "any exec"}},                  // half a tuple is no exception
+		{ev("sshd", "bash"), false, []string{"any exec"}},                               // single-field exception
+	} {
+		got := names(rs.Match("syscall", execX, tc.ev, tc.first, nil))
+		if len(got) != len(tc.want) {
+			t.Errorf("%v first=%v: matched %v, want %v", tc.ev, tc.first, got, tc.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Errorf("%v: matched %v, want %v", tc.ev, got, tc.want)
+			}
+		}
+	}
+	r := rs.Match("syscall", execX, ev("node", "bash -i"), true, nil)[0]
+	vals := map[string]any{}
+	if out := r.Output.Render(ev("node", "bash -i"), vals); out != "shell bash parent=node cmd=bash -i lport=<NA>" {
+		t.Errorf("output %q", out)
+	}
+	if vals["proc.name"] != "bash" || vals["fd.lport"] != nil || len(vals) != 4 {
+		t.Errorf("output fields %v", vals)
+	}
+	if r.Priority.String() != "Warning" || len(r.Tags) != 2 {
+		t.Errorf("rule meta %v %v", r.Priority, r.Tags)
+	}
+	codes, all := rs.EventCodes("syscall")
+	if all || len(codes) != len(event.ByName("execve"))+len(event.ByName("openat")) {
+		t.Errorf("EventCodes: %v all=%v", codes, all)
+	}
+}
