@@ -80,8 +80,8 @@ func TestMatchIndexExceptionsAndOutput(t *testing.T) {
 		{ev("node", "bash -i"), false, []string{"shell", "any exec"}},
 		{ev("node", "bash -i"), true, []string{"shell"}},
 		{ev("cron", "sh -c run-parts /etc/cron.daily"), false, []string{"any exec"}}, // exception tuple
-		{ev("cron", "bash -i"), false, []string{"shell", "any exec"}},                  // half a tuple is no exception
-		{ev("sshd", "bash"), false, []string{"any exec"}},                               // single-field exception
+		{ev("cron", "bash -i"), false, []string{"shell", "any exec"}},                // half a tuple is no exception
+		{ev("sshd", "bash"), false, []string{"any exec"}},                            // single-field exception
 	} {
 		got := names(rs.Match("syscall", execX, tc.ev, tc.first, nil))
 		if len(got) != len(tc.want) {
