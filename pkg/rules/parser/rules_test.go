@@ -102,9 +102,13 @@ func reconstruct(src string, parts []parser.OutputPart) string {
 			b.WriteString(strings.ReplaceAll(p.Text, "%", "%%"))
 			continue
 		}
+		// '%', then the width digits (which must denote Width), then the field.
 		b.WriteByte('%')
-		if p.Width > 0 {
-			b.WriteString(strconv.Itoa(p.Width))
+		digits := src[p.Offset+1 : p.Field.From]
+		if w, err := strconv.Atoi(digits); err == nil && w == p.Width || digits == "" && p.Width == 0 {
+			b.WriteString(digits)
+		} else {
+			b.WriteString("<bad width " + digits + ">")
 		}
 		b.WriteString(src[p.Field.From:p.Field.To])
 	}
