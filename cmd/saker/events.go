@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/saker-sec/saker/pkg/event"
+	"github.com/saker-sec/saker/pkg/rules/compiler"
+	"github.com/saker-sec/saker/pkg/scap"
+	"github.com/saker-sec/saker/pkg/state"
+	"github.com/saker-sec/saker/pkg/sysfields"
+)
+
+func init() {
+	var (
+		format  string
+		asJSON  bool
+		limit   uint64
+		outPath string
+	)
+	cmd := &cobra.Command{
+		Use:   "events FILE [FILTER]",
+		Short: "Print the events of a capture, sysdig style",
+		Long: `Reads a .scap capture, rebuilds process and fd state, and prints the events that match
+FILTER (a Falco/sysdig filter expression) the way sysdig -r FILE -p FORMAT does.
+
+evt.num counts every event of the file, shown or not; procinfo and state-only events are never
+shown. Without -p the line is sysdig's default:
+  ` + sysfields.DefaultFormat + `
+A format that does not start with '*' skips events for which any of its fields has no value.`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			filter := ""
+			if len(args) == 2 {
+				filter = args[1]
+			}
+			if format == "" {
+				format = sysfields.DefaultFormat
+			}
+			return runEvents(cmd.OutOrStdout(), args[0], filter, eventsOptions{
+				format: format, json: asJSON, limit: limit, out: outPath,
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&format, "print", "p", "", "output format (sysdig -p syntax: %field, %field[arg], leading * prints events with absent fields)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per event with the format's fields")
+	cmd.Flags().Uint64VarP(&limit, "count", "n", 0, "stop after reading N events of the file (0: all)")
+	cmd.Flags().StringVarP(&outPath, "write", "w", "", "write the matching events to this .scap file instead of printing them")
+	rootCmd.AddCommand(cmd)
+}
+
+type eventsOptions struct {
+	format string
+	json   bool
+	limit  uint64
+	out    string
+}
+
+// runEvents is `saker events`: scap reader → normalizer → state → filter → print or write.
+func runEvents(stdout io.Writer, path, filter string, o eventsOptions) error {
+	r, err := scap.Open(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := r.ReadMetadata(); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	st := state.New(state.Options{})
+	loadMetadata(st, r)
+	src := sysfields.NewSourceWith(st, sysfields.Options{AsRecorded: true})
+
+	var match compiler.Filter
+	if strings.TrimSpace(filter) != "" {
+		match, err = compiler.CompileFilter(filter, src)
+		if err != nil {
+			return fmt.Errorf("filter: %w", err)
+		}
+	}
+	fm, err := sysfields.NewFormatter(o.format, src)
+	if err != nil {
+		return err
+	}
+
+	var w *scap.Writer
+	var outFile *os.File
+	if o.out != "" {
+		outFile, err = os.Create(o.out)
+		if err != nil {
+			return err
+		}
+		defer outFile.Close()
+		w, err = scap.NewWriter(outFile, scap.WriterOptions{})
+		if err != nil {
+			return err
+		}
+		if err := w.WriteMetadata(r); err != nil {
+			return err
+		}
+	}
+
+	bw := bufio.NewWriterSize(stdout, 64<<10)
+	defer bw.Flush()
+	var (
+		ev   event.Event
+		norm event.Normalizer
+		line strings.Builder
+	)
+	sections := r.Sections()
+	for {
+		if err := r.Next(&ev); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return err
+		}
+		if r.Sections() != sections {
+			// a concatenated capture: its own metadata, a fresh state
+			sections = r.Sections()
+			st = state.New(state.Options{})
+			loadMetadata(st, r)
+			norm.Reset()
+			src = sysfields.NewSourceWith(st, sysfields.Options{AsRecorded: true})
+			if match != nil {
+				if match, err = compiler.CompileFilter(filter, src); err != nil {
+					return err
+				}
+			}
+			if fm, err = sysfields.NewFormatter(o.format, src); err != nil {
+				return err
+			}
+		}
+		if !norm.Next(&ev) {
+			continue
+		}
+		ctx := st.Process(&ev)
+		src.Track(ctx)
+		if o.limit > 0 && ev.Num > o.limit {
+			break
+		}
+		if hidden(&ev) {
+			continue
+		}
+		if match != nil && !match(ctx) {
+			continue
+		}
+		if w != nil {
+			if err := w.WriteEvent(&ev); err != nil {
+				return err
+			}
+			continue
+		}
+		if o.json {
+			b, ok := fm.JSON(ctx)
+			if !ok {
+				continue
+			}
+			bw.Write(b)
+			bw.WriteByte('\n')
+			continue
+		}
+		line.Reset()
+		s, ok := fm.AppendFormat(&line, ctx)
+		if !ok {
+			continue
+		}
+		bw.WriteString(s)
+		bw.WriteByte('\n')
+	}
+	if w != nil {
+		if err := w.Close(); err != nil {
+			return err
+		}
+		return outFile.Close()
+	}
+	return bw.Flush()
+}
+
+// hidden reports events sysdig never shows: state-only events and procinfo.
+func hidden(ev *event.Event) bool {
+	if ev.Flags&event.FlagStateOnly != 0 || ev.Info == nil {
+		return true
+	}
+	switch ev.Info.Name {
+	case "procinfo":
+		return true
+	}
+	return false
+}
+
+func loadMetadata(st *state.Engine, r *scap.Reader) {
+	if m, ok := r.Machine(); ok {
+		st.SetMachine(m)
+	}
+	st.SetInterfaces(r.Interfaces())
+	for _, u := range r.Users() {
+		st.AddUser(u)
+	}
+	for _, g := range r.Groups() {
+		st.AddGroup(g)
+	}
+	for _, t := range r.Threads() {
+		st.AddThread(t)
+	}
+	for _, f := range r.FDs() {
+		st.AddFD(f)
+	}
+}

@@ -1,0 +1,534 @@
+package sysfields
+
+import (
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/saker-sec/saker/pkg/event"
+	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/state"
+)
+
+// typeName is evt.type: the event's name, or for a generic event the syscall's name.
+func typeName(ev *event.Event) string {
+	if ev.Info == nil {
+		return ""
+	}
+	if isGeneric(ev) {
+		if ev.Has(0) {
+			id := ev.Uint(0)
+			if id > 0 && id < uint64(len(syscallNames)) {
+				return syscallNames[id]
+			}
+		}
+		return "<unknown>"
+	}
+	return ev.Info.Name
+}
+
+// category returns the event's category and, for I/O categories, the one the fd decides.
+func (s *Source) category(c *state.Context) string {
+	ev := c.Ev
+	name := typeName(ev)
+	cat, ok := eventCategory[name]
+	if !ok {
+		cat = ecOther
+		if isGeneric(ev) {
+			cat = genericCategory(name)
+		}
+	}
+	if cat&ecIOBaseMask != 0 && cat < ecWait {
+		if c.FD == nil {
+			return "unknown"
+		}
+		switch c.FD.Type {
+		case event.FDFile, event.FDFileV2, event.FDDirectory:
+			return "file"
+		case event.FDIPv4Sock, event.FDIPv6Sock, event.FDIPv4Server, event.FDIPv6Server, event.FDNetlink:
+			return "net"
+		case event.FDFifo, event.FDUnixSock, event.FDEvent, event.FDSignalfd, event.FDInotify:
+			return "IPC"
+		}
+		return "unknown"
+	}
+	return categoryNames[cat]
+}
+
+// genericCategory guesses a generic syscall's category from its name (libsinsp reads it from
+// its syscall table).
+func genericCategory(name string) int {
+	switch {
+	case strings.Contains(name, "time") || strings.HasPrefix(name, "clock_") || name == "alarm":
+		return ecTime
+	case strings.HasPrefix(name, "m") && (strings.Contains(name, "map") || strings.Contains(name, "advise") ||
+		strings.Contains(name, "protect") || strings.Contains(name, "lock") || strings.Contains(name, "sync")):
+		return ecMemory
+	case strings.HasPrefix(name, "rt_sig") || strings.HasPrefix(name, "sig"):
+		return ecSignal
+	case strings.Contains(name, "sleep"):
+		return ecSleep
+	case strings.Contains(name, "select") || strings.Contains(name, "poll") || strings.HasPrefix(name, "epoll"):
+		return ecWait
+	case strings.HasPrefix(name, "get") && strings.Contains(name, "uid") || strings.Contains(name, "gid"):
+		return ecUser
+	}
+	return ecProcess
+}
+
+// resParam returns the event's return value param: "res", or "fd" for an exit creating a fd.
+func resParam(ev *event.Event) (int64, bool) {
+	if ev.Info == nil || ev.Info.Dir != 'X' {
+		return 0, false
+	}
+	if i := ev.Index("res"); ev.Has(i) {
+		return ev.Int(i), true
+	}
+	if ev.Info.Flags&event.EFCreatesFD != 0 {
+		if i := ev.Index("fd"); ev.Has(i) {
+			return ev.Int(i), true
+		}
+	}
+	return 0, false
+}
+
+// argIndex resolves an evt.arg argument (a name, or a number for evt.arg[N]) in ev's layout.
+func argIndex(ev *event.Event, arg string) int {
+	if ev.Info == nil {
+		return -1
+	}
+	if n, err := strconv.Atoi(arg); err == nil {
+		if n >= 0 && n < len(ev.Info.Params) {
+			return n
+		}
+		return -1
+	}
+	return ev.Info.ParamIndex(arg)
+}
+
+func fmtTime(ts uint64, layout string, utc bool) string {
+	t := time.Unix(0, int64(ts))
+	if utc {
+		t = t.UTC()
+	}
+	return t.Format(layout)
+}
+
+func (s *Source) evtField(name, arg string) (func(c *state.Context) (fields.Value, bool), error) {
+	switch name {
+	case "evt.num":
+		return func(c *state.Context) (fields.Value, bool) { return num(c.Ev.Num) }, nil
+	case "evt.time", "evt.outputtime":
+		return func(c *state.Context) (fields.Value, bool) { return str(fmtTime(c.Ev.TS, "15:04:05.000000000", false)) }, nil
+	case "evt.time.s":
+		return func(c *state.Context) (fields.Value, bool) { return str(fmtTime(c.Ev.TS, "15:04:05", false)) }, nil
+	case "evt.time.iso8601":
+		return func(c *state.Context) (fields.Value, bool) {
+			return str(fmtTime(c.Ev.TS, "2006-01-02T15:04:05.000000000", true) + "+0000")
+		}, nil
+	case "evt.datetime":
+		return func(c *state.Context) (fields.Value, bool) {
+			return str(fmtTime(c.Ev.TS, "2006-01-02 15:04:05.000000000", false))
+		}, nil
+	case "evt.datetime.s":
+		return func(c *state.Context) (fields.Value, bool) {
+			return str(fmtTime(c.Ev.TS, "2006-01-02 15:04:05", false))
+		}, nil
+	case "evt.rawtime":
+		return func(c *state.Context) (fields.Value, bool) { return num(c.Ev.TS) }, nil
+	case "evt.rawtime.s":
+		return func(c *state.Context) (fields.Value, bool) { return num(c.Ev.TS / 1e9) }, nil
+	case "evt.rawtime.ns":
+		return func(c *state.Context) (fields.Value, bool) { return num(c.Ev.TS % 1e9) }, nil
+	case "evt.reltime", "evt.reltime.s", "evt.reltime.ns":
+		return func(c *state.Context) (fields.Value, bool) {
+			if !s.tracked || c.Ev.TS < s.firstTS {
+				return fields.Value{}, false
+			}
+			d := c.Ev.TS - s.firstTS
+			switch name {
+			case "evt.reltime.s":
+				d /= 1e9
+			case "evt.reltime.ns":
+				d %= 1e9
+			}
+			return num(d)
+		}, nil
+	case "evt.latency", "evt.latency.s", "evt.latency.ns", "evt.latency.human":
+		return func(c *state.Context) (fields.Value, bool) {
+			if !s.tracked || s.latencyN != c.Ev.Num {
+				return fields.Value{}, false
+			}
+			d := s.latency
+			switch name {
+			case "evt.latency.s":
+				d /= 1e9
+			case "evt.latency.ns":
+				d %= 1e9
+			case "evt.latency.human":
+				return str(humanDuration(d))
+			}
+			return num(d)
+		}, nil
+	case "evt.deltatime", "evt.deltatime.s", "evt.deltatime.ns":
+		return func(c *state.Context) (fields.Value, bool) {
+			if !s.tracked || s.curNum != c.Ev.Num || s.curTS < s.prevTS {
+				return fields.Value{}, false
+			}
+			d := s.curTS - s.prevTS
+			switch name {
+			case "evt.deltatime.s":
+				d /= 1e9
+			case "evt.deltatime.ns":
+				d %= 1e9
+			}
+			return num(d)
+		}, nil
+	case "evt.dir":
+		return func(c *state.Context) (fields.Value, bool) {
+			if c.Ev.Info == nil {
+				return fields.Value{}, false
+			}
+			if c.Ev.Info.Dir == 'E' {
+				return str(">")
+			}
+			return str("<")
+		}, nil
+	case "evt.type":
+		return func(c *state.Context) (fields.Value, bool) {
+			if c.Ev.Info == nil {
+				return fields.Value{}, false
+			}
+			return str(typeName(c.Ev))
+		}, nil
+	case "evt.type.is":
+		return func(c *state.Context) (fields.Value, bool) { return boolean(typeName(c.Ev) == arg) }, nil
+	case "syscall.type":
+		return func(c *state.Context) (fields.Value, bool) {
+			ev := c.Ev
+			if ev.Info == nil {
+				return fields.Value{}, false
+			}
+			n := typeName(ev)
+			if cat := eventCategory[n]; cat == ecInternal || cat == ecScheduler || n == "procexit" ||
+				n == "signaldeliver" || n == "page_fault" || n == "container" || n == "notification" {
+				return fields.Value{}, false
+			}
+			return str(n)
+		}, nil
+	case "evt.category":
+		return func(c *state.Context) (fields.Value, bool) { return str(s.category(c)) }, nil
+	case "evt.cpu":
+		return func(c *state.Context) (fields.Value, bool) { return num(uint64(c.Ev.CPU)) }, nil
+	case "evt.args", "evt.info":
+		return func(c *state.Context) (fields.Value, bool) { return str(s.r.args(c, s.view(c))) }, nil
+	case "evt.arg":
+		return func(c *state.Context) (fields.Value, bool) {
+			ev := s.view(c)
+			i := argIndex(ev, arg)
+			if i < 0 || !ev.Has(i) || isGeneric(ev) && i == 0 {
+				return fields.Value{}, false
+			}
+			v, res := s.r.param(c, ev, i)
+			if res != "" {
+				return str(res)
+			}
+			return str(v)
+		}, nil
+	case "evt.rawarg":
+		return func(c *state.Context) (fields.Value, bool) {
+			ev := s.view(c)
+			i := argIndex(ev, arg)
+			if i < 0 || !ev.Has(i) {
+				return fields.Value{}, false
+			}
+			return rawArg(ev, i)
+		}, nil
+	case "evt.buffer":
+		return func(c *state.Context) (fields.Value, bool) {
+			ev := s.view(c)
+			if ev.Info == nil || ev.Info.Flags&(event.EFReadsFromFD|event.EFWritesToFD) == 0 {
+				return fields.Value{}, false
+			}
+			i := ev.Index("data")
+			if !ev.Has(i) {
+				return fields.Value{}, false
+			}
+			return fields.Value{S: string(ev.Params[i])}, true
+		}, nil
+	case "evt.buflen", "evt.buflen.in", "evt.buflen.out", "evt.buflen.file", "evt.buflen.file.in",
+		"evt.buflen.file.out", "evt.buflen.net", "evt.buflen.net.in", "evt.buflen.net.out":
+		return func(c *state.Context) (fields.Value, bool) {
+			ev := s.view(c)
+			if ev.Info == nil || ev.Info.Dir != 'X' {
+				return fields.Value{}, false
+			}
+			cat := eventCategory[typeName(ev)]
+			if cat&ecIOBaseMask == 0 || cat >= ecWait {
+				return fields.Value{}, false
+			}
+			res, ok := resParam(ev)
+			if !ok || res < 0 {
+				return fields.Value{}, false
+			}
+			if name != "evt.buflen" {
+				in := cat == ecIORead
+				if strings.HasSuffix(name, ".in") && !in || strings.HasSuffix(name, ".out") && (in || cat != ecIOWrite) {
+					return fields.Value{}, false
+				}
+				fc := s.category(c)
+				if strings.Contains(name, ".file") && fc != "file" || strings.Contains(name, ".net") && fc != "net" {
+					return fields.Value{}, false
+				}
+			}
+			return inum(res)
+		}, nil
+	case "evt.res":
+		return func(c *state.Context) (fields.Value, bool) {
+			res, ok := resParam(s.view(c))
+			if !ok {
+				return fields.Value{}, false
+			}
+			if res >= 0 {
+				return str("SUCCESS")
+			}
+			if n := errnoName(-res); n != "" {
+				return str(n)
+			}
+			return str(strconv.FormatInt(res, 10))
+		}, nil
+	case "evt.rawres":
+		return func(c *state.Context) (fields.Value, bool) {
+			res, ok := resParam(s.view(c))
+			if !ok {
+				return fields.Value{}, false
+			}
+			return inum(res)
+		}, nil
+	case "evt.failed", "evt.count.error":
+		return func(c *state.Context) (fields.Value, bool) {
+			res, ok := resParam(s.view(c))
+			return boolean(ok && res < 0)
+		}, nil
+	case "evt.count.error.file", "evt.count.error.net", "evt.count.error.memory", "evt.count.error.other":
+		want := strings.TrimPrefix(name, "evt.count.error.")
+		return func(c *state.Context) (fields.Value, bool) {
+			res, ok := resParam(s.view(c))
+			if !ok || res >= 0 {
+				return num(0)
+			}
+			cat := s.category(c)
+			switch want {
+			case "file", "net", "memory":
+				return boolean(cat == want)
+			}
+			return boolean(cat != "file" && cat != "net" && cat != "memory")
+		}, nil
+	case "evt.count":
+		return func(c *state.Context) (fields.Value, bool) { return num(1) }, nil
+	case "evt.count.exit":
+		return func(c *state.Context) (fields.Value, bool) { return boolean(c.Ev.Info != nil && c.Ev.Info.Dir == 'X') }, nil
+	case "evt.is_io", "evt.is_io_read", "evt.is_io_write", "evt.io_dir", "evt.is_wait":
+		return func(c *state.Context) (fields.Value, bool) {
+			ev := c.Ev
+			if ev.Info == nil {
+				return fields.Value{}, false
+			}
+			f := ev.Info.Flags
+			switch name {
+			case "evt.is_io":
+				return boolean(f&(event.EFReadsFromFD|event.EFWritesToFD) != 0)
+			case "evt.is_io_read":
+				return boolean(f&event.EFReadsFromFD != 0)
+			case "evt.is_io_write":
+				return boolean(f&event.EFWritesToFD != 0)
+			case "evt.is_wait":
+				return boolean(f&event.EFWaits != 0)
+			}
+			switch {
+			case f&event.EFReadsFromFD != 0:
+				return str("r")
+			case f&event.EFWritesToFD != 0:
+				return str("w")
+			}
+			return fields.Value{}, false
+		}, nil
+	case "evt.is_syslog":
+		return func(c *state.Context) (fields.Value, bool) {
+			ev := c.Ev
+			return boolean(ev.Info != nil && ev.Info.Flags&event.EFWritesToFD != 0 && c.FD != nil &&
+				(c.FD.Name == "/dev/log" || strings.HasPrefix(c.FD.Name, "/dev/log ")))
+		}, nil
+	case "evt.is_open_read", "evt.is_open_write", "evt.is_open_exec", "evt.is_open_create":
+		return func(c *state.Context) (fields.Value, bool) {
+			ev := c.Ev
+			flags, ok := openFlags(ev)
+			if !ok {
+				return boolean(false)
+			}
+			switch name {
+			case "evt.is_open_read":
+				return boolean(flags&scapORdonly != 0)
+			case "evt.is_open_write":
+				return boolean(flags&scapOWronly != 0)
+			case "evt.is_open_create":
+				return boolean(flags&(scapOCreat|scapOFCreated) != 0)
+			}
+			// exec: an opened file with execute permission requested (FMODE_EXEC is not
+			// recorded); libsinsp checks the same flag
+			return boolean(flags&scapOExec != 0)
+		}, nil
+	case "evt.abspath":
+		return func(c *state.Context) (fields.Value, bool) { return s.absPath(c, arg) }, nil
+	case "evt.hostname":
+		return func(c *state.Context) (fields.Value, bool) {
+			if s.st == nil {
+				return fields.Value{}, false
+			}
+			h := s.st.Machine().Hostname
+			if h == "" {
+				return fields.Value{}, false
+			}
+			return str(h)
+		}, nil
+	case "evt.source":
+		return func(c *state.Context) (fields.Value, bool) { return str("syscall") }, nil
+	case "evt.is_async":
+		return func(c *state.Context) (fields.Value, bool) { return boolean(false) }, nil
+	case "evt.count.procinfo", "evt.count.threadinfo":
+		return func(c *state.Context) (fields.Value, bool) {
+			return boolean(c.Ev.Info != nil && c.Ev.Info.Name == "procinfo")
+		}, nil
+	}
+	return nil, nil
+}
+
+// Open flags in the scap encoding (flag table file_flags).
+const (
+	scapORdonly   = 0x1
+	scapOWronly   = 0x2
+	scapOCreat    = 0x4
+	scapOExec     = 0x20000 // not recorded by any driver version: is_open_exec is never true here
+	scapOFCreated = 0x4000
+)
+
+// openFlags returns the flags of an open-family exit event.
+func openFlags(ev *event.Event) (uint32, bool) {
+	if ev.Info == nil || ev.Info.Dir != 'X' {
+		return 0, false
+	}
+	switch ev.Info.Name {
+	case "open", "openat", "openat2", "open_by_handle_at", "creat":
+	default:
+		return 0, false
+	}
+	if ev.Info.Name == "creat" {
+		return scapOCreat | scapOWronly, true
+	}
+	v, ok := ev.ParamUint("flags")
+	return uint32(v), ok
+}
+
+// rawArg returns a param's value typed as libsinsp's evt.rawarg does: numbers as numbers,
+// strings as strings.
+func rawArg(ev *event.Event, i int) (fields.Value, bool) {
+	p := ev.Info.Params[i]
+	switch p.Type {
+	case event.PTInt16, event.PTInt32, event.PTInt64, event.PTErrno, event.PTFd, event.PTFd32,
+		event.PTPid, event.PTPid32:
+		return inum(ev.Int(i))
+	case event.PTCharbuf, event.PTFspath, event.PTFsrelpath:
+		return str(ev.Str(i))
+	case event.PTBytebuf:
+		return str(string(ev.Params[i]))
+	case event.PTIpv4addr, event.PTIpv6addr:
+		if a, ok := ev.Addr(i); ok {
+			return ipValue(a), true
+		}
+		return fields.Value{}, false
+	}
+	b := ev.Params[i]
+	switch len(b) {
+	case 1, 2, 4, 8:
+		return num(ev.Uint(i))
+	}
+	return str(string(b))
+}
+
+// humanDuration renders a duration like libsinsp's evt.latency.human ("3.43us", "0ns").
+func humanDuration(d uint64) string {
+	trunc := func(v float64) string {
+		return strconv.FormatFloat(float64(int64(v*100))/100, 'f', 2, 64)
+	}
+	switch {
+	case d < 1000:
+		return strconv.FormatUint(d, 10) + "ns"
+	case d < 1e6:
+		return trunc(float64(d)/1e3) + "us"
+	case d < 1e9:
+		return trunc(float64(d)/1e6) + "ms"
+	}
+	return trunc(float64(d)/1e9) + "s"
+}
+
+// absPath is evt.abspath: the absolute path of a path param relative to a dirfd param.
+func (s *Source) absPath(c *state.Context, which string) (fields.Value, bool) {
+	ev := c.Ev
+	if ev.Info == nil {
+		return fields.Value{}, false
+	}
+	var dirName, pathName string
+	switch ev.Info.Name {
+	case "renameat", "renameat2", "linkat":
+		if which == "dst" {
+			dirName, pathName = "newdirfd", "newpath"
+			if ev.Info.Name == "linkat" {
+				dirName = "newdir"
+			}
+		} else {
+			dirName, pathName = "olddirfd", "oldpath"
+			if ev.Info.Name == "linkat" {
+				dirName = "olddir"
+			}
+		}
+	case "symlinkat":
+		dirName, pathName = "linkdirfd", "linkpath"
+	case "unlinkat", "openat", "openat2":
+		dirName, pathName = "dirfd", "name"
+	case "mkdirat":
+		dirName, pathName = "dirfd", "path"
+	case "fchmodat":
+		dirName, pathName = "dirfd", "filename"
+	default:
+		return fields.Value{}, false
+	}
+	p, ok := ev.ParamStr(pathName)
+	if !ok {
+		return fields.Value{}, false
+	}
+	if strings.HasPrefix(p, "/") {
+		return str(path.Clean(p))
+	}
+	dirfd, ok := ev.ParamInt(dirName)
+	if !ok {
+		return fields.Value{}, false
+	}
+	base := ""
+	if dirfd == atFDCWD || int32(dirfd) == atFDCWD {
+		if c.Thread != nil {
+			base = c.Thread.Cwd
+			if base == "" && c.Thread.Main() != nil {
+				base = c.Thread.Main().Cwd
+			}
+		}
+	} else if f := s.r.fdOf(c, dirfd); f != nil {
+		base = f.Name
+	}
+	if base == "" {
+		return fields.Value{}, false
+	}
+	return str(path.Join(base, p))
+}
+
+const atFDCWD = -100

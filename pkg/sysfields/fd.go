@@ -1,0 +1,446 @@
+package sysfields
+
+import (
+	"net/netip"
+	"path"
+	"strings"
+
+	"github.com/saker-sec/saker/pkg/event"
+	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/state"
+)
+
+func ipValue(a netip.Addr) fields.Value {
+	a = a.Unmap()
+	return fields.Value{IP: netip.PrefixFrom(a, a.BitLen())}
+}
+
+func isSock(t uint8) bool {
+	switch t {
+	case event.FDIPv4Sock, event.FDIPv6Sock, event.FDIPv4Server, event.FDIPv6Server:
+		return true
+	}
+	return false
+}
+
+func isServerSock(t uint8) bool { return t == event.FDIPv4Server || t == event.FDIPv6Server }
+
+func isFileLike(t uint8) bool {
+	return t == event.FDFile || t == event.FDFileV2 || t == event.FDDirectory
+}
+
+// ends of a socket fd.
+type end uint8
+
+const (
+	endClient end = iota
+	endServer
+	endLocal
+	endRemote
+)
+
+// sockEnd returns the address and port of one end of a socket fd.
+func sockEnd(f *state.FD, e end) (netip.Addr, uint16, bool) {
+	if !isSock(f.Type) {
+		return netip.Addr{}, 0, false
+	}
+	if isServerSock(f.Type) {
+		// a listening socket has only its bound (server, local) address
+		if e == endServer || e == endLocal {
+			return f.SrcIP, f.SrcPort, f.SrcIP.IsValid()
+		}
+		return netip.Addr{}, 0, false
+	}
+	switch e {
+	case endLocal:
+		if f.Server {
+			e = endServer
+		} else {
+			e = endClient
+		}
+	case endRemote:
+		if f.Server {
+			e = endClient
+		} else {
+			e = endServer
+		}
+	}
+	if e == endClient {
+		return f.SrcIP, f.SrcPort, f.SrcIP.IsValid()
+	}
+	return f.DstIP, f.DstPort, f.DstIP.IsValid()
+}
+
+func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value, bool), error) {
+	withFD := func(g func(c *state.Context, f *state.FD) (fields.Value, bool)) func(c *state.Context) (fields.Value, bool) {
+		return func(c *state.Context) (fields.Value, bool) {
+			if c.FD == nil {
+				return fields.Value{}, false
+			}
+			return g(c, c.FD)
+		}
+	}
+	ipOf := func(e end) func(c *state.Context) (fields.Value, bool) {
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			a, _, ok := sockEnd(f, e)
+			if !ok {
+				return fields.Value{}, false
+			}
+			return ipValue(a), true
+		})
+	}
+	portOf := func(e end) func(c *state.Context) (fields.Value, bool) {
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			_, p, ok := sockEnd(f, e)
+			if !ok {
+				return fields.Value{}, false
+			}
+			return num(uint64(p))
+		})
+	}
+	switch name {
+	case "fd.num":
+		return func(c *state.Context) (fields.Value, bool) {
+			if c.Thread == nil && c.FD == nil {
+				return fields.Value{}, false
+			}
+			return inum(c.FDNum)
+		}, nil
+	case "fd.type":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			t := typeString(f.Type)
+			if t == "" {
+				return fields.Value{}, false
+			}
+			return str(t)
+		}), nil
+	case "fd.typechar":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) { return str(string(typeChar(f.Type))) }), nil
+	case "fd.name":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) { return str(f.Name) }), nil
+	case "fd.nameraw":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) { return str(f.Name) }), nil
+	case "fd.directory", "fd.containerdirectory":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			var d string
+			switch {
+			case f.Type == event.FDDirectory:
+				d = f.Name
+			case isFileLike(f.Type):
+				d = dirOf(f.Name)
+			case f.Type == event.FDUnixSock:
+				d = dirOf(f.Name)
+			default:
+				return fields.Value{}, false
+			}
+			if name == "fd.containerdirectory" {
+				d = containerID(c) + ":" + d
+			}
+			return str(d)
+		}), nil
+	case "fd.filename":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			if !isFileLike(f.Type) || f.Type == event.FDDirectory {
+				return fields.Value{}, false
+			}
+			i := strings.LastIndexByte(f.Name, '/')
+			return str(f.Name[i+1:])
+		}), nil
+	case "fd.ip", "fd.net":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			cl, _, okc := sockEnd(f, endClient)
+			sv, _, oks := sockEnd(f, endServer)
+			switch {
+			case okc && oks:
+				v := ipValue(cl)
+				v.L = []fields.Value{ipValue(cl), ipValue(sv)}
+				return v, true
+			case okc:
+				return ipValue(cl), true
+			case oks:
+				return ipValue(sv), true
+			}
+			return fields.Value{}, false
+		}), nil
+	case "fd.cip", "fd.cnet":
+		return ipOf(endClient), nil
+	case "fd.sip", "fd.snet":
+		return ipOf(endServer), nil
+	case "fd.lip", "fd.lnet":
+		return ipOf(endLocal), nil
+	case "fd.rip", "fd.rnet":
+		return ipOf(endRemote), nil
+	case "fd.port":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			_, cp, okc := sockEnd(f, endClient)
+			_, sp, oks := sockEnd(f, endServer)
+			switch {
+			case okc && oks:
+				return fields.Value{N: uint64(cp), L: []fields.Value{{N: uint64(cp)}, {N: uint64(sp)}}}, true
+			case okc:
+				return num(uint64(cp))
+			case oks:
+				return num(uint64(sp))
+			}
+			return fields.Value{}, false
+		}), nil
+	case "fd.cport":
+		return portOf(endClient), nil
+	case "fd.sport":
+		return portOf(endServer), nil
+	case "fd.lport":
+		return portOf(endLocal), nil
+	case "fd.rport":
+		return portOf(endRemote), nil
+	case "fd.l4proto":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			if !isSock(f.Type) {
+				return fields.Value{}, false
+			}
+			n, ok := l4Name(f.L4Proto)
+			if !ok {
+				return fields.Value{}, false
+			}
+			return str(n)
+		}), nil
+	case "fd.sockfamily":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			switch {
+			case isSock(f.Type):
+				return str("ip")
+			case f.Type == event.FDUnixSock:
+				return str("unix")
+			}
+			return fields.Value{}, false
+		}), nil
+	case "fd.is_server":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			return boolean(isServerSock(f.Type) || f.Server)
+		}), nil
+	case "fd.connected":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			return boolean(isSock(f.Type) && !isServerSock(f.Type) && f.DstIP.IsValid() && f.DstPort != 0)
+		}), nil
+	case "fd.name_changed":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) { return boolean(f.NameChanged) }), nil
+	case "fd.uid":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			return str(containerID(c) + formatInt(c.FDNum))
+		}), nil
+	case "fd.containername":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			return str(containerID(c) + ":" + f.Name)
+		}), nil
+	case "fd.ino":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			if !isFileLike(f.Type) {
+				return fields.Value{}, false
+			}
+			return num(f.Ino)
+		}), nil
+	case "fd.dev", "fd.dev.major", "fd.dev.minor":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			if !isFileLike(f.Type) {
+				return fields.Value{}, false
+			}
+			d := uint64(f.Dev)
+			switch name {
+			case "fd.dev.major":
+				d = (d >> 20) & 0xfff // the kernel's internal dev_t (MAJOR = dev >> 20)
+			case "fd.dev.minor":
+				d &= 0xfffff
+			}
+			return num(d)
+		}), nil
+	case "fd.is_upper_layer":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			return boolean(f.OpenFlags&0x8000 != 0)
+		}), nil
+	case "fd.is_lower_layer":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			return boolean(f.OpenFlags&0x10000 != 0)
+		}), nil
+	case "fd.types":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			t := typeString(f.Type)
+			if t == "" {
+				return fields.Value{}, false
+			}
+			return fields.Value{S: t, L: []fields.Value{{S: t}}}, true
+		}), nil
+	}
+	return nil, nil
+}
+
+// dirOf is the directory part of a path as fd.directory shows it.
+func dirOf(p string) string {
+	if p == "" {
+		return ""
+	}
+	d := path.Dir(p)
+	return d
+}
+
+func (s *Source) fsPathField(name string) (func(c *state.Context) (fields.Value, bool), error) {
+	raw := strings.HasSuffix(name, "raw")
+	which := strings.TrimSuffix(strings.TrimPrefix(name, "fs.path."), "raw")
+	return func(c *state.Context) (fields.Value, bool) {
+		ev := c.Ev
+		if ev.Info == nil || ev.Info.Dir != 'X' {
+			return fields.Value{}, false
+		}
+		var pname, dname string
+		switch which {
+		case "name":
+			switch ev.Info.Name {
+			case "mkdir", "rmdir", "unlink", "chmod", "open", "creat", "stat", "lstat", "chdir", "chroot",
+				"truncate", "access":
+				pname = firstPresent(ev, "path", "name", "filename")
+			case "mkdirat", "unlinkat", "openat", "openat2", "fchmodat", "newfstatat", "fchownat":
+				pname = firstPresent(ev, "path", "name", "filename", "pathname")
+				dname = "dirfd"
+			default:
+				return fields.Value{}, false
+			}
+		case "source", "target":
+			switch ev.Info.Name {
+			case "rename", "link":
+				pname = map[string]string{"source": "oldpath", "target": "newpath"}[which]
+			case "renameat", "renameat2":
+				pname = map[string]string{"source": "oldpath", "target": "newpath"}[which]
+				dname = map[string]string{"source": "olddirfd", "target": "newdirfd"}[which]
+			case "linkat":
+				pname = map[string]string{"source": "oldpath", "target": "newpath"}[which]
+				dname = map[string]string{"source": "olddir", "target": "newdir"}[which]
+			case "symlink":
+				pname = map[string]string{"source": "target", "target": "linkpath"}[which]
+			case "symlinkat":
+				pname = map[string]string{"source": "target", "target": "linkpath"}[which]
+				if which == "target" {
+					dname = "linkdirfd"
+				}
+			default:
+				return fields.Value{}, false
+			}
+		}
+		p, ok := ev.ParamStr(pname)
+		if !ok {
+			return fields.Value{}, false
+		}
+		if raw || strings.HasPrefix(p, "/") {
+			if !raw {
+				p = path.Clean(p)
+			}
+			return str(p)
+		}
+		base := ""
+		if dname != "" {
+			if dfd, ok := ev.ParamInt(dname); ok && dfd != atFDCWD && int32(dfd) != atFDCWD {
+				if f := s.r.fdOf(c, dfd); f != nil {
+					base = f.Name
+				}
+			}
+		}
+		if base == "" && c.Thread != nil {
+			base = c.Thread.Cwd
+			if base == "" && c.Thread.Main() != nil {
+				base = c.Thread.Main().Cwd
+			}
+		}
+		if base == "" {
+			return str(p)
+		}
+		return str(path.Join(base, p))
+	}, nil
+}
+
+func firstPresent(ev *event.Event, names ...string) string {
+	for _, n := range names {
+		if i := ev.Index(n); i >= 0 {
+			return n
+		}
+	}
+	return names[0]
+}
+
+func containerID(c *state.Context) string {
+	if c.Thread == nil {
+		return "host"
+	}
+	id := c.Thread.ContainerID
+	if m := c.Thread.Main(); id == "" && m != nil {
+		id = m.ContainerID
+	}
+	if id == "" {
+		return "host"
+	}
+	return id
+}
+
+func (s *Source) userField(name string) (func(c *state.Context) (fields.Value, bool), error) {
+	user := func(g func(u event.User) (fields.Value, bool), uid func(t *state.Thread) uint32) func(c *state.Context) (fields.Value, bool) {
+		return func(c *state.Context) (fields.Value, bool) {
+			t := mainOf(c)
+			if t == nil || s.st == nil {
+				return fields.Value{}, false
+			}
+			u, ok := s.st.User(uid(t))
+			if !ok {
+				return fields.Value{}, false
+			}
+			return g(u)
+		}
+	}
+	thrUID := func(t *state.Thread) uint32 { return t.UID }
+	switch name {
+	case "user.uid":
+		return on(mainOf, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.UID)) }), nil
+	case "user.name":
+		return user(func(u event.User) (fields.Value, bool) { return str(u.Name) }, thrUID), nil
+	case "user.homedir":
+		return user(func(u event.User) (fields.Value, bool) { return str(u.Home) }, thrUID), nil
+	case "user.shell":
+		return user(func(u event.User) (fields.Value, bool) { return str(u.Shell) }, thrUID), nil
+	case "user.loginuid":
+		return on(mainOf, func(t *state.Thread) (fields.Value, bool) { return inum(int64(int32(t.LoginUID))) }), nil
+	case "user.loginname":
+		return user(func(u event.User) (fields.Value, bool) { return str(u.Name) },
+			func(t *state.Thread) uint32 { return t.LoginUID }), nil
+	case "group.gid":
+		return on(mainOf, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.GID)) }), nil
+	case "group.name":
+		return func(c *state.Context) (fields.Value, bool) {
+			t := mainOf(c)
+			if t == nil || s.st == nil {
+				return fields.Value{}, false
+			}
+			g, ok := s.st.Group(t.GID)
+			if !ok {
+				return fields.Value{}, false
+			}
+			return str(g.Name)
+		}, nil
+	}
+	return nil, nil
+}
+
+func (s *Source) containerField(name, arg string) (func(c *state.Context) (fields.Value, bool), error) {
+	switch name {
+	case "container.id", "container.full_id":
+		return func(c *state.Context) (fields.Value, bool) {
+			if c.Thread == nil {
+				return fields.Value{}, false
+			}
+			return str(containerID(c))
+		}, nil
+	case "container.name", "container.type":
+		// libsinsp names the host "host" and gives it no type
+		return func(c *state.Context) (fields.Value, bool) {
+			if c.Thread == nil || containerID(c) != "host" || name == "container.type" {
+				return fields.Value{}, false
+			}
+			return str("host")
+		}, nil
+	}
+	return nil, nil
+}

@@ -1,0 +1,450 @@
+package sysfields
+
+import (
+	"strings"
+
+	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/state"
+)
+
+// maxAncestors bounds ancestor walks (a corrupted parent chain must not loop forever).
+const maxAncestors = 64
+
+func mainOf(c *state.Context) *state.Thread {
+	if c.Thread == nil {
+		return nil
+	}
+	if m := c.Thread.Main(); m != nil {
+		return m
+	}
+	return c.Thread
+}
+
+// parent returns the parent process of t (the main thread of its parent).
+func (s *Source) parent(t *state.Thread) *state.Thread {
+	if s.st == nil || t == nil {
+		return nil
+	}
+	p := s.st.Parent(t)
+	if p == nil {
+		return nil
+	}
+	if m := p.Main(); m != nil {
+		return m
+	}
+	return p
+}
+
+// ancestor returns the n-th ancestor of the event's process (0: the process itself).
+func (s *Source) ancestor(c *state.Context, n int) *state.Thread {
+	t := mainOf(c)
+	for i := 0; i < n && t != nil; i++ {
+		t = s.parent(t)
+	}
+	return t
+}
+
+func cmdline(t *state.Thread) string {
+	if len(t.Args) == 0 {
+		return t.Comm
+	}
+	return t.Comm + " " + strings.Join(t.Args, " ")
+}
+
+func exeline(t *state.Thread) string {
+	if len(t.Args) == 0 {
+		return t.Exe
+	}
+	return t.Exe + " " + strings.Join(t.Args, " ")
+}
+
+// threadGetter is a per-thread field read from some thread of the context.
+type threadGetter func(t *state.Thread) (fields.Value, bool)
+
+var (
+	getName     threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(t.Comm) }
+	getExe      threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(t.Exe) }
+	getExePath  threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(t.ExePath) }
+	getCmdline  threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(cmdline(t)) }
+	getArgs     threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(strings.Join(t.Args, " ")) }
+	getPid      threadGetter = func(t *state.Thread) (fields.Value, bool) { return inum(t.PID) }
+	getEnvAll   threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(strings.Join(t.Env, " ")) }
+	getDuration              = func(ts uint64) threadGetter {
+		return func(t *state.Thread) (fields.Value, bool) {
+			if t.ClonedTS == 0 || ts < t.ClonedTS {
+				return fields.Value{}, false
+			}
+			return num(ts - t.ClonedTS)
+		}
+	}
+)
+
+func envLookup(env []string, key string) (string, bool) {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// on applies g to the thread pick returns.
+func on(pick func(c *state.Context) *state.Thread, g threadGetter) func(c *state.Context) (fields.Value, bool) {
+	return func(c *state.Context) (fields.Value, bool) {
+		t := pick(c)
+		if t == nil {
+			return fields.Value{}, false
+		}
+		return g(t)
+	}
+}
+
+// ancestorField binds proc.aname-like fields: with an index, that ancestor; without, the
+// parent's value with every ancestor's value (1..) in Value.L.
+func (s *Source) ancestorField(name, arg string, g threadGetter) (func(c *state.Context) (fields.Value, bool), error) {
+	if arg != "" {
+		n, err := parseIndex(name, arg)
+		if err != nil {
+			return nil, err
+		}
+		return func(c *state.Context) (fields.Value, bool) {
+			t := s.ancestor(c, n)
+			if t == nil {
+				return fields.Value{}, false
+			}
+			return g(t)
+		}, nil
+	}
+	return func(c *state.Context) (fields.Value, bool) {
+		t := s.parent(mainOf(c))
+		if t == nil {
+			return fields.Value{}, false
+		}
+		first, ok := g(t)
+		if !ok {
+			return fields.Value{}, false
+		}
+		out := first
+		out.L = append(out.L[:0:0], first)
+		for i := 0; i < maxAncestors; i++ {
+			t = s.parent(t)
+			if t == nil {
+				break
+			}
+			if v, ok := g(t); ok {
+				out.L = append(out.L, v)
+			}
+		}
+		return out, true
+	}, nil
+}
+
+func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Value, bool), error) {
+	self := func(c *state.Context) *state.Thread { return c.Thread }
+	proc := mainOf
+	par := func(c *state.Context) *state.Thread { return s.parent(mainOf(c)) }
+	lookup := func(pid func(t *state.Thread) int64) func(c *state.Context) *state.Thread {
+		return func(c *state.Context) *state.Thread {
+			m := mainOf(c)
+			if m == nil || s.st == nil {
+				return nil
+			}
+			p := pid(m)
+			if p <= 0 {
+				return nil
+			}
+			t := s.st.Thread(p)
+			if t != nil && t.Main() != nil {
+				return t.Main()
+			}
+			return t
+		}
+	}
+	sess := lookup(func(t *state.Thread) int64 { return t.SID })
+	vpgrp := lookup(func(t *state.Thread) int64 { return t.VPGID })
+	pgrp := lookup(func(t *state.Thread) int64 { return t.PGID })
+
+	switch name {
+	case "proc.name":
+		return on(self, getName), nil
+	case "proc.exe":
+		return on(proc, getExe), nil
+	case "proc.exepath":
+		return on(proc, getExePath), nil
+	case "proc.cmdline":
+		return on(proc, getCmdline), nil
+	case "proc.exeline":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return str(exeline(t)) }), nil
+	case "proc.args":
+		return on(proc, getArgs), nil
+	case "proc.cmdnargs":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return num(uint64(len(t.Args))) }), nil
+	case "proc.cmdlenargs":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) {
+			n := 0
+			for _, a := range t.Args {
+				n += len(a)
+			}
+			return num(uint64(n))
+		}), nil
+	case "proc.pid":
+		return on(self, getPid), nil
+	case "proc.ppid":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return inum(t.PTID) }), nil
+	case "proc.vpid":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) {
+			if t.VPID < 0 {
+				return fields.Value{}, false
+			}
+			return inum(t.VPID)
+		}), nil
+	case "proc.pvpid":
+		return on(par, func(t *state.Thread) (fields.Value, bool) {
+			if t.VPID < 0 {
+				return fields.Value{}, false
+			}
+			return inum(t.VPID)
+		}), nil
+	case "proc.pname":
+		return on(par, getName), nil
+	case "proc.pexe":
+		return on(par, getExe), nil
+	case "proc.pexepath":
+		return on(par, getExePath), nil
+	case "proc.pcmdline":
+		return on(par, getCmdline), nil
+	case "proc.aname":
+		return s.ancestorField(name, arg, getName)
+	case "proc.apid":
+		return s.ancestorField(name, arg, getPid)
+	case "proc.aexe":
+		return s.ancestorField(name, arg, getExe)
+	case "proc.aexepath":
+		return s.ancestorField(name, arg, getExePath)
+	case "proc.acmdline":
+		return s.ancestorField(name, arg, getCmdline)
+	case "proc.aargs":
+		return s.ancestorField(name, arg, getArgs)
+	case "proc.env":
+		if arg == "" {
+			return on(proc, getEnvAll), nil
+		}
+		return on(proc, func(t *state.Thread) (fields.Value, bool) {
+			v, ok := envLookup(t.Env, arg)
+			if !ok {
+				return fields.Value{}, false
+			}
+			return str(v)
+		}), nil
+	case "proc.aenv":
+		return s.ancestorField(name, arg, getEnvAll)
+	case "proc.cwd":
+		return on(self, func(t *state.Thread) (fields.Value, bool) {
+			if t.Cwd == "" && t.Main() != nil {
+				return str(t.Main().Cwd)
+			}
+			return str(t.Cwd)
+		}), nil
+	case "proc.tty":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.TTY)) }), nil
+	case "proc.sid":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return inum(t.SID) }), nil
+	case "proc.sname":
+		return on(sess, getName), nil
+	case "proc.sid.exe":
+		return on(sess, getExe), nil
+	case "proc.sid.exepath":
+		return on(sess, getExePath), nil
+	case "proc.vpgid":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return inum(t.VPGID) }), nil
+	case "proc.vpgid.name":
+		return on(vpgrp, getName), nil
+	case "proc.vpgid.exe":
+		return on(vpgrp, getExe), nil
+	case "proc.vpgid.exepath":
+		return on(vpgrp, getExePath), nil
+	case "proc.pgid":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return inum(t.PGID) }), nil
+	case "proc.pgid.name":
+		return on(pgrp, getName), nil
+	case "proc.pgid.exe":
+		return on(pgrp, getExe), nil
+	case "proc.pgid.exepath":
+		return on(pgrp, getExePath), nil
+	case "proc.is_sid_leader":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return boolean(t.SID == t.VPID) }), nil
+	case "proc.is_vpgid_leader":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return boolean(t.VPGID == t.VPID) }), nil
+	case "proc.is_pgid_leader":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return boolean(t.PGID == t.PID) }), nil
+	case "proc.duration":
+		return func(c *state.Context) (fields.Value, bool) { return on(proc, getDuration(c.Ev.TS))(c) }, nil
+	case "proc.ppid.duration":
+		return func(c *state.Context) (fields.Value, bool) { return on(par, getDuration(c.Ev.TS))(c) }, nil
+	case "proc.pid.ts":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return num(t.ClonedTS) }), nil
+	case "proc.ppid.ts":
+		return on(par, func(t *state.Thread) (fields.Value, bool) { return num(t.ClonedTS) }), nil
+	case "proc.is_exe_writable":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return boolean(t.ExeWritable) }), nil
+	case "proc.is_exe_upper_layer":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return boolean(t.ExeUpperLayer) }), nil
+	case "proc.is_exe_lower_layer":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return boolean(t.ExeLowerLayer) }), nil
+	case "proc.is_exe_from_memfd":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return boolean(t.ExeFromMemfd) }), nil
+	case "proc.exe_ino":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) {
+			if t.ExeIno == 0 {
+				return fields.Value{}, false
+			}
+			return num(t.ExeIno)
+		}), nil
+	case "proc.exe_ino.ctime":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) {
+			if t.ExeInoCtime == 0 {
+				return fields.Value{}, false
+			}
+			return num(t.ExeInoCtime)
+		}), nil
+	case "proc.exe_ino.mtime":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) {
+			if t.ExeInoMtime == 0 {
+				return fields.Value{}, false
+			}
+			return num(t.ExeInoMtime)
+		}), nil
+	case "proc.exe_ino.ctime_duration_proc_start":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) {
+			if t.ExeInoCtime == 0 || t.ClonedTS == 0 || t.ClonedTS < t.ExeInoCtime {
+				return fields.Value{}, false
+			}
+			return num(t.ClonedTS - t.ExeInoCtime)
+		}), nil
+	case "proc.exe_ino.ctime_duration_pidns_start":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) {
+			if t.ExeInoCtime == 0 || t.PidNSInitStartTS == 0 || t.ExeInoCtime < t.PidNSInitStartTS {
+				return fields.Value{}, false
+			}
+			return num(t.ExeInoCtime - t.PidNSInitStartTS)
+		}), nil
+	case "proc.pidns_init_start_ts":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) {
+			if t.PidNSInitStartTS == 0 {
+				return fields.Value{}, false
+			}
+			return num(t.PidNSInitStartTS)
+		}), nil
+	case "thread.cap_permitted":
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return str(capString(t.CapPermitted)) }), nil
+	case "thread.cap_inheritable":
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return str(capString(t.CapInheritable)) }), nil
+	case "thread.cap_effective":
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return str(capString(t.CapEffective)) }), nil
+	case "proc.fdlimit":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return inum(t.FDLimit) }), nil
+	case "proc.vmsize":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.VMSizeKB)) }), nil
+	case "proc.vmrss":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.VMRSSKB)) }), nil
+	case "proc.vmswap":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.VMSwapKB)) }), nil
+	case "thread.vmsize":
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.VMSizeKB)) }), nil
+	case "thread.vmrss":
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.VMRSSKB)) }), nil
+	case "thread.vmsize.b":
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.VMSizeKB) * 1024) }), nil
+	case "thread.vmrss.b":
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.VMRSSKB) * 1024) }), nil
+	case "thread.pfmajor":
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(t.PFMajor) }), nil
+	case "thread.pfminor":
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(t.PFMinor) }), nil
+	case "thread.tid":
+		return func(c *state.Context) (fields.Value, bool) { return inum(c.Ev.TID) }, nil
+	case "thread.ismain":
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return boolean(t.TID == t.PID) }), nil
+	case "thread.vtid":
+		return on(self, func(t *state.Thread) (fields.Value, bool) {
+			if t.VTID < 0 {
+				return fields.Value{}, false
+			}
+			return inum(t.VTID)
+		}), nil
+	case "thread.nametid":
+		return func(c *state.Context) (fields.Value, bool) {
+			n := "<NA>"
+			if c.Thread != nil {
+				n = c.Thread.Comm
+			}
+			return str(n + formatInt(c.Ev.TID))
+		}, nil
+	case "thread.cgroups":
+		return on(self, func(t *state.Thread) (fields.Value, bool) {
+			if len(t.Cgroups) == 0 {
+				return fields.Value{}, false
+			}
+			return str(strings.Join(t.Cgroups, " "))
+		}), nil
+	case "thread.cgroup":
+		return on(self, func(t *state.Thread) (fields.Value, bool) {
+			for _, cg := range t.Cgroups {
+				if k, v, ok := strings.Cut(cg, "="); ok && k == arg {
+					return str(v)
+				}
+			}
+			return fields.Value{}, false
+		}), nil
+	case "proc.stdin.type", "proc.stdout.type", "proc.stderr.type", "proc.stdin.name", "proc.stdout.name",
+		"proc.stderr.name":
+		fd := int64(0)
+		switch {
+		case strings.HasPrefix(name, "proc.stdout"):
+			fd = 1
+		case strings.HasPrefix(name, "proc.stderr"):
+			fd = 2
+		}
+		wantType := strings.HasSuffix(name, ".type")
+		return func(c *state.Context) (fields.Value, bool) {
+			f := s.r.fdOf(c, fd)
+			if f == nil {
+				return fields.Value{}, false
+			}
+			if wantType {
+				t := typeString(f.Type)
+				if t == "" {
+					return fields.Value{}, false
+				}
+				return str(t)
+			}
+			return str(f.Name)
+		}, nil
+	case "proc.is_container_healthcheck", "proc.is_container_liveness_probe", "proc.is_container_readiness_probe":
+		return func(c *state.Context) (fields.Value, bool) { return boolean(false) }, nil
+	}
+	return nil, nil
+}
+
+func formatInt(n int64) string {
+	var b [24]byte
+	i := len(b)
+	neg := n < 0
+	u := uint64(n)
+	if neg {
+		u = uint64(-n)
+	}
+	for {
+		i--
+		b[i] = byte('0' + u%10)
+		u /= 10
+		if u == 0 {
+			break
+		}
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}

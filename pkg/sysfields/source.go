@@ -1,0 +1,267 @@
+// Package sysfields is the "syscall" event source of the rule engine: it binds the fields of
+// the syscall catalogue (fields.SyscallCatalog: libsinsp's evt.*, proc.*, thread.*, fd.*,
+// fs.path.*, user.*, group.* fields plus the container.* and k8s.* fields) to extractors that
+// read a *state.Context (the event as the state engine saw it), with the semantics of sysdig
+// 0.29.3 / libsinsp, which the differential tests check line for line. It also renders
+// sysdig's -p output formats (Formatter).
+//
+// Extraction follows libsinsp:
+//   - proc.* read the process's main thread, thread.* the event's thread; ancestors
+//     (proc.aname[N], proc.apid[N], ...) count from 0 = the process itself; without an
+//     argument they yield the parent's value, with every ancestor's value in Value.L (the
+//     rule compiler compares against any of them, as libsinsp does).
+//   - fd.* read the fd the event operates on (state.Context.FD); fd.num is -1 when the event
+//     has none but its thread is known.
+//   - fd.cip/fd.sip are the client and server ends of a connected socket (state.FD stores
+//     client=Src, server=Dst for both connect and accept); fd.lip/fd.rip are local and remote
+//     (local = server end on a server-role fd). The IP fields' values are full-length
+//     netip.Prefix values; fd.net and friends yield the same address and the compiler checks
+//     membership in the CIDR operand.
+//   - container.id is "host" for host processes; the other container.* and all k8s.* fields
+//     have no value until a container metadata source exists.
+//
+// By default evt.arg/evt.rawarg/evt.args/evt.info/evt.res read the normalized event (current
+// layout, enter params merged into the exit: what Falco rules see). Options.AsRecorded makes
+// them read the record as it was captured, as sysdig 0.29 does (saker events uses it).
+package sysfields
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/saker-sec/saker/pkg/event"
+	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/state"
+)
+
+// Options tune a Source.
+type Options struct {
+	// AsRecorded makes the param fields (evt.arg, evt.rawarg, evt.args, evt.info, evt.res,
+	// evt.rawres, evt.failed, evt.buffer) read each event as it was recorded (its own version's
+	// params, no enter params merged), like sysdig 0.29.
+	AsRecorded bool
+}
+
+// Source is the syscall event source. Its extractors read *state.Context values; they are not
+// safe for concurrent use (they share per-event caches), like the state engine itself.
+type Source struct {
+	st   *state.Engine
+	opts Options
+	cat  *fields.Catalog
+	r    renderer
+
+	// as-recorded view of the current event
+	rawFor  *event.Event
+	rawNum  uint64
+	rawTS   uint64
+	rawOK   bool
+	rawView event.Event
+
+	// Track state (evt.latency, evt.deltatime, evt.reltime)
+	tracked  bool
+	firstTS  uint64
+	prevTS   uint64 // ts of the event before the current one
+	curTS    uint64
+	curNum   uint64
+	enterTS  map[int64]uint64 // per thread: ts of its last enter event
+	latency  uint64
+	latencyN uint64 // event number latency is for
+}
+
+// NewSource returns the syscall source reading state from st (nil: catalogue-level use, e.g.
+// `rules validate`; every extractor is still bound and simply finds no state).
+func NewSource(st *state.Engine) fields.Source { return NewSourceWith(st, Options{}) }
+
+// NewSourceWith is NewSource with options.
+func NewSourceWith(st *state.Engine, opts Options) *Source {
+	return &Source{st: st, opts: opts, cat: fields.SyscallCatalog(), r: renderer{st: st}}
+}
+
+// Name implements fields.Source.
+func (s *Source) Name() string { return "syscall" }
+
+// Field implements fields.Source.
+func (s *Source) Field(name string) (fields.Info, bool) { return s.cat.Field(name) }
+
+// NumEventCodes implements fields.Source.
+func (s *Source) NumEventCodes() int { return event.NumEvents }
+
+// EventCodes implements fields.Source with libsinsp's evttype semantics: every code with that
+// event name (both directions, every version). A syscall without a dedicated event (madvise,
+// clock_gettime ...) is recorded as a generic event: its name maps to the generic codes.
+func (s *Source) EventCodes(name string) ([]uint16, bool) {
+	if codes := event.ByName(name); len(codes) > 0 {
+		return append([]uint16(nil), codes...), true
+	}
+	if genericNames[name] {
+		return append([]uint16(nil), event.ByName("syscall")...), true
+	}
+	return nil, false
+}
+
+var genericNames = func() map[string]bool {
+	m := make(map[string]bool, len(syscallNames))
+	for _, n := range syscallNames[1:] {
+		m[n] = true
+	}
+	return m
+}()
+
+// Track records an event for the fields that depend on the stream rather than on one event
+// (evt.latency, evt.deltatime, evt.reltime). Call it for every event, shown or not, right
+// after state.Engine.Process; without it those fields have no value.
+func (s *Source) Track(c *state.Context) {
+	ev := c.Ev
+	if !s.tracked {
+		s.tracked = true
+		s.firstTS = ev.TS
+		s.curTS = ev.TS
+		s.enterTS = map[int64]uint64{}
+	}
+	s.prevTS = s.curTS
+	s.curTS = ev.TS
+	s.curNum = ev.Num
+	s.latency = 0
+	s.latencyN = ev.Num
+	if ev.Info == nil {
+		return
+	}
+	if ev.Info.Dir == 'E' {
+		if len(s.enterTS) > 1<<16 {
+			clear(s.enterTS)
+		}
+		s.enterTS[ev.TID] = ev.TS
+	} else if ts, ok := s.enterTS[ev.TID]; ok {
+		if ev.TS >= ts {
+			s.latency = ev.TS - ts
+		}
+		delete(s.enterTS, ev.TID)
+	}
+}
+
+// view returns the event the param fields read.
+func (s *Source) view(c *state.Context) *event.Event {
+	ev := c.Ev
+	if !s.opts.AsRecorded || len(ev.Raw) == 0 {
+		return ev
+	}
+	if s.rawFor == ev && s.rawNum == ev.Num && s.rawTS == ev.TS {
+		if s.rawOK {
+			return &s.rawView
+		}
+		return ev
+	}
+	s.rawFor, s.rawNum, s.rawTS = ev, ev.Num, ev.TS
+	s.rawOK = decodeRaw(ev.Raw, &s.rawView)
+	if !s.rawOK {
+		return ev
+	}
+	s.rawView.Num, s.rawView.CPU, s.rawView.Flags = ev.Num, ev.CPU, ev.Flags
+	return &s.rawView
+}
+
+// decodeRaw decodes a raw record whose header form (with or without nparams) is unknown.
+func decodeRaw(raw []byte, out *event.Event) bool {
+	if event.Decode(raw, out, true) == nil && out.Info != nil && out.NParams <= len(out.Info.Params) {
+		return true
+	}
+	return event.Decode(raw, out, false) == nil
+}
+
+// Extractor implements fields.Source.
+func (s *Source) Extractor(info fields.Info, arg string) (fields.Extractor, error) {
+	if _, ok := s.cat.Field(info.Name); !ok {
+		return nil, fmt.Errorf("syscall source: unknown field %q", info.Name)
+	}
+	if info.Arg == fields.ArgRequired && arg == "" {
+		return nil, fmt.Errorf("field %s requires an argument", info.Name)
+	}
+	if info.Arg == fields.ArgNone && arg != "" {
+		return nil, fmt.Errorf("field %s takes no argument", info.Name)
+	}
+	var fn func(c *state.Context) (fields.Value, bool)
+	var err error
+	switch {
+	case strings.HasPrefix(info.Name, "evt.") || info.Name == "syscall.type":
+		fn, err = s.evtField(info.Name, arg)
+	case strings.HasPrefix(info.Name, "proc.") || strings.HasPrefix(info.Name, "thread."):
+		fn, err = s.procField(info.Name, arg)
+	case strings.HasPrefix(info.Name, "fd.") || strings.HasPrefix(info.Name, "fdlist."):
+		fn, err = s.fdField(info.Name, arg)
+	case strings.HasPrefix(info.Name, "fs.path."):
+		fn, err = s.fsPathField(info.Name)
+	case strings.HasPrefix(info.Name, "user.") || strings.HasPrefix(info.Name, "group."):
+		fn, err = s.userField(info.Name)
+	case strings.HasPrefix(info.Name, "container.") || strings.HasPrefix(info.Name, "k8s."):
+		fn, err = s.containerField(info.Name, arg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fn == nil {
+		fn = none // catalogue fields with no extraction here yet: never a value
+	}
+	return func(ev fields.Event) (fields.Value, bool) {
+		c, ok := ev.(*state.Context)
+		if !ok || c == nil || c.Ev == nil {
+			return fields.Value{}, false
+		}
+		return fn(c)
+	}, nil
+}
+
+// Supported reports whether the named field has a real extractor (not one that never yields a
+// value).
+func Supported(name string) bool {
+	s := NewSourceWith(nil, Options{})
+	info, ok := s.cat.Field(name)
+	if !ok {
+		return false
+	}
+	arg := ""
+	if info.Arg == fields.ArgRequired {
+		arg = "x"
+		if info.ArgIndex {
+			arg = "0"
+		}
+	}
+	var fn func(c *state.Context) (fields.Value, bool)
+	switch {
+	case strings.HasPrefix(name, "evt.") || name == "syscall.type":
+		fn, _ = s.evtField(name, arg)
+	case strings.HasPrefix(name, "proc.") || strings.HasPrefix(name, "thread."):
+		fn, _ = s.procField(name, arg)
+	case strings.HasPrefix(name, "fd.") || strings.HasPrefix(name, "fdlist."):
+		fn, _ = s.fdField(name, arg)
+	case strings.HasPrefix(name, "fs.path."):
+		fn, _ = s.fsPathField(name)
+	case strings.HasPrefix(name, "user.") || strings.HasPrefix(name, "group."):
+		fn, _ = s.userField(name)
+	case strings.HasPrefix(name, "container.") || strings.HasPrefix(name, "k8s."):
+		fn, _ = s.containerField(name, arg)
+	}
+	return fn != nil
+}
+
+func none(*state.Context) (fields.Value, bool) { return fields.Value{}, false }
+
+// Value constructors.
+func str(s string) (fields.Value, bool) { return fields.Value{S: s}, true }
+func num(n uint64) (fields.Value, bool) { return fields.Value{N: n}, true }
+func inum(n int64) (fields.Value, bool) { return fields.Value{N: uint64(n)}, true }
+func boolean(b bool) (fields.Value, bool) {
+	if b {
+		return fields.Value{N: 1}, true
+	}
+	return fields.Value{N: 0}, true
+}
+
+// parseIndex parses a numeric field argument ("2" of proc.aname[2]).
+func parseIndex(name, arg string) (int, error) {
+	n, err := strconv.Atoi(arg)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("field %s: argument %q is not a non-negative number", name, arg)
+	}
+	return n, nil
+}
