@@ -1,0 +1,585 @@
+package state
+
+import (
+	"net/netip"
+	"strconv"
+
+	"github.com/saker-sec/saker/pkg/event"
+)
+
+// Open flags (scap encoding, file_flags).
+const (
+	oDirectory     = 0x400
+	oCloexec       = 0x1000
+	fdUpperLayer   = 0x8000
+	fdLowerLayer   = 0x10000
+	creatUpper     = 0x1 // creat_flags
+	creatLower     = 0x2
+	atFDCWD        = -100
+	fcntlDupFD     = 0x1
+	fcntlDupFDCExc = 0x1a
+	closeRangeCExc = 0x4
+	errInProgress  = -115
+)
+
+// parseDirfd is libsinsp parse_dirfd: the directory a relative path of an *at call starts in.
+func (e *Engine) parseDirfd(t *Thread, name string, dirfd int64) (string, bool) {
+	if len(name) > 0 && name[0] == '/' {
+		return "", true
+	}
+	if dirfd == atFDCWD {
+		return t.Main().Cwd, true
+	}
+	f := e.FDOf(t, dirfd)
+	if f == nil {
+		return "", false
+	}
+	return withSlash(f.Name), true
+}
+
+// onOpen handles open, openat, openat2, creat and open_by_handle_at exits.
+func (e *Engine) onOpen(ctx *Context) {
+	ev := ctx.Ev
+	t := ctx.Thread
+	fd, ok := res(ev)
+	if !ok {
+		return
+	}
+	name, ok := pStr(ev, "name")
+	if !ok {
+		name, ok = pStr(ev, "path") // open_by_handle_at: absolute
+	}
+	if !ok || name == "" {
+		name = "<NA>"
+	}
+	var flags uint32
+	if v, ok := pUint(ev, "flags"); ok {
+		flags = uint32(v)
+	}
+	if ev.Info.Name == "creat" {
+		flags = 0
+		if cf, ok := pUint(ev, "creat_flags"); ok {
+			if cf&creatUpper != 0 {
+				flags |= fdUpperLayer
+			} else if cf&creatLower != 0 {
+				flags |= fdLowerLayer
+			}
+		}
+	}
+	full := name
+	switch ev.Info.Name {
+	case "openat", "openat2":
+		if dirfd, ok := pInt(ev, "dirfd"); ok {
+			if dir, known := e.parseDirfd(t, name, dirfd); known {
+				full = concatPaths(dir, name)
+			} else {
+				full = concatPaths("<UNKNOWN>", name)
+			}
+		} else {
+			full = concatPaths("", name)
+		}
+	case "open_by_handle_at":
+		full = concatPaths("", name)
+	default:
+		full = concatPaths(t.Main().Cwd, name)
+	}
+	ctx.FDNum = fd
+	if fd < 0 {
+		return
+	}
+	f := &FD{Num: fd, Type: event.FDFileV2, Name: full, OpenFlags: flags}
+	if flags&oDirectory != 0 {
+		f.Type = event.FDDirectory
+	}
+	if v, ok := pUint(ev, "dev"); ok {
+		f.Dev = uint32(v)
+	}
+	if v, ok := pUint(ev, "ino"); ok {
+		f.Ino = v
+	}
+	ctx.FD = e.addFD(t, f)
+}
+
+// Socket constants (Linux values, as the socket event carries them).
+const (
+	sockStream  = 1
+	sockDgram   = 2
+	sockRaw     = 3
+	ipprotoIP   = 0
+	ipprotoICMP = 1
+	ipprotoTCP  = 6
+	ipprotoUDP  = 17
+	ipprotoRaw  = 255
+	afNetlink   = 16
+)
+
+func (e *Engine) addSocket(ctx *Context, fd int64, domain, typ, proto uint32) *FD {
+	f := &FD{Num: fd, Type: event.FDUnknown}
+	switch domain {
+	case event.AFUnix:
+		f.Type = event.FDUnixSock
+	case event.AFInet, event.AFInet6:
+		f.Type = event.FDIPv4Sock
+		if domain == event.AFInet6 {
+			f.Type = event.FDIPv6Sock
+		}
+		l4 := uint8(L4Unknown)
+		switch proto {
+		case ipprotoTCP:
+			l4 = L4TCP
+		case ipprotoUDP:
+			l4 = L4UDP
+		case ipprotoIP:
+			switch typ & 0xff {
+			case sockStream:
+				l4 = L4TCP
+			case sockDgram:
+				l4 = L4UDP
+			}
+		case ipprotoICMP:
+			l4 = L4ICMP
+		case ipprotoRaw:
+			l4 = L4Raw
+		}
+		if typ == sockRaw && (proto == ipprotoTCP || proto == ipprotoUDP || proto == ipprotoICMP) {
+			l4 = L4Raw
+		}
+		f.L4Proto = l4
+	case afNetlink:
+		f.Type = event.FDNetlink
+	}
+	ctx.FDNum = fd
+	ctx.FD = e.addFD(ctx.Thread, f)
+	return ctx.FD
+}
+
+func (e *Engine) onSocket(ctx *Context) {
+	ev := ctx.Ev
+	fd, ok := res(ev)
+	if !ok || fd < 0 {
+		return
+	}
+	d, _ := pUint(ev, "domain")
+	ty, _ := pUint(ev, "type")
+	p, _ := pUint(ev, "proto")
+	e.addSocket(ctx, fd, uint32(d), uint32(ty), uint32(p))
+}
+
+func (e *Engine) onSocketpair(ctx *Context) {
+	ev := ctx.Ev
+	if r, ok := res(ev); !ok || r < 0 {
+		return
+	}
+	fd1, _ := pInt(ev, "fd1")
+	fd2, _ := pInt(ev, "fd2")
+	if fd1 == fd2 {
+		return
+	}
+	src, _ := pUint(ev, "source")
+	peer, _ := pUint(ev, "peer")
+	f1 := &FD{Num: fd1, Type: event.FDUnixSock, UnixSrc: src, UnixDst: peer}
+	f2 := f1.clone()
+	f2.Num = fd2
+	ctx.FDNum = fd1
+	ctx.FD = e.addFD(ctx.Thread, f1)
+	e.addFD(ctx.Thread, f2)
+}
+
+// isMapped is libsinsp is_ipv4_mapped_ipv6: ::ffff:a.b.c.d, or :: (taken as IPv4 too).
+func isMapped(a netip.Addr) bool { return a.Is4In6() || a == netip.IPv6Unspecified() }
+
+// unmap turns a mapped address (see isMapped) into its IPv4 form.
+func unmap(a netip.Addr) netip.Addr {
+	if a == netip.IPv6Unspecified() {
+		return netip.IPv4Unspecified()
+	}
+	return a.Unmap()
+}
+
+func (e *Engine) onBind(ctx *Context) {
+	ev := ctx.Ev
+	f := ctx.FD
+	if f == nil {
+		return
+	}
+	if r, ok := res(ev); !ok || r < 0 {
+		return
+	}
+	sa, ok := ev.SockAddr(ev.Index("addr"))
+	if !ok {
+		return
+	}
+	switch sa.Family {
+	case event.AFInet, event.AFInet6:
+		if sa.Port > 0 {
+			if sa.Family == event.AFInet || isMapped(sa.Addr) {
+				f.Type = event.FDIPv4Server
+				f.SrcIP = unmap(sa.Addr)
+			} else {
+				f.Type = event.FDIPv6Server
+				f.SrcIP = sa.Addr
+			}
+			f.SrcPort = sa.Port
+			f.Server = true
+		}
+		f.Name = addrPort(sa.Addr, sa.Port)
+	case event.AFUnix:
+		f.Name = cloneStr(sa.Path)
+	}
+}
+
+func (e *Engine) onConnect(ctx *Context) {
+	ev := ctx.Ev
+	f := ctx.FD
+	if f == nil {
+		return
+	}
+	r, ok := res(ev)
+	if !ok || (r < 0 && r != errInProgress) {
+		return
+	}
+	st, ok := ev.SockTuple(ev.Index("tuple"))
+	if !ok {
+		// no tuple (TCP fastopen): the address the call was given
+		sa, ok := ev.SockAddr(ev.Index("addr"))
+		if !ok {
+			return
+		}
+		switch sa.Family {
+		case event.AFInet, event.AFInet6:
+			if sa.Family == event.AFInet || isMapped(sa.Addr) {
+				f.Type = event.FDIPv4Sock
+			} else {
+				f.Type = event.FDIPv6Sock
+			}
+			f.DstIP, f.DstPort = unmapIf(f, sa.Addr), sa.Port
+		default:
+			f.Name = cloneStr(sa.Path)
+		}
+		if !f.Server {
+			f.Client = true
+		}
+		return
+	}
+	switch st.Family {
+	case event.AFInet, event.AFInet6:
+		if st.Family == event.AFInet6 && !(isMapped(st.SrcAddr) && isMapped(st.DstAddr)) {
+			f.Type = event.FDIPv6Sock
+		} else {
+			f.Type = event.FDIPv4Sock
+		}
+		changed := setAddrs(f, unmap(st.SrcAddr), st.SrcPort, unmap(st.DstAddr), st.DstPort, true)
+		if f.Type == event.FDIPv6Sock {
+			// keep v6 forms for v6 sockets
+			f.SrcIP, f.DstIP = st.SrcAddr, st.DstAddr
+		}
+		if changed && f.Server && f.L4Proto == L4UDP {
+			swapAddrs(f)
+		}
+		f.Name = tupleName(f)
+	case event.AFUnix:
+		if f.Type != event.FDUnixSock {
+			return
+		}
+		f.UnixSrc, f.UnixDst = st.UnixSrc, st.UnixDst
+		f.Name = unixName(st.UnixSrc, st.UnixDst, st.Path)
+	default:
+		return
+	}
+	if !f.Server && !f.Client {
+		f.Client = true
+	}
+}
+
+func unmapIf(f *FD, a netip.Addr) netip.Addr {
+	if f.Type == event.FDIPv4Sock {
+		return unmap(a)
+	}
+	return a
+}
+
+// setAddrs is libsinsp update_ipv4_addresses_and_ports: it reports false when the fd already
+// holds the tuple (either way round).
+func setAddrs(f *FD, sip netip.Addr, sport uint16, dip netip.Addr, dport uint16, overwriteDst bool) bool {
+	if (f.SrcIP == sip && f.SrcPort == sport && f.DstIP == dip && f.DstPort == dport) ||
+		(f.SrcIP == dip && f.SrcPort == dport && f.DstIP == sip && f.DstPort == sport) {
+		return false
+	}
+	changed := false
+	if f.SrcIP != sip {
+		f.SrcIP, changed = sip, true
+	}
+	if f.SrcPort != sport {
+		f.SrcPort, changed = sport, true
+	}
+	if !f.DstIP.IsValid() || f.DstIP.IsUnspecified() || (overwriteDst && f.DstIP != dip) {
+		f.DstIP, changed = dip, true
+	}
+	if f.DstPort == 0 || (overwriteDst && f.DstPort != dport) {
+		f.DstPort, changed = dport, true
+	}
+	return changed
+}
+
+func swapAddrs(f *FD) {
+	f.SrcIP, f.DstIP = f.DstIP, f.SrcIP
+	f.SrcPort, f.DstPort = f.DstPort, f.SrcPort
+}
+
+func (e *Engine) onAccept(ctx *Context) {
+	ev := ctx.Ev
+	fd, ok := res(ev)
+	if !ok || fd < 0 {
+		return
+	}
+	ctx.FDNum = fd
+	st, ok := ev.SockTuple(ev.Index("tuple"))
+	if !ok {
+		return
+	}
+	f := &FD{Num: fd, Server: true}
+	switch st.Family {
+	case event.AFInet, event.AFInet6:
+		f.L4Proto = L4TCP
+		if st.Family == event.AFInet || (isMapped(st.SrcAddr) && isMapped(st.DstAddr)) {
+			f.Type = event.FDIPv4Sock
+			f.SrcIP, f.DstIP = unmap(st.SrcAddr), unmap(st.DstAddr)
+		} else {
+			f.Type = event.FDIPv6Sock
+			f.SrcIP, f.DstIP = st.SrcAddr, st.DstAddr
+		}
+		f.SrcPort, f.DstPort = st.SrcPort, st.DstPort
+		f.Name = tupleName(f)
+	case event.AFUnix:
+		f.Type = event.FDUnixSock
+		f.UnixSrc, f.UnixDst = st.UnixSrc, st.UnixDst
+		f.Name = unixName(st.UnixSrc, st.UnixDst, st.Path)
+	default:
+		return
+	}
+	ctx.FD = e.addFD(ctx.Thread, f)
+}
+
+func (e *Engine) onClose(ctx *Context) {
+	if r, ok := res(ctx.Ev); !ok || r < 0 || ctx.FD == nil {
+		return
+	}
+	e.removeFD(ctx.Thread, ctx.FDNum)
+}
+
+func (e *Engine) onCloseRange(ctx *Context) {
+	ev := ctx.Ev
+	if r, ok := res(ev); !ok || r != 0 {
+		return
+	}
+	first, _ := pUint(ev, "first")
+	last, _ := pUint(ev, "last")
+	flags, _ := pUint(ev, "flags")
+	t := ctx.Thread
+	if flags&0x2 != 0 { // CLOSE_RANGE_UNSHARE
+		e.unshareFDs(t)
+	}
+	if t.g == nil || t.g.fds == nil {
+		return
+	}
+	tb := t.g.fds
+	for f := tb.head; f != nil; {
+		next := f.next
+		if f.Num >= int64(first) && uint64(f.Num) <= last {
+			if flags&closeRangeCExc != 0 {
+				f.OpenFlags |= oCloexec
+			} else {
+				e.removeFD(t, f.Num)
+			}
+		}
+		f = next
+	}
+}
+
+func (e *Engine) onDup(ctx *Context) {
+	ev := ctx.Ev
+	r, ok := res(ev)
+	if !ok || r < 0 || ctx.FD == nil {
+		return
+	}
+	old := ctx.FD
+	if r == old.Num {
+		return // dup2(fd, fd)
+	}
+	n := old.clone()
+	n.Num = r
+	n.OpenFlags &^= oCloexec
+	if ev.Info.Name == "dup3" {
+		if fl, _ := pUint(ev, "flags"); fl&oCloexec != 0 {
+			n.OpenFlags |= oCloexec
+		}
+	}
+	if e.FDOf(ctx.Thread, r) != nil {
+		e.removeFD(ctx.Thread, r)
+	}
+	ctx.FDNum = r
+	ctx.FD = e.addFD(ctx.Thread, n)
+	ctx.OldFDName = ""
+}
+
+func (e *Engine) onFcntl(ctx *Context) {
+	ev := ctx.Ev
+	cmd, _ := pUint(ev, "cmd")
+	if cmd != fcntlDupFD && cmd != fcntlDupFDCExc {
+		return
+	}
+	r, ok := res(ev)
+	if !ok || r < 0 || ctx.FD == nil {
+		return
+	}
+	n := ctx.FD.clone()
+	n.Num = r
+	n.OpenFlags &^= oCloexec
+	if cmd == fcntlDupFDCExc {
+		n.OpenFlags |= oCloexec
+	}
+	ctx.FDNum = r
+	ctx.FD = e.addFD(ctx.Thread, n)
+	ctx.OldFDName = ""
+}
+
+func (e *Engine) onPipe(ctx *Context) {
+	ev := ctx.Ev
+	if r, ok := res(ev); !ok || r < 0 {
+		return
+	}
+	fd1, _ := pInt(ev, "fd1")
+	fd2, _ := pInt(ev, "fd2")
+	ino, _ := pUint(ev, "ino")
+	fl, _ := pUint(ev, "flags")
+	e.addFD(ctx.Thread, &FD{Num: fd1, Type: event.FDFifo, Ino: ino, OpenFlags: uint32(fl)})
+	ctx.FDNum = fd2
+	ctx.FD = e.addFD(ctx.Thread, &FD{Num: fd2, Type: event.FDFifo, Ino: ino, OpenFlags: uint32(fl)})
+}
+
+func (e *Engine) onSingleFD(ctx *Context, typ uint8) {
+	ev := ctx.Ev
+	fd, ok := res(ev)
+	if !ok || fd < 0 {
+		return
+	}
+	f := &FD{Num: fd, Type: typ}
+	switch ev.Info.Name {
+	case "inotify_init1", "signalfd4", "eventfd2", "epoll_create1", "userfaultfd":
+		if v, ok := pUint(ev, "flags"); ok {
+			f.OpenFlags = uint32(v)
+		}
+	}
+	ctx.FDNum = fd
+	ctx.FD = e.addFD(ctx.Thread, f)
+}
+
+func (e *Engine) onMemfd(ctx *Context) {
+	ev := ctx.Ev
+	fd, ok := res(ev)
+	if !ok || fd < 0 {
+		return
+	}
+	name, _ := pStr(ev, "name")
+	fl, _ := pUint(ev, "flags")
+	ctx.FDNum = fd
+	ctx.FD = e.addFD(ctx.Thread, &FD{Num: fd, Type: event.FDMemfd, Name: name, OpenFlags: uint32(fl)})
+}
+
+func (e *Engine) onPidfdOpen(ctx *Context) {
+	ev := ctx.Ev
+	fd, ok := res(ev)
+	if !ok || fd < 0 {
+		return
+	}
+	pid, _ := pInt(ev, "pid")
+	fl, _ := pUint(ev, "flags")
+	ctx.FDNum = fd
+	ctx.FD = e.addFD(ctx.Thread, &FD{Num: fd, Type: event.FDPidfd, Name: "/proc/" + strconv.FormatInt(pid, 10),
+		OpenFlags: uint32(fl), PID: pid})
+}
+
+func (e *Engine) onPidfdGetfd(ctx *Context) {
+	ev := ctx.Ev
+	fd, ok := res(ev)
+	if !ok || fd < 0 {
+		return
+	}
+	pidfd, _ := pInt(ev, "pid_fd")
+	target, _ := pInt(ev, "target_fd")
+	pf := e.FDOf(ctx.Thread, pidfd)
+	if pf == nil || pf.Type != event.FDPidfd {
+		return
+	}
+	tt := e.threads[pf.PID]
+	src := e.FDOf(tt, target)
+	if src == nil {
+		return
+	}
+	n := src.clone()
+	n.Num = fd
+	n.OpenFlags |= oCloexec // pidfd_getfd sets FD_CLOEXEC
+	ctx.FDNum = fd
+	ctx.FD = e.addFD(ctx.Thread, n)
+}
+
+// onSocketIO updates a datagram socket from the tuple of send*/recv* (libsinsp
+// parse_write_exit/parse_read_exit), creating a UDP socket for a send on an unknown fd.
+func (e *Engine) onSocketIO(ctx *Context, incoming bool) {
+	ev := ctx.Ev
+	r, ok := res(ev)
+	if !ok || r < 0 {
+		return
+	}
+	ti := ev.Index("tuple")
+	st, hasTuple := ev.SockTuple(ti)
+	if ctx.FD == nil {
+		if incoming || !hasTuple || ctx.FDNum < 0 {
+			return
+		}
+		switch st.Family {
+		case event.AFInet:
+			e.addSocket(ctx, ctx.FDNum, event.AFInet, sockDgram, ipprotoUDP)
+		case event.AFInet6:
+			e.addSocket(ctx, ctx.FDNum, event.AFInet6, sockDgram, ipprotoUDP)
+		default:
+			return
+		}
+	}
+	f := ctx.FD
+	if !hasTuple || (f.Name != "" && f.L4Proto == L4TCP && (f.Type == event.FDIPv4Sock || f.Type == event.FDIPv6Sock)) {
+		return
+	}
+	switch st.Family {
+	case event.AFInet, event.AFInet6:
+		var changed bool
+		if st.Family == event.AFInet || (isMapped(st.SrcAddr) && isMapped(st.DstAddr)) {
+			f.Type = event.FDIPv4Sock
+			changed = setAddrs(f, unmap(st.SrcAddr), st.SrcPort, unmap(st.DstAddr), st.DstPort, false)
+		} else {
+			f.Type = event.FDIPv6Sock
+			changed = setAddrs(f, st.SrcAddr, st.SrcPort, st.DstAddr, st.DstPort, false)
+		}
+		if !changed {
+			return
+		}
+		if f.L4Proto == L4Unknown {
+			f.L4Proto = L4UDP
+		}
+		if !f.Client && !f.Server {
+			if incoming {
+				f.Server = true
+			} else {
+				f.Client = true
+			}
+		}
+		if (incoming && f.Client) || (!incoming && f.Server) {
+			swapAddrs(f)
+		}
+		f.Name = tupleName(f)
+	case event.AFUnix:
+		f.Type = event.FDUnixSock
+		f.UnixSrc, f.UnixDst = st.UnixSrc, st.UnixDst
+		f.Name = unixName(st.UnixSrc, st.UnixDst, st.Path)
+	}
+}

@@ -1,0 +1,55 @@
+package state
+
+import (
+	"net/netip"
+	"path"
+	"strconv"
+
+	"github.com/saker-sec/saker/pkg/event"
+)
+
+// concatPaths is libsinsp concatenate_paths: name itself when absolute, else dir (which ends
+// with "/") followed by name, with ".", ".." and repeated slashes resolved.
+func concatPaths(dir, name string) string {
+	if name == "" {
+		return ""
+	}
+	if name[0] == '/' {
+		return path.Clean(name)
+	}
+	if dir == "" {
+		return path.Clean(name)
+	}
+	if dir[0] != '/' {
+		return dir + name // "<UNKNOWN>": not a path, no cleaning
+	}
+	return path.Clean(withSlash(dir) + name)
+}
+
+// addrText renders an address as inet_ntop does (zero value: the family's any address).
+func addrText(a netip.Addr, v6 bool) string {
+	if !a.IsValid() {
+		if v6 {
+			return "::"
+		}
+		return "0.0.0.0"
+	}
+	return a.String()
+}
+
+// addrPort renders "ip:port" (libsinsp's form, without brackets for IPv6).
+func addrPort(a netip.Addr, port uint16) string {
+	return addrText(a, a.Is6()) + ":" + strconv.FormatUint(uint64(port), 10)
+}
+
+// tupleName is libsinsp sockinfo_to_str for a connected socket: "sip:sport->dip:dport".
+func tupleName(f *FD) string {
+	v6 := f.Type == event.FDIPv6Sock || f.Type == event.FDIPv6Server
+	return addrText(f.SrcIP, v6) + ":" + strconv.FormatUint(uint64(f.SrcPort), 10) + "->" +
+		addrText(f.DstIP, v6) + ":" + strconv.FormatUint(uint64(f.DstPort), 10)
+}
+
+// unixName is libsinsp's name of a connected unix socket: "<src hex>-><dst hex> <path>".
+func unixName(src, dst uint64, p string) string {
+	return strconv.FormatUint(src, 16) + "->" + strconv.FormatUint(dst, 16) + " " + p
+}

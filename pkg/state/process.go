@@ -1,0 +1,306 @@
+package state
+
+import (
+	"github.com/saker-sec/saker/pkg/event"
+)
+
+// kind is what Process does with an event code.
+type kind uint8
+
+const (
+	kNone kind = iota
+	kClone
+	kExec
+	kProcExit
+	kOpen
+	kSocket
+	kSocketpair
+	kBind
+	kConnect
+	kAccept
+	kClose
+	kCloseRange
+	kDup
+	kFcntl
+	kPipe
+	kSingleFD // eventfd, signalfd, timerfd, inotify, epoll, userfaultfd, io_uring, bpf
+	kMemfd
+	kPidfdOpen
+	kPidfdGetfd
+	kChdir
+	kFchdir
+	kGetcwd
+	kChroot
+	kSetUID // effective uid param
+	kSetGID
+	kCapset
+	kSetsid
+	kSetpgid
+	kPrctl
+	kUnshare
+	kWrite // send* with a tuple
+	kRead  // recv* with a tuple
+	kVM    // brk, mmap, munmap
+	kSwitch
+	kRlimit
+	kPrlimit
+)
+
+// codeInfo is what Process precomputes per event code.
+type codeInfo struct {
+	k      kind
+	fdType uint8 // kSingleFD: the fd type
+	fdIdx  int8  // param holding the fd the event uses (-1 none)
+	resIdx int8  // param holding the return value (-1 none)
+	skip   bool  // EF_SKIPPARSERESET / meta events: no thread
+}
+
+var codes = func() (c [event.NumEvents]codeInfo) {
+	exitKinds := map[string]kind{
+		"clone": kClone, "fork": kClone, "vfork": kClone, "clone3": kClone,
+		"execve": kExec, "execveat": kExec,
+		"open": kOpen, "openat": kOpen, "openat2": kOpen, "creat": kOpen, "open_by_handle_at": kOpen,
+		"socket": kSocket, "socketpair": kSocketpair, "bind": kBind, "connect": kConnect,
+		"accept": kAccept, "accept4": kAccept,
+		"close": kClose, "close_range": kCloseRange,
+		"dup": kDup, "dup2": kDup, "dup3": kDup, "fcntl": kFcntl,
+		"pipe": kPipe, "pipe2": kPipe,
+		"memfd_create": kMemfd, "pidfd_open": kPidfdOpen, "pidfd_getfd": kPidfdGetfd,
+		"chdir": kChdir, "fchdir": kFchdir, "getcwd": kGetcwd, "chroot": kChroot,
+		"setuid": kSetUID, "setresuid": kSetUID, "setreuid": kSetUID,
+		"setgid": kSetGID, "setresgid": kSetGID, "setregid": kSetGID,
+		"capset": kCapset, "setsid": kSetsid, "setpgid": kSetpgid, "prctl": kPrctl,
+		"unshare": kUnshare, "setns": kUnshare,
+		"send": kWrite, "sendto": kWrite, "sendmsg": kWrite, "sendmmsg": kWrite,
+		"recv": kRead, "recvfrom": kRead, "recvmsg": kRead, "recvmmsg": kRead,
+		"brk": kVM, "mmap": kVM, "mmap2": kVM, "munmap": kVM,
+		"getrlimit": kRlimit, "setrlimit": kRlimit, "prlimit": kPrlimit,
+	}
+	single := map[string]uint8{
+		"eventfd": event.FDEvent, "eventfd2": event.FDEvent,
+		"signalfd": event.FDSignalfd, "signalfd4": event.FDSignalfd,
+		"timerfd_create": event.FDTimerfd,
+		"inotify_init":   event.FDInotify, "inotify_init1": event.FDInotify,
+		"epoll_create": event.FDEventpoll, "epoll_create1": event.FDEventpoll,
+		"userfaultfd":    event.FDUserfaultfd,
+		"io_uring_setup": event.FDIoUring,
+		"bpf":            event.FDBPF,
+	}
+	for i := range event.Table {
+		in := &event.Table[i]
+		ci := codeInfo{fdIdx: -1, resIdx: -1}
+		ci.skip = in.Flags&event.EFSkipParseReset != 0
+		if in.Dir == 'X' {
+			if k, ok := exitKinds[in.Name]; ok {
+				ci.k = k
+			} else if t, ok := single[in.Name]; ok {
+				ci.k = kSingleFD
+				ci.fdType = t
+			}
+		} else if in.Name == "procexit" {
+			ci.k = kProcExit
+		} else if in.Name == "switch" {
+			ci.k = kSwitch
+		}
+		switch in.Name {
+		case "container", "user_added", "user_deleted", "group_added", "group_deleted",
+			"pluginevent", "asyncevent":
+			ci.skip = true
+		}
+		ci.resIdx = int8(in.ParamIndex("res"))
+		if ci.resIdx < 0 && in.Flags&event.EFCreatesFD != 0 {
+			ci.resIdx = int8(in.ParamIndex("fd"))
+		}
+		// The fd an event uses (libsinsp get_{enter,exit}_event_fd_location).
+		if in.Flags&event.EFUsesFD != 0 {
+			switch {
+			case in.Name == "copy_file_range":
+				ci.fdIdx = int8(in.ParamIndex("fdin"))
+			case in.ParamIndex("fd") >= 0 && !(in.Dir == 'X' && in.Flags&event.EFCreatesFD != 0 && int(ci.resIdx) == in.ParamIndex("fd")):
+				ci.fdIdx = int8(in.ParamIndex("fd"))
+			default:
+				for j, p := range in.Params {
+					if (p.Type == event.PTFd || p.Type == event.PTFd32) && p.Name != "res" {
+						ci.fdIdx = int8(j)
+						break
+					}
+				}
+			}
+		}
+		c[i] = ci
+	}
+	return c
+}()
+
+// Process updates the state with ev and returns the context its fields are extracted from
+// (reused: valid until the next call).
+func (e *Engine) Process(ev *event.Event) *Context {
+	if len(e.pendingRemove) > 0 {
+		e.flushRemovals()
+	}
+	if e.needLink {
+		e.link()
+	}
+	e.stats.Events++
+	ctx := &e.ctx
+	*ctx = Context{Ev: ev, FDNum: -1}
+	if ev.Info == nil || int(ev.Type) >= len(codes) {
+		return ctx
+	}
+	ci := &codes[ev.Type]
+	if ci.skip {
+		if ev.Info.Name == "procinfo" {
+			ctx.Thread = e.threads[ev.TID]
+		}
+		return ctx
+	}
+	t := e.threads[ev.TID]
+	if t == nil && ci.k != kClone && ci.k != kProcExit && ci.k != kSwitch {
+		t = e.lazyThread(ev.TID)
+	}
+	if t != nil {
+		e.touch(t)
+	}
+	ctx.Thread = t
+	if ci.fdIdx >= 0 && ev.Has(int(ci.fdIdx)) {
+		ctx.FDNum = ev.Int(int(ci.fdIdx))
+		ctx.FD = e.FDOf(t, ctx.FDNum)
+		if ctx.FD != nil {
+			ctx.OldFDName = ctx.FD.Name
+		}
+	}
+	switch ci.k {
+	case kNone:
+	case kProcExit:
+		e.onProcExit(ctx)
+	case kSwitch:
+		e.onSwitch(ctx)
+	default:
+		if ev.Info.Dir == 'X' && t != nil {
+			e.dispatchExit(ctx, ci)
+		} else if ev.Info.Dir == 'X' && ci.k == kClone {
+			e.onClone(ctx)
+		}
+	}
+	if ctx.FD != nil {
+		ctx.FD.NameChanged = ctx.FD.Name != ctx.OldFDName
+	}
+	return ctx
+}
+
+func (e *Engine) dispatchExit(ctx *Context, ci *codeInfo) {
+	switch ci.k {
+	case kClone:
+		e.onClone(ctx)
+	case kExec:
+		e.onExec(ctx)
+	case kOpen:
+		e.onOpen(ctx)
+	case kSocket:
+		e.onSocket(ctx)
+	case kSocketpair:
+		e.onSocketpair(ctx)
+	case kBind:
+		e.onBind(ctx)
+	case kConnect:
+		e.onConnect(ctx)
+	case kAccept:
+		e.onAccept(ctx)
+	case kClose:
+		e.onClose(ctx)
+	case kCloseRange:
+		e.onCloseRange(ctx)
+	case kDup:
+		e.onDup(ctx)
+	case kFcntl:
+		e.onFcntl(ctx)
+	case kPipe:
+		e.onPipe(ctx)
+	case kSingleFD:
+		e.onSingleFD(ctx, ci.fdType)
+	case kMemfd:
+		e.onMemfd(ctx)
+	case kPidfdOpen:
+		e.onPidfdOpen(ctx)
+	case kPidfdGetfd:
+		e.onPidfdGetfd(ctx)
+	case kChdir, kGetcwd:
+		e.onChdir(ctx)
+	case kFchdir:
+		e.onFchdir(ctx)
+	case kChroot:
+		e.onChroot(ctx)
+	case kSetUID:
+		e.onSetID(ctx, true)
+	case kSetGID:
+		e.onSetID(ctx, false)
+	case kCapset:
+		e.onCapset(ctx)
+	case kSetsid:
+		e.onSetsid(ctx)
+	case kSetpgid:
+		e.onSetpgid(ctx)
+	case kPrctl:
+		e.onPrctl(ctx)
+	case kUnshare:
+		e.onUnshare(ctx)
+	case kWrite:
+		e.onSocketIO(ctx, false)
+	case kRead:
+		e.onSocketIO(ctx, true)
+	case kVM:
+		e.onVM(ctx)
+	case kRlimit:
+		e.onRlimit(ctx)
+	case kPrlimit:
+		e.onPrlimit(ctx)
+	}
+}
+
+// res returns the event's return value and whether it is present.
+func res(ev *event.Event) (int64, bool) {
+	ci := &codes[ev.Type]
+	if ci.resIdx < 0 || !ev.Has(int(ci.resIdx)) {
+		return 0, false
+	}
+	return ev.Int(int(ci.resIdx)), true
+}
+
+// pInt returns the named param as a signed integer (0 when absent).
+func pInt(ev *event.Event, name string) (int64, bool) { return ev.ParamInt(name) }
+
+func pUint(ev *event.Event, name string) (uint64, bool) { return ev.ParamUint(name) }
+
+// pStr returns the named param as a string copy.
+func pStr(ev *event.Event, name string) (string, bool) {
+	s, ok := ev.ParamStr(name)
+	if !ok {
+		return "", false
+	}
+	return cloneStr(s), true
+}
+
+func cloneStr(s string) string {
+	if s == "" {
+		return ""
+	}
+	b := make([]byte, len(s))
+	copy(b, s)
+	return string(b)
+}
+
+// pStrings returns a NUL-separated BYTEBUF param as copied strings (nil, false when absent or
+// empty).
+func (e *Engine) pStrings(ev *event.Event, name string) ([]string, bool) {
+	i := ev.Index(name)
+	if !ev.Has(i) || len(ev.Params[i]) == 0 {
+		return nil, false
+	}
+	e.strs = ev.Strings(i, e.strs[:0])
+	out := make([]string, len(e.strs))
+	for j, s := range e.strs {
+		out[j] = cloneStr(s)
+	}
+	clear(e.strs)
+	return out, true
+}
