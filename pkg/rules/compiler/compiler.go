@@ -600,3 +600,11 @@ func union(a, b typeSet) typeSet {
 	}
 	return out
 }
+
+// BindField resolves a field reference (with its argument and transformers) against a source
+// and returns its extractor, value type and whether it yields a list; output templates bind
+// their fields with it. A catalogue-only source yields an extractor that never has a value.
+func BindField(src fields.Source, r *ast.FieldRef) (fields.Extractor, fields.Type, bool, error) {
+	c := &compiler{env: &Env{Source: src}}
+	return c.field(r, false)
+}

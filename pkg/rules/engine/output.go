@@ -2,8 +2,10 @@ package engine
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/rules/compiler"
 	"github.com/saker-sec/saker/pkg/rules/parser"
 )
 
@@ -22,6 +24,7 @@ type outPart struct {
 	ext  fields.Extractor
 	typ  fields.Type
 	list bool
+	width int // minimum width (`%10proc.name`), padded on the left like printf
 }
 
 type outputError struct {
@@ -51,31 +54,16 @@ func compileOutput(tmpl string, src fields.Source) (*Output, error) {
 			o.parts = append(o.parts, outPart{text: p.Text})
 			continue
 		}
-		ref := p.Field
-		info, dotArg, ok := fields.Resolve(src.Field, ref.Name)
-		if !ok {
-			return nil, &outputError{offset: ref.Pos(), msg: "invalid output field '" + ref.Name + "': unknown field"}
-		}
-		arg, hasArg := ref.Arg, ref.HasArg
-		if dotArg != "" {
-			arg, hasArg = dotArg, true
-		}
-		if info.Arg == fields.ArgRequired && !hasArg {
-			return nil, &outputError{offset: ref.Pos(), msg: "invalid output field '" + ref.Name + "': an argument is required"}
-		}
-		if info.Arg == fields.ArgNone && hasArg {
-			return nil, &outputError{offset: ref.Pos(), msg: "invalid output field '" + ref.Name + "': it takes no argument"}
-		}
-		ext, err := src.Extractor(info, arg)
+		ext, typ, list, err := compiler.BindField(src, p.Field)
 		if err != nil {
-			return nil, &outputError{offset: ref.Pos(), msg: "invalid output field '" + ref.Name + "': " + err.Error()}
+			msg := err.Error()
+			if ce, ok := err.(*compiler.Error); ok {
+				msg = ce.Msg
+			}
+			return nil, &outputError{offset: p.Field.Pos(), msg: "invalid output: " + msg}
 		}
-		name := ref.Name
-		if ref.HasArg {
-			name += "[" + ref.Arg + "]"
-		}
-		list := info.List && !(hasArg && info.ArgIndex)
-		o.parts = append(o.parts, outPart{name: name, ext: ext, typ: info.Type, list: list})
+		name := p.Text
+		o.parts = append(o.parts, outPart{name: name, ext: ext, typ: typ, list: list, width: p.Width})
 		if !seen[name] {
 			seen[name] = true
 			o.Fields = append(o.Fields, name)
@@ -105,7 +93,11 @@ func (o *Output) Render(ev fields.Event, values map[string]any) string {
 			}
 			continue
 		}
-		b.WriteString(fields.Format(p.typ, p.list, v))
+		text := fields.Format(p.typ, p.list, v)
+		for n := utf8.RuneCountInString(text); n < p.width; n++ {
+			b.WriteByte(' ')
+		}
+		b.WriteString(text)
 		if values != nil {
 			values[p.name] = fields.JSON(p.typ, p.list, v)
 		}
