@@ -19,11 +19,11 @@ type Output struct {
 }
 
 type outPart struct {
-	text string
-	name string // field as written; "" for literal text
-	ext  fields.Extractor
-	typ  fields.Type
-	list bool
+	text  string
+	name  string // field as written; "" for literal text
+	ext   fields.Extractor
+	typ   fields.Type
+	list  bool
 	width int // minimum width (`%10proc.name`), padded on the left like printf
 }
 
