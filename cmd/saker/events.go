@@ -23,6 +23,7 @@ func init() {
 		asJSON  bool
 		limit   uint64
 		outPath string
+		sysdig  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "events FILE [FILTER]",
@@ -44,7 +45,7 @@ A format that does not start with '*' skips events for which any of its fields h
 				format = sysfields.DefaultFormat
 			}
 			return runEvents(cmd.OutOrStdout(), args[0], filter, eventsOptions{
-				format: format, json: asJSON, limit: limit, out: outPath,
+				format: format, json: asJSON, limit: limit, out: outPath, sysdig029: sysdig,
 			})
 		},
 	}
@@ -52,6 +53,7 @@ A format that does not start with '*' skips events for which any of its fields h
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per event with the format's fields")
 	cmd.Flags().Uint64VarP(&limit, "count", "n", 0, "stop after reading N events of the file (0: all)")
 	cmd.Flags().StringVarP(&outPath, "write", "w", "", "write the matching events to this .scap file instead of printing them")
+	cmd.Flags().BoolVar(&sysdig, "sysdig-029", false, "read the capture as sysdig 0.29.3 does: events with codes it does not know (>= 336) are skipped and not counted in evt.num")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -60,6 +62,8 @@ type eventsOptions struct {
 	json   bool
 	limit  uint64
 	out    string
+	// sysdig029 skips (and does not number) events sysdig 0.29.3 does not know.
+	sysdig029 bool
 }
 
 // runEvents is `saker events`: scap reader → normalizer → state → filter → print or write.
@@ -111,6 +115,7 @@ func runEvents(stdout io.Writer, path, filter string, o eventsOptions) error {
 		ev   event.Event
 		norm event.Normalizer
 		line strings.Builder
+		num  uint64
 	)
 	sections := r.Sections()
 	for {
@@ -135,6 +140,13 @@ func runEvents(stdout io.Writer, path, filter string, o eventsOptions) error {
 			if fm, err = sysfields.NewFormatter(o.format, src); err != nil {
 				return err
 			}
+		}
+		if o.sysdig029 {
+			if ev.RawType >= scap.SysdigMaxCode {
+				continue
+			}
+			num++
+			ev.Num = num
 		}
 		if !norm.Next(&ev) {
 			continue
@@ -182,13 +194,14 @@ func runEvents(stdout io.Writer, path, filter string, o eventsOptions) error {
 	return bw.Flush()
 }
 
-// hidden reports events sysdig never shows: state-only events and procinfo.
+// hidden reports events sysdig never shows: state-only events, procinfo, scapevent and
+// container metadata events.
 func hidden(ev *event.Event) bool {
 	if ev.Flags&event.FlagStateOnly != 0 || ev.Info == nil {
 		return true
 	}
 	switch ev.Info.Name {
-	case "procinfo":
+	case "procinfo", "container", "scapevent":
 		return true
 	}
 	return false

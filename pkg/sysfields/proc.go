@@ -35,20 +35,36 @@ func (s *Source) parent(t *state.Thread) *state.Thread {
 	return p
 }
 
-// ancestor returns the n-th ancestor of the event's process (0: the process itself).
+// ancestor returns the n-th ancestor of the event's process (0: the process itself); none for
+// a thread made up for an unknown tid.
 func (s *Source) ancestor(c *state.Context, n int) *state.Thread {
 	t := mainOf(c)
+	if t != nil && t.Invalid {
+		return nil
+	}
 	for i := 0; i < n && t != nil; i++ {
 		t = s.parent(t)
 	}
 	return t
 }
 
+// naString is what libsinsp stores as the name of a thread it made up for an unknown tid.
+const naString = "<NA>"
+
+// comm is the thread's command name; "<NA>" for an entry made for an unknown tid, as libsinsp
+// names its fake threads.
+func comm(t *state.Thread) string {
+	if t.Invalid && t.Comm == "" {
+		return naString
+	}
+	return t.Comm
+}
+
 func cmdline(t *state.Thread) string {
 	if len(t.Args) == 0 {
-		return t.Comm
+		return comm(t)
 	}
-	return t.Comm + " " + strings.Join(t.Args, " ")
+	return comm(t) + " " + strings.Join(t.Args, " ")
 }
 
 func exeline(t *state.Thread) string {
@@ -62,8 +78,13 @@ func exeline(t *state.Thread) string {
 type threadGetter func(t *state.Thread) (fields.Value, bool)
 
 var (
-	getName     threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(t.Comm) }
-	getExe      threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(t.Exe) }
+	getName     threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(comm(t)) }
+	getExe      threadGetter = func(t *state.Thread) (fields.Value, bool) {
+		if t.Invalid && t.Exe == "" {
+			return str(naString)
+		}
+		return str(t.Exe)
+	}
 	getExePath  threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(t.ExePath) }
 	getCmdline  threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(cmdline(t)) }
 	getArgs     threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(strings.Join(t.Args, " ")) }
@@ -142,7 +163,9 @@ func (s *Source) ancestorField(name, arg string, g threadGetter) (func(c *state.
 func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Value, bool), error) {
 	self := func(c *state.Context) *state.Thread { return c.Thread }
 	proc := mainOf
-	par := func(c *state.Context) *state.Thread { return s.parent(mainOf(c)) }
+	// libsinsp's proc.p* fields read the parent of the event's thread (its creator, for a
+	// thread of a multi-threaded process); proc.ppid reads the main thread's.
+	par := func(c *state.Context) *state.Thread { return s.parent(c.Thread) }
 	lookup := func(pid func(t *state.Thread) int64) func(c *state.Context) *state.Thread {
 		return func(c *state.Context) *state.Thread {
 			m := mainOf(c)

@@ -11,7 +11,8 @@ import (
 	"github.com/saker-sec/saker/pkg/state"
 )
 
-// maxBufLen is how many bytes of a buffer param sysdig prints before cutting it with "...".
+// maxBufLen is the longest buffer param sysdig prints whole; a longer one is cut to
+// maxBufLen-3 bytes followed by "...".
 const maxBufLen = 80
 
 // renderer renders event params the way sysdig 0.29's evt.args does. It resolves fds and pids
@@ -65,6 +66,10 @@ func (r *renderer) param(c *state.Context, ev *event.Event, i int) (val, res str
 		}
 		return val, res
 	case event.PTErrno:
+		if p.Name == "res" && (info.Name == "mmap" || info.Name == "mmap2") {
+			// sysdig 0.29's table has these as UINT64 printed in hex (an address)
+			return strings.ToUpper(strconv.FormatUint(ev.Uint(i), 16)), ""
+		}
 		v := ev.Int(i)
 		val = strconv.FormatInt(v, 10)
 		if v < 0 {
@@ -76,6 +81,9 @@ func (r *renderer) param(c *state.Context, ev *event.Event, i int) (val, res str
 	case event.PTBytebuf:
 		return printableBuf(b), ""
 	case event.PTSockaddr:
+		if len(b) == 0 {
+			return "NULL", ""
+		}
 		sa, ok := ev.SockAddr(i)
 		if !ok {
 			return "", ""
@@ -88,6 +96,9 @@ func (r *renderer) param(c *state.Context, ev *event.Event, i int) (val, res str
 		}
 		return "family " + strconv.Itoa(int(sa.Family)), ""
 	case event.PTSocktuple:
+		if len(b) == 0 {
+			return "NULL", ""
+		}
 		st, ok := ev.SockTuple(i)
 		if !ok {
 			return "", ""
@@ -113,10 +124,14 @@ func (r *renderer) param(c *state.Context, ev *event.Event, i int) (val, res str
 			sb.WriteString(strconv.FormatUint(uint64(e.Flags), 16))
 		}
 		return sb.String(), ""
-	case event.PTFlags8, event.PTFlags16, event.PTFlags32, event.PTEnumflags8, event.PTEnumflags16,
-		event.PTEnumflags32:
+	case event.PTFlags8, event.PTFlags16, event.PTFlags32:
 		v := uint32(ev.Uint(i))
 		return strconv.FormatUint(uint64(v), 10), event.FormatFlags(p.FlagTable, p.Type, v)
+	case event.PTEnumflags8, event.PTEnumflags16, event.PTEnumflags32:
+		// sysdig 0.29's table has these as plain flags: the first matching name only
+		// ("AF_LOCAL", not "AF_LOCAL|AF_UNIX")
+		v := uint32(ev.Uint(i))
+		return strconv.FormatUint(uint64(v), 10), event.FormatFlags(p.FlagTable, event.PTFlags32, v)
 	case event.PTMode:
 		v := uint32(ev.Uint(i))
 		return "0" + strconv.FormatUint(uint64(v), 8), event.FormatFlags(p.FlagTable, p.Type, v)
@@ -359,7 +374,7 @@ func printableBuf(b []byte) string {
 	n := len(b)
 	cut := n > maxBufLen
 	if cut {
-		n = maxBufLen
+		n = maxBufLen - 3
 	}
 	out := make([]byte, n, n+3)
 	for i := 0; i < n; i++ {
