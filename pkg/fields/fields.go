@@ -104,3 +104,9 @@ type Source interface {
 }
 
 //go:generate go run ./gen -shared ../../../shared/fields -o catalog_gen.go
+
+// EventCoder is implemented by sources whose events carry their event code: the compiler then
+// compiles `evt.type` comparisons to a table lookup instead of a string comparison.
+type EventCoder interface {
+	EventCode(ev Event) (uint16, bool)
+}

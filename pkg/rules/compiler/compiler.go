@@ -364,8 +364,37 @@ func (c *compiler) compare(n *ast.Compare, neg bool) (Filter, typeSet, error) {
 			return nil, nil, err
 		}
 	}
+	if coder, ok := c.env.Source.(fields.EventCoder); ok && name == "evt.type" && len(n.Field.Transformers) == 0 && !n.Field.HasArg {
+		if f := c.evtTypeFilter(coder, op, raw); f != nil {
+			return f, ts, nil
+		}
+	}
 	f, err := c.buildCompare(n, op, ext, typ, list, raw)
 	return f, ts, err
+}
+
+// evtTypeFilter compiles an `evt.type` equality or membership test to a lookup in a table of
+// event codes (nil when the operator is not one of =, ==, !=, in).
+func (c *compiler) evtTypeFilter(coder fields.EventCoder, op string, raw []string) Filter {
+	switch op {
+	case "=", "==", "!=", "in", "intersects":
+	default:
+		return nil
+	}
+	set := make([]bool, c.n)
+	for _, name := range raw {
+		codes, _ := c.env.Source.EventCodes(name)
+		for _, code := range codes {
+			if int(code) < len(set) {
+				set[code] = true
+			}
+		}
+	}
+	want := op != "!="
+	return func(ev fields.Event) bool {
+		code, ok := coder.EventCode(ev)
+		return ok && int(code) < len(set) && set[code] == want
+	}
 }
 
 // evtTypes is the event-type analysis of an `evt.type` comparison.
@@ -484,10 +513,43 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 			return func(ev fields.Event) bool { v, ok := ext(ev); return ok && strings.Contains(v.S, s) }, nil
 		}
 	}
+	if f := numericCompare(typ, op, ext, o.n); f != nil {
+		return f, nil
+	}
 	return func(ev fields.Event) bool {
 		v, ok := ext(ev)
 		return ok && cmpScalar(typ, op, v, &o)
 	}, nil
+}
+
+// numericCompare specializes a comparison of an integer field with a constant (nil for other
+// types), so the hot path has no switch on type or operator.
+func numericCompare(typ fields.Type, op string, ext fields.Extractor, n uint64) Filter {
+	switch typ {
+	case fields.Uint64, fields.Port, fields.AbsTime, fields.RelTime, fields.Bool:
+		return orderedFilter(op, ext, func(v fields.Value) uint64 { return v.N }, n)
+	case fields.Int64:
+		return orderedFilter(op, ext, func(v fields.Value) int64 { return int64(v.N) }, int64(n))
+	}
+	return nil
+}
+
+func orderedFilter[T int64 | uint64](op string, ext fields.Extractor, get func(fields.Value) T, k T) Filter {
+	switch op {
+	case "=", "==":
+		return func(ev fields.Event) bool { v, ok := ext(ev); return ok && get(v) == k }
+	case "!=":
+		return func(ev fields.Event) bool { v, ok := ext(ev); return ok && get(v) != k }
+	case "<":
+		return func(ev fields.Event) bool { v, ok := ext(ev); return ok && get(v) < k }
+	case "<=":
+		return func(ev fields.Event) bool { v, ok := ext(ev); return ok && get(v) <= k }
+	case ">":
+		return func(ev fields.Event) bool { v, ok := ext(ev); return ok && get(v) > k }
+	case ">=":
+		return func(ev fields.Event) bool { v, ok := ext(ev); return ok && get(v) >= k }
+	}
+	return nil
 }
 
 // listCompare compares a list field: `in` holds when every value is in the set, `intersects`

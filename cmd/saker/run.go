@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/saker-sec/saker/pkg/alert"
+	"github.com/saker-sec/saker/pkg/detect"
+	"github.com/saker-sec/saker/pkg/event"
+	"github.com/saker-sec/saker/pkg/rules/engine"
+	"github.com/saker-sec/saker/pkg/scap"
+	"github.com/saker-sec/saker/pkg/state"
+)
+
+type runOptions struct {
+	rules   []string
+	capture string
+	json    bool
+	first   bool
+}
+
+func init() {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run [-e FILE.scap] -r RULES...",
+		Short: "Detect threats: live with the eBPF probe, or replaying a capture with -e",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.capture != "" {
+				return runReplay(cmd, &o)
+			}
+			return runLive(cmd, &o)
+		},
+	}
+	cmd.Flags().StringArrayVarP(&o.rules, "rules", "r", nil, "rules file (repeatable; loaded in order)")
+	cmd.Flags().StringVarP(&o.capture, "events", "e", "", "replay this .scap capture instead of watching the host; exit at its end")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print alerts as Falco JSON, one object per line")
+	cmd.Flags().BoolVar(&o.first, "first-match", false, "stop at the first matching rule of each event (rule_matching: first)")
+	rootCmd.AddCommand(cmd)
+}
+
+// alertPrinter writes alerts as Falco text lines or JSON lines.
+func alertPrinter(w io.Writer, asJSON bool) func(*alert.Alert) {
+	enc := json.NewEncoder(w)
+	return func(a *alert.Alert) {
+		if asJSON {
+			_ = enc.Encode(a)
+			return
+		}
+		fmt.Fprintln(w, a.Text())
+	}
+}
+
+func compileFor(cmd *cobra.Command, d *detect.Detector, paths []string) error {
+	rs, errs, _ := engine.LoadFiles(paths, engine.Options{Sources: d.Sources()})
+	for _, e := range errs {
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", e.Pos, messageText(e))
+	}
+	if rs == nil {
+		return exitError{1}
+	}
+	d.Rules = rs
+	return nil
+}
+
+func runReplay(cmd *cobra.Command, o *runOptions) error {
+	if len(o.rules) == 0 {
+		return errors.New("no rules files given (-r FILE)")
+	}
+	r, err := scap.Open(o.capture)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	d := detect.New(state.Options{})
+	if err := compileFor(cmd, d, o.rules); err != nil {
+		return err
+	}
+	d.First = o.first
+	d.Emit = alertPrinter(cmd.OutOrStdout(), o.json)
+	r.OnMetadata = func(r *scap.Reader) {
+		var mi *event.MachineInfo
+		if m, ok := r.Machine(); ok {
+			mi = &m
+		}
+		d.Metadata(mi, r.Interfaces(), r.Users(), r.Groups(), r.Threads(), r.FDs())
+	}
+	var ev event.Event
+	for {
+		err := r.Next(&ev)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		d.Event(&ev)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "events: %d, alerts: %d\n", d.Events, d.Matched)
+	return nil
+}
+
+func runLive(cmd *cobra.Command, o *runOptions) error {
+	if os.Geteuid() != 0 {
+		return errors.New("live detection needs root (CAP_BPF, CAP_PERFMON): run as root, or replay a capture with -e FILE.scap")
+	}
+	return errors.New("live capture is not wired yet: replay a capture with -e FILE.scap")
+}
