@@ -45,9 +45,9 @@ func record(code uint16, tid int64, ts uint64, params ...[]byte) []byte {
 	return b
 }
 
-func i64(v int64) []byte  { return binary.LittleEndian.AppendUint64(nil, uint64(v)) }
-func u32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
-func u64(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
+func i64(v int64) []byte   { return binary.LittleEndian.AppendUint64(nil, uint64(v)) }
+func u32(v uint32) []byte  { return binary.LittleEndian.AppendUint32(nil, v) }
+func u64(v uint64) []byte  { return binary.LittleEndian.AppendUint64(nil, v) }
 func cstr(s string) []byte { return append([]byte(s), 0) }
 
 // benignEvents is a workload that matches none of the upstream rules: a known process opening,
