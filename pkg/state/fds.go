@@ -566,6 +566,7 @@ func (e *Engine) onSocketIO(ctx *Context, incoming bool) {
 		if f.L4Proto == L4Unknown {
 			f.L4Proto = L4UDP
 		}
+		e.fillFromInterfaces(f)
 		if !f.Client && !f.Server {
 			if incoming {
 				f.Server = true
@@ -582,4 +583,66 @@ func (e *Engine) onSocketIO(ctx *Context, incoming bool) {
 		f.UnixSrc, f.UnixDst = st.UnixSrc, st.UnixDst
 		f.Name = unixName(st.UnixSrc, st.UnixDst, st.Path)
 	}
+}
+
+// fillFromInterfaces is libsinsp sinsp_network_interfaces::update_fd: a datagram tuple with an
+// unspecified end gets the address of the interface that would carry it.
+func (e *Engine) fillFromInterfaces(f *FD) {
+	if f.Type != event.FDIPv4Sock && f.Type != event.FDIPv6Sock {
+		return
+	}
+	zero := func(a netip.Addr) bool { return !a.IsValid() || a.IsUnspecified() }
+	if !zero(f.SrcIP) && !zero(f.DstIP) {
+		return
+	}
+	v6 := f.Type == event.FDIPv6Sock
+	if zero(f.SrcIP) {
+		n := e.inferAddr(f.DstIP, v6)
+		if n == f.DstIP && f.SrcPort == f.DstPort {
+			return
+		}
+		f.SrcIP = n
+	} else {
+		n := e.inferAddr(f.SrcIP, v6)
+		if n == f.SrcIP && f.SrcPort == f.DstPort {
+			return
+		}
+		f.DstIP = n
+	}
+}
+
+// inferAddr is libsinsp infer_ipv{4,6}_address: the interface address equal to dst, else one
+// in dst's subnet, else the first non-loopback one, else the unspecified address.
+func (e *Engine) inferAddr(dst netip.Addr, v6 bool) netip.Addr {
+	fam := func(a netip.Addr) bool { return a.IsValid() && a.Is6() == v6 && !(v6 && a.Is4In6()) }
+	for _, i := range e.ifaces {
+		if fam(i.Addr) && i.Addr == dst {
+			return i.Addr
+		}
+	}
+	for _, i := range e.ifaces {
+		if !fam(i.Addr) || !dst.IsValid() {
+			continue
+		}
+		if v6 {
+			a, d := i.Addr.As16(), dst.As16()
+			if [8]byte(a[:8]) == [8]byte(d[:8]) {
+				return i.Addr
+			}
+		} else if i.Netmask.Is4() && dst.Is4() {
+			a, m, d := i.Addr.As4(), i.Netmask.As4(), dst.As4()
+			if a[0]&m[0] == d[0]&m[0] && a[1]&m[1] == d[1]&m[1] && a[2]&m[2] == d[2]&m[2] && a[3]&m[3] == d[3]&m[3] {
+				return i.Addr
+			}
+		}
+	}
+	for _, i := range e.ifaces {
+		if fam(i.Addr) && !i.Addr.IsLoopback() {
+			return i.Addr
+		}
+	}
+	if v6 {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
 }
