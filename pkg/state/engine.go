@@ -60,7 +60,9 @@ func (e *Engine) SetMachine(mi event.MachineInfo) { e.machine = mi }
 func (e *Engine) Machine() event.MachineInfo { return e.machine }
 
 // SetInterfaces records the network interfaces.
-func (e *Engine) SetInterfaces(ifs []event.Interface) { e.ifaces = append([]event.Interface(nil), ifs...) }
+func (e *Engine) SetInterfaces(ifs []event.Interface) {
+	e.ifaces = append([]event.Interface(nil), ifs...)
+}
 
 // Interfaces returns the network interfaces.
 func (e *Engine) Interfaces() []event.Interface { return e.ifaces }

@@ -108,9 +108,9 @@ type Thread struct {
 	Comm, Exe, ExePath, Cwd, Root string
 	Args, Env, Cgroups            []string
 
-	UID, GID, LoginUID, TTY                   uint32
+	UID, GID, LoginUID, TTY                    uint32
 	CapInheritable, CapPermitted, CapEffective uint64
-	ExeIno, ExeInoCtime, ExeInoMtime          uint64
+	ExeIno, ExeInoCtime, ExeInoMtime           uint64
 
 	ExeWritable, ExeUpperLayer, ExeLowerLayer, ExeFromMemfd bool
 
