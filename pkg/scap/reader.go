@@ -26,7 +26,8 @@ type Reader struct {
 	off    int64 // uncompressed offset of the next unread byte
 
 	buf      []byte // body of the current block, reused
-	held     bool   // the current block was read but not consumed (event block seen by ReadMetadata)
+	hdr      [8]byte
+	held     bool // the current block was read but not consumed (event block seen by ReadMetadata)
 	btype    uint32
 	boff     int64
 	err      error // sticky
@@ -132,9 +133,9 @@ func (r *Reader) readBlock() error {
 		r.held = false
 		return nil
 	}
-	var hdr [8]byte
+	hdr := r.hdr[:]
 	start := r.off
-	n, err := io.ReadFull(r.br, hdr[:])
+	n, err := io.ReadFull(r.br, hdr)
 	r.off += int64(n)
 	if err != nil {
 		if n == 0 && err == io.EOF {
@@ -167,7 +168,11 @@ func (r *Reader) readBlock() error {
 			chunk = 1 << 20
 		}
 		if cap(r.buf)-len(r.buf) < chunk {
-			nb := make([]byte, len(r.buf), len(r.buf)+chunk+len(r.buf)/2)
+			// Grow geometrically (at least 64 KiB, a full non-large event block) so that the
+			// buffer settles after a few blocks; growth follows the data actually read, so a
+			// corrupt length cannot make it allocate more than the input holds.
+			nc := max(2*cap(r.buf), len(r.buf)+chunk, 64<<10)
+			nb := make([]byte, len(r.buf), nc)
 			copy(nb, r.buf)
 			r.buf = nb
 		}
