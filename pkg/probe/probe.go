@@ -1,0 +1,352 @@
+// Package probe is Saker's live capture: a CO-RE eBPF probe (x86_64) that encodes syscall exits,
+// and process exits, directly in the scap event layout of the current event table, so pkg/event
+// decodes them like events read from a .scap file.
+//
+// One program on tp_btf/sys_exit dispatches: a syscall not selected costs one array lookup;
+// selected syscalls tail-call their encoder, which reads the arguments from the saved user
+// registers (intact at sys_exit), user strings (resident by then) and task state, builds the
+// event in a per-CPU buffer and copies it into a ring buffer. Records are submitted without
+// waking the reader and woken in batches; Read polls with a short deadline so a lone event is
+// still delivered within PollInterval.
+//
+// The programs are linked with unpinned BPF links: Close detaches them, and so does the death
+// of the process (the kernel drops the links with their last file descriptor).
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+)
+
+// Options configure Load.
+type Options struct {
+	// RingBytes is the ring buffer size (rounded up to a power of two, at least one page).
+	// 0 means 64 MiB.
+	RingBytes int
+	// ExcludeTGID is a process whose events are dropped in the kernel (Saker's own pid).
+	// 0 excludes nothing.
+	ExcludeTGID uint32
+	// Syscalls selects the syscalls to capture by name (see Supported; "procexit" selects
+	// process exits). Empty means every supported one except read and write, which are
+	// captured only when named.
+	Syscalls []string
+	// AllMmap captures mmap and mprotect calls without PROT_EXEC too (default: only
+	// executable mappings).
+	AllMmap bool
+}
+
+// Stats are the probe's counters.
+type Stats struct {
+	Events      uint64 // records written to the ring buffer by the kernel
+	KernelDrops uint64 // records lost because the ring buffer was full
+	TooBig      uint64 // events dropped because they exceeded 64 KiB
+	Wakeups     uint64 // forced reader wakeups
+	Read        uint64 // records returned by Read
+}
+
+// ErrClosed is returned by Read after Close.
+var ErrClosed = errors.New("probe: closed")
+
+// PollInterval bounds how long a record submitted without a wakeup waits in the ring.
+const PollInterval = 50 * time.Millisecond
+
+// DefaultRingBytes is the ring size when Options.RingBytes is 0.
+const DefaultRingBytes = 64 << 20
+
+// Probe is a loaded and attached probe.
+type Probe struct {
+	coll        *ebpf.Collection
+	links       []link.Link
+	rd          *ringbuf.Reader
+	interesting *ebpf.Map
+	stats       *ebpf.Map
+
+	readMu sync.Mutex
+	rec    ringbuf.Record
+	read   atomic.Uint64
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	closeErr  error
+}
+
+// Load checks the environment, loads the programs and maps, and attaches them.
+func Load(opts Options) (*Probe, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("probe: loading eBPF programs needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)")
+	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return nil, fmt.Errorf("probe: the kernel exposes no BTF (/sys/kernel/btf/vmlinux: %v); a kernel built with CONFIG_DEBUG_INFO_BTF=y is required", err)
+	}
+	sel, err := selection(opts.Syscalls)
+	if err != nil {
+		return nil, err
+	}
+
+	spec, err := loadSaker()
+	if err != nil {
+		return nil, fmt.Errorf("probe: reading the embedded BPF object: %w", err)
+	}
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("probe: counting CPUs: %w", err)
+	}
+	spec.Maps["auxmap"].MaxEntries = uint32(ncpu)
+	spec.Maps["events"].MaxEntries = ringSize(opts.RingBytes)
+
+	bootOffset, err := bootOffsetNS()
+	if err != nil {
+		return nil, err
+	}
+	vars := map[string]any{
+		"boot_offset_ns": bootOffset,
+		"exclude_tgid":   opts.ExcludeTGID,
+	}
+	if opts.AllMmap {
+		vars["mmap_exec_only"] = uint8(0)
+	}
+	for name, v := range vars {
+		vs, ok := spec.Variables[name]
+		if !ok {
+			return nil, fmt.Errorf("probe: BPF object lacks variable %s", name)
+		}
+		if err := vs.Set(v); err != nil {
+			return nil, fmt.Errorf("probe: setting %s: %w", name, err)
+		}
+	}
+
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		return nil, loadError(err)
+	}
+	p := &Probe{coll: coll, interesting: coll.Maps["interesting"], stats: coll.Maps["stats"]}
+	if err := p.setup(sel); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Probe) setup(sel map[uint32]bool) error {
+	exitProgs := p.coll.Maps["exit_progs"]
+	for name, s := range syscalls {
+		if s.nr == procexitSlot {
+			continue
+		}
+		prog := p.coll.Programs["x_"+name]
+		if prog == nil {
+			return fmt.Errorf("probe: BPF object lacks program x_%s", name)
+		}
+		if err := exitProgs.Put(s.nr, prog); err != nil {
+			return fmt.Errorf("probe: registering x_%s: %w", name, err)
+		}
+	}
+	stages := p.coll.Maps["stage_progs"]
+	for i, name := range stagePrograms {
+		if err := stages.Put(uint32(i), p.coll.Programs[name]); err != nil {
+			return fmt.Errorf("probe: registering %s: %w", name, err)
+		}
+	}
+	if err := p.setSelection(sel); err != nil {
+		return err
+	}
+	for _, name := range []string{"sys_exit", "sched_exec", "sched_exit"} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p.coll.Programs[name]})
+		if err != nil {
+			return fmt.Errorf("probe: attaching %s: %w", name, err)
+		}
+		p.links = append(p.links, l)
+	}
+	rd, err := ringbuf.NewReader(p.coll.Maps["events"])
+	if err != nil {
+		return fmt.Errorf("probe: ring buffer reader: %w", err)
+	}
+	p.rd = rd
+	return nil
+}
+
+// loadError names the program the verifier refused and quotes the end of its log.
+func loadError(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		log := ve.Log
+		if len(log) > 12 {
+			log = log[len(log)-12:]
+		}
+		return fmt.Errorf("probe: the kernel refused a program: %v\nverifier log (end):\n%s", err, strings.Join(log, "\n"))
+	}
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("probe: loading refused with EPERM (missing privileges, or lockdown/LSM forbids BPF): %w", err)
+	}
+	return fmt.Errorf("probe: loading: %w", err)
+}
+
+func ringSize(n int) uint32 {
+	if n <= 0 {
+		n = DefaultRingBytes
+	}
+	page := os.Getpagesize()
+	if n < page {
+		n = page
+	}
+	if n > 1<<30 {
+		n = 1 << 30
+	}
+	return 1 << bits.Len(uint(n-1))
+}
+
+// bootOffsetNS is the epoch time of boot in ns: CLOCK_REALTIME - CLOCK_BOOTTIME.
+func bootOffsetNS() (uint64, error) {
+	var rt, bt unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_REALTIME, &rt); err != nil {
+		return 0, fmt.Errorf("probe: clock_gettime: %w", err)
+	}
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &bt); err != nil {
+		return 0, fmt.Errorf("probe: clock_gettime: %w", err)
+	}
+	return uint64(rt.Nano() - bt.Nano()), nil
+}
+
+func selection(names []string) (map[uint32]bool, error) {
+	sel := map[uint32]bool{}
+	if len(names) == 0 {
+		for n, s := range syscalls {
+			if !onlyWhenNamed[n] {
+				sel[s.nr] = true
+			}
+		}
+		return sel, nil
+	}
+	var unknown []string
+	for _, n := range names {
+		s, ok := syscalls[n]
+		if !ok {
+			unknown = append(unknown, n)
+			continue
+		}
+		sel[s.nr] = true
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("probe: unsupported syscalls %s (supported: %s)", strings.Join(unknown, ", "), strings.Join(Supported(), ", "))
+	}
+	return sel, nil
+}
+
+func (p *Probe) setSelection(sel map[uint32]bool) error {
+	keys := make([]uint32, 512)
+	vals := make([]uint8, 512)
+	for i := range keys {
+		keys[i] = uint32(i)
+		if sel[uint32(i)] {
+			vals[i] = 1
+		}
+	}
+	if _, err := p.interesting.BatchUpdate(keys, vals, nil); err != nil {
+		// batch ops on arrays need 5.6; fall back to single updates
+		for i := range keys {
+			if err := p.interesting.Put(keys[i], vals[i]); err != nil {
+				return fmt.Errorf("probe: updating the syscall selection: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// SetSyscalls changes the in-kernel selection at runtime (same names as Options.Syscalls; empty
+// selects the default set).
+func (p *Probe) SetSyscalls(names []string) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	sel, err := selection(names)
+	if err != nil {
+		return err
+	}
+	return p.setSelection(sel)
+}
+
+// Read stores the next record (one event in the scap layout: header, lengths, values) in *buf,
+// reusing its capacity. It blocks until a record arrives and returns ErrClosed after Close.
+// Read is not meant to be called from several goroutines at once (it is serialized).
+func (p *Probe) Read(buf *[]byte) error {
+	p.readMu.Lock()
+	defer p.readMu.Unlock()
+	for {
+		if p.closed.Load() {
+			return ErrClosed
+		}
+		p.rd.SetDeadline(time.Now().Add(PollInterval))
+		p.rec.RawSample = (*buf)[:0]
+		err := p.rd.ReadInto(&p.rec)
+		if err == nil {
+			*buf = p.rec.RawSample
+			p.read.Add(1)
+			return nil
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
+		if errors.Is(err, os.ErrClosed) || errors.Is(err, ringbuf.ErrClosed) || p.closed.Load() {
+			return ErrClosed
+		}
+		return fmt.Errorf("probe: reading the ring buffer: %w", err)
+	}
+}
+
+// Stats returns the kernel counters summed over CPUs, and the records read.
+func (p *Probe) Stats() Stats {
+	st := Stats{Read: p.read.Load()}
+	if p.closed.Load() {
+		return st
+	}
+	sum := func(k uint32) uint64 {
+		var per []uint64
+		if err := p.stats.Lookup(k, &per); err != nil {
+			return 0
+		}
+		var t uint64
+		for _, v := range per {
+			t += v
+		}
+		return t
+	}
+	st.Events = sum(0)
+	st.KernelDrops = sum(1)
+	st.TooBig = sum(2)
+	st.Wakeups = sum(3)
+	return st
+}
+
+// Close detaches the programs and frees the maps. A Read in progress returns ErrClosed.
+func (p *Probe) Close() error {
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		var errs []error
+		for _, l := range p.links {
+			errs = append(errs, l.Close())
+		}
+		if p.rd != nil {
+			errs = append(errs, p.rd.Close())
+		}
+		p.readMu.Lock() // wait for a Read in progress to return
+		p.readMu.Unlock()
+		if p.coll != nil {
+			p.coll.Close()
+		}
+		p.closeErr = errors.Join(errs...)
+	})
+	return p.closeErr
+}
