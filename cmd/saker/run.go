@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -103,11 +102,4 @@ func runReplay(cmd *cobra.Command, o *runOptions) error {
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "events: %d, alerts: %d\n", d.Events, d.Matched)
 	return nil
-}
-
-func runLive(cmd *cobra.Command, o *runOptions) error {
-	if os.Geteuid() != 0 {
-		return errors.New("live detection needs root (CAP_BPF, CAP_PERFMON): run as root, or replay a capture with -e FILE.scap")
-	}
-	return errors.New("live capture is not wired yet: replay a capture with -e FILE.scap")
 }

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/saker-sec/saker/pkg/detect"
+	"github.com/saker-sec/saker/pkg/event"
+	"github.com/saker-sec/saker/pkg/probe"
+	"github.com/saker-sec/saker/pkg/rules/engine"
+	"github.com/saker-sec/saker/pkg/state"
+)
+
+// stateSyscalls are captured whatever the rules need, because the state engine needs them to
+// keep processes and file descriptors right (Falco's libsinsp state set).
+var stateSyscalls = []string{
+	"clone", "clone3", "fork", "vfork", "execve", "execveat", "procexit",
+	"open", "openat", "openat2", "creat", "close", "socket", "connect", "accept", "accept4",
+	"bind", "dup", "dup2", "dup3", "pipe", "pipe2", "chdir", "fchdir", "memfd_create",
+	"setuid", "setgid", "setresuid", "setresgid", "setreuid", "setregid", "capset",
+}
+
+// probeSelection returns the probe's syscalls for a ruleset: those whose events the syscall
+// rules can match, plus the state set. A rule that matches every event type selects all.
+func probeSelection(rs *engine.Ruleset) []string {
+	codes, all := rs.EventCodes("syscall")
+	want := map[string]bool{}
+	for _, n := range stateSyscalls {
+		want[n] = true
+	}
+	names := map[string]bool{}
+	for _, c := range codes {
+		names[event.Table[c].Name] = true
+	}
+	for _, n := range probe.Supported() {
+		code, _ := probe.EventCode(n)
+		if all || names[n] || names[event.Table[code].Name] {
+			want[n] = true
+		}
+	}
+	out := make([]string, 0, len(want))
+	for _, n := range probe.Supported() {
+		if want[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// liveLoop runs the probe until SIGINT/SIGTERM, handing each record to handle.
+func liveLoop(cmd *cobra.Command, syscalls []string, handle func(*event.Event)) (*probe.Probe, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("live capture needs root (CAP_BPF, CAP_PERFMON): run as root, or replay a capture with -e FILE.scap")
+	}
+	p, err := probe.Load(probe.Options{ExcludeTGID: uint32(os.Getpid()), Syscalls: syscalls})
+	if err != nil {
+		return nil, err
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		p.Close()
+	}()
+	defer signal.Stop(sigs)
+	fmt.Fprintf(cmd.ErrOrStderr(), "saker: watching the host (%d syscalls selected); ready\n", len(syscalls))
+	var buf []byte
+	var ev event.Event
+	for {
+		if err := p.Read(&buf); err != nil {
+			if errors.Is(err, probe.ErrClosed) {
+				return p, nil
+			}
+			p.Close()
+			return p, err
+		}
+		if err := event.Decode(buf, &ev, true); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "saker: dropping a record: %v\n", err)
+			continue
+		}
+		handle(&ev)
+	}
+}
+
+func runLive(cmd *cobra.Command, o *runOptions) error {
+	if len(o.rules) == 0 {
+		return errors.New("no rules files given (-r FILE)")
+	}
+	d := detect.New(state.Options{})
+	if err := compileFor(cmd, d, o.rules); err != nil {
+		return err
+	}
+	d.First = o.first
+	d.Emit = alertPrinter(cmd.OutOrStdout(), o.json)
+	if h, err := os.Hostname(); err == nil {
+		d.Hostname = h
+	}
+	p, err := liveLoop(cmd, probeSelection(d.Rules), func(ev *event.Event) { d.Event(ev) })
+	if p != nil {
+		st := p.Stats()
+		fmt.Fprintf(cmd.ErrOrStderr(), "saker: events: %d, alerts: %d, kernel drops: %d\n", d.Events, d.Matched, st.KernelDrops)
+	}
+	return err
+}
