@@ -232,9 +232,10 @@ type loader struct {
 	errs       []Message
 	warns      []Message
 
-	f      *fileSrc
-	budget int  // node visits left for this file (bounds alias expansion)
-	spent  bool // budget exhausted: stop reading this file
+	f        *fileSrc
+	budget   int  // node visits left for this file (bounds alias expansion)
+	spent    bool // budget or error limit exhausted: stop reading this file
+	fileErrs int
 }
 
 // errTooManyAliases ends a file whose aliases expand too much.
@@ -242,8 +243,9 @@ var errTooManyAliases = errors.New("too many alias expansions")
 
 func (l *loader) loadFile(file File) {
 	l.f = newFileSrc(file.Name, file.Data)
-	l.budget = 1_000_000 + 20*len(file.Data)
+	l.budget = 100_000 + 2*len(file.Data)
 	l.spent = false
+	l.fileErrs = 0
 	dec := yaml.NewDecoder(bytes.NewReader(file.Data))
 	for !l.spent {
 		var doc yaml.Node
@@ -362,9 +364,21 @@ type itemCtx struct {
 	bad  bool
 }
 
+// maxErrorsPerFile bounds the errors reported for one file (hostile input can otherwise
+// produce one per alias expansion).
+const maxErrorsPerFile = 200
+
 func (c *itemCtx) errorf(n *yaml.Node, msg string) {
 	c.bad = true
+	if c.l.spent {
+		return
+	}
 	c.l.errs = append(c.l.errs, Message{Pos: c.l.pos(n), Item: c.item, Msg: msg})
+	c.l.fileErrs++
+	if c.l.fileErrs >= maxErrorsPerFile {
+		c.l.spent = true
+		c.l.errs = append(c.l.errs, Message{Pos: c.l.pos(n), Msg: "too many errors; the rest of the file is ignored"})
+	}
 }
 
 func (c *itemCtx) warnf(n *yaml.Node, msg string) {
