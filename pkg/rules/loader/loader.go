@@ -892,6 +892,8 @@ func (l *loader) readRule(c *itemCtx, m *mapping) {
 		for _, k := range m.keys {
 			if ruleAppendable[k] || ruleReplaceable[k] {
 				expected[k] = true
+			} else if ruleKeys[k] && k != "rule" && k != "override" && k != "append" {
+				c.warnf(m.key[k], "Key '"+k+"' cannot be overridden and is ignored")
 			}
 		}
 		ua := &ruleUpdate{keys: map[string]bool{}}
@@ -931,6 +933,11 @@ func (l *loader) readRule(c *itemCtx, m *mapping) {
 			l.replaceRule(c, name.Value, ur)
 		}
 	case appendFlag:
+		for _, k := range m.keys {
+			if ruleKeys[k] && k != "rule" && k != "append" && k != "condition" && k != "exceptions" {
+				c.warnf(m.key[k], "Key '"+k+"' is ignored when 'append: true' is used (only condition and exceptions are appended)")
+			}
+		}
 		u := &ruleUpdate{keys: map[string]bool{}}
 		if m.has("condition") {
 			c.decodeRuleKey(m, "condition", u, true)

@@ -471,3 +471,25 @@ func TestHostileYAML(t *testing.T) {
 		t.Errorf("alias item: %v", errs)
 	}
 }
+
+func TestIgnoredKeysWarn(t *testing.T) {
+	base := "- rule: R\n  desc: d\n  condition: a\n  output: o\n  priority: info\n"
+	_, errs, warns := Load([]File{{Name: "f", Data: []byte(base +
+		"- rule: R\n  condition: and b\n  output: more\n  append: true\n" +
+		"- rule: R\n  source: syscall\n  priority: debug\n  override:\n    priority: replace\n")}})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var got []string
+	for _, w := range warns {
+		got = append(got, w.String())
+	}
+	want := []string{
+		`f:6:3: ` + warnAppend + ` (rule "R")`,
+		`f:8:3: Key 'output' is ignored when 'append: true' is used (only condition and exceptions are appended) (rule "R")`,
+		`f:11:3: Key 'source' cannot be overridden and is ignored (rule "R")`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("warnings\n%s", strings.Join(got, "\n"))
+	}
+}
