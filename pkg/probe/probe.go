@@ -330,6 +330,19 @@ func (p *Probe) Stats() Stats {
 	return st
 }
 
+// programIDs returns the kernel ids of the loaded programs (for tests).
+func (p *Probe) programIDs() []ebpf.ProgramID {
+	var ids []ebpf.ProgramID
+	for _, prog := range p.coll.Programs {
+		if info, err := prog.Info(); err == nil {
+			if id, ok := info.ID(); ok {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
+}
+
 // Close detaches the programs and frees the maps. A Read in progress returns ErrClosed.
 func (p *Probe) Close() error {
 	p.closeOnce.Do(func() {

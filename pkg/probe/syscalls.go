@@ -21,8 +21,8 @@ var syscalls = map[string]sysInfo{
 	"socket": {41, 19}, "connect": {42, 23}, "accept": {43, 247}, "sendto": {44, 31},
 	"recvfrom": {45, 35}, "sendmsg": {46, 49}, "recvmsg": {47, 53}, "bind": {49, 21},
 	"listen": {50, 25},
-	"clone": {56, 223}, "fork": {57, 225}, "vfork": {58, 227}, "execve": {59, 293},
-	"kill": {62, 129},
+	"clone":  {56, 223}, "fork": {57, 225}, "vfork": {58, 227}, "execve": {59, 293},
+	"kill":  {62, 129},
 	"chdir": {80, 95}, "fchdir": {81, 97}, "rename": {82, 175}, "mkdir": {83, 277},
 	"rmdir": {84, 279}, "creat": {85, 59}, "link": {86, 309}, "unlink": {87, 301},
 	"symlink": {88, 179}, "chmod": {90, 315}, "fchmod": {91, 317}, "chown": {92, 379},
@@ -39,7 +39,7 @@ var syscalls = map[string]sysInfo{
 	"setns": {308, 241}, "finit_module": {313, 413}, "renameat2": {316, 319},
 	"memfd_create": {319, 405}, "bpf": {321, 369}, "execveat": {322, 331},
 	"userfaultfd": {323, 321}, "io_uring_setup": {425, 339}, "clone3": {435, 335},
-	"openat2": {437, 327},
+	"openat2":  {437, 327},
 	"procexit": {procexitSlot, 186},
 }
 

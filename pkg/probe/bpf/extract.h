@@ -152,6 +152,33 @@ static __always_inline u32 mount_flags_to_scap(u64 f)
 	return (u32)f;
 }
 
+static __always_inline u16 ptrace_req_to_scap(u64 r)
+{
+	if (r <= 9)
+		return r + 1; /* TRACEME .. SINGLESTEP */
+	if (r >= 0x4200 && r <= 0x420b)
+		return r - 0x4200 + 0xe; /* SETOPTIONS .. SETSIGMASK */
+	switch (r) {
+	case 16: return 0xb;  /* ATTACH */
+	case 17: return 0xc;  /* DETACH */
+	case 24: return 0xd;  /* SYSCALL */
+	case 12: return 0x1a; /* GETREGS */
+	case 13: return 0x1b;
+	case 14: return 0x1c;
+	case 15: return 0x1d;
+	case 18: return 0x1e;
+	case 19: return 0x1f;
+	case 21: return 0x20; /* OLDSETOPTIONS */
+	case 25: return 0x21;
+	case 26: return 0x22;
+	case 30: return 0x23; /* ARCH_PRCTL */
+	case 31: return 0x24;
+	case 32: return 0x25;
+	case 33: return 0x26; /* SINGLEBLOCK */
+	}
+	return 0;
+}
+
 static __always_inline u32 encode_dev(u32 dev)
 {
 	u32 major = dev >> 20, minor = dev & ((1U << 20) - 1);
@@ -416,7 +443,8 @@ static long cg_cb(u64 i, void *ctx)
 	bpf_probe_read_kernel(&css, sizeof(css), &cs->subsys[i & 15]);
 	if (!css)
 		return 0;
-	const char *name = BPF_CORE_READ(css, ss, name);
+	/* the name /proc/PID/cgroup shows for v1 hierarchies (blkio, not io) */
+	const char *name = BPF_CORE_READ(css, ss, legacy_name);
 	u32 off = c->off;
 	long r = bpf_probe_read_kernel_str(&a->data[(c->start + off) & EV_MASK], 32, name);
 	if (r <= 1)

@@ -640,7 +640,7 @@ EXIT_PROG(ptrace) /* 169: res, addr, data, request, pid */
 	put_s64(a, ret);
 	put_dyn_u64(a, ARG(2));
 	put_dyn_u64(a, ARG(3));
-	put_u16(a, ARG(0));
+	put_u16(a, ptrace_req_to_scap(ARG(0)));
 	put_s64(a, (s64)(s32)ARG(1));
 	END();
 }
