@@ -71,6 +71,7 @@ func liveLoop(cmd *cobra.Command, syscalls []string, handle func(*event.Event)) 
 	fmt.Fprintf(cmd.ErrOrStderr(), "saker: watching the host (%d syscalls selected); ready\n", len(syscalls))
 	var buf []byte
 	var ev event.Event
+	var num uint64
 	for {
 		if err := p.Read(&buf); err != nil {
 			if errors.Is(err, probe.ErrClosed) {
@@ -83,6 +84,8 @@ func liveLoop(cmd *cobra.Command, syscalls []string, handle func(*event.Event)) 
 			fmt.Fprintf(cmd.ErrOrStderr(), "saker: dropping a record: %v\n", err)
 			continue
 		}
+		num++
+		ev.Num = num // evt.num counts the events read, as in a capture
 		handle(&ev)
 	}
 }
