@@ -414,4 +414,3 @@ func TestContainerID(t *testing.T) {
 		eq(t, fmt.Sprintf("ContainerID(%q)", c.cg), ContainerID(c.cg), c.want)
 	}
 }
-
