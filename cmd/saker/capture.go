@@ -1,0 +1,111 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/saker-sec/saker/pkg/detect"
+	"github.com/saker-sec/saker/pkg/event"
+	"github.com/saker-sec/saker/pkg/rules/compiler"
+	"github.com/saker-sec/saker/pkg/scap"
+	"github.com/saker-sec/saker/pkg/state"
+)
+
+func init() {
+	var out, dur string
+	var gz bool
+	cmd := &cobra.Command{
+		Use:   "capture -w FILE.scap [FILTER] [--duration D]",
+		Short: "Record live events to a .scap capture (read by saker events, saker run -e and sysdig)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return errors.New("no output file (-w FILE.scap)")
+			}
+			var d time.Duration
+			if dur != "" {
+				var err error
+				if d, err = time.ParseDuration(dur); err != nil {
+					return fmt.Errorf("--duration: %v", err)
+				}
+			}
+			filter := ""
+			if len(args) == 1 {
+				filter = args[0]
+			}
+			return runCapture(cmd, out, filter, d, gz)
+		},
+	}
+	cmd.Flags().StringVarP(&out, "write", "w", "", "capture file to write")
+	cmd.Flags().StringVar(&dur, "duration", "", "stop after this long (e.g. 30s); default: until SIGINT/SIGTERM")
+	cmd.Flags().BoolVarP(&gz, "gzip", "z", false, "gzip the capture")
+	rootCmd.AddCommand(cmd)
+}
+
+// machineInfo describes this machine for a capture's machine block.
+func machineInfo() event.MachineInfo {
+	mi := event.MachineInfo{NumCPUs: uint32(runtime.NumCPU()), MaxPID: 4194304}
+	mi.Hostname, _ = os.Hostname()
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) == nil {
+		mi.MemoryBytes = uint64(si.Totalram) * uint64(si.Unit)
+		mi.BootTS = uint64(time.Now().Add(-time.Duration(si.Uptime) * time.Second).UnixNano())
+	}
+	return mi
+}
+
+func runCapture(cmd *cobra.Command, path, filter string, dur time.Duration, gz bool) error {
+	d := detect.New(state.Options{})
+	var keep compiler.Filter
+	if filter != "" {
+		f, err := compiler.CompileFilter(filter, d.Source)
+		if err != nil {
+			return fmt.Errorf("filter: %v", err)
+		}
+		keep = f
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w, err := scap.NewWriter(f, scap.WriterOptions{Gzip: gz, SysdigCompat: true, SynthesizeEnters: true})
+	if err != nil {
+		return err
+	}
+	if err := w.WriteMachine(machineInfo()); err != nil {
+		return err
+	}
+	written := 0
+	var werr error
+	var timer *time.Timer
+	p, err := liveLoop(cmd, nil, func(ev *event.Event) {
+		if timer == nil && dur > 0 {
+			timer = time.AfterFunc(dur, func() { unix.Kill(os.Getpid(), unix.SIGINT) })
+		}
+		ctx := d.Event(ev)
+		if ctx == nil || (keep != nil && !keep(ctx)) || werr != nil {
+			return
+		}
+		if werr = w.WriteEvent(ev); werr == nil {
+			written++
+		}
+	})
+	if err == nil {
+		err = werr
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if p != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "saker: %d events written to %s (%d not writable in the sysdig-compatible layout), kernel drops: %d\n",
+			written, path, w.Dropped, p.Stats().KernelDrops)
+	}
+	return err
+}
