@@ -235,8 +235,16 @@ func (e *Engine) onConnect(ctx *Context) {
 		return
 	}
 	r, ok := res(ev)
-	if !ok || (r < 0 && r != errInProgress) {
+	if !ok {
 		return
+	}
+	if r < 0 && r != errInProgress {
+		if !e.opts.TrackConnectionStatus {
+			return
+		}
+		f.Connected, f.Failed = false, true
+	} else {
+		f.Connected, f.Failed = true, false
 	}
 	st, ok := ev.SockTuple(ev.Index("tuple"))
 	if !ok {
@@ -337,7 +345,7 @@ func (e *Engine) onAccept(ctx *Context) {
 	if !ok {
 		return
 	}
-	f := &FD{Num: fd, Server: true}
+	f := &FD{Num: fd, Server: true, Connected: true}
 	switch st.Family {
 	case event.AFInet, event.AFInet6:
 		f.L4Proto = L4TCP
@@ -528,7 +536,17 @@ func (e *Engine) onPidfdGetfd(ctx *Context) {
 func (e *Engine) onSocketIO(ctx *Context, incoming bool) {
 	ev := ctx.Ev
 	r, ok := res(ev)
-	if !ok || r < 0 {
+	if !ok {
+		return
+	}
+	if f := ctx.FD; f != nil && (f.Type == event.FDIPv4Sock || f.Type == event.FDIPv6Sock) {
+		if r >= 0 {
+			f.Connected, f.Failed = true, false
+		} else if e.opts.TrackConnectionStatus {
+			f.Connected, f.Failed = false, true
+		}
+	}
+	if r < 0 {
 		return
 	}
 	ti := ev.Index("tuple")

@@ -414,3 +414,21 @@ func TestContainerID(t *testing.T) {
 		eq(t, fmt.Sprintf("ContainerID(%q)", c.cg), ContainerID(c.cg), c.want)
 	}
 }
+
+func TestTrackConnectionStatus(t *testing.T) {
+	for _, track := range []bool{false, true} {
+		w := newWorld(t, Options{TrackConnectionStatus: track})
+		w.ev(100, "socket", 'X', P{"fd": int64(5), "domain": uint32(event.AFInet), "type": uint32(1), "proto": uint32(6)})
+		ctx := w.ev(100, "connect", 'X', P{"res": int64(-111), "fd": int64(5), "tuple": tuple4("10.0.0.2", 40001, "10.0.0.9", 22)})
+		if track {
+			eq(t, "tracked failed connect name", ctx.FD.Name, "10.0.0.2:40001->10.0.0.9:22")
+			eq(t, "tracked failed", ctx.FD.Failed, true)
+		} else {
+			eq(t, "untracked failed connect name", ctx.FD.Name, "")
+			eq(t, "untracked failed", ctx.FD.Failed, false)
+		}
+		ctx = w.ev(100, "connect", 'X', P{"res": int64(-115), "fd": int64(5), "tuple": tuple4("10.0.0.2", 40002, "10.0.0.9", 22)})
+		eq(t, "EINPROGRESS connect name", ctx.FD.Name, "10.0.0.2:40002->10.0.0.9:22")
+		eq(t, "EINPROGRESS connected", ctx.FD.Connected, true)
+	}
+}

@@ -73,6 +73,11 @@ type Options struct {
 	MaxThreads       int // default 131072
 	MaxFDsPerProcess int // default 8192
 	MaxUsers         int // users, and separately groups; default 4096
+
+	// TrackConnectionStatus is libsinsp's set_track_connection_status: a failed connect still
+	// records its tuple (and FD.Failed), as the sysdig CLI shows it. Off (Falco's default), a
+	// failed connect other than EINPROGRESS leaves the fd alone.
+	TrackConnectionStatus bool
 }
 
 // Defaults of Options.
@@ -195,6 +200,10 @@ type FD struct {
 	SrcPort, DstPort uint16
 	Client, Server   bool // role (see the package doc)
 	UnixSrc, UnixDst uint64
+
+	// Connected is set by a successful (or in-progress) connect, an accept, or a successful
+	// read/write on an IPv4/IPv6 socket; Failed by a failed one (with TrackConnectionStatus).
+	Connected, Failed bool
 
 	// PID is the process a pidfd refers to (pidfd_open).
 	PID int64
