@@ -192,9 +192,6 @@ func (e *Engine) AddThread(ti event.ThreadInfo) {
 	if t.VPID == 0 {
 		t.VPID = t.PID
 	}
-	if t.PGID == 0 {
-		t.PGID = -1
-	}
 	t.ContainerID = ContainerID(t.Cgroups)
 	e.insertThread(t)
 	e.needLink = true

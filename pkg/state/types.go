@@ -40,6 +40,12 @@
 //     clone events); prctl(PR_SET_CHILD_SUBREAPER) marks the process as a reaper.
 //   - setreuid/setresuid/... set the effective id on success, and leave it when the event says
 //     -1 (unchanged); libsinsp would store 0xFFFFFFFF.
+//   - rename/renameat do not rename open fds (libsinsp does not either).
+//   - A failed connect (other than EINPROGRESS) leaves the fd alone unless
+//     Options.TrackConnectionStatus is set (libsinsp's switch, off by default as in Falco and
+//     the sysdig CLI); FD.Connected and FD.Failed follow connect, accept and socket reads/writes.
+//   - A datagram tuple with an unspecified end is completed from the interface list (libsinsp
+//     sinsp_network_interfaces::update_fd).
 //   - On procexit, children are reparented like the kernel (and libsinsp): to the reaper the
 //     event names, else another live thread of the process, else the nearest ancestor marked as
 //     a reaper (pid 1, a namespace's init, or a prctl subreaper), else PTID becomes 0.
@@ -54,6 +60,13 @@
 // SrcPort hold the bound address, as in event.FDInfo. Name is libsinsp's: "sip:sport->dip:dport"
 // for TCP/UDP, "ip:port" for a bound socket, "<src hex>-><dst hex> <path>" for a connected unix
 // socket.
+//
+// # Checked against sysdig
+//
+// The tests replay the shared captures and compare, event by event, proc.*, user.*, fd.* and
+// container.id values computed from this state with what Debian's sysdig 0.29.3 prints; the
+// few deliberate differences (current libsinsp behaviour over 0.29's) are listed in
+// sysdig_test.go.
 //
 // # Bounds
 //
