@@ -35,7 +35,8 @@
 //   - memfd_create names the fd with the name given (as libsinsp does, no "memfd:" prefix).
 //   - A tid that produces events but is unknown gets an entry built lazily (Thread.Invalid):
 //     PID = TID, PTID = -1, UID/GID/LoginUID = 0xFFFFFFFF, empty Comm/Exe (libsinsp shows these
-//     as <NA>). clone/fork exits and procexit never create such entries.
+//     as <NA>). clone/fork exits and procexit never create such entries. Its execve fills it in, taking the
+//     cwd the event carries (libsinsp leaves such a thread's cwd empty).
 //   - prctl(PR_SET_NAME) does not change Comm (libsinsp ignores it; comm comes from exec and
 //     clone events); prctl(PR_SET_CHILD_SUBREAPER) marks the process as a reaper.
 //   - setreuid/setresuid/... set the effective id on success, and leave it when the event says
