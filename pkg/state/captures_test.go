@@ -73,7 +73,7 @@ func TestCaptureFacts(t *testing.T) {
 			{num: 1176, name: "python", fdnum: 3, fdname: "/tmp/file-13", fdtype: "file"},
 		},
 		"curl_google.scap": {
-			{num: 1055, name: "curl", pname: "bash", fdnum: 4, fdname: "", fdtype: "unix"},
+			{num: 1055, name: "curl", pname: "curl", fdnum: 4, fdname: "", fdtype: "unix"},
 			{num: 1189, name: "curl", fdnum: 4, fdname: "2600:1f18:262c:6542:9aa6:df7a:9a47:d29e:40251->2001:4860:4860::8888:53", fdtype: "ipv6"},
 			{num: 1273, name: "curl", cmdline: "curl -6 http://www.google.com", aname2: "sshd", fdnum: 4, fdname: "2600:1f18:262c:6542:9aa6:df7a:9a47:d29e:37140->2607:f8b0:4004:802::2004:80", fdtype: "ipv6"},
 		},

@@ -99,7 +99,9 @@ func ourFields(e *Engine, ctx *Context) []string {
 	v[4] = strconv.FormatInt(t.PID, 10)
 	v[5] = strconv.FormatInt(m.PTID, 10)
 	v[6] = na(t.Comm)
-	if p := e.Parent(m); p != nil {
+	// proc.ppid is the process's parent; proc.pname the parent of the thread itself (for a
+	// thread, its creator), as sysdig shows them.
+	if p := e.Parent(t); p != nil {
 		v[7] = na(p.Comm)
 	} else {
 		v[7] = "<NA>"
@@ -153,8 +155,6 @@ var strict = map[string]bool{"cat_write.scap": true, "curl_google.scap": true,
 //   - proc.cwd of a thread first seen at its execve: sysdig leaves it empty, we take the
 //     execve's cwd param;
 //   - fd.* of mmap/munmap: sysdig 0.29 does not look the fd up for them;
-//   - proc.pname of a non-main thread: sysdig 0.29 gives the thread's creator, current libsinsp
-//     (and we) the main thread's parent;
 //   - fd.l4proto where sysdig prints <NA> (it shows it only once the socket has an address);
 //   - fd.name and fd.name_changed of a failed connect exit: sysdig 0.29 renders the event's
 //     tuple there, while its state (like ours) leaves the fd unchanged;
@@ -178,9 +178,6 @@ func skipDeliberate(ctx *Context, got, want []string, diverged map[*FD]bool) {
 		for _, f := range []string{"fd.num", "fd.type", "fd.name", "fd.name_changed", "fd.l4proto"} {
 			blank(f)
 		}
-	}
-	if ctx.Thread != nil && !ctx.Thread.IsMain() {
-		blank("proc.pname")
 	}
 	if want[idx("fd.l4proto")] == "<NA>" {
 		blank("fd.l4proto")

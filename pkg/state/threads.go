@@ -197,6 +197,10 @@ func (e *Engine) cloneChild(ctx *Context) {
 	if !leader {
 		lookupTID = c.PID
 		c.Flags |= cloneFiles
+		// A thread's parent is its creator, as sysdig shows it (proc.pname of a thread is
+		// the process itself); the child's event names only the process's parent, so the
+		// main thread stands for the creator.
+		c.PTID = c.PID
 	}
 	e.fillCloneCommon(c, ev)
 	lk := e.threads[lookupTID]
@@ -289,7 +293,7 @@ func (e *Engine) cloneCaller(ctx *Context, childTID int64) {
 		}
 	} else {
 		c.PID = caller.PID
-		c.PTID = caller.PTID
+		c.PTID = caller.TID // the creating thread (see the child side)
 		c.Flags |= cloneFiles
 		c.ExecTS = caller.ExecTS
 		c.Cwd = caller.Cwd
@@ -574,7 +578,12 @@ func (e *Engine) findReaper(t *Thread) *Thread {
 	}
 	inNS := t.TID != t.VTID
 	seen := map[int64]bool{t.TID: true}
-	for p := e.Parent(t); p != nil; p = e.Parent(p) {
+	start := t
+	if m := t.Main(); m != nil {
+		start = m // a thread's parent is its creator in the same process: walk from the process
+		seen[m.TID] = true
+	}
+	for p := e.Parent(start); p != nil; p = e.Parent(p) {
 		if seen[p.TID] {
 			break
 		}
