@@ -3,9 +3,10 @@ package scap
 import (
 	"bytes"
 	"io"
-	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/saker-sec/saker/pkg/event"
 )
@@ -32,14 +33,20 @@ func FuzzReader(f *testing.F) {
 	if matches, _ := filepath.Glob("../../../shared/captures/*.scap"); len(matches) > 0 {
 		for _, m := range matches {
 			data := loadPlain(f, m)
-			if len(data) > 8192 {
-				data = data[:8192]
+			if len(data) > 2048 {
+				data = data[:2048] // small seeds keep minimization quick
 			}
 			f.Add(data)
 		}
 	}
-	_ = os.Getenv
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// A hang shows up as a crash with every goroutine's stack.
+		tm := time.AfterFunc(5*time.Second, func() {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			panic("FuzzReader: one input ran for more than 5s:\n" + string(buf[:n]))
+		})
+		defer tm.Stop()
 		r, err := NewReader(bytes.NewReader(data))
 		if err != nil {
 			return

@@ -68,7 +68,7 @@ func NewReader(rd io.Reader) (*Reader, error) {
 }
 
 func newReader(rd io.Reader, name string) (*Reader, error) {
-	br := bufio.NewReaderSize(rd, 256<<10)
+	br := bufio.NewReaderSize(rd, 64<<10)
 	r := &Reader{name: name}
 	magic, err := br.Peek(2)
 	if err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
@@ -78,7 +78,7 @@ func newReader(rd io.Reader, name string) (*Reader, error) {
 		}
 		zr.Multistream(true)
 		r.closer = append(r.closer, zr)
-		br = bufio.NewReaderSize(zr, 256<<10)
+		br = bufio.NewReaderSize(zr, 64<<10)
 	}
 	r.br = br
 	return r, nil
@@ -163,20 +163,17 @@ func (r *Reader) readBlock() error {
 	body := int(blen) - 8 // body + padding + trailer
 	r.buf = r.buf[:0]
 	for len(r.buf) < body {
-		chunk := body - len(r.buf)
-		if chunk > 1<<20 {
-			chunk = 1 << 20
-		}
-		if cap(r.buf)-len(r.buf) < chunk {
-			// Grow geometrically (at least 64 KiB, a full non-large event block) so that the
-			// buffer settles after a few blocks; growth follows the data actually read, so a
-			// corrupt length cannot make it allocate more than the input holds.
-			nc := max(2*cap(r.buf), len(r.buf)+chunk, 64<<10)
+		if cap(r.buf) < body && cap(r.buf) == len(r.buf) {
+			// Grow with the data actually read (at most doubling, at least 64 KiB, a full
+			// non-large event block), so a corrupt length cannot make the reader allocate
+			// much more than the input holds; in steady state the buffer is reused as is.
+			nc := min(body, max(2*len(r.buf), 64<<10))
 			nb := make([]byte, len(r.buf), nc)
 			copy(nb, r.buf)
 			r.buf = nb
 		}
-		got, err := io.ReadFull(r.br, r.buf[len(r.buf):len(r.buf)+chunk])
+		end := min(body, cap(r.buf))
+		got, err := io.ReadFull(r.br, r.buf[len(r.buf):end])
 		r.buf = r.buf[:len(r.buf)+got]
 		r.off += int64(got)
 		if err != nil {
