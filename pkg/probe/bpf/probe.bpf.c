@@ -59,21 +59,33 @@ static __always_inline void put_argv_exe(struct aux *a, unsigned long argv)
 }
 
 /* NUL-separated strings argv[skip..] from a user array */
+struct argv_wr {
+	struct aux *a;
+	unsigned long argv;
+	u32 start;
+	u32 off;
+};
+static long argv_cb(u64 i, void *ctx)
+{
+	struct argv_wr *w = ctx;
+	struct aux *a = w->a;
+	unsigned long p = 0;
+	if (w->off > MAX_ARGS)
+		return 1;
+	if (bpf_probe_read_user(&p, sizeof(p), (void *)(w->argv + i * 8)) < 0 || !p)
+		return 1;
+	long r = bpf_probe_read_user_str(&a->data[(w->start + w->off) & EV_MASK], 1024, (void *)p);
+	if (r <= 0)
+		return 1;
+	w->off += r;
+	return 0;
+}
 static __always_inline void put_argv(struct aux *a, unsigned long argv, int skip)
 {
-	u32 start = a->pos, off = 0;
-	for (int i = 0; i < 64; i++) {
-		if (!argv || off > MAX_ARGS)
-			break;
-		unsigned long p = 0;
-		if (bpf_probe_read_user(&p, sizeof(p), (void *)(argv + (i + skip) * 8)) < 0 || !p)
-			break;
-		long r = bpf_probe_read_user_str(&a->data[(start + off) & EV_MASK], 1024, (void *)p);
-		if (r <= 0)
-			break;
-		off += r;
-	}
-	push_len(a, off);
+	struct argv_wr w = {.a = a, .argv = argv + skip * 8, .start = a->pos};
+	if (argv)
+		bpf_loop(64, argv_cb, &w, 0);
+	push_len(a, w.off);
 }
 
 /* params exe, args, tid, pid, ptid, cwd, fdlimit, pgft_maj, pgft_min, vm_size, vm_rss, vm_swap,

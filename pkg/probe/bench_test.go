@@ -1,0 +1,158 @@
+package probe
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Benchmarks (root): syscall cost without and with the probe attached, and the event rate the
+// reader sustains. Run: go test -run '^$' -bench . -benchtime 2s ./pkg/probe
+
+func closeShared() {
+	if shared != nil {
+		shared.p.Close()
+		<-shared.done
+		shared, sharedOnce, sharedErr = nil, sync.Once{}, nil
+	}
+}
+
+// drained is a loaded probe with a goroutine reading (and counting) every record.
+type drained struct {
+	p    *Probe
+	n    atomic.Uint64
+	done chan struct{}
+}
+
+func loadDrained(b *testing.B, opts Options) *drained {
+	b.Helper()
+	needProbe(b)
+	closeShared()
+	p, err := Load(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := &drained{p: p, done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		buf := make([]byte, 0, 1<<16)
+		for {
+			if err := p.Read(&buf); err != nil {
+				if !errors.Is(err, ErrClosed) {
+					b.Error(err)
+				}
+				return
+			}
+			d.n.Add(1)
+		}
+	}()
+	return d
+}
+
+func (d *drained) close() {
+	d.p.Close()
+	<-d.done
+}
+
+func benchGetppid(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		unix.Getppid()
+	}
+}
+
+func benchOpenClose(b *testing.B) {
+	path := "/etc/hostname"
+	for i := 0; i < b.N; i++ {
+		fd, err := unix.Open(path, unix.O_RDONLY, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		unix.Close(fd)
+	}
+}
+
+func BenchmarkGetppid(b *testing.B) {
+	b.Run("noprobe", func(b *testing.B) {
+		closeShared()
+		benchGetppid(b)
+	})
+	b.Run("probe", func(b *testing.B) {
+		d := loadDrained(b, Options{RingBytes: 64 << 20})
+		defer d.close()
+		b.ResetTimer()
+		benchGetppid(b)
+	})
+}
+
+// open+close of this process, captured (the process is not excluded, so each iteration
+// produces an open and a close record that the reader drains).
+func BenchmarkOpenClose(b *testing.B) {
+	b.Run("noprobe", func(b *testing.B) {
+		closeShared()
+		benchOpenClose(b)
+	})
+	b.Run("probe", func(b *testing.B) {
+		d := loadDrained(b, Options{RingBytes: 64 << 20})
+		defer d.close()
+		b.ResetTimer()
+		benchOpenClose(b)
+		b.StopTimer()
+		st := d.p.Stats()
+		b.ReportMetric(float64(st.KernelDrops), "drops")
+	})
+	b.Run("probe-unselected", func(b *testing.B) {
+		d := loadDrained(b, Options{RingBytes: 64 << 20, Syscalls: []string{"execve"}})
+		defer d.close()
+		b.ResetTimer()
+		benchOpenClose(b)
+	})
+}
+
+// BenchmarkEventRate drives openat+close from one goroutine per CPU and reports the rate the
+// reader sustains (events/s) and the kernel drops over the run.
+func BenchmarkEventRate(b *testing.B) {
+	d := loadDrained(b, Options{RingBytes: 64 << 20, Syscalls: []string{"open", "openat", "close"}})
+	defer d.close()
+	workers := 2
+	before := d.p.Stats()
+	start := time.Now()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	per := b.N/workers + 1
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				fd, err := unix.Open("/etc/hostname", unix.O_RDONLY, 0)
+				if err == nil {
+					unix.Close(fd)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// let the reader finish what is in the ring
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		st := d.p.Stats()
+		if st.Read >= st.Events {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.StopTimer()
+	el := time.Since(start)
+	st := d.p.Stats()
+	events := st.Events - before.Events
+	b.ReportMetric(float64(events)/el.Seconds(), "events/s")
+	b.ReportMetric(float64(st.KernelDrops-before.KernelDrops), "drops")
+	if os.Getenv("SAKER_BENCH_VERBOSE") != "" {
+		b.Logf("%+v in %v", st, el)
+	}
+}
