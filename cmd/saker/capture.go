@@ -79,13 +79,23 @@ func runCapture(cmd *cobra.Command, path, filter string, dur time.Duration, gz b
 	if err != nil {
 		return err
 	}
-	if err := w.WriteMachine(machineInfo()); err != nil {
-		return err
-	}
 	written := 0
 	var werr error
 	var timer *time.Timer
-	p, err := liveLoop(cmd, nil, func(ev *event.Event) {
+	start := func(h *hostState) error {
+		d.Metadata(&h.machine, nil, h.users, h.groups, h.threads, h.fds)
+		if err := w.WriteMachine(h.machine); err != nil {
+			return err
+		}
+		if err := w.WriteUsers(h.users, h.groups); err != nil {
+			return err
+		}
+		if err := w.WriteThreads(h.threads); err != nil {
+			return err
+		}
+		return w.WriteFDs(h.fds)
+	}
+	p, err := liveLoop(cmd, nil, start, func(ev *event.Event) {
 		if timer == nil && dur > 0 {
 			timer = time.AfterFunc(dur, func() { unix.Kill(os.Getpid(), unix.SIGINT) })
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/saker-sec/saker/pkg/detect"
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/probe"
+	"github.com/saker-sec/saker/pkg/procscan"
 	"github.com/saker-sec/saker/pkg/rules/engine"
 	"github.com/saker-sec/saker/pkg/state"
 )
@@ -52,13 +53,48 @@ func probeSelection(rs *engine.Ruleset) []string {
 	return out
 }
 
-// liveLoop runs the probe until SIGINT/SIGTERM, handing each record to handle.
-func liveLoop(cmd *cobra.Command, syscalls []string, handle func(*event.Event)) (*probe.Probe, error) {
+// hostState is the state of the host when capture starts: processes, their fds, users and
+// groups (Falco's /proc scan), so processes started before Saker have full context.
+type hostState struct {
+	machine event.MachineInfo
+	threads []event.ThreadInfo
+	fds     []event.FDInfo
+	users   []event.User
+	groups  []event.Group
+}
+
+func scanHost() (*hostState, error) {
+	h := &hostState{machine: machineInfo()}
+	var err error
+	if h.threads, h.fds, err = procscan.Scan("/proc"); err != nil {
+		return nil, fmt.Errorf("scanning /proc: %w", err)
+	}
+	if h.users, err = procscan.Users(); err != nil {
+		return nil, err
+	}
+	if h.groups, err = procscan.Groups(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// liveLoop attaches the probe, scans the host (after attaching, so nothing that starts in
+// between is missed) and hands the result to start, then hands each record to handle until
+// SIGINT/SIGTERM.
+func liveLoop(cmd *cobra.Command, syscalls []string, start func(*hostState) error, handle func(*event.Event)) (*probe.Probe, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("live capture needs root (CAP_BPF, CAP_PERFMON): run as root, or replay a capture with -e FILE.scap")
 	}
 	p, err := probe.Load(probe.Options{ExcludeTGID: uint32(os.Getpid()), Syscalls: syscalls})
 	if err != nil {
+		return nil, err
+	}
+	h, err := scanHost()
+	if err == nil {
+		err = start(h)
+	}
+	if err != nil {
+		p.Close()
 		return nil, err
 	}
 	sigs := make(chan os.Signal, 1)
@@ -68,7 +104,7 @@ func liveLoop(cmd *cobra.Command, syscalls []string, handle func(*event.Event)) 
 		p.Close()
 	}()
 	defer signal.Stop(sigs)
-	fmt.Fprintf(cmd.ErrOrStderr(), "saker: watching the host (%d syscalls selected); ready\n", len(syscalls))
+	fmt.Fprintf(cmd.ErrOrStderr(), "saker: watching the host (%d processes and threads known, %d syscalls selected); ready\n", len(h.threads), len(syscalls))
 	var buf []byte
 	var ev event.Event
 	var num uint64
@@ -100,10 +136,11 @@ func runLive(cmd *cobra.Command, o *runOptions) error {
 	}
 	d.First = o.first
 	d.Emit = alertPrinter(cmd.OutOrStdout(), o.json)
-	if h, err := os.Hostname(); err == nil {
-		d.Hostname = h
+	start := func(h *hostState) error {
+		d.Metadata(&h.machine, nil, h.users, h.groups, h.threads, h.fds)
+		return nil
 	}
-	p, err := liveLoop(cmd, probeSelection(d.Rules), func(ev *event.Event) { d.Event(ev) })
+	p, err := liveLoop(cmd, probeSelection(d.Rules), start, func(ev *event.Event) { d.Event(ev) })
 	if p != nil {
 		st := p.Stats()
 		fmt.Fprintf(cmd.ErrOrStderr(), "saker: events: %d, alerts: %d, kernel drops: %d\n", d.Events, d.Matched, st.KernelDrops)
