@@ -104,7 +104,11 @@ func liveLoop(cmd *cobra.Command, syscalls []string, start func(*hostState) erro
 		p.Close()
 	}()
 	defer signal.Stop(sigs)
-	fmt.Fprintf(cmd.ErrOrStderr(), "saker: watching the host (%d processes and threads known, %d syscalls selected); ready\n", len(h.threads), len(syscalls))
+	sel := fmt.Sprintf("%d syscalls selected", len(syscalls))
+	if len(syscalls) == 0 {
+		sel = "every supported syscall but read/write"
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "saker: watching the host (%d processes and threads known, %s); ready\n", len(h.threads), sel)
 	var buf []byte
 	var ev event.Event
 	var num uint64
