@@ -871,9 +871,9 @@ func TestManySyscalls(t *testing.T) {
 	// records of the helper's own start (the dynamic loader's mmaps, its execve) are told
 	// apart by their params
 	pick := map[string]func(*rec) bool{
-		"mmap": func(r *rec) bool { l, _ := r.ev.ParamUint("length"); return l == 4096 },
+		"mmap":   func(r *rec) bool { l, _ := r.ev.ParamUint("length"); return l == 4096 },
 		"execve": func(r *rec) bool { return r.int(t, "res") < 0 },
-		"prctl": func(r *rec) bool { o, _ := r.ev.ParamUint("option"); return o == unix.PR_SET_NAME },
+		"prctl":  func(r *rec) bool { o, _ := r.ev.ParamUint("option"); return o == unix.PR_SET_NAME },
 	}
 	got := map[string]*rec{}
 	for _, n := range names {
