@@ -139,8 +139,9 @@ func helper(t *testing.T, action string, args ...string) int {
 
 // rec is one decoded record (owning its bytes).
 type rec struct {
-	ev  event.Event
-	raw []byte
+	ev   event.Event
+	raw  []byte
+	recv time.Time
 }
 
 type collector struct {
@@ -202,7 +203,7 @@ func (c *collector) run() {
 			}
 			return
 		}
-		r := &rec{raw: buf}
+		r := &rec{raw: buf, recv: time.Now()}
 		if err := event.Decode(r.raw, &r.ev, true); err != nil {
 			c.mu.Lock()
 			c.err = fmt.Errorf("decoding record type %d: %v", uint16(buf[20])|uint16(buf[21])<<8, err)
@@ -964,5 +965,45 @@ func TestManySyscalls(t *testing.T) {
 	}
 	if cs, _ := got["capset"].ev.ParamUint("cap_effective"); cs == 0 {
 		t.Error("capset: no effective caps for root")
+	}
+}
+
+// A lone record, submitted without a wakeup, still reaches Read within about PollInterval.
+func TestLoneEventLatency(t *testing.T) {
+	c := sharedProbe(t)
+	defer c.p.SetSyscalls(nil)
+	if err := c.p.SetSyscalls([]string{"memfd_create"}); err != nil {
+		t.Fatal(err)
+	}
+	var worst time.Duration
+	for i := 0; i < 5; i++ {
+		pid := helper(t, "memfd", fmt.Sprint("lone-", i))
+		r := c.wait(t, "memfd_create", func(r *rec) bool { return r.is("memfd_create", pid) })
+		lat := r.recv.Sub(time.Unix(0, int64(r.ev.TS)))
+		if lat > worst {
+			worst = lat
+		}
+	}
+	t.Logf("worst delivery latency of a lone record: %v", worst)
+	if worst > 4*PollInterval {
+		t.Errorf("lone record delivered after %v", worst)
+	}
+}
+
+// With a ring too small and nobody reading, reserve failures are counted in the kernel.
+func TestKernelDropsCounted(t *testing.T) {
+	needProbe(t)
+	p, err := Load(Options{RingBytes: 4096, Syscalls: []string{"openat"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	helper(t, "open-many", "/etc/hostname", "500")
+	st := p.Stats()
+	if st.KernelDrops == 0 || st.Events == 0 {
+		t.Fatalf("stats %+v: want events and drops", st)
+	}
+	if st.Events*50 > 4096 { // an openat record is more than 50 bytes
+		t.Errorf("%d events cannot fit a 4 KiB ring", st.Events)
 	}
 }
