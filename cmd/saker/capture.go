@@ -95,7 +95,7 @@ func runCapture(cmd *cobra.Command, path, filter string, dur time.Duration, gz b
 		}
 		return w.WriteFDs(h.fds)
 	}
-	p, err := liveLoop(cmd, nil, start, func(ev *event.Event) {
+	p, err := liveLoop(cmd, nil, 0, start, nil, func(ev *event.Event) {
 		if timer == nil && dur > 0 {
 			timer = time.AfterFunc(dur, func() { unix.Kill(os.Getpid(), unix.SIGINT) })
 		}

@@ -6,9 +6,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/detect"
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/probe"
@@ -81,13 +83,16 @@ func scanHost() (*hostState, error) {
 // liveLoop attaches the probe, scans the host (after attaching, so nothing that starts in
 // between is missed) and hands the result to start, then hands each record to handle until
 // SIGINT/SIGTERM.
-func liveLoop(cmd *cobra.Command, syscalls []string, start func(*hostState) error, handle func(*event.Event)) (*probe.Probe, error) {
+func liveLoop(cmd *cobra.Command, syscalls []string, ringBytes int, start func(*hostState) error, loaded func(*probe.Probe), handle func(*event.Event)) (*probe.Probe, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("live capture needs root (CAP_BPF, CAP_PERFMON): run as root, or replay a capture with -e FILE.scap")
 	}
-	p, err := probe.Load(probe.Options{ExcludeTGID: uint32(os.Getpid()), Syscalls: syscalls})
+	p, err := probe.Load(probe.Options{ExcludeTGID: uint32(os.Getpid()), Syscalls: syscalls, RingBytes: ringBytes})
 	if err != nil {
 		return nil, err
+	}
+	if loaded != nil {
+		loaded(p)
 	}
 	h, err := scanHost()
 	if err == nil {
@@ -144,10 +149,33 @@ func runLive(cmd *cobra.Command, o *runOptions) error {
 		d.Metadata(&h.machine, nil, h.users, h.groups, h.threads, h.fds)
 		return nil
 	}
-	p, err := liveLoop(cmd, probeSelection(d.Rules), start, func(ev *event.Event) { d.Event(ev) })
+	var lastDrops, lastEvents, seen uint64
+	var final probe.Stats
+	var lastReport time.Time
+	var pr *probe.Probe
+	handle := func(ev *event.Event) {
+		d.Event(ev)
+		seen++
+		if seen%1024 != 0 || pr == nil {
+			return
+		}
+		// Drop alerts, rate-limited like Falco's syscall_event_drops (one per interval).
+		st := pr.Stats()
+		final = st
+		if st.KernelDrops > lastDrops && time.Since(lastReport) >= o.dropInterval {
+			d.Emit(alert.Drops(time.Now(), d.Hostname, st.KernelDrops-lastDrops, st.Events-lastEvents))
+			lastDrops, lastEvents, lastReport = st.KernelDrops, st.Events, time.Now()
+		}
+	}
+	p, err := liveLoop(cmd, probeSelection(d.Rules), o.ringBytes, func(h *hostState) error {
+		err := start(h)
+		return err
+	}, func(p *probe.Probe) { pr = p }, handle)
 	if p != nil {
-		st := p.Stats()
-		fmt.Fprintf(cmd.ErrOrStderr(), "saker: events: %d, alerts: %d, kernel drops: %d\n", d.Events, d.Matched, st.KernelDrops)
+		if st := p.Stats(); st.KernelDrops > final.KernelDrops {
+			final = st
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "saker: events: %d, alerts: %d, kernel drops: %d (at the last check)\n", d.Events, d.Matched, final.KernelDrops)
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +22,9 @@ type runOptions struct {
 	capture string
 	json    bool
 	first   bool
+
+	ringBytes    int
+	dropInterval time.Duration
 }
 
 func init() {
@@ -40,6 +44,8 @@ func init() {
 	cmd.Flags().StringVarP(&o.capture, "events", "e", "", "replay this .scap capture instead of watching the host; exit at its end")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print alerts as Falco JSON, one object per line")
 	cmd.Flags().BoolVar(&o.first, "first-match", false, "stop at the first matching rule of each event (rule_matching: first)")
+	cmd.Flags().IntVar(&o.ringBytes, "ring-bytes", 0, "live: size of the probe's ring buffer (default 64 MiB)")
+	cmd.Flags().DurationVar(&o.dropInterval, "drop-alert-interval", 30*time.Second, "live: at most one event-drop alert per interval")
 	rootCmd.AddCommand(cmd)
 }
 

@@ -80,3 +80,26 @@ func (a *Alert) MarshalJSON() ([]byte, error) {
 		Time:         a.Time.UTC().Format("2006-01-02T15:04:05.000000000Z"),
 	})
 }
+
+// DropRule is the rule name of the internal alert about events lost between kernel and Saker.
+const DropRule = "Falco internal: syscall event drop"
+
+// Drops is the internal alert Falco raises when syscall events were dropped: n events lost
+// out of total since the previous report.
+func Drops(now time.Time, hostname string, n, total uint64) *Alert {
+	return &Alert{
+		Time:     now.UTC(),
+		Rule:     DropRule,
+		Priority: loader.Debug,
+		Source:   "internal",
+		Tags:     []string{},
+		Output:   fmt.Sprintf("Falco internal: syscall event drop. %d system calls dropped in last interval.", n),
+		OutputFields: map[string]any{
+			"n_drops":              n,
+			"n_evts":               total,
+			"n_drops_buffer_total": n,
+			"ebpf_enabled":         1,
+		},
+		Hostname: hostname,
+	}
+}

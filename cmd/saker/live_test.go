@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// liveProc is a running `saker run`.
+type liveProc struct {
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	stderr  strings.Builder
+	errDone chan struct{}
+}
+
+func (p *liveProc) String() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
+}
+
+// stop signals saker and waits for it to exit, its stderr read to the end.
+func (p *liveProc) stop(sig os.Signal) error {
+	p.cmd.Process.Signal(sig)
+	<-p.errDone
+	return p.cmd.Wait()
+}
+
+// liveSaker starts `saker run` with args, waits for its ready line and returns the process and
+// a channel of its stdout lines.
+func liveSaker(t *testing.T, args ...string) (*liveProc, <-chan string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("live tests need root, and CI runs as root")
+		}
+		t.Skip("live tests need root")
+	}
+	cmd := exec.Command(sakerBin, append([]string{"run"}, args...)...)
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100000)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	errText := &liveProc{cmd: cmd, errDone: make(chan struct{})}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			errText.mu.Lock()
+			errText.stderr.WriteString(sc.Text() + "\n")
+			errText.mu.Unlock()
+			if strings.Contains(sc.Text(), "; ready") {
+				ready <- true
+			}
+		}
+		close(ready)
+		close(errText.errDone)
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			cmd.Wait()
+			t.Fatalf("saker exited before ready: %s", errText)
+		}
+	case <-time.After(90 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("saker not ready after 90s: %s", errText)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	return errText, lines
+}
+
+// waitAlert reads alerts until one satisfies match or the deadline passes.
+func waitAlert(t *testing.T, lines <-chan string, within time.Duration, match func(falcoAlert) bool) (falcoAlert, bool) {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				return falcoAlert{}, false
+			}
+			var a falcoAlert
+			if err := json.Unmarshal([]byte(l), &a); err != nil {
+				t.Fatalf("bad alert line %q: %v", l, err)
+			}
+			if match(a) {
+				return a, true
+			}
+		case <-deadline:
+			return falcoAlert{}, false
+		}
+	}
+}
+
+func TestLiveAlertAndCleanExit(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "r.yaml")
+	secret := filepath.Join(dir, "secret-file")
+	os.WriteFile(secret, []byte("x"), 0o600)
+	os.WriteFile(rules, []byte(`
+- rule: secret read
+  desc: test
+  condition: evt.type in (open, openat, openat2) and evt.dir = < and fd.name = `+secret+`
+  output: "read %fd.name by %proc.name cmd=%proc.cmdline parent=%proc.pname user=%user.name"
+  priority: WARNING
+`), 0o644)
+	errText, lines := liveSaker(t, "-r", rules, "--json")
+	if out, err := exec.Command("cat", secret).CombinedOutput(); err != nil {
+		t.Fatal(err, string(out))
+	}
+	a, ok := waitAlert(t, lines, 20*time.Second, func(a falcoAlert) bool { return a.Rule == "secret read" })
+	if !ok {
+		t.Fatalf("no alert for cat %s; stderr:\n%s", secret, errText)
+	}
+	f := a.OutputFields
+	if f["fd.name"] != secret || f["proc.name"] != "cat" || f["proc.cmdline"] != "cat "+secret || f["user.name"] != "root" || f["proc.pname"] != "saker.test" {
+		t.Errorf("alert fields %v", f)
+	}
+	if err := errText.stop(syscall.SIGTERM); err != nil {
+		t.Errorf("saker did not exit cleanly on SIGTERM: %v\n%s", err, errText)
+	}
+	if !strings.Contains(errText.String(), "events: ") {
+		t.Errorf("no final counters on stderr:\n%s", errText)
+	}
+}
+
+// TestLiveDropAlert overflows a one-page ring buffer and expects Falco's drop alert.
+func TestLiveDropAlert(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "r.yaml")
+	os.WriteFile(rules, []byte(`
+- rule: never
+  desc: test
+  condition: evt.type = openat and fd.name = /nonexistent/never
+  output: "never %fd.name"
+  priority: WARNING
+`), 0o644)
+	errText, lines := liveSaker(t, "-r", rules, "--json", "--ring-bytes", "4096", "--drop-alert-interval", "1s")
+	for i := 0; i < 200000; i++ {
+		f, err := os.Open("/etc/hostname")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	a, ok := waitAlert(t, lines, 30*time.Second, func(a falcoAlert) bool { return a.Rule == "Falco internal: syscall event drop" })
+	if !ok {
+		t.Fatalf("no drop alert after overflowing the ring; stderr:\n%s", errText)
+	}
+	if n, _ := a.OutputFields["n_drops"].(float64); n <= 0 || a.Source != "internal" || a.Priority != "Debug" {
+		t.Errorf("drop alert %+v", a)
+	}
+	errText.stop(syscall.SIGINT)
+	if !strings.Contains(errText.String(), "kernel drops: ") || strings.Contains(errText.String(), "kernel drops: 0 ") {
+		t.Errorf("final counters do not report the drops:\n%s", errText)
+	}
+}
