@@ -376,6 +376,15 @@ func TestExecve(t *testing.T) {
 	if uid, _ := r.ev.ParamUint("uid"); uid != uint64(os.Geteuid()) {
 		t.Errorf("uid %d", uid)
 	}
+	if b, err := os.ReadFile("/proc/self/loginuid"); err == nil {
+		want, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32)
+		if v, _ := r.ev.ParamUint("loginuid"); v != want {
+			t.Errorf("loginuid %d, want %d", v, want)
+		}
+	}
+	if v := r.int(t, "vpgid"); v != int64(unix.Getpgrp()) {
+		t.Errorf("vpgid %d, want %d", v, unix.Getpgrp())
+	}
 	if pg := r.int(t, "pgid"); pg != int64(unix.Getpgrp()) {
 		t.Errorf("pgid %d, want %d", pg, unix.Getpgrp())
 	}

@@ -44,6 +44,10 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		return 0;
 	if ((bpf_get_current_pid_tgid() >> 32) == exclude_tgid)
 		return 0;
+	/* 32-bit (ia32) syscalls number differently: not encoded */
+	struct task_struct *t = bpf_get_current_task_btf();
+	if (bpf_core_field_exists(t->thread_info.status) && (t->thread_info.status & 0x2 /* TS_COMPAT */))
+		return 0;
 	bpf_tail_call(ctx, &exit_progs, nr);
 	return 0;
 }
