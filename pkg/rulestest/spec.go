@@ -28,6 +28,8 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"reflect"
+	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -101,17 +103,17 @@ type rawCase struct {
 	Match     *bool       `yaml:"match"`
 	Events    []yaml.Node `yaml:"events"`
 	Proc      *ProcSpec   `yaml:"proc"`
-	Event     *yaml.Node  `yaml:"event"`
+	Event     yaml.Node   `yaml:"event"`
 	Exec      *ProcSpec   `yaml:"exec"`
 	Capture   string      `yaml:"capture"`
-	Expect    *yaml.Node  `yaml:"expect"`
+	Expect    yaml.Node   `yaml:"expect"`
 	ExpectNot []string    `yaml:"expect_not"`
 }
 
 type rawStep struct {
-	Proc  *ProcSpec  `yaml:"proc"`
-	Event *yaml.Node `yaml:"event"`
-	Exec  *ProcSpec  `yaml:"exec"`
+	Proc  *ProcSpec `yaml:"proc"`
+	Event yaml.Node `yaml:"event"`
+	Exec  *ProcSpec `yaml:"exec"`
 }
 
 // LoadFile reads and parses a test file.
@@ -161,14 +163,46 @@ func nodeErr(file string, n *yaml.Node, format string, args ...any) error {
 }
 
 func decodeStrict(n *yaml.Node, v any) error {
-	// yaml.Node.Decode has no KnownFields; re-encode and decode strictly.
-	b, err := yaml.Marshal(n)
-	if err != nil {
+	if err := checkKeys(n, reflect.TypeOf(v)); err != nil {
 		return err
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	return dec.Decode(v)
+	return n.Decode(v)
+}
+
+// checkKeys reports the first mapping key of n that is not a yaml field of t (recursing into
+// struct and pointer-to-struct fields), so typos in test files are errors.
+func checkKeys(n *yaml.Node, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || n.Kind != yaml.MappingNode || t == reflect.TypeOf(yaml.Node{}) {
+		return nil
+	}
+	fieldsByName := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		fieldsByName[name] = f.Type
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		ft, ok := fieldsByName[k.Value]
+		if !ok {
+			var known []string
+			for name := range fieldsByName {
+				known = append(known, name)
+			}
+			sort.Strings(known)
+			return fmt.Errorf("line %d: unknown key %q (known: %s)", k.Line, k.Value, strings.Join(known, ", "))
+		}
+		if err := checkKeys(n.Content[i+1], ft); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func parseCase(file string, n *yaml.Node) (*Case, error) {
@@ -183,7 +217,7 @@ func parseCase(file string, n *yaml.Node) (*Case, error) {
 	if c.Match != nil && c.Rule == "" {
 		return nil, nodeErr(file, n, "case %q: `match` needs `rule`", c.Name)
 	}
-	inline := rc.Proc != nil || rc.Event != nil || rc.Exec != nil
+	inline := rc.Proc != nil || rc.Event.Kind != 0 || rc.Exec != nil
 	if inline && len(rc.Events) > 0 {
 		return nil, nodeErr(file, n, "case %q: give either `events` or a single `proc`/`event`/`exec`, not both", c.Name)
 	}
@@ -194,7 +228,7 @@ func parseCase(file string, n *yaml.Node) (*Case, error) {
 		return nil, nodeErr(file, n, "case %q: no `events` and no `capture`", c.Name)
 	}
 	if inline {
-		st, err := makeStep(file, n, rc.Proc, rc.Event, rc.Exec)
+		st, err := makeStep(file, n, rc.Proc, nodePtr(&rc.Event), rc.Exec)
 		if err != nil {
 			return nil, err
 		}
@@ -211,7 +245,7 @@ func parseCase(file string, n *yaml.Node) (*Case, error) {
 	if c.Events != nil && c.Events[0].Proc == nil {
 		return nil, nodeErr(file, n, "case %q: the first event needs a `proc`", c.Name)
 	}
-	if rc.Expect != nil {
+	if rc.Expect.Kind != 0 {
 		switch rc.Expect.Kind {
 		case yaml.SequenceNode:
 			if len(rc.Expect.Content) == 0 {
@@ -226,11 +260,11 @@ func parseCase(file string, n *yaml.Node) (*Case, error) {
 			}
 		case yaml.ScalarNode:
 			if rc.Expect.Value != "none" && rc.Expect.Value != "" {
-				return nil, nodeErr(file, rc.Expect, "`expect` is a list of rules (or `none`/`[]`)")
+				return nil, nodeErr(file, &rc.Expect, "`expect` is a list of rules (or `none`/`[]`)")
 			}
 			c.ExpectNone = true
 		default:
-			return nil, nodeErr(file, rc.Expect, "`expect` is a list of rules (or `none`/`[]`)")
+			return nil, nodeErr(file, &rc.Expect, "`expect` is a list of rules (or `none`/`[]`)")
 		}
 	}
 	if c.Rule == "" && c.Expect == nil && !c.ExpectNone && len(c.ExpectNot) == 0 {
@@ -282,7 +316,7 @@ func parseStep(file string, n *yaml.Node) (*Step, error) {
 	if err := decodeStrict(n, &rs); err != nil {
 		return nil, nodeErr(file, n, "event: %v", cleanYAMLErr(err))
 	}
-	return makeStep(file, n, rs.Proc, rs.Event, rs.Exec)
+	return makeStep(file, n, rs.Proc, nodePtr(&rs.Event), rs.Exec)
 }
 
 // makeStep builds a step from its parts; `exec: SPEC` is `proc: SPEC` with `event: execve`.
@@ -323,4 +357,11 @@ func cleanYAMLErr(err error) string {
 	s := err.Error()
 	s = strings.TrimPrefix(s, "yaml: unmarshal errors:\n")
 	return strings.TrimSpace(s)
+}
+
+func nodePtr(n *yaml.Node) *yaml.Node {
+	if n.Kind == 0 {
+		return nil
+	}
+	return n
 }
