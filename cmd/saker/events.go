@@ -53,7 +53,7 @@ A format that does not start with '*' skips events for which any of its fields h
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per event with the format's fields")
 	cmd.Flags().Uint64VarP(&limit, "count", "n", 0, "stop after reading N events of the file (0: all)")
 	cmd.Flags().StringVarP(&outPath, "write", "w", "", "write the matching events to this .scap file instead of printing them")
-	cmd.Flags().BoolVar(&sysdig, "sysdig-029", false, "read the capture as sysdig 0.29.3 does: events with codes it does not know (>= 336) are skipped and not counted in evt.num")
+	cmd.Flags().BoolVar(&sysdig, "sysdig-029", false, "behave like sysdig 0.29.3: skip (and do not number) events with codes it does not know (>= 336), render params as recorded (no enter params merged into exits), treat mmap as not using a fd")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -78,7 +78,7 @@ func runEvents(stdout io.Writer, path, filter string, o eventsOptions) error {
 	}
 	st := state.New(state.Options{})
 	loadMetadata(st, r)
-	src := sysfields.NewSourceWith(st, sysfields.Options{AsRecorded: true})
+	src := sysfields.NewSourceWith(st, sysfields.Options{Sysdig029: o.sysdig029})
 
 	var match compiler.Filter
 	if strings.TrimSpace(filter) != "" {
@@ -131,7 +131,7 @@ func runEvents(stdout io.Writer, path, filter string, o eventsOptions) error {
 			st = state.New(state.Options{})
 			loadMetadata(st, r)
 			norm.Reset()
-			src = sysfields.NewSourceWith(st, sysfields.Options{AsRecorded: true})
+			src = sysfields.NewSourceWith(st, sysfields.Options{Sysdig029: o.sysdig029})
 			if match != nil {
 				if match, err = compiler.CompileFilter(filter, src); err != nil {
 					return err

@@ -49,7 +49,7 @@ func (s *Source) category(c *state.Context) string {
 		case event.FDIPv4Sock, event.FDIPv6Sock, event.FDIPv4Server, event.FDIPv6Server, event.FDNetlink:
 			return "net"
 		case event.FDFifo, event.FDUnixSock, event.FDEvent, event.FDSignalfd, event.FDInotify:
-			return "IPC"
+			return "ipc" // libsinsp's I/O subcategory name (the IPC category itself is "IPC")
 		}
 		return "unknown"
 	}

@@ -74,10 +74,11 @@ func sockEnd(f *state.FD, e end) (netip.Addr, uint16, bool) {
 func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value, bool), error) {
 	withFD := func(g func(c *state.Context, f *state.FD) (fields.Value, bool)) func(c *state.Context) (fields.Value, bool) {
 		return func(c *state.Context) (fields.Value, bool) {
-			if c.FD == nil {
+			f := s.ctxFD(c)
+			if f == nil {
 				return fields.Value{}, false
 			}
-			return g(c, c.FD)
+			return g(c, f)
 		}
 	}
 	ipOf := func(e end) func(c *state.Context) (fields.Value, bool) {
@@ -100,9 +101,14 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 	}
 	switch name {
 	case "fd.num":
+		// libsinsp: the thread's last event fd for any fd-related event (-1 when there is
+		// none, e.g. an open's enter or a failed open), no value for other events
 		return func(c *state.Context) (fields.Value, bool) {
-			if c.Thread == nil && c.FD == nil {
+			if c.Thread == nil || !s.fdEvent(c) {
 				return fields.Value{}, false
+			}
+			if c.FDNum < 0 {
+				return inum(-1)
 			}
 			return inum(c.FDNum)
 		}, nil
@@ -115,13 +121,34 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 			return str(t)
 		}), nil
 	case "fd.typechar":
-		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) { return str(string(typeChar(f.Type))) }), nil
+		return func(c *state.Context) (fields.Value, bool) {
+			f := s.ctxFD(c)
+			if f == nil {
+				if isOpenFamily(c.Ev) {
+					return str("f") // libsinsp: what the open would have created
+				}
+				if s.placeholderFD(c) {
+					return str("o")
+				}
+				return fields.Value{}, false
+			}
+			return str(string(typeChar(f.Type)))
+		}, nil
 	case "fd.name":
-		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) { return str(f.Name) }), nil
+		return func(c *state.Context) (fields.Value, bool) {
+			f := s.ctxFD(c)
+			if f == nil {
+				if s.placeholderFD(c) {
+					return str("")
+				}
+				return s.nullFDName(c)
+			}
+			return str(f.Name)
+		}, nil
 	case "fd.nameraw":
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) { return str(f.Name) }), nil
 	case "fd.directory", "fd.containerdirectory":
-		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+		named := withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
 			var d string
 			switch {
 			case f.Type == event.FDDirectory:
@@ -137,7 +164,21 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 				d = containerID(c) + ":" + d
 			}
 			return str(d)
-		}), nil
+		})
+		return func(c *state.Context) (fields.Value, bool) {
+			if s.ctxFD(c) == nil {
+				v, ok := s.nullFDName(c)
+				if !ok {
+					return v, false
+				}
+				d := dirOf(v.S)
+				if name == "fd.containerdirectory" {
+					d = containerID(c) + ":" + d
+				}
+				return str(d)
+			}
+			return named(c)
+		}, nil
 	case "fd.filename":
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
 			if !isFileLike(f.Type) || f.Type == event.FDDirectory {
@@ -272,6 +313,77 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 	return nil, nil
 }
 
+// fdEvent reports whether the event creates, uses or destroys a fd (libsinsp extracts fd
+// fields for those only).
+func (s *Source) fdEvent(c *state.Context) bool {
+	ev := c.Ev
+	if ev.Info == nil || s.opts.Sysdig029 && notFDIn029(ev) {
+		return false
+	}
+	return ev.Info.Flags&(event.EFCreatesFD|event.EFUsesFD|event.EFDestroysFD) != 0
+}
+
+// notFDIn029 reports events sysdig 0.29's table did not flag as using a fd.
+func notFDIn029(ev *event.Event) bool {
+	return ev.Info.Name == "mmap" || ev.Info.Name == "mmap2"
+}
+
+// placeholderFD reports, in Sysdig029 mode, an exit event of a fd-using syscall whose fd is
+// not in the table: sysdig 0.29 then shows an empty fd (name "", typechar 'o').
+func (s *Source) placeholderFD(c *state.Context) bool {
+	ev := c.Ev
+	return s.opts.Sysdig029 && c.Thread != nil && ev.Info != nil && ev.Info.Dir == 'X' && s.fdEvent(c) &&
+		ev.Info.Flags&event.EFCreatesFD == 0 && !isOpenFamily(ev)
+}
+
+// ctxFD is the fd the fields of c read.
+func (s *Source) ctxFD(c *state.Context) *state.FD {
+	if c.FD == nil || s.opts.Sysdig029 && c.Ev.Info != nil && notFDIn029(c.Ev) {
+		return nil
+	}
+	return c.FD
+}
+
+// isOpenFamily reports events that open a file by name.
+func isOpenFamily(ev *event.Event) bool {
+	if ev.Info == nil {
+		return false
+	}
+	switch ev.Info.Name {
+	case "open", "openat", "openat2", "creat":
+		return true
+	}
+	return false
+}
+
+// nullFDName is libsinsp's fd.name for an open-family event without a fd (its enter, or a
+// failed open): the path it names, made absolute against the dirfd or the cwd.
+func (s *Source) nullFDName(c *state.Context) (fields.Value, bool) {
+	ev := c.Ev
+	if !isOpenFamily(ev) {
+		return fields.Value{}, false
+	}
+	p, ok := ev.ParamStr("name")
+	if !ok {
+		return fields.Value{}, false
+	}
+	if strings.HasPrefix(p, "/") {
+		return str(path.Clean(p))
+	}
+	base := ""
+	if dfd, ok := ev.ParamInt("dirfd"); ok && dfd != atFDCWD && int32(dfd) != atFDCWD {
+		if f := s.r.fdOf(c, dfd); f != nil {
+			base = f.Name
+		}
+	} else if c.Thread != nil {
+		base = c.Thread.Main().Cwd
+	}
+	if base == "" {
+		return str(p)
+	}
+	return str(path.Join(base, p))
+}
+
 // dirOf is the directory part of a path as fd.directory shows it.
 func dirOf(p string) string {
 	if p == "" {
@@ -380,7 +492,7 @@ func containerID(c *state.Context) string {
 func (s *Source) userField(name string) (func(c *state.Context) (fields.Value, bool), error) {
 	user := func(g func(u event.User) (fields.Value, bool), uid func(t *state.Thread) uint32) func(c *state.Context) (fields.Value, bool) {
 		return func(c *state.Context) (fields.Value, bool) {
-			t := mainOf(c)
+			t := c.Thread
 			if t == nil || s.st == nil {
 				return fields.Value{}, false
 			}
@@ -392,9 +504,11 @@ func (s *Source) userField(name string) (func(c *state.Context) (fields.Value, b
 		}
 	}
 	thrUID := func(t *state.Thread) uint32 { return t.UID }
+	// libsinsp reads user.* and group.* from the event's thread (threads may differ in ids)
+	thread := func(c *state.Context) *state.Thread { return c.Thread }
 	switch name {
 	case "user.uid":
-		return on(mainOf, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.UID)) }), nil
+		return on(thread, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.UID)) }), nil
 	case "user.name":
 		return user(func(u event.User) (fields.Value, bool) { return str(u.Name) }, thrUID), nil
 	case "user.homedir":
@@ -402,15 +516,15 @@ func (s *Source) userField(name string) (func(c *state.Context) (fields.Value, b
 	case "user.shell":
 		return user(func(u event.User) (fields.Value, bool) { return str(u.Shell) }, thrUID), nil
 	case "user.loginuid":
-		return on(mainOf, func(t *state.Thread) (fields.Value, bool) { return inum(int64(int32(t.LoginUID))) }), nil
+		return on(thread, func(t *state.Thread) (fields.Value, bool) { return inum(int64(int32(t.LoginUID))) }), nil
 	case "user.loginname":
 		return user(func(u event.User) (fields.Value, bool) { return str(u.Name) },
 			func(t *state.Thread) uint32 { return t.LoginUID }), nil
 	case "group.gid":
-		return on(mainOf, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.GID)) }), nil
+		return on(thread, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.GID)) }), nil
 	case "group.name":
 		return func(c *state.Context) (fields.Value, bool) {
-			t := mainOf(c)
+			t := c.Thread
 			if t == nil || s.st == nil {
 				return fields.Value{}, false
 			}

@@ -78,8 +78,8 @@ func exeline(t *state.Thread) string {
 type threadGetter func(t *state.Thread) (fields.Value, bool)
 
 var (
-	getName     threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(comm(t)) }
-	getExe      threadGetter = func(t *state.Thread) (fields.Value, bool) {
+	getName threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(comm(t)) }
+	getExe  threadGetter = func(t *state.Thread) (fields.Value, bool) {
 		if t.Invalid && t.Exe == "" {
 			return str(naString)
 		}

@@ -21,8 +21,10 @@
 //     have no value until a container metadata source exists.
 //
 // By default evt.arg/evt.rawarg/evt.args/evt.info/evt.res read the normalized event (current
-// layout, enter params merged into the exit: what Falco rules see). Options.AsRecorded makes
-// them read the record as it was captured, as sysdig 0.29 does (saker events uses it).
+// layout, enter params merged into the exit: what Falco rules see) and fd fields follow the
+// current event table. Options.Sysdig029 makes them behave like sysdig 0.29.3 instead (`saker
+// events --sysdig-029`, which the differential tests run): params are read from the record as
+// it was captured, and mmap/mmap2 are not fd events (0.29's table did not flag them).
 package sysfields
 
 import (
@@ -37,10 +39,11 @@ import (
 
 // Options tune a Source.
 type Options struct {
-	// AsRecorded makes the param fields (evt.arg, evt.rawarg, evt.args, evt.info, evt.res,
+	// Sysdig029 makes the param fields (evt.arg, evt.rawarg, evt.args, evt.info, evt.res,
 	// evt.rawres, evt.failed, evt.buffer) read each event as it was recorded (its own version's
-	// params, no enter params merged), like sysdig 0.29.
-	AsRecorded bool
+	// params, no enter params merged), and the fd fields ignore the fd of mmap/mmap2, like
+	// sysdig 0.29.3.
+	Sysdig029 bool
 }
 
 // Source is the syscall event source. Its extractors read *state.Context values; they are not
@@ -143,7 +146,7 @@ func (s *Source) Track(c *state.Context) {
 // view returns the event the param fields read.
 func (s *Source) view(c *state.Context) *event.Event {
 	ev := c.Ev
-	if !s.opts.AsRecorded || len(ev.Raw) == 0 {
+	if !s.opts.Sysdig029 || len(ev.Raw) == 0 {
 		return ev
 	}
 	if s.rawFor == ev && s.rawNum == ev.Num && s.rawTS == ev.TS {
