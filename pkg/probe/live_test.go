@@ -1016,3 +1016,43 @@ func TestKernelDropsCounted(t *testing.T) {
 		t.Errorf("%d events cannot fit a 4 KiB ring", st.Events)
 	}
 }
+
+// A process in a new pid namespace: its clone child record carries the namespace ids.
+func TestPidNamespace(t *testing.T) {
+	c := sharedProbe(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare(1) not installed")
+	}
+	cmd := exec.Command("unshare", "--pid", "--fork", "/bin/true", "in-pidns")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("cannot create a pid namespace here: %v %s", err, out)
+	}
+	// the exec of /bin/true inside the namespace: find it by its argument
+	ex := c.wait(t, "execve in the pid namespace", func(r *rec) bool {
+		if r.ev.Type != typ("execve") {
+			return false
+		}
+		a := r.ev.Strings(r.ev.Index("args"), nil)
+		return len(a) == 1 && a[0] == "in-pidns"
+	})
+	hostPid := ex.ev.TID
+	if hostPid <= 1 || ex.int(t, "pid") != hostPid {
+		t.Errorf("execve tid %d pid %d: want host ids", hostPid, ex.int(t, "pid"))
+	}
+	cl := c.wait(t, "clone child in the pid namespace", func(r *rec) bool {
+		return (r.ev.Type == typ("clone") || r.ev.Type == typ("clone3") || r.ev.Type == typ("fork")) &&
+			r.ev.TID == hostPid && r.int(t, "res") == 0
+	})
+	if v := cl.int(t, "vtid"); v != 1 {
+		t.Errorf("vtid %d, want 1", v)
+	}
+	if v := cl.int(t, "vpid"); v != 1 {
+		t.Errorf("vpid %d, want 1", v)
+	}
+	if f, _ := cl.ev.ParamUint("flags"); f&0x20000000 == 0 {
+		t.Errorf("flags %#x lack CLONE_CHILD_IN_PIDNS", f)
+	}
+	if ts, _ := cl.ev.ParamUint("pidns_init_start_ts"); ts == 0 || ts > uint64(time.Now().UnixNano()) {
+		t.Errorf("pidns_init_start_ts %d", ts)
+	}
+}
