@@ -212,7 +212,7 @@ func criPropagation(p runtimeapi.MountPropagation) string {
 // top. The OCI spec's mounts give the mode when the CRI mounts lack it.
 func parseCRIInfo(info *Info, js string) {
 	var v struct {
-		Privileged *bool `json:"privileged"`
+		Privileged *bool  `json:"privileged"`
 		SandboxID  string `json:"sandboxID"`
 		Config     struct {
 			Linux struct {

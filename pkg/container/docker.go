@@ -83,11 +83,11 @@ type dockerContainer struct {
 		Labels map[string]string
 	}
 	HostConfig struct {
-		Privileged                                 bool
-		NetworkMode, PidMode, IpcMode              string
-		Memory, MemorySwap, CpuShares, CpuQuota    int64
-		CpuPeriod                                  int64
-		CpusetCpus                                 string
+		Privileged                              bool
+		NetworkMode, PidMode, IpcMode           string
+		Memory, MemorySwap, CpuShares, CpuQuota int64
+		CpuPeriod                               int64
+		CpusetCpus                              string
 	}
 	Mounts []struct {
 		Source, Destination, Mode, Propagation string

@@ -34,7 +34,7 @@ func infoEqual(a, b *Info) bool {
 func TestJSONRoundTrip(t *testing.T) {
 	full := &Info{
 		ID: idA, Type: TypeContainerd, Name: "nginx", Image: "docker.io/library/nginx:1.25",
-		ImageID: "a8758716bb6aa4d90071160d27028fe4eaee7ce8166221a97d30440c8eac2be6",
+		ImageID:         "a8758716bb6aa4d90071160d27028fe4eaee7ce8166221a97d30440c8eac2be6",
 		ImageRepository: "docker.io/library/nginx", ImageTag: "1.25",
 		ImageDigest: "sha256:0d17b565c37bcbd895e9d92315a05c1c3c9a29f762b011a10c54a66cd53c9b31",
 		User:        "101", Privileged: true, HostPID: true, HostNetwork: false, HostIPC: true,
@@ -49,7 +49,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		PortMappings: []PortMapping{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 8080, ContainerPort: 80}, {HostPort: 443, ContainerPort: 8443}},
 		MemoryLimit:  1 << 30, SwapLimit: 2 << 30, CPUShares: 1024, CPUQuota: 50000, CPUPeriod: 100000, CPUSetCount: 2,
 		PodSandboxID: idB, PodLabels: map[string]string{"app": "web", "tier": "front"},
-		CNIResult:    `{"cniVersion":"1.0.0"}`,
+		CNIResult: `{"cniVersion":"1.0.0"}`,
 	}
 	for _, in := range []*Info{full, {ID: idB, Type: TypeDocker}, {ID: idB, Type: TypePodman, Name: "x", IsPodSandbox: true}} {
 		b := EncodeJSON(in)
