@@ -173,6 +173,7 @@ func (p *Probe) setup(sel map[uint32]bool) error {
 	if err != nil {
 		return fmt.Errorf("probe: ring buffer reader: %w", err)
 	}
+	rd.SetDeadline(time.Now()) // expired: the first Read arms a real one (see Read)
 	p.rd = rd
 	return nil
 }
@@ -288,7 +289,6 @@ func (p *Probe) Read(buf *[]byte) error {
 		if p.closed.Load() {
 			return ErrClosed
 		}
-		p.rd.SetDeadline(time.Now().Add(PollInterval))
 		p.rec.RawSample = (*buf)[:0]
 		err := p.rd.ReadInto(&p.rec)
 		if err == nil {
@@ -297,6 +297,10 @@ func (p *Probe) Read(buf *[]byte) error {
 			return nil
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The ring ran empty: wait for a wakeup, or at most PollInterval for records
+			// submitted without one. (The deadline is only renewed here, so a busy reader
+			// does not pay for it on every record.)
+			p.rd.SetDeadline(time.Now().Add(PollInterval))
 			continue
 		}
 		if errors.Is(err, os.ErrClosed) || errors.Is(err, ringbuf.ErrClosed) || p.closed.Load() {
