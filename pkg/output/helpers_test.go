@@ -95,10 +95,10 @@ func checkFalcoJSON(body []byte) (map[string]any, error) {
 }
 
 type certs struct {
-	dir                               string
-	caFile, serverCert, serverKey     string
-	clientCert, clientKey             string
-	caPool                            *x509.CertPool
+	dir                           string
+	caFile, serverCert, serverKey string
+	clientCert, clientKey         string
+	caPool                        *x509.CertPool
 }
 
 // makeCerts writes a CA, a server certificate for 127.0.0.1 and a client certificate, all

@@ -1,0 +1,234 @@
+// Package config reads saker.yaml: the defaults embedded in the binary (saker.yaml in this
+// directory, which documents every key), an optional file (-c FILE) and command-line
+// overrides (-o key.path=value), with ${ENV} expansion. Unknown keys and bad values are
+// rejected with the file, line and key path. Keys use Falco's falco.yaml names where Falco has
+// the same setting.
+//
+// Besides the Config type, the package turns a configuration into the objects the run loop
+// uses: the output manager (Outputs), the rule filters (ApplyRules: minimum priority,
+// enable/disable by name or tag, append_output) and the extra output fields (Extras).
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"os"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/saker-sec/saker/pkg/rules/loader"
+)
+
+//go:embed saker.yaml
+var defaultYAML []byte
+
+// DefaultYAML returns the embedded default configuration, with its comments.
+func DefaultYAML() []byte { return append([]byte(nil), defaultYAML...) }
+
+// Config is the effective configuration.
+type Config struct {
+	RulesFiles                 []string       `yaml:"rules_files"`
+	Rules                      []RuleSelector `yaml:"rules"`
+	WatchConfigFiles           bool           `yaml:"watch_config_files"`
+	Priority                   Priority       `yaml:"priority"`
+	RuleMatching               RuleMatching   `yaml:"rule_matching"`
+	JSONOutput                 bool           `yaml:"json_output"`
+	JSONIncludeOutputProperty  bool           `yaml:"json_include_output_property"`
+	JSONIncludeTagsProperty    bool           `yaml:"json_include_tags_property"`
+	JSONIncludeMessageProperty bool           `yaml:"json_include_message_property"`
+	TimeFormatISO8601          bool           `yaml:"time_format_iso_8601"`
+	AppendOutput               []AppendOutput `yaml:"append_output"`
+	OutputsQueue               OutputsQueue   `yaml:"outputs_queue"`
+	OutputTimeout              int            `yaml:"output_timeout"`
+	StdoutOutput               StdoutOutput   `yaml:"stdout_output"`
+	SyslogOutput               SyslogOutput   `yaml:"syslog_output"`
+	FileOutput                 FileOutput     `yaml:"file_output"`
+	HTTPOutput                 HTTPOutput     `yaml:"http_output"`
+	ProgramOutput              ProgramOutput  `yaml:"program_output"`
+	Webserver                  Webserver      `yaml:"webserver"`
+	LogLevel                   LogLevel       `yaml:"log_level"`
+
+	// Files lists the files the configuration was read from (for reload watching).
+	Files []string `yaml:"-"`
+	pos   map[string]Pos
+}
+
+// OutputsQueue is outputs_queue.
+type OutputsQueue struct {
+	Capacity          int      `yaml:"capacity"`
+	DropAlertInterval Duration `yaml:"drop_alert_interval"`
+	FlushTimeout      Duration `yaml:"flush_timeout"`
+}
+
+// StdoutOutput is stdout_output.
+type StdoutOutput struct {
+	Enabled bool `yaml:"enabled"`
+}
+
+// SyslogOutput is syslog_output.
+type SyslogOutput struct {
+	Enabled  bool   `yaml:"enabled"`
+	Address  string `yaml:"address"`
+	Facility string `yaml:"facility"`
+	Tag      string `yaml:"tag"`
+}
+
+// FileOutput is file_output.
+type FileOutput struct {
+	Enabled   bool   `yaml:"enabled"`
+	KeepAlive bool   `yaml:"keep_alive"`
+	Filename  string `yaml:"filename"`
+}
+
+// HTTPOutput is http_output.
+type HTTPOutput struct {
+	Enabled         bool              `yaml:"enabled"`
+	URL             string            `yaml:"url"`
+	UserAgent       string            `yaml:"user_agent"`
+	Headers         map[string]string `yaml:"headers"`
+	Insecure        bool              `yaml:"insecure"`
+	CACert          string            `yaml:"ca_cert"`
+	CABundle        string            `yaml:"ca_bundle"`
+	CAPath          string            `yaml:"ca_path"`
+	MTLS            bool              `yaml:"mtls"`
+	ClientCert      string            `yaml:"client_cert"`
+	ClientKey       string            `yaml:"client_key"`
+	CompressUploads bool              `yaml:"compress_uploads"`
+	KeepAlive       bool              `yaml:"keep_alive"`
+	Echo            bool              `yaml:"echo"`
+	MaxRetries      int               `yaml:"max_retries"`
+	RetryBackoff    Duration          `yaml:"retry_backoff"`
+	MaxRetryBackoff Duration          `yaml:"max_retry_backoff"`
+}
+
+// ProgramOutput is program_output.
+type ProgramOutput struct {
+	Enabled   bool   `yaml:"enabled"`
+	KeepAlive bool   `yaml:"keep_alive"`
+	Program   string `yaml:"program"`
+}
+
+// Webserver is webserver.
+type Webserver struct {
+	Enabled                  bool   `yaml:"enabled"`
+	ListenAddress            string `yaml:"listen_address"`
+	ListenPort               int    `yaml:"listen_port"`
+	K8sHealthzEndpoint       string `yaml:"k8s_healthz_endpoint"`
+	PrometheusMetricsEnabled bool   `yaml:"prometheus_metrics_enabled"`
+	SSLEnabled               bool   `yaml:"ssl_enabled"`
+	SSLCertificate           string `yaml:"ssl_certificate"`
+}
+
+// Pos is where a value came from: a file and line, or a -o override.
+type Pos struct {
+	Source    string
+	Line, Col int
+}
+
+func (p Pos) String() string {
+	if p.Line == 0 {
+		return p.Source
+	}
+	if p.Col == 0 {
+		return fmt.Sprintf("%s:%d", p.Source, p.Line)
+	}
+	return fmt.Sprintf("%s:%d:%d", p.Source, p.Line, p.Col)
+}
+
+// Error is one configuration error: where, which key, what.
+type Error struct {
+	Pos  Pos
+	Path string // key path, e.g. http_output.url or rules[2].enable.tag
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Path == "" {
+		return e.Pos.String() + ": " + e.Msg
+	}
+	return e.Pos.String() + ": " + e.Path + ": " + e.Msg
+}
+
+// Errors is every error found; Load returns it as its error.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Default returns the embedded default configuration.
+func Default() *Config {
+	c, err := Load("", nil)
+	if err != nil {
+		panic("config: embedded defaults: " + err.Error())
+	}
+	return c
+}
+
+// Load returns the defaults, overlaid with the file at path (none when "") and then with the
+// -o overrides ("key.path=value"), validated. The error, if any, is an Errors.
+func Load(path string, overrides []string) (*Config, error) {
+	c := &Config{pos: map[string]Pos{}}
+	d := &decoder{pos: c.pos}
+	d.doc("<defaults>", defaultYAML, c)
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, Errors{{Pos: Pos{Source: path}, Msg: err.Error()}}
+		}
+		c.Files = append(c.Files, path)
+		d.doc(path, data, c)
+	}
+	for i, o := range overrides {
+		d.override(fmt.Sprintf("-o #%d", i+1), o, c)
+	}
+	c.validate(d)
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	return c, nil
+}
+
+// Parse is Load for a configuration held in memory (name is used in error positions).
+func Parse(name string, data []byte, overrides []string) (*Config, error) {
+	c := &Config{pos: map[string]Pos{}}
+	d := &decoder{pos: c.pos}
+	d.doc("<defaults>", defaultYAML, c)
+	d.doc(name, data, c)
+	for i, o := range overrides {
+		d.override(fmt.Sprintf("-o #%d", i+1), o, c)
+	}
+	c.validate(d)
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	return c, nil
+}
+
+// PosOf returns where the value at a key path was last set (the defaults when never
+// overridden).
+func (c *Config) PosOf(path string) Pos { return c.pos[path] }
+
+// YAML renders the effective configuration.
+func (c *Config) YAML() ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	enc.Close()
+	return b.Bytes(), nil
+}
+
+// MinPriority is the configured minimum priority.
+func (c *Config) MinPriority() loader.Priority { return loader.Priority(c.Priority) }

@@ -1,0 +1,75 @@
+package config
+
+import (
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/saker-sec/saker/pkg/output"
+)
+
+// validate checks values that are well-typed but wrong, or inconsistent with each other.
+func (c *Config) validate(d *decoder) {
+	bad := func(path, format string, args ...any) {
+		e := &Error{Pos: c.pos[path], Path: path}
+		e.Msg = sprintf(format, args...)
+		d.errs = append(d.errs, e)
+	}
+	if c.OutputsQueue.Capacity < 0 {
+		bad("outputs_queue.capacity", "must not be negative")
+	}
+	if c.OutputsQueue.Capacity == 0 {
+		c.OutputsQueue.Capacity = output.DefaultCapacity
+	}
+	if c.OutputTimeout <= 0 {
+		bad("output_timeout", "must be a positive number of milliseconds")
+	}
+	if c.FileOutput.Enabled && c.FileOutput.Filename == "" {
+		bad("file_output.filename", "empty, with file_output enabled")
+	}
+	if c.ProgramOutput.Enabled && strings.TrimSpace(c.ProgramOutput.Program) == "" {
+		bad("program_output.program", "empty, with program_output enabled")
+	}
+	if _, _, err := output.ParseSyslogAddress(c.SyslogOutput.Address); err != nil {
+		bad("syslog_output.address", "%v", err)
+	}
+	if _, ok := output.Facilities[c.SyslogOutput.Facility]; !ok {
+		bad("syslog_output.facility", "unknown facility %q (user, daemon, local0 … local7, …)", c.SyslogOutput.Facility)
+	}
+	h := &c.HTTPOutput
+	if h.Enabled {
+		u, err := url.Parse(h.URL)
+		switch {
+		case h.URL == "":
+			bad("http_output.url", "empty, with http_output enabled")
+		case err != nil:
+			bad("http_output.url", "%v", err)
+		case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+			bad("http_output.url", "want an http:// or https:// URL, got %q", h.URL)
+		}
+		if h.MTLS && (h.ClientCert == "" || h.ClientKey == "") {
+			bad("http_output.mtls", "needs client_cert and client_key")
+		}
+	}
+	if h.MaxRetries < 0 {
+		bad("http_output.max_retries", "must not be negative")
+	}
+	w := &c.Webserver
+	if w.ListenPort < 1 || w.ListenPort > 65535 {
+		bad("webserver.listen_port", "want a port in 1..65535, got %d", w.ListenPort)
+	}
+	if w.ListenAddress != "" && net.ParseIP(w.ListenAddress) == nil && w.ListenAddress != "localhost" {
+		bad("webserver.listen_address", "want an IP address (or localhost), got %q", w.ListenAddress)
+	}
+	if !strings.HasPrefix(w.K8sHealthzEndpoint, "/") {
+		bad("webserver.k8s_healthz_endpoint", "want a path starting with /, got %q", w.K8sHealthzEndpoint)
+	}
+	if w.Enabled && w.SSLEnabled && w.SSLCertificate == "" {
+		bad("webserver.ssl_certificate", "empty, with ssl_enabled")
+	}
+	for i, r := range c.RulesFiles {
+		if r == "" {
+			bad(sprintf("rules_files[%d]", i), "empty path")
+		}
+	}
+}
