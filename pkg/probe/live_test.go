@@ -1056,3 +1056,46 @@ func TestPidNamespace(t *testing.T) {
 		t.Errorf("pidns_init_start_ts %d", ts)
 	}
 }
+
+// Executables and files on overlayfs carry their layer (container drift rules use it).
+func TestOverlayLayers(t *testing.T) {
+	c := sharedProbe(t)
+	d := t.TempDir()
+	for _, s := range []string{"l", "u", "w", "m"} {
+		os.Mkdir(filepath.Join(d, s), 0o755)
+	}
+	bin, _ := os.ReadFile("/bin/true")
+	os.WriteFile(filepath.Join(d, "l", "lowtrue"), bin, 0o755)
+	os.WriteFile(filepath.Join(d, "l", "lowfile"), []byte("x"), 0o644)
+	m := filepath.Join(d, "m")
+	if err := unix.Mount("overlay", m, "overlay", 0, fmt.Sprintf("lowerdir=%s/l,upperdir=%s/u,workdir=%s/w", d, d, d)); err != nil {
+		t.Skipf("cannot mount overlayfs here: %v", err)
+	}
+	defer unix.Unmount(m, unix.MNT_DETACH)
+	os.WriteFile(filepath.Join(m, "uptrue"), bin, 0o755)
+
+	for _, tc := range []struct {
+		name string
+		flag uint64
+	}{{"lowtrue", 0x8}, {"uptrue", 0x2}} {
+		cmd := exec.Command(filepath.Join(m, tc.name))
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		pid := cmd.Process.Pid
+		r := c.wait(t, "execve of "+tc.name, func(r *rec) bool { return r.is("execve", pid) })
+		if f, _ := r.ev.ParamUint("flags"); f&0xa != tc.flag {
+			t.Errorf("%s: execve flags %#x, want layer bit %#x", tc.name, f, tc.flag)
+		}
+	}
+	// writing a lower file copies it up: the opened file is in the upper layer
+	path := filepath.Join(m, "lowfile")
+	helper(t, "openat", path)
+	r := c.wait(t, "openat on overlayfs", func(r *rec) bool {
+		s, _ := r.ev.ParamStr("name")
+		return r.ev.Type == typ("openat") && s == path
+	})
+	if f, _ := r.ev.ParamUint("flags"); f != 0x2|0x4|0x100|0x8000 {
+		t.Errorf("openat flags %#x (%s), want O_WRONLY|O_CREAT|O_TRUNC|FD_UPPER_LAYER", f, r.ev.FlagsString(r.ev.Index("flags")))
+	}
+}

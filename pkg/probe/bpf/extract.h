@@ -280,6 +280,22 @@ static __always_inline u64 read_cap(const kernel_cap_t *c)
 }
 
 /* ---------- files ---------- */
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#define LAYER_UPPER 1
+#define LAYER_LOWER 2
+
+/* overlayfs layer of an inode: LAYER_UPPER (written in the container), LAYER_LOWER (from the
+ * image) or 0 (not on overlayfs) */
+static __always_inline u32 overlay_layer(struct inode *in)
+{
+	if (!in || !bpf_core_type_exists(struct ovl_inode))
+		return 0;
+	if (BPF_CORE_READ(in, i_sb, s_magic) != OVERLAYFS_SUPER_MAGIC)
+		return 0;
+	struct ovl_inode *oi = (void *)in - bpf_core_field_offset(struct ovl_inode, vfs_inode);
+	return BPF_CORE_READ(oi, __upperdentry) ? LAYER_UPPER : LAYER_LOWER;
+}
+
 static __always_inline struct file *fd_file(struct task_struct *t, s64 fd)
 {
 	if (fd < 0)

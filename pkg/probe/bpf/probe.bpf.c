@@ -183,6 +183,11 @@ int BPF_PROG(execve_stage2, struct pt_regs *regs, long ret)
 		if (pfx[0] == 'm' && pfx[1] == 'e' && pfx[2] == 'm' && pfx[3] == 'f' && pfx[4] == 'd' &&
 		    pfx[5] == ':')
 			flags |= 0x4; /* EXE_FROM_MEMFD */
+		u32 layer = overlay_layer(ino);
+		if (layer == LAYER_UPPER)
+			flags |= 0x2; /* EXE_UPPER_LAYER */
+		else if (layer == LAYER_LOWER)
+			flags |= 0x8; /* EXE_LOWER_LAYER */
 	}
 	put_u32(a, flags);
 	put_u64(a, read_cap(&cred->cap_inheritable));
@@ -352,13 +357,22 @@ static __always_inline void put_file_dev_ino(struct aux *a, long fd, u32 *create
 	put_u64(a, ino);
 }
 
-/* the created flag needs the file, which comes after flags in the layout: compute first */
+/* flags learnt from the opened file (O_F_CREATED, FD_UPPER_LAYER, FD_LOWER_LAYER); they go in
+ * the flags param, before dev and ino */
 static __always_inline u32 file_created(long fd)
 {
 	struct file *f = fd >= 0 ? fd_file(cur_task(), fd) : NULL;
-	if (f && (BPF_CORE_READ(f, f_mode) & L_FMODE_CREATED))
-		return 0x4000;
-	return 0;
+	u32 r = 0;
+	if (!f)
+		return 0;
+	if (BPF_CORE_READ(f, f_mode) & L_FMODE_CREATED)
+		r |= 0x4000;
+	u32 layer = overlay_layer(BPF_CORE_READ(f, f_inode));
+	if (layer == LAYER_UPPER)
+		r |= 0x8000;
+	else if (layer == LAYER_LOWER)
+		r |= 0x10000;
+	return r;
 }
 
 EXIT_PROG(open) /* 3: fd, name, flags, mode, dev, ino */
@@ -406,7 +420,10 @@ EXIT_PROG(creat) /* 59: fd, name, mode, dev, ino, creat_flags */
 	put_ustr(a, ARG(0));
 	put_u32(a, ARG(1) & 07777);
 	put_file_dev_ino(a, ret, NULL);
-	put_u16(a, 0);
+	{
+		u32 fl = file_created(ret);
+		put_u16(a, (fl & 0x8000) ? 1 : (fl & 0x10000) ? 2 : 0); /* FD_UPPER/LOWER_LAYER_CREAT */
+	}
 	END();
 }
 
