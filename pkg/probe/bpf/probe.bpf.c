@@ -217,20 +217,18 @@ int BPF_PROG(execve_stage3, struct pt_regs *regs, long ret)
 		put_empty(a);
 	put_s64(a, task_pgid(t));
 	put_u32(a, BPF_CORE_READ(t, cred, egid.val));
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct exec_name *fn = ret == 0 ? bpf_map_lookup_elem(&exec_fname, &tid) : NULL;
 	if (!at) {
-		if (ret == 0) {
-			u32 tid = (u32)bpf_get_current_pid_tgid();
-			struct exec_name *fn = bpf_map_lookup_elem(&exec_fname, &tid);
-			if (fn) {
-				put_kstr(a, fn->s, MAX_STR);
-				bpf_map_delete_elem(&exec_fname, &tid);
-			} else {
-				put_empty(a);
-			}
-		} else {
+		if (fn)
+			put_kstr(a, fn->s, MAX_STR);
+		else if (ret == 0)
+			put_empty(a);
+		else
 			put_ustr(a, ARG(0));
-		}
 	}
+	if (fn)
+		bpf_map_delete_elem(&exec_fname, &tid);
 	END();
 }
 
