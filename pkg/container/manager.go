@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -273,7 +274,8 @@ func (m *Manager) lookup(id string, hint Type) *Entry {
 			}
 		}
 		if len(id) > len(*e.fullID.Load()) {
-			e.fullID.Store(&id)
+			full := strings.Clone(id)
+			e.fullID.Store(&full)
 		}
 		return e
 	}
@@ -296,7 +298,8 @@ func (m *Manager) insert(key, id string, hint Type) (*Entry, bool) {
 		return e, false
 	}
 	e := &Entry{short: key, hint: hint}
-	e.fullID.Store(&id)
+	full := id
+	e.fullID.Store(&full)
 	e.info.Store(&Info{ID: id, Type: hint})
 	e.state.Store(uint32(Pending))
 	e.lastSeen.Store(m.clock.Load())
