@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -94,6 +95,14 @@ func runHelper(action, arg, arg2 string) int {
 	case "exit":
 		n, _ := strconv.Atoi(arg)
 		return n
+	case "load-nonroot":
+		if err := syscall.Setuid(65534); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		_, err := Load(Options{})
+		fmt.Print(err)
+		return 0
 	case "many":
 		manySyscalls(arg)
 	case "open-many":
@@ -1097,5 +1106,18 @@ func TestOverlayLayers(t *testing.T) {
 	})
 	if f, _ := r.ev.ParamUint("flags"); f != 0x2|0x4|0x100|0x8000 {
 		t.Errorf("openat flags %#x (%s), want O_WRONLY|O_CREAT|O_TRUNC|FD_UPPER_LAYER", f, r.ev.FlagsString(r.ev.Index("flags")))
+	}
+}
+
+func TestLoadNotRoot(t *testing.T) {
+	needProbe(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SAKER_PROBE_HELPER=load-nonroot")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "needs root") {
+		t.Errorf("Load as uid 65534: %q", out)
 	}
 }

@@ -1,7 +1,11 @@
 package probe
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/saker-sec/saker/pkg/event"
 	"golang.org/x/sys/unix"
@@ -74,5 +78,18 @@ func TestSelection(t *testing.T) {
 	}
 	if got := ringSize(5000); got != 8192 {
 		t.Errorf("ringSize(5000)=%d", got)
+	}
+}
+
+func TestLoadErrorNamesProgramAndLog(t *testing.T) {
+	var log []string
+	for i := 0; i < 30; i++ {
+		log = append(log, fmt.Sprintf("line %d", i))
+	}
+	ve := &ebpf.VerifierError{Cause: fmt.Errorf("permission denied"), Log: log}
+	err := loadError(fmt.Errorf("program x_openat: load program: %w", ve))
+	msg := err.Error()
+	if !strings.Contains(msg, "x_openat") || !strings.Contains(msg, "line 29") || strings.Contains(msg, "line 10\n") {
+		t.Errorf("error lacks the program or the log's end: %s", msg)
 	}
 }
