@@ -355,10 +355,15 @@ func (w *world) spawn(s *ProcSpec, extra map[string]any) (*proc, error) {
 		"cwd": specCwd(ps), "fdlimit": 1024, "comm": specName(ps), "cgroups": pcg, "flags": 0,
 		"uid": puid, "gid": u32or(ps.GID, puid), "vtid": parent.pid, "vpid": parent.pid}
 	clone["res"] = pid
-	if err := w.emit("clone", parent.pid, clone); err != nil {
+	vpid := pid
+	if s.VPID != 0 {
+		// a child in a new PID namespace: only its own clone exit describes it (the parent's
+		// return value is a pid of the parent's namespace)
+		vpid = s.VPID
+	} else if err := w.emit("clone", parent.pid, clone); err != nil {
 		return nil, err
 	}
-	clone["res"], clone["tid"], clone["pid"], clone["ptid"], clone["vtid"], clone["vpid"] = 0, pid, pid, parent.pid, pid, pid
+	clone["res"], clone["tid"], clone["pid"], clone["ptid"], clone["vtid"], clone["vpid"] = 0, pid, pid, parent.pid, vpid, vpid
 	if err := w.emit("clone", pid, clone); err != nil {
 		return nil, err
 	}
@@ -478,9 +483,13 @@ func intParam(m map[string]any, k string) (int64, bool, error) {
 func copyParams(m map[string]any, drop ...string) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
-		out[k] = v
+		if k == "type" {
+			continue
+		}
+		// "arg.NAME" names a param whose name collides with a key of the compact form
+		// (mount's `type`, socket's `type`)
+		out[strings.TrimPrefix(k, "arg.")] = v
 	}
-	delete(out, "type")
 	for _, d := range drop {
 		delete(out, d)
 	}
