@@ -27,7 +27,7 @@ var Layers = []string{
 	"saker_cryptomining.yaml",
 }
 
-//go:embed *.yaml
+//go:embed *.yaml tests/*.yaml
 var content embed.FS
 
 // Files returns the default rules files in layer order.
