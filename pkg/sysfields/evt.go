@@ -348,9 +348,9 @@ func (s *Source) evtField(name, arg string) (func(c *state.Context) (fields.Valu
 			}
 			switch {
 			case f&event.EFReadsFromFD != 0:
-				return str("r")
+				return str("read") // what libsinsp prints, whatever the description says
 			case f&event.EFWritesToFD != 0:
-				return str("w")
+				return str("write")
 			}
 			return fields.Value{}, false
 		}, nil
