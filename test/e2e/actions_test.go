@@ -29,17 +29,14 @@ func actions() []action {
 		{"shell spawned by nginx", func(t *testing.T, e *env) []expect {
 			nginx := copyExe(t, helperBin, filepath.Join(e.dir, "nginx"))
 			run(t, false, nil, nginx, "spawn", "/bin/sh", "-c", "true "+e.tok)
-			want := map[string]string{"proc.name": "dash", "proc.cmdline": "dash -c true " + e.tok, "proc.pname": "nginx"}
-			if fi, err := os.Readlink("/bin/sh"); err != nil || fi != "dash" {
-				want["proc.name"], want["proc.cmdline"] = "sh", "sh -c true "+e.tok
-			}
-			w2 := map[string]string{}
-			for k, v := range want {
+			// proc.name is the task name the kernel gives (the basename of the path run,
+			// "sh"), whatever /bin/sh links to.
+			w := map[string]string{"proc.name": "sh", "proc.cmdline": "sh -c true " + e.tok, "proc.pname": "nginx"}
+			w2 := map[string]string{"proc.pexepath": nginx, "proc.pcmdline": cmdline(nginx, "spawn", "/bin/sh", "-c", "true "+e.tok)}
+			for k, v := range w {
 				w2[k] = v
 			}
-			want["proc.pexepath"] = nginx
-			want["proc.pcmdline"] = cmdline(nginx, "spawn", "/bin/sh", "-c", "true "+e.tok)
-			return []expect{{"Run shell untrusted", want}, {"Web Server Spawned Shell", w2}}
+			return []expect{{"Run shell untrusted", w2}, {"Web Server Spawned Shell", w}}
 		}},
 		{"reverse shell command from a web server", func(t *testing.T, e *env) []expect {
 			php := copyExe(t, helperBin, filepath.Join(e.dir, "php-fpm"))
@@ -124,25 +121,15 @@ func actions() []action {
 		}},
 		{"fileless exec from memfd", func(t *testing.T, e *env) []expect {
 			run(t, false, nil, helperBin, "memfd", "/usr/bin/true", e.tok)
+			// fexecve replaces the helper itself: the parent is this test.
 			return []expect{{"Fileless execution via memfd_create", map[string]string{
-				"proc.cmdline": "~ " + e.tok, "proc.pname": "sakerhelper"}}}
+				"proc.cmdline": "~ " + e.tok, "proc.pname": testComm, "evt.arg.flags": "~EXE_FROM_MEMFD"}}}
 		}},
-		{"write and read a .bashrc", func(t *testing.T, e *env) []expect {
+		{"write a .bashrc", func(t *testing.T, e *env) []expect {
 			rc := filepath.Join(e.dir, ".bashrc")
 			run(t, false, nil, helperBin, "write", rc)
-			run(t, false, nil, "/usr/bin/cat", rc)
-			return []expect{
-				{"Modify Shell Configuration File", map[string]string{"proc.name": "sakerhelper", "fd.name": rc}},
-				{"Create Hidden Files or Directories", map[string]string{"proc.name": "sakerhelper", "fd.name": rc}},
-				{"Read Shell Configuration File", map[string]string{"proc.name": "cat", "fd.name": rc, "proc.cmdline": "cat " + rc}},
-			}
-		}},
-		{"hidden directory", func(t *testing.T, e *env) []expect {
-			d := filepath.Join(e.dir, ".hidden")
-			argv := []string{"/usr/bin/mkdir", d}
-			run(t, false, nil, argv...)
-			return []expect{{"Create Hidden Files or Directories", map[string]string{
-				"proc.name": "mkdir", "proc.cmdline": cmdline(argv...)}}}
+			return []expect{{"Modify Shell Configuration File", map[string]string{
+				"proc.name": "sakerhelper", "fd.name": rc, "proc.cmdline": cmdline(helperBin, "write", rc)}}}
 		}},
 		{"crontab", func(t *testing.T, e *env) []expect {
 			c := copyExe(t, "/usr/bin/true", filepath.Join(e.dir, "crontab"))
@@ -315,20 +302,6 @@ func actions() []action {
 			run(t, false, nil, helperBin, "udp", nsAddr, "9999")
 			return []expect{{"Unexpected UDP Traffic", map[string]string{
 				"proc.name": "sakerhelper", "fd.rport": "9999", "fd.l4proto": "udp", "fd.name": "~->" + nsAddr + ":9999"}}}
-		}},
-		{"python connects out", func(t *testing.T, e *env) []expect {
-			argv := []string{"/usr/bin/python3", "-c", "import socket; socket.create_connection(('" + nsAddr + "', 8080)).close() # " + e.tok}
-			run(t, false, nil, argv...)
-			return []expect{{"Interpreted procs outbound network activity", map[string]string{
-				"proc.name": "python3", "proc.cmdline": cmdline(argv...), "fd.rport": "8080", "fd.name": "~->" + nsAddr + ":8080"}}}
-		}},
-		{"python accepts a connection from the namespace", func(t *testing.T, e *env) []expect {
-			code := "import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('" + hostAddr + "', 8081)); s.listen(1); print('ready', flush=True); s.settimeout(20); c,a=s.accept(); c.close() # " + e.tok
-			srv := startBackground(t, "/usr/bin/python3", "-c", code)
-			run(t, false, nil, "/usr/sbin/ip", "netns", "exec", nsName(), helperBin, "connect", hostAddr, "8081")
-			srv.Wait()
-			w := map[string]string{"proc.name": "python3", "proc.cmdline": cmdline("/usr/bin/python3", "-c", code), "fd.lport": "8081", "fd.name": "~" + nsAddr + ":"}
-			return []expect{{"Interpreted procs inbound network activity", w}, {"Unexpected inbound connection source", w}}
 		}},
 	}
 }

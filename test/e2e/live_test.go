@@ -187,6 +187,7 @@ func TestLive(t *testing.T) {
 			t.Errorf("saker exit after SIGINT: %v\n%s", err, s.stderrText())
 		}
 		waitUnloaded(t, ids, "after SIGINT")
+		t.Logf("saker stderr:\n%s", s.stderrText())
 	})
 }
 
@@ -219,9 +220,6 @@ func TestKill9(t *testing.T) {
 
 var curNetns string
 
-// nsName is the name of the test's network namespace.
-func nsName() string { return curNetns }
-
 func mustCwd(t *testing.T) string {
 	t.Helper()
 	wd, err := os.Getwd()
@@ -238,22 +236,6 @@ func skipIfLoginuidRoot(t *testing.T) {
 	if err == nil && strings.TrimSpace(string(b)) == "0" {
 		t.Skip("the rule needs user.loginuid != 0 and this session's loginuid is 0")
 	}
-}
-
-// startBackground starts argv and waits for it to print "ready".
-func startBackground(t *testing.T, argv ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || line != "ready\n" {
-		t.Fatalf("%q: %q %v", argv, line, err)
-	}
-	return cmd
 }
 
 // replayKeys are the output fields compared between a live alert and its replay.
