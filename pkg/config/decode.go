@@ -18,6 +18,7 @@ import (
 type decoder struct {
 	src     string
 	noLines bool // decoding a -o override: positions have no line
+	aliases int  // alias dereferences so far (capped: nested aliases grow exponentially)
 	errs    Errors
 	pos     map[string]Pos
 }
@@ -192,7 +193,14 @@ func fieldIndex(t reflect.Type) map[string]int {
 // value decodes n into v (the key path is path).
 func (d *decoder) value(path string, n *yaml.Node, v reflect.Value) {
 	if n.Kind == yaml.AliasNode {
+		if d.aliases++; d.aliases > 1000 || n.Alias == nil {
+			d.errorf(n, path, "too many alias dereferences")
+			return
+		}
 		n = n.Alias
+	}
+	if len(d.errs) >= 100 {
+		return
 	}
 	d.pos[path] = d.at(n)
 	if v.CanAddr() {

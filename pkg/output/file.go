@@ -33,7 +33,7 @@ func (c *WriterChannel) Write(_ context.Context, a *alert.Alert) error {
 }
 
 // Close implements Channel (the writer is not closed).
-func (c *WriterChannel) Close() error { return nil }
+func (c *WriterChannel) Close(context.Context) error { return nil }
 
 // FileChannel appends one line per alert to a file (file_output). With keepAlive the file
 // stays open and Reopen (SIGUSR1) closes and reopens it, for log rotation; without, it is
@@ -115,7 +115,7 @@ func (c *FileChannel) Reopen() error {
 }
 
 // Close implements Channel.
-func (c *FileChannel) Close() error {
+func (c *FileChannel) Close(context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.file == nil {

@@ -221,7 +221,7 @@ func (c *HTTPChannel) post(ctx context.Context, body []byte) error {
 }
 
 // Close implements Channel.
-func (c *HTTPChannel) Close() error {
+func (c *HTTPChannel) Close(context.Context) error {
 	c.client.CloseIdleConnections()
 	return nil
 }

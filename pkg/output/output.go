@@ -26,12 +26,13 @@ import (
 	"github.com/saker-sec/saker/pkg/rules/loader"
 )
 
-// Channel is one alert destination. Write is called from the channel's own worker goroutine
-// only (never concurrently with itself); it should give up when ctx is done.
+// Channel is one alert destination. Write and Close are called from the channel's own
+// worker goroutine only (never concurrently with each other); both should give up when ctx is
+// done (the manager's flush deadline passed).
 type Channel interface {
 	Name() string
 	Write(ctx context.Context, a *alert.Alert) error
-	Close() error
+	Close(ctx context.Context) error
 }
 
 // Reopener is a channel that reopens its destination on request (SIGUSR1: log rotation for
@@ -211,7 +212,7 @@ func (m *Manager) work(q *queue) {
 				case a := <-q.q:
 					m.write(q, a)
 				default:
-					if err := q.ch.Close(); err != nil {
+					if err := q.ch.Close(m.ctx); err != nil {
 						m.log.Warn("output: close", "channel", q.ch.Name(), "err", err)
 					}
 					return

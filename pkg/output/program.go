@@ -95,8 +95,9 @@ func (c *ProgramChannel) start() error {
 	return nil
 }
 
-// stop closes the program's stdin and waits a little for it, then kills it (c.mu held).
-func (c *ProgramChannel) stop(grace time.Duration) {
+// stop closes the program's stdin and waits a little for it (at most until ctx is done),
+// then kills it (c.mu held).
+func (c *ProgramChannel) stop(ctx context.Context, grace time.Duration) {
 	if c.proc == nil {
 		return
 	}
@@ -104,6 +105,9 @@ func (c *ProgramChannel) stop(grace time.Duration) {
 	select {
 	case <-c.exited:
 	case <-time.After(grace):
+		kill(c.proc)
+		<-c.exited
+	case <-ctx.Done():
 		kill(c.proc)
 		<-c.exited
 	}
@@ -135,7 +139,7 @@ func (c *ProgramChannel) Write(ctx context.Context, a *alert.Alert) error {
 	for attempt := 0; attempt < 2; attempt++ {
 		if !c.alive() {
 			if c.proc != nil {
-				c.stop(0)
+				c.stop(ctx, 0)
 				c.restarts.Add(1)
 			}
 			// a program that keeps dying is restarted at most every 100ms
@@ -192,16 +196,17 @@ func (c *ProgramChannel) Reopen() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.proc != nil {
-		c.stop(time.Second)
+		c.stop(context.Background(), time.Second)
 		c.restarts.Add(1)
 	}
 	return nil
 }
 
-// Close closes the program's stdin and waits up to 2s for it to exit before killing it.
-func (c *ProgramChannel) Close() error {
+// Close closes the program's stdin and waits up to 2s (or until ctx is done) for it to exit
+// before killing it.
+func (c *ProgramChannel) Close(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.stop(2 * time.Second)
+	c.stop(ctx, 2*time.Second)
 	return nil
 }

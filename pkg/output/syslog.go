@@ -175,7 +175,7 @@ func (c *SyslogChannel) Write(ctx context.Context, a *alert.Alert) error {
 }
 
 // Close implements Channel.
-func (c *SyslogChannel) Close() error {
+func (c *SyslogChannel) Close(context.Context) error {
 	if c.conn == nil {
 		return nil
 	}

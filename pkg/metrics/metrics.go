@@ -1,0 +1,183 @@
+// Package metrics exposes Saker's operational metrics in the Prometheus format (with
+// prometheus/client_golang) and serves them, with /healthz and /version, on an HTTP endpoint
+// that is off by default and on loopback unless configured otherwise.
+//
+// The run loop updates the metrics: it adds to EventsRead, stores the probe's cumulative drop
+// counts, calls SetState with the state engine's Stats now and then (the state engine is not
+// safe for concurrent use, so the scrape never reads it), and passes ObserveAlert to the
+// output manager (output.Options.Observe). Rule loads and reloads are reported with
+// ObserveRulesLoad; output queues are read at scrape time from the manager (WatchOutputs).
+package metrics
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/saker-sec/saker/pkg/alert"
+	"github.com/saker-sec/saker/pkg/output"
+	"github.com/saker-sec/saker/pkg/state"
+)
+
+// Metrics holds Saker's metrics and their registry.
+type Metrics struct {
+	Registry *prometheus.Registry
+	Version  string
+
+	// EventsRead counts events read from the source (probe ring buffer or capture).
+	EventsRead atomic.Uint64
+	// KernelDrops and UserDrops are cumulative counts of events lost in the kernel (ring
+	// buffer full) and in user space (e.g. a decode queue full); Store the totals.
+	KernelDrops, UserDrops atomic.Uint64
+
+	alerts        *prometheus.CounterVec
+	ruleLoad      prometheus.Gauge
+	rulesEnabled  prometheus.Gauge
+	reloads       *prometheus.CounterVec
+	reloadFailing prometheus.Gauge
+
+	mu      sync.Mutex
+	st      state.Stats
+	haveSt  bool
+	outputs []*output.Manager
+}
+
+// New returns metrics registered on a new registry, with the process (CPU, memory, file
+// descriptors) and Go runtime collectors.
+func New(version string) *Metrics {
+	m := &Metrics{Registry: prometheus.NewRegistry(), Version: version}
+	m.alerts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "saker_alerts_total", Help: "Alerts raised, by rule, priority and source.",
+	}, []string{"rule", "priority", "source"})
+	m.ruleLoad = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "saker_rules_load_duration_seconds", Help: "Time the last successful rules load took (read, compile, index).",
+	})
+	m.rulesEnabled = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "saker_rules_enabled", Help: "Enabled rules in the running ruleset.",
+	})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "saker_rules_reloads_total", Help: "Rules reloads, by result (success, failure).",
+	}, []string{"result"})
+	m.reloadFailing = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "saker_rules_reload_failing", Help: "1 when the last reload failed and older rules are still running.",
+	})
+	m.reloads.WithLabelValues("success")
+	m.reloads.WithLabelValues("failure")
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "saker_build_info", Help: "Saker's version, as a label; the value is 1.",
+		ConstLabels: prometheus.Labels{"version": version},
+	})
+	build.Set(1)
+	m.Registry.MustRegister(m.alerts, m.ruleLoad, m.rulesEnabled, m.reloads, m.reloadFailing, build,
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(),
+		&collector{m: m})
+	return m
+}
+
+// ObserveAlert counts an alert (give it to output.Options.Observe).
+func (m *Metrics) ObserveAlert(a *alert.Alert) {
+	m.alerts.WithLabelValues(a.Rule, a.Priority.String(), a.Source).Inc()
+}
+
+// ObserveRulesLoad records a rules load: its duration and the number of enabled rules when it
+// succeeded; reload says whether it replaced running rules (counted in reloads).
+func (m *Metrics) ObserveRulesLoad(d time.Duration, enabled int, err error, reload bool) {
+	if err == nil {
+		m.ruleLoad.Set(d.Seconds())
+		m.rulesEnabled.Set(float64(enabled))
+		m.reloadFailing.Set(0)
+	} else {
+		m.reloadFailing.Set(1)
+	}
+	if reload {
+		if err == nil {
+			m.reloads.WithLabelValues("success").Inc()
+		} else {
+			m.reloads.WithLabelValues("failure").Inc()
+		}
+	}
+}
+
+// SetState records a snapshot of the state engine's table sizes and counters.
+func (m *Metrics) SetState(s state.Stats) {
+	m.mu.Lock()
+	m.st, m.haveSt = s, true
+	m.mu.Unlock()
+}
+
+// WatchOutputs makes the scrape report the manager's queues.
+func (m *Metrics) WatchOutputs(mgr *output.Manager) {
+	m.mu.Lock()
+	m.outputs = append(m.outputs, mgr)
+	m.mu.Unlock()
+}
+
+// collector reports the values kept outside client_golang's types, read at scrape time.
+type collector struct{ m *Metrics }
+
+var (
+	descEventsRead    = prometheus.NewDesc("saker_events_read_total", "Events read from the event source.", nil, nil)
+	descEventsDropped = prometheus.NewDesc("saker_events_dropped_total", "Events lost before evaluation, by where (kernel, user).", []string{"where"}, nil)
+	descQueueDepth    = prometheus.NewDesc("saker_output_queue_depth", "Alerts waiting in a channel's queue.", []string{"channel"}, nil)
+	descQueueCap      = prometheus.NewDesc("saker_output_queue_capacity", "Capacity of a channel's queue.", []string{"channel"}, nil)
+	descOutSent       = prometheus.NewDesc("saker_output_sent_total", "Alerts delivered by a channel.", []string{"channel"}, nil)
+	descOutDropped    = prometheus.NewDesc("saker_output_dropped_total", "Alerts dropped because a channel's queue was full.", []string{"channel"}, nil)
+	descOutFailed     = prometheus.NewDesc("saker_output_failed_total", "Alerts a channel failed to deliver (after retries).", []string{"channel"}, nil)
+	descStateThreads  = prometheus.NewDesc("saker_state_threads", "Threads in the state table.", nil, nil)
+	descStateFDTables = prometheus.NewDesc("saker_state_fd_tables", "Distinct file descriptor tables.", nil, nil)
+	descStateFDs      = prometheus.NewDesc("saker_state_fds", "File descriptors in all tables.", nil, nil)
+	descStateUsers    = prometheus.NewDesc("saker_state_users", "Users in the user table.", nil, nil)
+	descStateGroups   = prometheus.NewDesc("saker_state_groups", "Groups in the group table.", nil, nil)
+	descStateEvicted  = prometheus.NewDesc("saker_state_evicted_total", "State entries dropped because a table was full, by table (threads, fds, users).", []string{"table"}, nil)
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descEventsRead, descEventsDropped, descQueueDepth, descQueueCap, descOutSent,
+		descOutDropped, descOutFailed, descStateThreads, descStateFDTables, descStateFDs, descStateUsers, descStateGroups, descStateEvicted} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	m := c.m
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v int, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	counter(descEventsRead, m.EventsRead.Load())
+	counter(descEventsDropped, m.KernelDrops.Load(), "kernel")
+	counter(descEventsDropped, m.UserDrops.Load(), "user")
+	m.mu.Lock()
+	st, have, outs := m.st, m.haveSt, m.outputs
+	m.mu.Unlock()
+	seen := map[string]bool{}
+	for _, o := range outs {
+		for _, s := range o.Stats() {
+			if seen[s.Name] {
+				continue // one series per channel name
+			}
+			seen[s.Name] = true
+			gauge(descQueueDepth, s.Depth, s.Name)
+			gauge(descQueueCap, s.Capacity, s.Name)
+			counter(descOutSent, s.Sent, s.Name)
+			counter(descOutDropped, s.Dropped, s.Name)
+			counter(descOutFailed, s.Failed, s.Name)
+		}
+	}
+	if have {
+		gauge(descStateThreads, st.Threads)
+		gauge(descStateFDTables, st.FDTables)
+		gauge(descStateFDs, st.FDs)
+		gauge(descStateUsers, st.Users)
+		gauge(descStateGroups, st.Groups)
+		counter(descStateEvicted, st.ThreadsEvicted, "threads")
+		counter(descStateEvicted, st.FDsEvicted, "fds")
+		counter(descStateEvicted, st.UsersEvicted, "users")
+	}
+}
