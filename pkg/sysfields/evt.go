@@ -93,18 +93,31 @@ func resParam(ev *event.Event) (int64, bool) {
 	return 0, false
 }
 
-// argIndex resolves an evt.arg argument (a name, or a number for evt.arg[N]) in ev's layout.
-func argIndex(ev *event.Event, arg string) int {
+// argRef is a bound evt.arg argument: a param name, or a number for evt.arg[N].
+type argRef struct {
+	name string
+	idx  int // -1 for a name
+}
+
+func parseArgRef(arg string) argRef {
+	if n, err := strconv.Atoi(arg); err == nil && n >= 0 {
+		return argRef{idx: n}
+	}
+	return argRef{name: arg, idx: -1}
+}
+
+// index resolves the argument in ev's layout (-1 when ev has no such param).
+func (a argRef) index(ev *event.Event) int {
 	if ev.Info == nil {
 		return -1
 	}
-	if n, err := strconv.Atoi(arg); err == nil {
-		if n >= 0 && n < len(ev.Info.Params) {
-			return n
+	if a.idx >= 0 {
+		if a.idx < len(ev.Info.Params) {
+			return a.idx
 		}
 		return -1
 	}
-	return ev.Info.ParamIndex(arg)
+	return ev.Info.ParamIndex(a.name)
 }
 
 func fmtTime(ts uint64, layout string, utc bool) string {
@@ -224,9 +237,10 @@ func (s *Source) evtField(name, arg string) (func(c *state.Context) (fields.Valu
 	case "evt.args", "evt.info":
 		return func(c *state.Context) (fields.Value, bool) { return str(s.r.args(c, s.view(c))) }, nil
 	case "evt.arg":
+		ref := parseArgRef(arg)
 		return func(c *state.Context) (fields.Value, bool) {
 			ev := s.view(c)
-			i := argIndex(ev, arg)
+			i := ref.index(ev)
 			if i < 0 || !ev.Has(i) || isGeneric(ev) && i == 0 {
 				return fields.Value{}, false
 			}
@@ -237,9 +251,10 @@ func (s *Source) evtField(name, arg string) (func(c *state.Context) (fields.Valu
 			return str(v)
 		}, nil
 	case "evt.rawarg":
+		ref := parseArgRef(arg)
 		return func(c *state.Context) (fields.Value, bool) {
 			ev := s.view(c)
-			i := argIndex(ev, arg)
+			i := ref.index(ev)
 			if i < 0 || !ev.Has(i) {
 				return fields.Value{}, false
 			}

@@ -34,13 +34,13 @@ func (r *renderer) param(c *state.Context, ev *event.Event, i int) (val, res str
 	switch p.Type {
 	case event.PTInt16, event.PTInt32, event.PTInt64:
 		v := ev.Int(i)
-		if paramFormat[info.Name+":"+p.Name] == 'x' {
+		if printFormat(info, i) == 'x' {
 			return strings.ToUpper(strconv.FormatUint(uint64(v)&widthMask(len(b)), 16)), ""
 		}
 		return strconv.FormatInt(v, 10), ""
 	case event.PTUint8, event.PTUint16, event.PTUint32, event.PTUint64:
 		v := ev.Uint(i)
-		switch paramFormat[info.Name+":"+p.Name] {
+		switch printFormat(info, i) {
 		case 'x':
 			return strings.ToUpper(strconv.FormatUint(v, 16)), ""
 		case 'o':
@@ -186,6 +186,26 @@ func (r *renderer) param(c *state.Context, ev *event.Event, i int) (val, res str
 		return printableBuf(rest), ""
 	}
 	return printableBuf(b), ""
+}
+
+// printFormats holds paramFormat per event code and param index.
+var printFormats = func() (t [event.NumEvents][]byte) {
+	for c := range event.Table {
+		info := &event.Table[c]
+		t[c] = make([]byte, len(info.Params))
+		for j, p := range info.Params {
+			t[c][j] = paramFormat[info.Name+":"+p.Name]
+		}
+	}
+	return t
+}()
+
+// printFormat is how param i of an event of this row prints: 'x' hex, 'o' octal, 0 decimal.
+func printFormat(info *event.Info, i int) byte {
+	if int(info.Code) < len(printFormats) && i < len(printFormats[info.Code]) {
+		return printFormats[info.Code][i]
+	}
+	return 0
 }
 
 func widthMask(n int) uint64 {
