@@ -136,9 +136,6 @@ func liveLoop(cmd *cobra.Command, syscalls []string, ringBytes int, start func(*
 }
 
 func runLive(cmd *cobra.Command, o *runOptions) error {
-	if len(o.rules) == 0 {
-		return errors.New("no rules files given (-r FILE)")
-	}
 	d := detect.New(state.Options{})
 	if err := compileFor(cmd, d, o.rules); err != nil {
 		return err

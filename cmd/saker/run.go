@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"github.com/saker-sec/saker/pkg/detect"
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/rules/engine"
+	"github.com/saker-sec/saker/pkg/rules/loader"
+	defaultrules "github.com/saker-sec/saker/rules"
 	"github.com/saker-sec/saker/pkg/scap"
 	"github.com/saker-sec/saker/pkg/state"
 )
@@ -40,7 +41,7 @@ func init() {
 			return runLive(cmd, &o)
 		},
 	}
-	cmd.Flags().StringArrayVarP(&o.rules, "rules", "r", nil, "rules file (repeatable; loaded in order)")
+	cmd.Flags().StringArrayVarP(&o.rules, "rules", "r", nil, "rules file (repeatable; loaded in order); default: Saker's built-in rules")
 	cmd.Flags().StringVarP(&o.capture, "events", "e", "", "replay this .scap capture instead of watching the host; exit at its end")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print alerts as Falco JSON, one object per line")
 	cmd.Flags().BoolVar(&o.first, "first-match", false, "stop at the first matching rule of each event (rule_matching: first)")
@@ -61,8 +62,16 @@ func alertPrinter(w io.Writer, asJSON bool) func(*alert.Alert) {
 	}
 }
 
+// compileFor compiles the rules files (Saker's default rules when none is given) against the
+// detector's sources and installs the ruleset.
 func compileFor(cmd *cobra.Command, d *detect.Detector, paths []string) error {
-	rs, errs, _ := engine.LoadFiles(paths, engine.Options{Sources: d.Sources()})
+	var rs *engine.Ruleset
+	var errs []loader.Message
+	if len(paths) == 0 {
+		rs, errs, _ = engine.Load(defaultrules.Files(), engine.Options{Sources: d.Sources()})
+	} else {
+		rs, errs, _ = engine.LoadFiles(paths, engine.Options{Sources: d.Sources()})
+	}
 	for _, e := range errs {
 		fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", e.Pos, messageText(e))
 	}
@@ -74,9 +83,6 @@ func compileFor(cmd *cobra.Command, d *detect.Detector, paths []string) error {
 }
 
 func runReplay(cmd *cobra.Command, o *runOptions) error {
-	if len(o.rules) == 0 {
-		return errors.New("no rules files given (-r FILE)")
-	}
 	r, err := scap.Open(o.capture)
 	if err != nil {
 		return err
