@@ -13,9 +13,9 @@ import (
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/rules/engine"
 	"github.com/saker-sec/saker/pkg/rules/loader"
-	defaultrules "github.com/saker-sec/saker/rules"
 	"github.com/saker-sec/saker/pkg/scap"
 	"github.com/saker-sec/saker/pkg/state"
+	defaultrules "github.com/saker-sec/saker/rules"
 )
 
 type runOptions struct {
