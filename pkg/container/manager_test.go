@@ -63,7 +63,7 @@ func waitStats(t *testing.T, m *Manager, what string, cond func(Stats) bool) Sta
 // while the one fetch in flight waits for its timeout.
 func TestHangingSocketNeverStalls(t *testing.T) {
 	sock := hangServer(t)
-	m := New(Config{Providers: []Provider{NewDocker(sock, TypeDocker)}, Timeout: 300 * time.Millisecond,
+	m := New(Config{Providers: []Provider{NewDocker(sock, TypeDocker)}, Timeout: 2 * time.Second,
 		Workers: 1, QueueSize: 8, RetryAfter: time.Hour})
 	defer m.Close()
 	const distinct, rounds = 200, 50
@@ -230,4 +230,24 @@ func BenchmarkLookup(b *testing.B) {
 			}
 		})
 	})
+}
+
+func TestDiscoverDockerHost(t *testing.T) {
+	sock := hangServer(t)
+	t.Setenv("DOCKER_HOST", "unix://"+sock)
+	found := false
+	for _, p := range Discover() {
+		if p.Name() == "docker "+sock && p.Type() == TypeDocker {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("DOCKER_HOST socket %s not discovered", sock)
+	}
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "absent.sock"))
+	for _, p := range Discover() {
+		if strings.Contains(p.Name(), "absent.sock") {
+			t.Errorf("absent socket discovered: %s", p.Name())
+		}
+	}
 }
