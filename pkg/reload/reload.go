@@ -1,0 +1,268 @@
+// Package reload hot-reloads rules: on SIGHUP, or when a watched file (the configuration, a
+// rules file or directory) changes, a new value (typically the compiled ruleset with its
+// settings) is built beside the running one through a callback and swapped in atomically. A
+// build that fails leaves the running value in place and is reported (log, the OnResult
+// callback for metrics, and FailureAlert for an internal alert).
+//
+// The swap is a single atomic pointer store in a Holder. The run loop reads the Holder between
+// two events (one atomic load per event) and evaluates each event against the value it read,
+// so across a reload no event is lost or evaluated twice: every event is evaluated exactly
+// once, by the old rules or by the new ones.
+package reload
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/saker-sec/saker/pkg/alert"
+	"github.com/saker-sec/saker/pkg/output"
+	"github.com/saker-sec/saker/pkg/rules/loader"
+)
+
+// Holder holds the running value. Load and Swap are safe for concurrent use.
+type Holder[T any] struct{ p atomic.Pointer[T] }
+
+// NewHolder returns a holder of v.
+func NewHolder[T any](v *T) *Holder[T] {
+	h := &Holder[T]{}
+	h.p.Store(v)
+	return h
+}
+
+// Load returns the running value.
+func (h *Holder[T]) Load() *T { return h.p.Load() }
+
+// Swap replaces the running value and returns the previous one.
+func (h *Holder[T]) Swap(v *T) *T { return h.p.Swap(v) }
+
+// Trigger says what started a reload.
+type Trigger string
+
+// The triggers.
+const (
+	TriggerSignal Trigger = "signal"
+	TriggerFile   Trigger = "file"
+	TriggerManual Trigger = "manual"
+)
+
+// Result is the outcome of one reload.
+type Result struct {
+	Trigger  Trigger
+	Changed  []string // the watched paths that changed (file trigger)
+	Duration time.Duration
+	Err      error // nil when the new value was swapped in
+	Seq      uint64
+}
+
+// Options configure a Reloader.
+type Options[T any] struct {
+	Holder *Holder[T]
+	// Build makes the new value (read the configuration and rules files, compile). It runs
+	// on the reloader's goroutine, beside the running value.
+	Build func() (*T, error)
+	// Paths lists the files and directories to watch; it is called again after every
+	// reload, so a configuration naming other rules files is followed. Nil: no file watching.
+	Paths func() []string
+	// Interval is the polling period for file changes (1s when 0). A change is acted on once
+	// the files have been stable for one period, so a file being written is not read half-way.
+	Interval time.Duration
+	// Signals trigger a reload (SIGHUP when nil; an empty non-nil slice: none).
+	Signals []os.Signal
+	Logger  *slog.Logger
+	// OnResult is called after every reload attempt, on the reloader's goroutine.
+	OnResult func(Result)
+}
+
+// Reloader runs reloads.
+type Reloader[T any] struct {
+	opts Options[T]
+	log  *slog.Logger
+	mu   sync.Mutex // serializes reloads
+	seq  atomic.Uint64
+	ok   atomic.Uint64
+	fail atomic.Uint64
+}
+
+// New returns a reloader; Start it.
+func New[T any](opts Options[T]) *Reloader[T] {
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	if opts.Signals == nil {
+		opts.Signals = []os.Signal{syscall.SIGHUP}
+	}
+	r := &Reloader[T]{opts: opts, log: opts.Logger}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	return r
+}
+
+// Counts returns how many reloads succeeded and failed.
+func (r *Reloader[T]) Counts() (ok, failed uint64) { return r.ok.Load(), r.fail.Load() }
+
+// Reload builds a new value now and swaps it in if the build succeeds.
+func (r *Reloader[T]) Reload(trigger Trigger, changed ...string) Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	start := time.Now()
+	v, err := r.build()
+	res := Result{Trigger: trigger, Changed: changed, Duration: time.Since(start), Err: err, Seq: r.seq.Add(1)}
+	if err == nil {
+		r.opts.Holder.Swap(v)
+		r.ok.Add(1)
+		r.log.Info("rules reloaded", "trigger", trigger, "changed", changed, "duration", res.Duration)
+	} else {
+		r.fail.Add(1)
+		r.log.Error("rules reload failed; the previous rules keep running", "trigger", trigger, "changed", changed, "err", err)
+	}
+	if r.opts.OnResult != nil {
+		r.opts.OnResult(res)
+	}
+	return res
+}
+
+func (r *Reloader[T]) build() (v *T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v, err = nil, fmt.Errorf("reload: internal error: %v", p)
+		}
+	}()
+	v, err = r.opts.Build()
+	if err == nil && v == nil {
+		err = fmt.Errorf("reload: build returned no value")
+	}
+	return v, err
+}
+
+// stamp identifies a file's version without reading it.
+type stamp struct {
+	exists bool
+	size   int64
+	mtime  int64
+	ino    uint64
+}
+
+func stamps(paths []string) map[string]stamp {
+	m := make(map[string]stamp, len(paths))
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			m[p] = stamp{}
+			continue
+		}
+		s := stamp{exists: true, size: st.Size(), mtime: st.ModTime().UnixNano()}
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			s.ino = sys.Ino
+		}
+		m[p] = s
+	}
+	return m
+}
+
+func changedPaths(old, cur map[string]stamp) []string {
+	var out []string
+	for p, s := range cur {
+		if o, ok := old[p]; !ok || o != s {
+			out = append(out, p)
+		}
+	}
+	for p := range old {
+		if _, ok := cur[p]; !ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Start registers the signals and starts watching; it returns once signals are registered.
+// The reloader stops when ctx is done; wait for it with the returned channel.
+func (r *Reloader[T]) Start(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	sigs := make(chan os.Signal, 1)
+	if len(r.opts.Signals) > 0 {
+		signal.Notify(sigs, r.opts.Signals...)
+	}
+	var paths []string
+	var last map[string]stamp
+	if r.opts.Paths != nil {
+		paths = r.opts.Paths()
+		last = stamps(paths)
+	}
+	go func() {
+		defer close(done)
+		defer signal.Stop(sigs)
+		t := time.NewTicker(r.opts.Interval)
+		defer t.Stop()
+		var pending []string // changed paths seen, waiting for them to be stable
+		after := func() {
+			if r.opts.Paths != nil {
+				paths = r.opts.Paths()
+				last = stamps(paths)
+			}
+			pending = nil
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sigs:
+				r.Reload(TriggerSignal)
+				after()
+			case <-t.C:
+				if r.opts.Paths == nil {
+					continue
+				}
+				cur := stamps(paths)
+				if ch := changedPaths(last, cur); len(ch) > 0 {
+					pending = append(pending, ch...)
+					last = cur
+					continue
+				}
+				if len(pending) > 0 {
+					r.Reload(TriggerFile, dedup(pending)...)
+					after()
+				}
+			}
+		}
+	}()
+	return done
+}
+
+func dedup(s []string) []string {
+	seen := map[string]bool{}
+	out := s[:0]
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// FailureRule is the rule name of the internal alert announcing a failed reload.
+const FailureRule = "Saker internal: rules reload failed"
+
+// FailureAlert is the internal alert (source "internal") announcing a failed reload, to send
+// through the output manager.
+func FailureAlert(res Result, hostname string) *alert.Alert {
+	msg, changed := "", res.Changed
+	if changed == nil {
+		changed = []string{}
+	}
+	if res.Err != nil {
+		msg = res.Err.Error()
+	}
+	return output.Internal(FailureRule, loader.Error,
+		fmt.Sprintf("%s (trigger %s); the previous rules keep running: %s", FailureRule, res.Trigger, msg),
+		map[string]any{"error": msg, "trigger": string(res.Trigger), "changed": changed},
+		hostname)
+}
