@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/detect"
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/rules/compiler"
@@ -60,8 +61,26 @@ func machineInfo() event.MachineInfo {
 	return mi
 }
 
+// containerEvent is the scap container event (code 324, libs' JSON) for a container's
+// metadata, so a replay of the capture shows the same container fields. It is marked as read
+// in the older non-large layout (272), which the sysdig-compatible writer writes back.
+func containerEvent(in *container.Info, ts uint64) *event.Event {
+	ev := &event.Event{TS: ts, TID: int64(os.Getpid()), Type: container.EventContainerJSON, RawType: 272,
+		Info: &event.Table[container.EventContainerJSON], NParams: 1, Present: 1}
+	ev.Params[0] = append(container.EncodeJSON(in), 0)
+	return ev
+}
+
 func runCapture(cmd *cobra.Command, path, filter string, dur time.Duration, gz bool) error {
-	d := detect.New(state.Options{})
+	updates := make(chan *container.Info, 1024)
+	cm := container.New(container.Config{OnUpdate: func(in *container.Info) {
+		select {
+		case updates <- in:
+		default: // the capture loop is behind: this update is lost, the next one carries it
+		}
+	}})
+	defer cm.Close()
+	d := detect.New(state.Options{Containers: cm})
 	var keep compiler.Filter
 	if filter != "" {
 		f, err := compiler.CompileFilter(filter, d.Source)
@@ -93,11 +112,30 @@ func runCapture(cmd *cobra.Command, path, filter string, dur time.Duration, gz b
 		if err := w.WriteThreads(h.threads); err != nil {
 			return err
 		}
-		return w.WriteFDs(h.fds)
+		if err := w.WriteFDs(h.fds); err != nil {
+			return err
+		}
+		for _, in := range cm.Snapshot() {
+			if err := w.WriteEvent(containerEvent(in, uint64(time.Now().UnixNano()))); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	p, err := liveLoop(cmd, nil, 0, start, nil, func(ev *event.Event) {
 		if timer == nil && dur > 0 {
 			timer = time.AfterFunc(dur, func() { unix.Kill(os.Getpid(), unix.SIGINT) })
+		}
+	drain:
+		for {
+			select {
+			case in := <-updates:
+				if werr == nil {
+					werr = w.WriteEvent(containerEvent(in, ev.TS))
+				}
+			default:
+				break drain
+			}
 		}
 		ctx := d.Event(ev)
 		if ctx == nil || (keep != nil && !keep(ctx)) || werr != nil {

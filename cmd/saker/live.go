@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/saker-sec/saker/pkg/alert"
+	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/detect"
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/probe"
@@ -136,7 +137,9 @@ func liveLoop(cmd *cobra.Command, syscalls []string, ringBytes int, start func(*
 }
 
 func runLive(cmd *cobra.Command, o *runOptions) error {
-	d := detect.New(state.Options{})
+	cm := container.New(container.Config{}) // runtimes found on this host; lookups never block
+	defer cm.Close()
+	d := detect.New(state.Options{Containers: cm})
 	if err := compileFor(cmd, d, o.rules); err != nil {
 		return err
 	}

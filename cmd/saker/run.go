@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/saker-sec/saker/pkg/alert"
+	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/detect"
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/rules/engine"
@@ -88,7 +89,10 @@ func runReplay(cmd *cobra.Command, o *runOptions) error {
 		return err
 	}
 	defer r.Close()
-	d := detect.New(state.Options{})
+	// A replay asks no runtime: container metadata comes from the capture's container events.
+	cm := container.New(container.Config{Providers: []container.Provider{}})
+	defer cm.Close()
+	d := detect.New(state.Options{Containers: cm})
 	if err := compileFor(cmd, d, o.rules); err != nil {
 		return err
 	}

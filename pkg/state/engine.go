@@ -192,7 +192,7 @@ func (e *Engine) AddThread(ti event.ThreadInfo) {
 	if t.VPID == 0 {
 		t.VPID = t.PID
 	}
-	t.ContainerID = ContainerID(t.Cgroups)
+	e.setContainer(t)
 	e.insertThread(t)
 	e.needLink = true
 }

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/event"
 )
 
@@ -149,6 +150,11 @@ func (e *Engine) Process(ev *event.Event) *Context {
 	}
 	ci := &codes[ev.Type]
 	if ci.skip {
+		if ev.Info.Name == "container" && e.opts.Containers != nil && ev.NParams > 0 {
+			if in, err := container.DecodeJSON(ev.Bytes(0)); err == nil {
+				e.opts.Containers.Add(in)
+			}
+		}
 		if ev.Info.Name == "procinfo" {
 			ctx.Thread = e.threads[ev.TID]
 		}

@@ -137,7 +137,7 @@ func (e *Engine) fillCloneCommon(t *Thread, ev *event.Event) {
 	if cg, ok := e.pStrings(ev, "cgroups"); ok {
 		t.Cgroups = cg
 	}
-	t.ContainerID = ContainerID(t.Cgroups)
+	e.setContainer(t)
 }
 
 // inheritFrom copies what a child takes from the thread it was cloned from.
@@ -152,6 +152,7 @@ func inheritFrom(c, p *Thread) {
 	if c.Cgroups == nil {
 		c.Cgroups = p.Cgroups
 		c.ContainerID = p.ContainerID
+		c.Container = p.Container
 	}
 }
 
@@ -380,7 +381,7 @@ func (e *Engine) onExec(ctx *Context) {
 	}
 	if cg, ok := e.pStrings(ev, "cgroups"); ok {
 		t.Cgroups = cg
-		t.ContainerID = ContainerID(cg)
+		e.setContainer(t)
 	}
 	if v, ok := pUint(ev, "tty"); ok {
 		t.TTY = uint32(v)

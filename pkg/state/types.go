@@ -79,6 +79,7 @@ package state
 import (
 	"net/netip"
 
+	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/event"
 )
 
@@ -92,6 +93,10 @@ type Options struct {
 	// records its tuple (and FD.Failed), as the sysdig CLI shows it. Off (Falco's default), a
 	// failed connect other than EINPROGRESS leaves the fd alone.
 	TrackConnectionStatus bool
+
+	// Containers, when set, gives threads their container metadata entry, and receives the
+	// container events (code 324) of captures.
+	Containers *container.Manager
 }
 
 // Defaults of Options.
@@ -138,6 +143,9 @@ type Thread struct {
 
 	ClonedTS, ExecTS uint64 // thread creation (clone event) / last successful execve, ns since the epoch
 	ContainerID      string // "host" or the 12-char container id from Cgroups
+	// Container is the container's metadata entry (nil without a container manager, or for
+	// threads not yet placed); Entry.Info is never nil, Entry.Pending marks metadata not yet known.
+	Container *container.Entry
 
 	VMSizeKB, VMRSSKB, VMSwapKB uint32
 	PFMajor, PFMinor            uint64
