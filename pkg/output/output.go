@@ -154,8 +154,11 @@ func (m *Manager) Channels() []string {
 }
 
 // Send queues an alert on every channel. It never blocks: a channel whose queue is full drops
-// the alert and counts it.
+// the alert and counts it. Send takes the alert over: its output field strings are copied
+// first, since field values may point into the event buffer, which the reader reuses while
+// the channels format the alert on their own goroutines.
 func (m *Manager) Send(a *alert.Alert) {
+	detach(a)
 	if m.opts.Observe != nil {
 		m.opts.Observe(a)
 	}
@@ -172,6 +175,33 @@ func (m *Manager) Send(a *alert.Alert) {
 			q.dropped.Add(1)
 		}
 	}
+}
+
+// detach copies the strings of the alert's output fields (they may alias reusable buffers).
+func detach(a *alert.Alert) {
+	for k, v := range a.OutputFields {
+		a.OutputFields[k] = detachValue(v)
+	}
+}
+
+func detachValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		return strings.Clone(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = detachValue(e)
+		}
+		return out
+	case []string:
+		out := make([]string, len(x))
+		for i, e := range x {
+			out[i] = strings.Clone(e)
+		}
+		return out
+	}
+	return v
 }
 
 // Stats returns a snapshot of every channel's counters.

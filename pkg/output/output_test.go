@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/saker-sec/saker/pkg/alert"
 )
@@ -637,4 +638,28 @@ func BenchmarkSend3Channels(b *testing.B) {
 	}
 	b.StopTimer()
 	m.Close(context.Background())
+}
+
+// Field values may alias the event buffer, which the reader reuses as soon as Send returns:
+// the channels must still write what the alert said when it was sent.
+func TestSendDetachesFieldStrings(t *testing.T) {
+	var buf bytes.Buffer
+	m := NewManager(Options{})
+	m.Add(NewWriter("w", &buf, jsonFormat()), 0)
+	raw := []byte("/etc/shadow")
+	a := testAlert(1)
+	a.OutputFields["fd.name"] = unsafe.String(&raw[0], len(raw))
+	a.OutputFields["list"] = []any{unsafe.String(&raw[0], 4)}
+	m.Send(a)
+	copy(raw, "XXXXXXXXXXX") // the reader reuses its buffer
+	m.Start()
+	if err := m.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	json.Unmarshal(buf.Bytes(), &got)
+	of := got["output_fields"].(map[string]any)
+	if of["fd.name"] != "/etc/shadow" || of["list"].([]any)[0] != "/etc" {
+		t.Fatalf("output_fields %v", of)
+	}
 }
