@@ -35,7 +35,7 @@ func (s *Source) category(c *state.Context) string {
 	cat, ok := eventCategory[name]
 	if !ok {
 		cat = ecOther
-		if isGeneric(ev) {
+		if isGeneric(ev) && name != "<unknown>" {
 			cat = genericCategory(name)
 		}
 	}
@@ -185,17 +185,26 @@ func (s *Source) evtField(name, arg string) (func(c *state.Context) (fields.Valu
 			return num(d)
 		}, nil
 	case "evt.deltatime", "evt.deltatime.s", "evt.deltatime.ns":
+		// libsinsp: the time since the previous event this field was extracted from (so,
+		// in output, since the previous printed event); 0 for the first
+		var prevNum, prevTS, last uint64
 		return func(c *state.Context) (fields.Value, bool) {
-			if !s.tracked || s.curNum != c.Ev.Num || s.curTS < s.prevTS {
-				return fields.Value{}, false
+			ev := c.Ev
+			if ev.Num == prevNum && prevNum != 0 {
+				return num(last)
 			}
-			d := s.curTS - s.prevTS
+			var d uint64
+			if prevNum != 0 && ev.TS >= prevTS {
+				d = ev.TS - prevTS
+			}
+			prevNum, prevTS = ev.Num, ev.TS
 			switch name {
 			case "evt.deltatime.s":
 				d /= 1e9
 			case "evt.deltatime.ns":
 				d %= 1e9
 			}
+			last = d
 			return num(d)
 		}, nil
 	case "evt.dir":
@@ -224,7 +233,7 @@ func (s *Source) evtField(name, arg string) (func(c *state.Context) (fields.Valu
 				return fields.Value{}, false
 			}
 			n := typeName(ev)
-			if cat := eventCategory[n]; cat == ecInternal || cat == ecScheduler || n == "procexit" ||
+			if cat := eventCategory[n]; cat == ecInternal || cat == ecScheduler ||
 				n == "signaldeliver" || n == "page_fault" || n == "container" || n == "notification" {
 				return fields.Value{}, false
 			}
@@ -241,7 +250,7 @@ func (s *Source) evtField(name, arg string) (func(c *state.Context) (fields.Valu
 		return func(c *state.Context) (fields.Value, bool) {
 			ev := s.view(c)
 			i := ref.index(ev)
-			if i < 0 || !ev.Has(i) || isGeneric(ev) && i == 0 {
+			if i < 0 || !ev.Has(i) {
 				return fields.Value{}, false
 			}
 			v, res := s.r.param(c, ev, i)
@@ -321,29 +330,48 @@ func (s *Source) evtField(name, arg string) (func(c *state.Context) (fields.Valu
 			}
 			return inum(res)
 		}, nil
-	case "evt.failed", "evt.count.error":
+	case "evt.failed":
 		return func(c *state.Context) (fields.Value, bool) {
 			res, ok := resParam(s.view(c))
 			return boolean(ok && res < 0)
+		}, nil
+	case "evt.count.error":
+		// the evt.count fields are 1 or have no value (libsinsp)
+		return func(c *state.Context) (fields.Value, bool) {
+			if res, ok := resParam(s.view(c)); ok && res < 0 {
+				return num(1)
+			}
+			return fields.Value{}, false
 		}, nil
 	case "evt.count.error.file", "evt.count.error.net", "evt.count.error.memory", "evt.count.error.other":
 		want := strings.TrimPrefix(name, "evt.count.error.")
 		return func(c *state.Context) (fields.Value, bool) {
 			res, ok := resParam(s.view(c))
 			if !ok || res >= 0 {
-				return num(0)
+				return fields.Value{}, false
 			}
 			cat := s.category(c)
+			var hit bool
 			switch want {
 			case "file", "net", "memory":
-				return boolean(cat == want)
+				hit = cat == want
+			default:
+				hit = cat != "file" && cat != "net" && cat != "memory"
 			}
-			return boolean(cat != "file" && cat != "net" && cat != "memory")
+			if !hit {
+				return fields.Value{}, false
+			}
+			return num(1)
 		}, nil
 	case "evt.count":
 		return func(c *state.Context) (fields.Value, bool) { return num(1) }, nil
 	case "evt.count.exit":
-		return func(c *state.Context) (fields.Value, bool) { return boolean(c.Ev.Info != nil && c.Ev.Info.Dir == 'X') }, nil
+		return func(c *state.Context) (fields.Value, bool) {
+			if c.Ev.Info == nil || c.Ev.Info.Dir != 'X' {
+				return fields.Value{}, false
+			}
+			return num(1)
+		}, nil
 	case "evt.is_io", "evt.is_io_read", "evt.is_io_write", "evt.io_dir", "evt.is_wait":
 		return func(c *state.Context) (fields.Value, bool) {
 			ev := c.Ev
@@ -471,9 +499,13 @@ func rawArg(ev *event.Event, i int) (fields.Value, bool) {
 	return str(string(b))
 }
 
-// humanDuration renders a duration like libsinsp's evt.latency.human ("3.43us", "0ns").
+// humanDuration renders a duration like sysdig's evt.latency.human: "835ns", "3.43us" (two
+// decimals, truncated, below 10 units), "56us", "16ms".
 func humanDuration(d uint64) string {
 	trunc := func(v float64) string {
+		if v >= 10 {
+			return strconv.FormatInt(int64(v), 10)
+		}
 		return strconv.FormatFloat(float64(int64(v*100))/100, 'f', 2, 64)
 	}
 	switch {

@@ -127,7 +127,7 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 				if isOpenFamily(c.Ev) {
 					return str("f") // libsinsp: what the open would have created
 				}
-				if s.placeholderFD(c) {
+				if s.placeholderType(c) {
 					return str("o")
 				}
 				return fields.Value{}, false
@@ -265,9 +265,17 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 	case "fd.name_changed":
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) { return boolean(f.NameChanged) }), nil
 	case "fd.uid":
-		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
-			return str(containerID(c) + formatInt(c.FDNum))
-		}), nil
+		// libsinsp: the thread id followed by the fd number (-1 when none)
+		return func(c *state.Context) (fields.Value, bool) {
+			if c.Thread == nil || !s.fdEvent(c) {
+				return fields.Value{}, false
+			}
+			n := c.FDNum
+			if n < 0 {
+				n = -1
+			}
+			return str(formatInt(c.Ev.TID) + formatInt(n))
+		}, nil
 	case "fd.containername":
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
 			return str(containerID(c) + ":" + f.Name)
@@ -334,6 +342,13 @@ func (s *Source) placeholderFD(c *state.Context) bool {
 	ev := c.Ev
 	return s.opts.Sysdig029 && c.Thread != nil && ev.Info != nil && ev.Info.Dir == 'X' && s.fdEvent(c) &&
 		ev.Info.Flags&event.EFCreatesFD == 0 && !isOpenFamily(ev)
+}
+
+// placeholderType reports, in Sysdig029 mode, a fd event on a fd number missing from the
+// table, for which sysdig 0.29 shows typechar 'o' (enter and exit alike).
+func (s *Source) placeholderType(c *state.Context) bool {
+	return s.placeholderFD(c) || s.opts.Sysdig029 && c.Thread != nil && c.Ev.Info != nil &&
+		c.Ev.Info.Dir == 'E' && c.FDNum >= 0 && s.fdEvent(c) && !isOpenFamily(c.Ev)
 }
 
 // ctxFD is the fd the fields of c read.

@@ -3,6 +3,7 @@ package sysfields
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -21,6 +22,7 @@ type Formatter struct {
 	all    bool
 	parts  []part
 	fields []boundField
+	sorted []int // field indexes by name, for JSON
 }
 
 type part struct {
@@ -152,14 +154,21 @@ func (f *Formatter) AppendFormat(sb *strings.Builder, ev fields.Event) (string, 
 	return sb.String(), true
 }
 
-// JSON renders ev as one JSON object of the format's fields (name as written → typed value;
-// absent values are null). It returns false like Format.
+// JSON renders ev as one JSON object of the format's fields (name as written → typed value,
+// keys sorted as sysdig -j prints them; absent values are null). It returns false like Format.
 func (f *Formatter) JSON(ev fields.Event) ([]byte, bool) {
+	if f.sorted == nil {
+		f.sorted = make([]int, len(f.fields))
+		for i := range f.sorted {
+			f.sorted[i] = i
+		}
+		sort.SliceStable(f.sorted, func(a, b int) bool { return f.fields[f.sorted[a]].name < f.fields[f.sorted[b]].name })
+	}
 	var sb strings.Builder
 	sb.WriteByte('{')
-	for i := range f.fields {
+	for n, i := range f.sorted {
 		b := &f.fields[i]
-		if i > 0 {
+		if n > 0 {
 			sb.WriteByte(',')
 		}
 		k, _ := json.Marshal(b.name)
@@ -206,10 +215,10 @@ func Render(info fields.Info, v fields.Value) string {
 		return printableAll(v.S)
 	case fields.Int64:
 		return strconv.FormatInt(int64(v.N), 10)
-	case fields.Uint64, fields.Port, fields.AbsTime:
+	case fields.Uint64, fields.Port:
 		return strconv.FormatUint(v.N, 10)
-	case fields.RelTime:
-		if strings.HasSuffix(info.Name, ".ns") && info.Name != "evt.rawtime.ns" {
+	case fields.RelTime, fields.AbsTime:
+		if strings.HasSuffix(info.Name, ".ns") || info.Name == "evt.reltime" { // as sysdig: 9 digits at least
 			s := strconv.FormatUint(v.N, 10)
 			if len(s) < 9 {
 				s = strings.Repeat("0", 9-len(s)) + s

@@ -365,7 +365,12 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 	case "thread.cap_effective":
 		return on(self, func(t *state.Thread) (fields.Value, bool) { return str(capString(t.CapEffective)) }), nil
 	case "proc.fdlimit":
-		return on(proc, func(t *state.Thread) (fields.Value, bool) { return inum(t.FDLimit) }), nil
+		return on(proc, func(t *state.Thread) (fields.Value, bool) {
+			if t.Invalid && t.FDLimit == 0 {
+				return inum(-1) // libsinsp's made-up threads
+			}
+			return inum(t.FDLimit)
+		}), nil
 	case "proc.vmsize":
 		return on(proc, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.VMSizeKB)) }), nil
 	case "proc.vmrss":

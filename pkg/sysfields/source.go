@@ -64,9 +64,7 @@ type Source struct {
 	// Track state (evt.latency, evt.deltatime, evt.reltime)
 	tracked  bool
 	firstTS  uint64
-	prevTS   uint64 // ts of the event before the current one
 	curTS    uint64
-	curNum   uint64
 	enterTS  map[int64]uint64 // per thread: ts of its last enter event
 	latency  uint64
 	latencyN uint64 // event number latency is for
@@ -112,19 +110,19 @@ var genericNames = func() map[string]bool {
 }()
 
 // Track records an event for the fields that depend on the stream rather than on one event
-// (evt.latency, evt.deltatime, evt.reltime). Call it for every event, shown or not, right
+// (evt.latency, evt.reltime). Call it for every event, shown or not, right
 // after state.Engine.Process; without it those fields have no value.
 func (s *Source) Track(c *state.Context) {
 	ev := c.Ev
 	if !s.tracked {
 		s.tracked = true
-		s.firstTS = ev.TS
 		s.curTS = ev.TS
 		s.enterTS = map[int64]uint64{}
 	}
-	s.prevTS = s.curTS
+	if s.firstTS == 0 {
+		s.firstTS = ev.TS // the first event with a time (injected metadata events have none)
+	}
 	s.curTS = ev.TS
-	s.curNum = ev.Num
 	s.latency = 0
 	s.latencyN = ev.Num
 	if ev.Info == nil {

@@ -434,7 +434,7 @@ func TestFormatter(t *testing.T) {
 	}
 	f, _ := NewFormatter("*%evt.num %proc.name %fd.sip %evt.failed", src)
 	js, ok := f.JSON(ctx)
-	if !ok || string(js) != `{"evt.num":7,"proc.name":"curl","fd.sip":null,"evt.failed":false}` {
+	if !ok || string(js) != `{"evt.failed":false,"evt.num":7,"fd.sip":null,"proc.name":"curl"}` {
 		t.Errorf("JSON = %s, %v", js, ok)
 	}
 }
