@@ -154,7 +154,8 @@ func (m *Manager) Channels() []string {
 }
 
 // Send queues an alert on every channel. It never blocks: a channel whose queue is full drops
-// the alert and counts it. Send takes the alert over: its output field strings are copied
+// the alert and counts it. Send takes the alert over (do not modify it or Send it again
+// afterwards): its output field strings are copied
 // first, since field values may point into the event buffer, which the reader reuses while
 // the channels format the alert on their own goroutines.
 func (m *Manager) Send(a *alert.Alert) {
