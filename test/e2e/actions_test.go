@@ -128,8 +128,20 @@ func actions() []action {
 		{"write a .bashrc", func(t *testing.T, e *env) []expect {
 			rc := filepath.Join(e.dir, ".bashrc")
 			run(t, false, nil, helperBin, "write", rc)
-			return []expect{{"Modify Shell Configuration File", map[string]string{
-				"proc.name": "sakerhelper", "fd.name": rc, "proc.cmdline": cmdline(helperBin, "write", rc)}}}
+			run(t, false, nil, "/usr/bin/cat", rc)
+			w := map[string]string{"proc.name": "sakerhelper", "fd.name": rc, "proc.cmdline": cmdline(helperBin, "write", rc)}
+			return []expect{
+				{"Modify Shell Configuration File", w},
+				{"Create Hidden Files or Directories", w},
+				{"Read Shell Configuration File", map[string]string{"proc.name": "cat", "fd.name": rc, "proc.cmdline": "cat " + rc}},
+			}
+		}},
+		{"hidden directory", func(t *testing.T, e *env) []expect {
+			d := filepath.Join(e.dir, ".hidden")
+			argv := []string{"/usr/bin/mkdir", d}
+			run(t, false, nil, argv...)
+			return []expect{{"Create Hidden Files or Directories", map[string]string{
+				"proc.name": "mkdir", "proc.cmdline": cmdline(argv...), "evt.type": "mkdir"}}}
 		}},
 		{"crontab", func(t *testing.T, e *env) []expect {
 			c := copyExe(t, "/usr/bin/true", filepath.Join(e.dir, "crontab"))
@@ -302,6 +314,21 @@ func actions() []action {
 			run(t, false, nil, helperBin, "udp", nsAddr, "9999")
 			return []expect{{"Unexpected UDP Traffic", map[string]string{
 				"proc.name": "sakerhelper", "fd.rport": "9999", "fd.l4proto": "udp", "fd.name": "~->" + nsAddr + ":9999"}}}
+		}},
+		{"python connects out", func(t *testing.T, e *env) []expect {
+			argv := []string{"/usr/bin/python3", "-c", "import socket; socket.create_connection(('" + nsAddr + "', 8080)).close() # " + e.tok}
+			run(t, false, nil, argv...)
+			return []expect{{"Interpreted procs outbound network activity", map[string]string{
+				"proc.name": "python3", "proc.cmdline": cmdline(argv...), "fd.rport": "8080", "fd.l4proto": "tcp", "fd.name": "~->" + nsAddr + ":8080"}}}
+		}},
+		{"python accepts a connection from the namespace", func(t *testing.T, e *env) []expect {
+			code := "import socket; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('" + hostAddr + "', 8081)); s.listen(1); print('ready', flush=True); s.settimeout(20); c,a=s.accept(); c.close() # " + e.tok
+			srv := startBackground(t, "/usr/bin/python3", "-c", code)
+			run(t, false, nil, "ip", "netns", "exec", curNetns, helperBin, "connect", hostAddr, "8081")
+			srv.Wait()
+			w := map[string]string{"proc.name": "python3", "proc.cmdline": cmdline("/usr/bin/python3", "-c", code),
+				"fd.lport": "8081", "fd.name": "~" + nsAddr + ":"}
+			return []expect{{"Interpreted procs inbound network activity", w}, {"Unexpected inbound connection source", w}}
 		}},
 	}
 }

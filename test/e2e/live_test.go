@@ -144,13 +144,49 @@ type action struct {
 	do   func(t *testing.T, e *env) []expect
 }
 
-// TestLive runs one saker for all actions, then stops it and checks the detach.
-func TestLive(t *testing.T) {
-	need(t)
-	args := []string{"run", "--json"}
+// enableRules turns on, the way a Falco user does in a rules file of their own, upstream
+// rules that ship disabled (enabled: false) and that these tests trigger.
+const enableRules = `
+- rule: Create Hidden Files or Directories
+  enabled: true
+  override:
+    enabled: replace
+- rule: Read Shell Configuration File
+  enabled: true
+  override:
+    enabled: replace
+- rule: Interpreted procs outbound network activity
+  enabled: true
+  override:
+    enabled: replace
+- rule: Interpreted procs inbound network activity
+  enabled: true
+  override:
+    enabled: replace
+- rule: Unexpected inbound connection source
+  enabled: true
+  override:
+    enabled: replace
+`
+
+// liveRuleArgs are the -r flags of TestLive: the three upstream files, then enableRules.
+func liveRuleArgs(t *testing.T) []string {
+	t.Helper()
+	var args []string
 	for _, f := range ruleFiles {
 		args = append(args, "-r", f)
 	}
+	en := filepath.Join(runDir, "enable.yaml")
+	if err := os.WriteFile(en, []byte(enableRules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return append(args, "-r", en)
+}
+
+// TestLive runs one saker for all actions, then stops it and checks the detach.
+func TestLive(t *testing.T) {
+	need(t)
+	args := append([]string{"run", "--json"}, liveRuleArgs(t)...)
 	start := time.Now()
 	s := startSaker(t, args...)
 	t.Logf("saker ready after %v", time.Since(start).Round(time.Millisecond))
@@ -238,6 +274,22 @@ func skipIfLoginuidRoot(t *testing.T) {
 	}
 }
 
+// startBackground starts argv and waits for it to print "ready".
+func startBackground(t *testing.T, argv ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("%q: %q %v", argv, line, err)
+	}
+	return cmd
+}
+
 // replayKeys are the output fields compared between a live alert and its replay.
 var replayKeys = []string{"proc.name", "proc.cmdline", "proc.pname", "proc.exepath", "fd.name", "evt.type",
 	"evt.arg.target", "evt.arg.linkpath", "evt.arg.filename", "evt.arg.mode"}
@@ -271,10 +323,7 @@ func testCaptureReplay(t *testing.T, s *sakerProc) {
 		t.Fatalf("saker capture exit after SIGINT: %v\n%s", err, capt.stderrText())
 	}
 	t.Logf("capture: %s", strings.TrimSpace(capt.stderrText()))
-	args := []string{"run", "--json", "-e", file}
-	for _, f := range ruleFiles {
-		args = append(args, "-r", f)
-	}
+	args := append([]string{"run", "--json", "-e", file}, liveRuleArgs(t)...)
 	out, err := exec.Command(sakerBin, args...).Output()
 	if err != nil {
 		t.Fatalf("saker run -e %s: %v", file, err)
