@@ -605,3 +605,38 @@ func FuzzFormatter(f *testing.F) {
 		fm.JSON(ctx)
 	})
 }
+
+// FuzzRenderParams: any decodable record renders (evt.args, every evt.arg[N], evt.rawarg[N],
+// evt.res, fd and type fields) without panicking, with and without state.
+func FuzzRenderParams(f *testing.F) {
+	f.Add(encode(f, "read", 'X', curlPID, tsBase, map[string]any{"res": 5, "data": []byte("hello"), "fd": 3, "size": 4096}))
+	f.Add(encode(f, "connect", 'X', curlPID, tsBase, map[string]any{"res": -115, "tuple": []byte{2, 1, 2, 3, 4, 0, 80, 5, 6, 7, 8, 1, 187}, "fd": 4}))
+	f.Add(encode(f, "poll", 'E', curlPID, tsBase, map[string]any{"fds": []byte{1, 0, 3, 0, 0, 0, 0, 0, 0, 0, 1, 0}, "timeout": 5}))
+	f.Add(encode(f, "execve", 'X', curlPID, tsBase, map[string]any{"res": 0, "exe": "curl", "args": []byte("a\x00b\x00")}))
+	st := testEngine()
+	withState := NewSourceWith(st, Options{Sysdig029: true})
+	noState := NewSource(nil)
+	refs := []string{"evt.args", "evt.info", "evt.res", "evt.rawres", "evt.type", "evt.category", "fd.name", "fd.typechar",
+		"evt.buffer", "evt.buflen", "fs.path.name", "evt.abspath[src]", "evt.is_open_read"}
+	for i := 0; i < 8; i++ {
+		refs = append(refs, "evt.arg["+string(rune('0'+i))+"]", "evt.rawarg["+string(rune('0'+i))+"]")
+	}
+	var exs []fields.Extractor
+	for _, src := range []fields.Source{withState, noState} {
+		for _, r := range refs {
+			_, ex := bind(f, src, r)
+			exs = append(exs, ex)
+		}
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		ev := &event.Event{}
+		if event.Decode(raw, ev, true) != nil {
+			return
+		}
+		ev.Raw = raw
+		ctx := &state.Context{Ev: ev, Thread: st.Thread(curlPID), FDNum: -1}
+		for _, ex := range exs {
+			ex(ctx)
+		}
+	})
+}
