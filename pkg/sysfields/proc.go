@@ -183,8 +183,31 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 			return t
 		}
 	}
-	sess := lookup(func(t *state.Thread) int64 { return t.SID })
-	vpgrp := lookup(func(t *state.Thread) int64 { return t.VPGID })
+	// libsinsp: the session (process group) leader is the thread whose pid is the sid (vpgid);
+	// when that one is gone, the highest ancestor with the same sid (vpgid)
+	leader := func(id func(t *state.Thread) int64) func(c *state.Context) *state.Thread {
+		direct := lookup(id)
+		return func(c *state.Context) *state.Thread {
+			if t := direct(c); t != nil {
+				return t
+			}
+			t := mainOf(c)
+			if t == nil {
+				return nil
+			}
+			want := id(t)
+			for i := 0; i < maxAncestors; i++ {
+				p := s.parent(t)
+				if p == nil || id(p) != want {
+					break
+				}
+				t = p
+			}
+			return t
+		}
+	}
+	sess := leader(func(t *state.Thread) int64 { return t.SID })
+	vpgrp := leader(func(t *state.Thread) int64 { return t.VPGID })
 	pgrp := lookup(func(t *state.Thread) int64 { return t.PGID })
 
 	switch name {
