@@ -20,7 +20,7 @@ func TestConfigShow(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(out), &m); err != nil {
 		t.Fatalf("output is not YAML: %v", err)
 	}
-	if m["json_output"] != false || m["priority"] != "debug" || m["rule_matching"] != "first" {
+	if m["json_output"] != false || m["priority"] != "debug" || m["rule_matching"] != "all" {
 		t.Errorf("defaults: json_output %v priority %v rule_matching %v", m["json_output"], m["priority"], m["rule_matching"])
 	}
 

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/saker-sec/saker/pkg/alert"
+	"github.com/saker-sec/saker/pkg/config"
 	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/detect"
 	"github.com/saker-sec/saker/pkg/event"
@@ -140,11 +141,19 @@ func runLive(cmd *cobra.Command, o *runOptions) error {
 	cm := container.New(container.Config{}) // runtimes found on this host; lookups never block
 	defer cm.Close()
 	d := detect.New(state.Options{Containers: cm})
-	if err := compileFor(cmd, d, o.rules); err != nil {
+	rn, err := newRunner(cmd, o, d, false)
+	if err != nil {
 		return err
 	}
-	d.First = o.first
-	d.Emit = alertPrinter(cmd.OutOrStdout(), o.json)
+	var pr *probe.Probe
+	// The in-kernel selection follows the ruleset, also across reloads.
+	rn.rulesChanged = func(*config.Rules) {
+		if pr != nil {
+			if err := pr.SetSyscalls(probeSelection(d.Rules)); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "saker: updating the probe's selection: %v\n", err)
+			}
+		}
+	}
 	start := func(h *hostState) error {
 		d.Metadata(&h.machine, nil, h.users, h.groups, h.threads, h.fds)
 		return nil
@@ -152,25 +161,25 @@ func runLive(cmd *cobra.Command, o *runOptions) error {
 	var lastDrops, lastEvents, seen uint64
 	var final probe.Stats
 	var lastReport time.Time
-	var pr *probe.Probe
 	handle := func(ev *event.Event) {
-		d.Event(ev)
+		rn.event(ev)
 		seen++
 		if seen%1024 != 0 || pr == nil {
 			return
 		}
-		// Drop alerts, rate-limited like Falco's syscall_event_drops (one per interval).
 		st := pr.Stats()
 		final = st
+		rn.m.KernelDrops.Store(st.KernelDrops)
+		// Drop alerts, rate-limited like Falco's syscall_event_drops (one per interval).
 		if st.KernelDrops > lastDrops && time.Since(lastReport) >= o.dropInterval {
-			d.Emit(alert.Drops(time.Now(), d.Hostname, st.KernelDrops-lastDrops, st.Events-lastEvents))
+			rn.send(alert.Drops(time.Now(), d.Hostname, st.KernelDrops-lastDrops, st.Events-lastEvents))
 			lastDrops, lastEvents, lastReport = st.KernelDrops, st.Events, time.Now()
 		}
 	}
-	p, err := liveLoop(cmd, probeSelection(d.Rules), o.ringBytes, func(h *hostState) error {
-		err := start(h)
-		return err
-	}, func(p *probe.Probe) { pr = p }, handle)
+	p, err := liveLoop(cmd, probeSelection(d.Rules), o.ringBytes, start, func(p *probe.Probe) { pr = p }, handle)
+	if cerr := rn.close(); err == nil {
+		err = cerr
+	}
 	if p != nil {
 		if st := p.Stats(); st.KernelDrops > final.KernelDrops {
 			final = st

@@ -174,3 +174,58 @@ func TestLiveDropAlert(t *testing.T) {
 		t.Errorf("final counters do not report the drops:\n%s", errText)
 	}
 }
+
+// TestLiveReload edits the rules file of a running saker: the new rule, on a syscall the old
+// rules did not select, alerts once the reload is announced, and a broken edit keeps the
+// running rules.
+func TestLiveReload(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "r.yaml")
+	marker := filepath.Join(dir, "made-by-test")
+	os.WriteFile(rules, []byte(`
+- rule: never
+  desc: test
+  condition: evt.type = openat and fd.name = /nonexistent/never
+  output: "never %fd.name"
+  priority: WARNING
+`), 0o644)
+	proc, lines := liveSaker(t, "-r", rules, "--json")
+	os.WriteFile(rules, []byte(`
+- rule: mkdir seen
+  desc: test
+  condition: evt.type in (mkdir, mkdirat) and evt.arg.path = `+marker+`
+  output: "mkdir %evt.arg.path by %proc.name"
+  priority: WARNING
+`), 0o644)
+	waitStderr(t, proc, "rules reloaded")
+	if err := os.Mkdir(marker, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a, ok := waitAlert(t, lines, 20*time.Second, func(a falcoAlert) bool { return a.Rule == "mkdir seen" })
+	if !ok {
+		t.Fatalf("no alert from the reloaded rule:\n%s", proc)
+	}
+	if a.OutputFields["evt.arg.path"] != marker || a.OutputFields["proc.name"] != "saker.test" {
+		t.Errorf("alert fields %v", a.OutputFields)
+	}
+	os.WriteFile(rules, []byte("- rule: [broken\n"), 0o644)
+	waitStderr(t, proc, "reload failed")
+	os.Remove(marker)
+	os.Mkdir(marker, 0o755)
+	if _, ok := waitAlert(t, lines, 20*time.Second, func(a falcoAlert) bool { return a.Rule == "mkdir seen" }); !ok {
+		t.Fatalf("the running rules stopped after a broken edit:\n%s", proc)
+	}
+	proc.stop(syscall.SIGTERM)
+}
+
+// waitStderr waits (bounded) until saker's stderr holds text.
+func waitStderr(t *testing.T, p *liveProc, text string) {
+	t.Helper()
+	for i := 0; i < 300; i++ {
+		if strings.Contains(p.String(), text) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("stderr never said %q:\n%s", text, p)
+}

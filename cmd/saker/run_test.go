@@ -113,3 +113,34 @@ func TestReplayCapturesWithUpstreamRules(t *testing.T) {
 		t.Errorf("alert fields %q not among sysdig's UDP connects:\n%s", got, out)
 	}
 }
+
+// TestReplayToFileOutput replays a capture with the configuration sending JSON alerts to a
+// file channel only (-o overrides), and the metrics of the run's web server are not needed.
+func TestReplayToFileOutput(t *testing.T) {
+	shared := sharedDir(t)
+	rules := filepath.Join(shared, "falco-rules")
+	out := filepath.Join(t.TempDir(), "alerts.json")
+	stdout, errOut, code := saker(t, "run", "-e", filepath.Join(shared, "captures", "curl_google.scap"),
+		"-r", filepath.Join(rules, "falco-incubating_rules.yaml"),
+		"-o", "json_output=true", "-o", "stdout_output.enabled=false",
+		"-o", "file_output.enabled=true", "-o", "file_output.filename="+out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.TrimSpace(stdout) != "" {
+		t.Errorf("stdout output disabled, yet: %q", stdout)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a falcoAlert
+	if err := json.Unmarshal([]byte(strings.Split(string(data), "\n")[0]), &a); err != nil || a.Rule != "Unexpected UDP Traffic" {
+		t.Errorf("file output %q (%v)", data, err)
+	}
+	// A broken configuration key is refused with its path.
+	_, errOut, code = saker(t, "run", "-e", filepath.Join(shared, "captures", "curl_google.scap"), "-o", "file_output.enabeld=true")
+	if code != 2 || !strings.Contains(errOut, "file_output.enabeld") {
+		t.Errorf("bad -o: exit %d, %q", code, errOut)
+	}
+}

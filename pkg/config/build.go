@@ -37,6 +37,7 @@ type OutputOptions struct {
 	Logger    *slog.Logger         // slog.Default when nil
 	Stdout    io.Writer            // os.Stdout when nil
 	UserAgent string               // overrides http_output.user_agent when set
+	Block     bool                 // Send waits for queue room instead of dropping (replays)
 }
 
 // Outputs builds the output manager with every enabled channel; the caller Starts it (and
@@ -48,6 +49,7 @@ func (c *Config) Outputs(o OutputOptions) (*output.Manager, error) {
 		Hostname:          o.Hostname,
 		Observe:           o.Observe,
 		Logger:            o.Logger,
+		Block:             o.Block,
 	})
 	f := c.Format()
 	timeout := time.Duration(c.OutputTimeout) * time.Millisecond
@@ -226,8 +228,25 @@ type Rules struct {
 // LoadRules reads the rules files, applies ApplyRules, compiles the result against sources and
 // binds append_output's extra fields. The Rules are nil when there are errors.
 func (c *Config) LoadRules(paths []string, sources map[string]fields.Source) (*Rules, []loader.Message, []loader.Message) {
+	files := make([]loader.File, 0, len(paths))
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, []loader.Message{{Pos: loader.Pos{File: p}, Msg: err.Error()}}, nil
+		}
+		files = append(files, loader.File{Name: p, Data: data})
+	}
+	return c.LoadRuleFiles(files, sources)
+}
+
+// LoadRuleFiles is LoadRules for rules files held in memory (e.g. the built-in rules).
+func (c *Config) LoadRuleFiles(files []loader.File, sources map[string]fields.Source) (*Rules, []loader.Message, []loader.Message) {
 	start := time.Now()
-	coll, errs, warns := loader.LoadFiles(paths...)
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = f.Name
+	}
+	coll, errs, warns := loader.Load(files)
 	if coll == nil || len(errs) > 0 {
 		return nil, errs, warns
 	}

@@ -13,7 +13,7 @@ import (
 
 func TestDefaults(t *testing.T) {
 	c := Default()
-	if c.Priority != Priority(loader.Debug) || c.RuleMatching != "first" || c.JSONOutput || !c.JSONIncludeOutputProperty ||
+	if c.Priority != Priority(loader.Debug) || c.RuleMatching != "all" || c.JSONOutput || !c.JSONIncludeOutputProperty ||
 		!c.JSONIncludeTagsProperty || !c.StdoutOutput.Enabled || c.FileOutput.Enabled || c.HTTPOutput.Enabled ||
 		c.Webserver.Enabled || c.Webserver.ListenAddress != "127.0.0.1" || c.Webserver.ListenPort != 8765 ||
 		c.OutputsQueue.Capacity != 1024 || c.OutputsQueue.FlushTimeout.D() != 5*time.Second || c.OutputTimeout != 2000 ||

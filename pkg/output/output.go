@@ -60,6 +60,9 @@ type Options struct {
 	Observe func(*alert.Alert)
 	// Logger receives write errors (rate-limited) and lifecycle messages; slog.Default when nil.
 	Logger *slog.Logger
+	// Block makes Send wait for room instead of dropping when a queue is full: for replays
+	// of captures, where nothing is live and every alert must come out.
+	Block bool
 }
 
 // ChannelStats is a snapshot of one channel's counters.
@@ -170,6 +173,10 @@ func (m *Manager) Send(a *alert.Alert) {
 		return
 	}
 	for _, q := range m.qs {
+		if m.opts.Block {
+			q.q <- a
+			continue
+		}
 		select {
 		case q.q <- a:
 		default:
