@@ -640,3 +640,26 @@ func FuzzRenderParams(f *testing.F) {
 		}
 	})
 }
+
+// TestGenericSyscall: a syscall without its own event (generic code, ID param) is named by its
+// ID, so evt.type and syscall.type tell clock_gettime from madvise.
+func TestGenericSyscall(t *testing.T) {
+	st := testEngine()
+	src := NewSource(st)
+	for _, c := range []struct {
+		id   int
+		want string
+	}{{139, "madvise"}, {176, "clock_gettime"}, {0, "<unknown>"}, {9999, "<unknown>"}} {
+		ctx := st.Process(decode(t, encode(t, "syscall", 'X', curlPID, tsBase, map[string]any{"ID": c.id, "nativeID": 1}), 1))
+		for _, f := range []string{"evt.type", "syscall.type"} {
+			_, ex := bind(t, src, f)
+			if v, ok := ex(ctx); !ok || v.S != c.want {
+				t.Errorf("ID %d: %s = %q, %v; want %q", c.id, f, v.S, ok, c.want)
+			}
+		}
+		_, ex := bind(t, src, "evt.args")
+		if v, _ := ex(ctx); v.S != "" {
+			t.Errorf("ID %d: evt.args = %q, want empty (sysdig shows no params)", c.id, v.S)
+		}
+	}
+}
