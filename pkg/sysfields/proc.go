@@ -387,6 +387,15 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 		return on(self, func(t *state.Thread) (fields.Value, bool) { return str(capString(t.CapInheritable)) }), nil
 	case "thread.cap_effective":
 		return on(self, func(t *state.Thread) (fields.Value, bool) { return str(capString(t.CapEffective)) }), nil
+	case "proc.fdopencount":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.NumFDs())) }), nil
+	case "proc.fdusage":
+		return on(proc, func(t *state.Thread) (fields.Value, bool) {
+			if t.FDLimit <= 0 {
+				return fields.Value{}, false
+			}
+			return fields.Value{F: float64(t.NumFDs()) * 100 / float64(t.FDLimit)}, true
+		}), nil
 	case "proc.fdlimit":
 		return on(proc, func(t *state.Thread) (fields.Value, bool) {
 			if t.Invalid && t.FDLimit == 0 {

@@ -235,6 +235,7 @@ func TestExtractorValuesAndTypes(t *testing.T) {
 		{"proc.is_sid_leader", fields.Bool, false},
 		{"proc.is_vpgid_leader", fields.Bool, true},
 		{"proc.fdlimit", fields.Int64, int64(1024)},
+		{"proc.fdopencount", fields.Uint64, uint64(2)},
 		{"thread.tid", fields.Int64, int64(curlPID)},
 		{"thread.ismain", fields.Bool, true},
 		{"thread.cap_permitted", fields.String, "CAP_CHOWN CAP_SYS_ADMIN"},
