@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -147,9 +148,10 @@ func runLive(cmd *cobra.Command, o *runOptions) error {
 	}
 	var pr *probe.Probe
 	// The in-kernel selection follows the ruleset, also across reloads.
-	rn.rulesChanged = func(*config.Rules) {
-		if pr != nil {
-			if err := pr.SetSyscalls(probeSelection(d.Rules)); err != nil {
+	var loaded atomic.Pointer[probe.Probe] // read by the reloader's goroutine
+	rn.reloaded = func(rs *config.Rules) {
+		if pr := loaded.Load(); pr != nil {
+			if err := pr.SetSyscalls(probeSelection(rs.Ruleset)); err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "saker: updating the probe's selection: %v\n", err)
 			}
 		}
@@ -176,7 +178,7 @@ func runLive(cmd *cobra.Command, o *runOptions) error {
 			lastDrops, lastEvents, lastReport = st.KernelDrops, st.Events, time.Now()
 		}
 	}
-	p, err := liveLoop(cmd, probeSelection(d.Rules), o.ringBytes, start, func(p *probe.Probe) { pr = p }, handle)
+	p, err := liveLoop(cmd, probeSelection(d.Rules), o.ringBytes, start, func(p *probe.Probe) { pr = p; loaded.Store(p) }, handle)
 	if cerr := rn.close(); err == nil {
 		err = cerr
 	}

@@ -34,8 +34,10 @@ type runner struct {
 	em     *config.Emitter
 	holder *reload.Holder[config.Rules]
 	stop   []func()
-	// rulesChanged is called (on the event loop) when a new ruleset takes over.
-	rulesChanged func(*config.Rules)
+	// reloaded is called on the reloader's goroutine when a new ruleset was swapped in,
+	// before the reload is announced (live: the probe's selection follows it at once, so an
+	// event right after the announcement is captured).
+	reloaded func(*config.Rules)
 }
 
 func (o *runOptions) overridesWithFlags() []string {
@@ -146,6 +148,9 @@ func newRunner(cmd *cobra.Command, o *runOptions, d *detect.Detector, replay boo
 					n = len(cur.Ruleset.Enabled())
 				}
 				r.m.ObserveRulesLoad(res.Duration, n, res.Err, true)
+				if res.Err == nil && r.reloaded != nil {
+					r.reloaded(r.holder.Load())
+				}
 				if res.Err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "saker: reload failed, the previous rules keep running:\n%v\n", res.Err)
 					r.out.Send(reload.FailureAlert(res, d.Hostname))
@@ -161,9 +166,6 @@ func newRunner(cmd *cobra.Command, o *runOptions, d *detect.Detector, replay boo
 
 func (r *runner) apply(rs *config.Rules) {
 	r.d.Rules, r.d.First, r.em.Extras = rs.Ruleset, rs.First, rs.Extras
-	if r.rulesChanged != nil {
-		r.rulesChanged(rs)
-	}
 }
 
 // event runs one event: the newest ruleset is taken between events, so across a reload no
