@@ -1,6 +1,8 @@
 package state
 
 import (
+	"strings"
+
 	"net/netip"
 	"strconv"
 
@@ -88,6 +90,9 @@ func (e *Engine) onOpen(ctx *Context) {
 		return
 	}
 	f := &FD{Num: fd, Type: event.FDFileV2, Name: full, OpenFlags: flags}
+	if name != "<NA>" {
+		f.NameRaw = strings.Clone(name) // the param aliases the event buffer
+	}
 	if flags&oDirectory != 0 {
 		f.Type = event.FDDirectory
 	}

@@ -213,6 +213,7 @@ type FD struct {
 	Num       int64
 	Type      uint8  // event.FD* constants
 	Name      string // path, socket tuple text, …
+	NameRaw   string // files: the path as the open call passed it (fd.nameraw), not made absolute
 	OpenFlags uint32 // scap encoding (flag-tables.tsv file_flags; epoll/memfd flags for those types)
 	Ino       uint64
 	Dev       uint32

@@ -146,7 +146,12 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 			return str(f.Name)
 		}, nil
 	case "fd.nameraw":
-		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) { return str(f.Name) }), nil
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			if f.NameRaw != "" {
+				return str(f.NameRaw)
+			}
+			return str(f.Name)
+		}), nil
 	case "fd.directory", "fd.containerdirectory":
 		named := withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
 			var d string

@@ -128,10 +128,10 @@ func (r *renderer) param(c *state.Context, ev *event.Event, i int) (val, res str
 		v := uint32(ev.Uint(i))
 		return strconv.FormatUint(uint64(v), 10), event.FormatFlags(p.FlagTable, p.Type, v)
 	case event.PTEnumflags8, event.PTEnumflags16, event.PTEnumflags32:
-		// sysdig 0.29's table has these as plain flags: the first matching name only
-		// ("AF_LOCAL", not "AF_LOCAL|AF_UNIX")
+		// An enum names one value: the first entry equal to it, as sysdig 0.29 shows it
+		// ("AF_LOCAL", not "AF_LOCAL|AF_UNIX"; bpf cmd 5 is BPF_PROG_LOAD, not a set of bits).
 		v := uint32(ev.Uint(i))
-		return strconv.FormatUint(uint64(v), 10), event.FormatFlags(p.FlagTable, event.PTFlags32, v)
+		return strconv.FormatUint(uint64(v), 10), enumName(p.FlagTable, v)
 	case event.PTMode:
 		v := uint32(ev.Uint(i))
 		return "0" + strconv.FormatUint(uint64(v), 8), event.FormatFlags(p.FlagTable, p.Type, v)
@@ -458,4 +458,14 @@ func (r *renderer) args(c *state.Context, ev *event.Event) string {
 // isGeneric reports whether ev is a generic syscall event (code 0/1, "syscall").
 func isGeneric(ev *event.Event) bool {
 	return ev.Type == event.SyscallSyscallE || ev.Type == event.SyscallSyscallX
+}
+
+// enumName is the first name of an enum table equal to v ("" when none).
+func enumName(table string, v uint32) string {
+	for _, f := range event.FlagTables[table] {
+		if f.Value == v {
+			return f.Name
+		}
+	}
+	return ""
 }
