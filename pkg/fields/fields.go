@@ -108,5 +108,11 @@ type Source interface {
 // EventCoder is implemented by sources whose events carry their event code: the compiler then
 // compiles `evt.type` comparisons to a table lookup instead of a string comparison.
 type EventCoder interface {
+	// EventCode returns the event's code, false when the code does not tell its type (a
+	// generic event carrying the syscall's id), which is then compared by name.
 	EventCode(ev Event) (uint16, bool)
+	// CodesExact reports whether the codes EventCodes gives for name belong to that name
+	// alone; names served by shared codes (syscalls without events of their own, which share
+	// the generic event) must be compared by name.
+	CodesExact(name string) bool
 }

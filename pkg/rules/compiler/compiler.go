@@ -364,22 +364,32 @@ func (c *compiler) compare(n *ast.Compare, neg bool) (Filter, typeSet, error) {
 			return nil, nil, err
 		}
 	}
+	f, err := c.buildCompare(n, op, ext, typ, list, raw)
+	if err != nil {
+		return nil, nil, err
+	}
 	if coder, ok := c.env.Source.(fields.EventCoder); ok && name == "evt.type" && len(n.Field.Transformers) == 0 && !n.Field.HasArg {
-		if f := c.evtTypeFilter(coder, op, raw); f != nil {
-			return f, ts, nil
+		if fast := c.evtTypeFilter(coder, op, raw, f); fast != nil {
+			return fast, ts, nil
 		}
 	}
-	f, err := c.buildCompare(n, op, ext, typ, list, raw)
-	return f, ts, err
+	return f, ts, nil
 }
 
 // evtTypeFilter compiles an `evt.type` equality or membership test to a lookup in a table of
-// event codes (nil when the operator is not one of =, ==, !=, in).
-func (c *compiler) evtTypeFilter(coder fields.EventCoder, op string, raw []string) Filter {
+// event codes (nil when the operator is not one of =, ==, !=, in, or a name has no codes of its
+// own). Events whose code does not tell their type (EventCode false: a generic syscall event)
+// are compared by name with slow.
+func (c *compiler) evtTypeFilter(coder fields.EventCoder, op string, raw []string, slow Filter) Filter {
 	switch op {
 	case "=", "==", "!=", "in", "intersects":
 	default:
 		return nil
+	}
+	for _, name := range raw {
+		if !coder.CodesExact(name) {
+			return nil
+		}
 	}
 	set := make([]bool, c.n)
 	for _, name := range raw {
@@ -393,7 +403,10 @@ func (c *compiler) evtTypeFilter(coder fields.EventCoder, op string, raw []strin
 	want := op != "!="
 	return func(ev fields.Event) bool {
 		code, ok := coder.EventCode(ev)
-		return ok && int(code) < len(set) && set[code] == want
+		if !ok {
+			return slow(ev)
+		}
+		return int(code) < len(set) && set[code] == want
 	}
 }
 

@@ -1,0 +1,32 @@
+package sysfields
+
+import (
+	"github.com/saker-sec/saker/pkg/event"
+	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/state"
+)
+
+// EventCode returns the code of the event a context holds (fields.EventCoder), so the rule
+// compiler tests `evt.type` with a table lookup.
+func (s *Source) EventCode(ev fields.Event) (uint16, bool) {
+	c, ok := ev.(*state.Context)
+	if !ok || c == nil || c.Ev == nil || c.Ev.Info == nil || c.Ev.Info.Name == "syscall" {
+		return 0, false
+	}
+	return c.Ev.Type, true
+}
+
+// CodesExact reports whether name has event codes of its own: a syscall served by the
+// generic event (clock_gettime, madvise, ...) shares its codes with every other such syscall.
+func (s *Source) CodesExact(name string) bool {
+	codes := event.ByName(name)
+	if len(codes) == 0 {
+		return false
+	}
+	for _, c := range codes {
+		if event.Table[c].Name != name {
+			return false
+		}
+	}
+	return true
+}
