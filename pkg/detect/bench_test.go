@@ -90,12 +90,15 @@ func BenchmarkEvaluateNoMatch(b *testing.B) {
 	d := newBenchDetector(b)
 	recs := benignEvents()
 	var ev event.Event
+	var num uint64
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		if err := event.Decode(recs[i], &ev, true); err != nil {
 			b.Fatal(err)
 		}
+		num++
+		ev.Num = num // numbered as every source numbers them (evt.num)
 		d.Event(&ev)
 		i++
 		if i == len(recs) {

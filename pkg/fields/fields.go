@@ -105,6 +105,12 @@ type Source interface {
 
 //go:generate go run ./gen -shared ../../../shared/fields -o catalog_gen.go
 
+// EventSerialer is implemented by sources that number their events (no two events of a stream
+// share a serial; 0 is never one): the compiler then evaluates a macro once per event.
+type EventSerialer interface {
+	EventSerial(ev Event) (uint64, bool)
+}
+
 // EventCoder is implemented by sources whose events carry their event code: the compiler then
 // compiles `evt.type` comparisons to a table lookup instead of a string comparison.
 type EventCoder interface {

@@ -30,3 +30,13 @@ func (s *Source) CodesExact(name string) bool {
 	}
 	return true
 }
+
+// EventSerial returns the event's number (evt.num), which the rule compiler uses to evaluate
+// a macro once per event (fields.EventSerialer).
+func (s *Source) EventSerial(ev fields.Event) (uint64, bool) {
+	c, ok := ev.(*state.Context)
+	if !ok || c == nil || c.Ev == nil || c.Ev.Num == 0 {
+		return 0, false
+	}
+	return c.Ev.Num, true
+}

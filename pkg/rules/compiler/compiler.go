@@ -46,10 +46,18 @@ type Env struct {
 	Macros map[string]*Macro
 	Lists  map[string][]string
 
-	// SkipUnknownFields makes an unknown field an error of kind ErrUnknownField that the
-	// caller may turn into a skip (skip-if-unknown-filter).
 	usedMacros map[string]bool
 	usedLists  map[string]bool
+	// compiled macros, shared by every condition compiled in this Env
+	macroCache map[string]*compiledMacro
+}
+
+// compiledMacro is a macro compiled once: its filter (remembering its result for the event
+// last evaluated, when the source numbers events) and its event types, plain and negated.
+type compiledMacro struct {
+	filter Filter
+	ts     [2]typeSet
+	done   [2]bool
 }
 
 // UsedMacros and UsedLists report which macros and lists compilations referenced.
@@ -180,13 +188,57 @@ func (c *compiler) macroRef(n *ast.MacroRef, neg bool) (Filter, typeSet, error) 
 		}
 	}
 	c.env.usedMacros[n.Name] = true
+	ni := 0
+	if neg {
+		ni = 1
+	}
+	cm := c.env.macroCache[n.Name]
+	if cm != nil && cm.done[ni] {
+		return cm.filter, cm.ts[ni], nil
+	}
 	saved := c.macro
 	c.macro = n.Name
 	c.stack = append(c.stack, n.Name)
 	f, ts, err := c.expr(m.Expr, neg)
 	c.stack = c.stack[:len(c.stack)-1]
 	c.macro = saved
-	return f, ts, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if cm == nil {
+		cm = &compiledMacro{filter: c.remember(f)}
+		if c.env.macroCache == nil {
+			c.env.macroCache = map[string]*compiledMacro{}
+		}
+		c.env.macroCache[n.Name] = cm
+	}
+	cm.ts[ni], cm.done[ni] = ts, true
+	return cm.filter, ts, nil
+}
+
+// remember makes a macro's filter compute once per event when the source numbers its events
+// (fields.EventSerialer): a macro used by many rules (open_read, spawned_process...) is
+// evaluated once for an event, not once per rule. A ruleset is evaluated by one goroutine at
+// a time (a detector's); concurrent evaluation of one ruleset would race on the memory.
+func (c *compiler) remember(f Filter) Filter {
+	ser, ok := c.env.Source.(fields.EventSerialer)
+	if !ok {
+		return f
+	}
+	var last uint64
+	var val bool
+	return func(ev fields.Event) bool {
+		s, ok := ser.EventSerial(ev)
+		if !ok {
+			return f(ev)
+		}
+		if s == last {
+			return val
+		}
+		v := f(ev)
+		last, val = s, v
+		return v
+	}
 }
 
 // field binds a field reference with its transformers; rhs says it stands in val().

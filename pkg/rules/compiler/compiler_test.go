@@ -347,3 +347,44 @@ func TestGlob(t *testing.T) {
 		}
 	}
 }
+
+// serialSource numbers its events (the "n" key) and counts reads of proc.name.
+type serialSource struct {
+	*fields.MapSource
+	reads int
+}
+
+func (s *serialSource) EventSerial(ev fields.Event) (uint64, bool) {
+	v, ok := ev.(fields.MapEvent)["n"]
+	return v.N, ok
+}
+
+func (s *serialSource) Extractor(info fields.Info, arg string) (fields.Extractor, error) {
+	ext, err := s.MapSource.Extractor(info, arg)
+	if info.Name != "proc.name" {
+		return ext, err
+	}
+	return func(ev fields.Event) (fields.Value, bool) { s.reads++; return ext(ev) }, err
+}
+
+// TestMacroEvaluatedOncePerEvent: a macro shared by several conditions of one Env is evaluated
+// once per event when the source numbers its events.
+func TestMacroEvaluatedOncePerEvent(t *testing.T) {
+	src := &serialSource{MapSource: testSrc}
+	e, _ := parser.ParseCondition("proc.name = bash")
+	env := &Env{Source: src, Macros: map[string]*Macro{"is_bash": {Name: "is_bash", Expr: e}}}
+	a := compile(t, env, "is_bash and fd.sport = 1")
+	b := compile(t, env, "is_bash or fd.sport = 2")
+	c := compile(t, env, "not is_bash")
+	ev := func(n uint64, name string) fields.MapEvent {
+		return fields.MapEvent{"n": {N: n}, "proc.name": str(name), "fd.sport": num(1)}
+	}
+	e1 := ev(1, "bash")
+	if !a.Filter(e1) || !b.Filter(e1) || c.Filter(e1) || src.reads != 1 {
+		t.Errorf("event 1: reads %d, want 1", src.reads)
+	}
+	e2 := ev(2, "sh")
+	if a.Filter(e2) || b.Filter(e2) || !c.Filter(e2) || src.reads != 2 {
+		t.Errorf("event 2: reads %d, want 2", src.reads)
+	}
+}

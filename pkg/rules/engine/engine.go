@@ -119,13 +119,19 @@ func (c *compileState) run() {
 	c.rs.Macros, c.rs.Lists = macros, lists
 
 	usedMacros, usedLists := map[string]bool{}, map[string]bool{}
+	// One Env per source: a macro is compiled once and shared by the rules that use it.
+	envs := map[string]*compiler.Env{}
 	for i, r := range c.coll.Rules {
 		src, ok := c.opts.Sources[r.Source]
 		if !ok {
 			c.warnf(r.Pos, itemName("rule", r.Name), "unknown source '%s', rule skipped", r.Source)
 			continue
 		}
-		env := &compiler.Env{Source: src, Macros: macros, Lists: lists}
+		env := envs[r.Source]
+		if env == nil {
+			env = &compiler.Env{Source: src, Macros: macros, Lists: lists}
+			envs[r.Source] = env
+		}
 		cr := c.compileRule(i, r, env)
 		for k := range env.UsedMacros() {
 			usedMacros[k] = true
