@@ -15,6 +15,8 @@ events=$(sysdig -r "$tmp/big.scap" | wc -l)
 echo "events in the capture as sysdig counts them: $events"
 for i in 1 2 3 4 5; do
 	/usr/bin/time -f "sysdig  %e s wall %U s user" sysdig -r "$tmp/big.scap" "proc.name=nosuchprocess" >/dev/null
-	/usr/bin/time -f "saker   %e s wall %U s user" "$tmp/saker" run -e "$tmp/big.scap" \
+	/usr/bin/time -o "$tmp/time" -f "saker   %e s wall %U s user" "$tmp/saker" run -e "$tmp/big.scap" \
 		-r $R/falco_rules.yaml -r $R/falco-incubating_rules.yaml -r $R/falco-sandbox_rules.yaml >/dev/null 2>"$tmp/err"
+	cat "$tmp/time"
+	tail -1 "$tmp/err"
 done 2>&1

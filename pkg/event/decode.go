@@ -115,7 +115,13 @@ func Decode(raw []byte, ev *Event, hasNParams bool) error {
 		ev.Params[i] = raw[off : off+l : off+l]
 		off += l
 	}
-	clear(ev.Params[n:])
+	// Clear what the previous event left beyond n (its NParams, normalization included),
+	// not the whole array: a decode must not cost a 1 KiB memclr.
+	if prev := ev.NParams; prev > n && prev <= MaxParams {
+		clear(ev.Params[n:prev])
+	} else if prev > MaxParams || prev < 0 {
+		clear(ev.Params[n:])
+	}
 	ev.TS = ts
 	ev.TID = int64(tid)
 	ev.Type = typ

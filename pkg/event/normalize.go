@@ -74,6 +74,32 @@ const maxPending = 1 << 16
 type Normalizer struct {
 	pending map[int64]*pendingEnter
 	merge   map[uint32][]int8 // (enter code<<16 | exit code) -> exit param j -> enter param index
+	// the last thread's entry: consecutive events of one thread skip the map
+	lastTID int64
+	last    *pendingEnter
+}
+
+// hasExit tells, per code, whether an enter event has an exit of the same name to merge into.
+// Enter-only events (switch, procexit, signaldeliver, ...) are not kept: one of them between a
+// syscall's enter and exit must not replace the enter (libsinsp keeps it too).
+var hasExit = func() (h [NumEvents]bool) {
+	for c := range Table {
+		if Table[c].Dir == 'E' && Current(Table[c].Name, 'X') != 0xFFFF {
+			h[c] = true
+		}
+	}
+	return h
+}()
+
+func (n *Normalizer) lookup(tid int64) *pendingEnter {
+	if n.last != nil && n.lastTID == tid {
+		return n.last
+	}
+	p := n.pending[tid]
+	if p != nil {
+		n.lastTID, n.last = tid, p
+	}
+	return p
 }
 
 // Next normalizes ev in place. It returns emit=true for every event the caller should count
@@ -90,7 +116,10 @@ func (n *Normalizer) Next(ev *Event) (emit bool) {
 	}
 	switch ev.Info.Dir {
 	case 'E':
-		p := n.pending[ev.TID]
+		if int(ev.Type) < NumEvents && !hasExit[ev.Type] {
+			return true
+		}
+		p := n.lookup(ev.TID)
 		if ev.Present == 0 {
 			if p != nil {
 				p.valid = false
@@ -100,9 +129,11 @@ func (n *Normalizer) Next(ev *Event) (emit bool) {
 		if p == nil {
 			if len(n.pending) >= maxPending {
 				clear(n.pending)
+				n.last = nil
 			}
 			p = &pendingEnter{}
 			n.pending[ev.TID] = p
+			n.lastTID, n.last = ev.TID, p
 		}
 		p.code = ev.Type
 		p.valid = true
@@ -122,7 +153,7 @@ func (n *Normalizer) Next(ev *Event) (emit bool) {
 			}
 		}
 	case 'X':
-		p := n.pending[ev.TID]
+		p := n.lookup(ev.TID)
 		if p == nil || !p.valid {
 			return true
 		}
@@ -161,4 +192,5 @@ func (n *Normalizer) Next(ev *Event) (emit bool) {
 // Reset forgets every pending enter event (for a new capture section).
 func (n *Normalizer) Reset() {
 	clear(n.pending)
+	n.last = nil
 }
