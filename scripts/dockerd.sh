@@ -58,19 +58,23 @@ fi
 mkdir -p "$ROOT" "$RUN"
 
 # The runc wrapper: find the bundle of `create`/`run` and strip CAP_SYS_RESOURCE from its
-# config.json (docker writes it as compact JSON, so a textual edit is exact).
+# config.json, and from the process.json of `exec --process FILE` (docker exec into a
+# privileged container); docker writes them as compact JSON, so a textual edit is exact.
 WRAP=$ROOT/runc-nosysresource
 cat >"$WRAP.tmp" <<'EOF'
 #!/bin/sh
 bundle=.
 cmd=
 prev=
+process=
 for a in "$@"; do
 	case "$prev" in
 	--bundle | -b) bundle=$a ;;
+	--process | -p) process=$a ;;
 	esac
 	case "$a" in
 	--bundle=*) bundle=${a#--bundle=} ;;
+	--process=*) process=${a#--process=} ;;
 	create | run) [ -z "$cmd" ] && cmd=$a ;;
 	esac
 	prev=$a
@@ -78,6 +82,10 @@ done
 if [ -n "$cmd" ] && [ -f "$bundle/config.json" ]; then
 	sed -i -e 's/"CAP_SYS_RESOURCE",//g' -e 's/,"CAP_SYS_RESOURCE"//g' \
 		-e 's/\["CAP_SYS_RESOURCE"\]/[]/g' "$bundle/config.json"
+fi
+if [ -n "$process" ] && [ -f "$process" ]; then
+	sed -i -e 's/"CAP_SYS_RESOURCE",//g' -e 's/,"CAP_SYS_RESOURCE"//g' \
+		-e 's/\["CAP_SYS_RESOURCE"\]/[]/g' "$process"
 fi
 exec /usr/bin/runc "$@"
 EOF

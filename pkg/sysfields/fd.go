@@ -560,21 +560,14 @@ func (s *Source) userField(name string) (func(c *state.Context) (fields.Value, b
 
 func (s *Source) containerField(name, arg string) (func(c *state.Context) (fields.Value, bool), error) {
 	switch name {
-	case "container.id", "container.full_id":
+	case "container.id":
 		return func(c *state.Context) (fields.Value, bool) {
 			if c.Thread == nil {
 				return fields.Value{}, false
 			}
 			return str(containerID(c))
 		}, nil
-	case "container.name", "container.type":
-		// libsinsp names the host "host" and gives it no type
-		return func(c *state.Context) (fields.Value, bool) {
-			if c.Thread == nil || containerID(c) != "host" || name == "container.type" {
-				return fields.Value{}, false
-			}
-			return str("host")
-		}, nil
 	}
-	return nil, nil
+	// metadata from the container runtime (pkg/container); the host is named "host"
+	return containerMetaField(name, arg), nil
 }

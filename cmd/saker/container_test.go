@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/saker-sec/saker/internal/dockertest"
+)
+
+// TestLiveContainerContext runs saker live beside a real dockerd: upstream rules alert on a
+// privileged container with a host mount, and every alert carries the container's metadata
+// (added with append_output, as Falco users add container fields); host processes are "host".
+func TestLiveContainerContext(t *testing.T) {
+	if os.Geteuid() != 0 && os.Getenv("CI") != "true" {
+		t.Skip("needs root")
+	}
+	dd := dockertest.Start(t)
+	t.Setenv("DOCKER_HOST", "unix://"+dd.Socket)
+	shared := sharedDir(t)
+	dir := t.TempDir()
+	hostDir := filepath.Join(dir, "hostdir")
+	os.MkdirAll(hostDir, 0o755)
+	marker := fmt.Sprintf("saker-ctr-%d", time.Now().UnixNano())
+	os.WriteFile(filepath.Join(hostDir, marker), []byte("x"), 0o644)
+	cfg := filepath.Join(dir, "saker.yaml")
+	os.WriteFile(cfg, []byte(`
+json_output: true
+append_output:
+  - match: {source: syscall}
+    extra_fields: [container.id, container.name, container.image.repository, container.image.tag, container.privileged, container.mounts, container.type]
+`), 0o644)
+	own := filepath.Join(dir, "own.yaml")
+	os.WriteFile(own, []byte(`
+- rule: marker read
+  desc: test
+  condition: evt.type in (open, openat, openat2) and evt.dir = < and fd.name endswith `+marker+`
+  output: "marker %fd.name read by %proc.name"
+  priority: WARNING
+`), 0o644)
+	rules := filepath.Join(shared, "falco-rules")
+	proc, lines := liveSaker(t, "-c", cfg, "-r", filepath.Join(rules, "falco_rules.yaml"),
+		"-r", filepath.Join(rules, "falco-incubating_rules.yaml"), "-r", own)
+
+	name := "saker-priv-" + marker[len(marker)-6:]
+	id := dd.Run(t, "--privileged", "--network", "none", "--name", name, "-v", hostDir+":/host", dockertest.Image, "sleep", "60")
+	short := id[:12]
+	isOurs := func(a falcoAlert) bool { return a.OutputFields["container.id"] == short }
+	// The container's first process starts while its metadata may still be on its way (lookups
+	// never delay events): the upstream rule fires when the metadata was there in time.
+	// What is asserted without a race is the later exec below.
+	if a, ok := waitAlert(t, lines, 10*time.Second, func(a falcoAlert) bool { return a.Rule == "Launch Privileged Container" && isOurs(a) }); ok {
+		f := a.OutputFields
+		if f["proc.name"] != "sleep" || f["container.name"] != name || f["container.privileged"] != true {
+			t.Errorf("privileged container alert fields: %v", f)
+		}
+	} else {
+		t.Logf("no 'Launch Privileged Container' for %s: metadata arrived after its first process", short)
+	}
+	dd.Docker(t, "exec", id, "cat", "/host/"+marker)
+	a, ok := waitAlert(t, lines, 20*time.Second, func(a falcoAlert) bool { return a.Rule == "marker read" && isOurs(a) })
+	if !ok {
+		t.Fatalf("no alert for the read in the container:\n%s", proc)
+	}
+	f := a.OutputFields
+	if f["fd.name"] != "/host/"+marker || f["proc.name"] != "cat" || f["container.name"] != name ||
+		f["container.image.repository"] != "saker-test/busybox" || f["container.image.tag"] != "1.35" ||
+		f["container.privileged"] != true || f["container.type"] != "docker" ||
+		!strings.Contains(fmt.Sprint(f["container.mounts"]), hostDir+":/host::true:") {
+		t.Errorf("read in the privileged container: %v", f)
+	}
+	// the same read from the host
+	os.ReadFile(filepath.Join(hostDir, marker))
+	a, ok = waitAlert(t, lines, 20*time.Second, func(a falcoAlert) bool {
+		return a.Rule == "marker read" && a.OutputFields["container.id"] == "host"
+	})
+	if !ok {
+		t.Fatalf("no alert for the read on the host:\n%s", proc)
+	}
+	if a.OutputFields["container.name"] != "host" || a.OutputFields["container.privileged"] != nil {
+		t.Errorf("host read: %v", a.OutputFields)
+	}
+	if err := proc.stop(syscall.SIGTERM); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+}
