@@ -50,19 +50,17 @@ append_output:
 	id := dd.Run(t, "--privileged", "--network", "none", "--name", name, "-v", hostDir+":/host", dockertest.Image, "sleep", "60")
 	short := id[:12]
 	isOurs := func(a falcoAlert) bool { return a.OutputFields["container.id"] == short }
-	// The container's first process starts while its metadata may still be on its way (lookups
-	// never delay events): the upstream rule fires when the metadata was there in time.
-	// What is asserted without a race is the later exec below.
-	if a, ok := waitAlert(t, lines, 10*time.Second, func(a falcoAlert) bool { return a.Rule == "Launch Privileged Container" && isOurs(a) }); ok {
-		f := a.OutputFields
-		if f["proc.name"] != "sleep" || f["container.name"] != name || f["container.privileged"] != true {
-			t.Errorf("privileged container alert fields: %v", f)
-		}
-	} else {
-		t.Logf("no 'Launch Privileged Container' for %s: metadata arrived after its first process", short)
+	// The manager fetches a container's metadata on docker's create event, before its first
+	// process runs, so the upstream rule sees container.privileged at the container's start.
+	a, ok := waitAlert(t, lines, 20*time.Second, func(a falcoAlert) bool { return a.Rule == "Launch Privileged Container" && isOurs(a) })
+	if !ok {
+		t.Fatalf("no 'Launch Privileged Container' for %s:\n%s", short, proc)
+	}
+	if f := a.OutputFields; f["proc.name"] != "sleep" || f["container.name"] != name || f["container.privileged"] != true {
+		t.Errorf("privileged container alert fields: %v", f)
 	}
 	dd.Docker(t, "exec", id, "cat", "/host/"+marker)
-	a, ok := waitAlert(t, lines, 20*time.Second, func(a falcoAlert) bool { return a.Rule == "marker read" && isOurs(a) })
+	a, ok = waitAlert(t, lines, 20*time.Second, func(a falcoAlert) bool { return a.Rule == "marker read" && isOurs(a) })
 	if !ok {
 		t.Fatalf("no alert for the read in the container:\n%s", proc)
 	}

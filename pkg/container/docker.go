@@ -214,7 +214,7 @@ func (d *Docker) List(ctx context.Context) ([]string, error) {
 
 // Watch implements Watcher with the /events stream (container start, die and destroy).
 func (d *Docker) Watch(ctx context.Context, fn func(RuntimeEvent)) error {
-	filters := url.QueryEscape(`{"type":["container"],"event":["start","die","destroy"]}`)
+	filters := url.QueryEscape(`{"type":["container"],"event":["create","start","die","destroy"]}`)
 	since := strconv.FormatInt(d.since.Load(), 10)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker/events?since="+since+"&filters="+filters, nil)
 	if err != nil {
@@ -252,7 +252,7 @@ func (d *Docker) Watch(ctx context.Context, fn func(RuntimeEvent)) error {
 			action = ev.Status
 		}
 		switch action {
-		case "start":
+		case "create", "start": // create: fetch before the container's first process runs
 			fn(RuntimeEvent{ID: id, Kind: EventStart})
 		case "die", "destroy":
 			fn(RuntimeEvent{ID: id, Kind: EventDie})
