@@ -492,7 +492,46 @@ func (c *compiler) evtTypes(op string, raw []string, neg bool, n *ast.Compare) (
 
 func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor, typ fields.Type, list bool, raw []string) (Filter, error) {
 	name := n.Field.Name
-	if op == "regex" {
+	ops := make([]operand, len(raw))
+	if op != "regex" {
+		for i, r := range raw {
+			o, err := parseOperand(typ, name, r)
+			if err != nil {
+				return nil, c.errf(n.Value.Pos(), "%v", err)
+			}
+			ops[i] = o
+		}
+	}
+	if list {
+		return listCompare(op, ext, typ, ops), nil
+	}
+	pred, err := c.predicate(n, op, typ, raw, ops)
+	if err != nil {
+		return nil, err
+	}
+	// A scalar field may yield several candidate values in L (proc.aname without an index:
+	// every ancestor; fd.ip: both ends): it matches when any of them does, as in libsinsp.
+	return func(ev fields.Event) bool {
+		v, ok := ext(ev)
+		if !ok {
+			return false
+		}
+		if len(v.L) == 0 {
+			return pred(v)
+		}
+		for _, e := range v.L {
+			if pred(e) {
+				return true
+			}
+		}
+		return false
+	}, nil
+}
+
+// predicate compiles a comparison of one value with the operands.
+func (c *compiler) predicate(n *ast.Compare, op string, typ fields.Type, raw []string, ops []operand) (func(fields.Value) bool, error) {
+	switch op {
+	case "regex":
 		if len(raw) != 1 {
 			return nil, c.errf(n.Value.Pos(), "regex takes one pattern")
 		}
@@ -500,30 +539,10 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 		if err != nil {
 			return nil, c.errf(n.Value.Pos(), "%v", err)
 		}
-		return func(ev fields.Event) bool {
-			v, ok := ext(ev)
-			return ok && re.MatchString(v.S)
-		}, nil
-	}
-	ops := make([]operand, len(raw))
-	for i, r := range raw {
-		o, err := parseOperand(typ, name, r)
-		if err != nil {
-			return nil, c.errf(n.Value.Pos(), "%v", err)
-		}
-		ops[i] = o
-	}
-	if list {
-		return listCompare(op, ext, typ, ops), nil
-	}
-	switch op {
+		return func(v fields.Value) bool { return re.MatchString(v.S) }, nil
 	case "pmatch":
 		prefixes := raw
-		return func(ev fields.Event) bool {
-			v, ok := ext(ev)
-			if !ok {
-				return false
-			}
+		return func(v fields.Value) bool {
 			for _, p := range prefixes {
 				if pathPrefix(p, v.S) {
 					return true
@@ -537,20 +556,9 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 			for _, r := range raw {
 				set[r] = struct{}{}
 			}
-			return func(ev fields.Event) bool {
-				v, ok := ext(ev)
-				if !ok {
-					return false
-				}
-				_, hit := set[v.S]
-				return hit
-			}, nil
+			return func(v fields.Value) bool { _, hit := set[v.S]; return hit }, nil
 		}
-		return func(ev fields.Event) bool {
-			v, ok := ext(ev)
-			if !ok {
-				return false
-			}
+		return func(v fields.Value) bool {
 			for i := range ops {
 				if cmpScalar(typ, "=", v, &ops[i]) {
 					return true
@@ -567,52 +575,49 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 		s := o.s
 		switch op { // the common string cases without the generic switch
 		case "=", "==":
-			return func(ev fields.Event) bool { v, ok := ext(ev); return ok && v.S == s }, nil
+			return func(v fields.Value) bool { return v.S == s }, nil
 		case "!=":
-			return func(ev fields.Event) bool { v, ok := ext(ev); return ok && v.S != s }, nil
+			return func(v fields.Value) bool { return v.S != s }, nil
 		case "startswith":
-			return func(ev fields.Event) bool { v, ok := ext(ev); return ok && strings.HasPrefix(v.S, s) }, nil
+			return func(v fields.Value) bool { return strings.HasPrefix(v.S, s) }, nil
 		case "endswith":
-			return func(ev fields.Event) bool { v, ok := ext(ev); return ok && strings.HasSuffix(v.S, s) }, nil
+			return func(v fields.Value) bool { return strings.HasSuffix(v.S, s) }, nil
 		case "contains":
-			return func(ev fields.Event) bool { v, ok := ext(ev); return ok && strings.Contains(v.S, s) }, nil
+			return func(v fields.Value) bool { return strings.Contains(v.S, s) }, nil
 		}
 	}
-	if f := numericCompare(typ, op, ext, o.n); f != nil {
+	if f := numericPredicate(typ, op, o.n); f != nil {
 		return f, nil
 	}
-	return func(ev fields.Event) bool {
-		v, ok := ext(ev)
-		return ok && cmpScalar(typ, op, v, &o)
-	}, nil
+	return func(v fields.Value) bool { return cmpScalar(typ, op, v, &o) }, nil
 }
 
-// numericCompare specializes a comparison of an integer field with a constant (nil for other
-// types), so the hot path has no switch on type or operator.
-func numericCompare(typ fields.Type, op string, ext fields.Extractor, n uint64) Filter {
+// numericPredicate specializes a comparison of an integer value with a constant (nil for
+// other types), so the hot path has no switch on type or operator.
+func numericPredicate(typ fields.Type, op string, n uint64) func(fields.Value) bool {
 	switch typ {
 	case fields.Uint64, fields.Port, fields.AbsTime, fields.RelTime, fields.Bool:
-		return orderedFilter(op, ext, func(v fields.Value) uint64 { return v.N }, n)
+		return ordered(op, func(v fields.Value) uint64 { return v.N }, n)
 	case fields.Int64:
-		return orderedFilter(op, ext, func(v fields.Value) int64 { return int64(v.N) }, int64(n))
+		return ordered(op, func(v fields.Value) int64 { return int64(v.N) }, int64(n))
 	}
 	return nil
 }
 
-func orderedFilter[T int64 | uint64](op string, ext fields.Extractor, get func(fields.Value) T, k T) Filter {
+func ordered[T int64 | uint64](op string, get func(fields.Value) T, k T) func(fields.Value) bool {
 	switch op {
 	case "=", "==":
-		return func(ev fields.Event) bool { v, ok := ext(ev); return ok && get(v) == k }
+		return func(v fields.Value) bool { return get(v) == k }
 	case "!=":
-		return func(ev fields.Event) bool { v, ok := ext(ev); return ok && get(v) != k }
+		return func(v fields.Value) bool { return get(v) != k }
 	case "<":
-		return func(ev fields.Event) bool { v, ok := ext(ev); return ok && get(v) < k }
+		return func(v fields.Value) bool { return get(v) < k }
 	case "<=":
-		return func(ev fields.Event) bool { v, ok := ext(ev); return ok && get(v) <= k }
+		return func(v fields.Value) bool { return get(v) <= k }
 	case ">":
-		return func(ev fields.Event) bool { v, ok := ext(ev); return ok && get(v) > k }
+		return func(v fields.Value) bool { return get(v) > k }
 	case ">=":
-		return func(ev fields.Event) bool { v, ok := ext(ev); return ok && get(v) >= k }
+		return func(v fields.Value) bool { return get(v) >= k }
 	}
 	return nil
 }

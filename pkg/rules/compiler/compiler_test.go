@@ -82,6 +82,8 @@ func TestOperatorSemantics(t *testing.T) {
 		"test.list":            list("a", "b"),
 		"test.ports":           {L: []fields.Value{num(22), num(80)}},
 		"evt.rawtime":          num(1700000000000000000),
+		"proc.aname":           list("bash", "sshd", "systemd"), // every ancestor: any may match
+		"fd.ip":                {L: []fields.Value{ip("10.1.2.3"), ip("192.168.3.4")}},
 	}
 	cases := []struct {
 		cond string
@@ -170,6 +172,13 @@ func TestOperatorSemantics(t *testing.T) {
 		{"proc.env[HOME] = /root", true},
 		{"evt.arg.flags contains O_CLOEXEC", true},
 		{"evt.arg[flags] contains O_CLOEXEC", true},
+		// scalar fields with several candidate values match when any does
+		{"proc.aname = sshd", true},
+		{"proc.aname = nginx", false},
+		{"proc.aname in (nginx, systemd)", true},
+		{"proc.aname startswith ssh", true},
+		{"fd.ip = 192.168.3.4", true},
+		{"fd.ip = 10.9.9.9", false},
 		// transformers
 		{"tolower(proc.exe) = /usr/bin/bash", true},
 		{"toupper(proc.name) = BASH", true},
