@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/saker-sec/saker/internal/testshared"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,14 +45,7 @@ func saker(t *testing.T, args ...string) (string, string, int) {
 
 func sharedDir(t *testing.T) string {
 	t.Helper()
-	s, _ := filepath.Abs("../../../shared")
-	if _, err := os.Stat(s); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("../shared is missing: %v", err)
-		}
-		t.Skipf("../shared is absent (%v): skipping", err)
-	}
-	return s
+	return testshared.Dir(t)
 }
 
 func TestHelpListsCommands(t *testing.T) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/saker-sec/saker/internal/testshared"
 	"io"
 	"os"
 	"path/filepath"
@@ -19,25 +20,7 @@ import (
 // when it is absent.
 func sharedDir(t testing.TB) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(filepath.Join(shared, "captures")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("shared data missing at %s: %v", shared, err)
-		}
-		t.Skipf("shared data not found at %s", shared)
-	}
-	return shared
+	return testshared.Dir(t)
 }
 
 const testRules = `

@@ -2,7 +2,7 @@ package detect
 
 import (
 	"encoding/binary"
-	"os"
+	"github.com/saker-sec/saker/internal/testshared"
 	"path/filepath"
 	"testing"
 
@@ -14,14 +14,7 @@ import (
 
 func sharedDir(t testing.TB) string {
 	t.Helper()
-	s, _ := filepath.Abs("../../../shared")
-	if _, err := os.Stat(s); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("../shared is missing: %v", err)
-		}
-		t.Skipf("../shared is absent (%v): skipping", err)
-	}
-	return s
+	return testshared.Dir(t)
 }
 
 // record encodes one event in the scap layout (26-byte header, u16 lengths, values).

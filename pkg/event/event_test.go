@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/saker-sec/saker/internal/testshared"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -14,25 +15,7 @@ import (
 
 func sharedDir(t testing.TB) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		p := filepath.Dir(dir)
-		if p == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = p
-	}
-	s := filepath.Join(dir, "..", "shared", "scap")
-	if _, err := os.Stat(filepath.Join(s, "event-table.tsv")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("shared data missing at %s (required under CI): %v", s, err)
-		}
-		t.Skipf("shared data not found at %s", s)
-	}
-	return s
+	return filepath.Join(testshared.Dir(t), "scap")
 }
 
 // TestGeneratedTableUpToDate regenerates the table from shared/scap and compares.

@@ -13,6 +13,7 @@ package reload
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -148,7 +149,12 @@ type stamp struct {
 	size   int64
 	mtime  int64
 	ino    uint64
+	sum    uint64 // content hash of a regular file: an edit within one mtime tick that keeps
+	// the size (the kernel's file times are coarse) is still seen
 }
+
+// maxHashed bounds the files whose content is hashed at each poll.
+const maxHashed = 8 << 20
 
 func stamps(paths []string) map[string]stamp {
 	m := make(map[string]stamp, len(paths))
@@ -161,6 +167,13 @@ func stamps(paths []string) map[string]stamp {
 		s := stamp{exists: true, size: st.Size(), mtime: st.ModTime().UnixNano()}
 		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
 			s.ino = sys.Ino
+		}
+		if st.Mode().IsRegular() && st.Size() <= maxHashed {
+			if b, err := os.ReadFile(p); err == nil {
+				h := fnv.New64a()
+				h.Write(b)
+				s.sum = h.Sum64()
+			}
 		}
 		m[p] = s
 	}

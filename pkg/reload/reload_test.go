@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/saker-sec/saker/internal/testshared"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,25 +26,7 @@ import (
 
 func sharedDir(t testing.TB) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(filepath.Join(shared, "captures")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("shared data missing at %s: %v", shared, err)
-		}
-		t.Skipf("shared data not found at %s", shared)
-	}
-	return shared
+	return testshared.Dir(t)
 }
 
 // rules with one rule named name matching every open/openat exit: a condition that depends on

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"github.com/saker-sec/saker/internal/testshared"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,28 +19,7 @@ import (
 // when it is absent.
 func sharedDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(filepath.Join(shared, "captures", "README.md")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("shared data missing at %s (required under CI): %v", shared, err)
-		}
-		t.Skipf("shared data not found at %s: %v", shared, err)
-	}
-	return shared
+	return testshared.Dir(t)
 }
 
 type captureInfo struct {

@@ -2,9 +2,8 @@ package state
 
 import (
 	"errors"
+	"github.com/saker-sec/saker/internal/testshared"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/saker-sec/saker/pkg/event"
@@ -15,28 +14,7 @@ import (
 // it is absent.
 func sharedDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	s := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(filepath.Join(s, "captures")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("shared data not found at %s: %v", s, err)
-		}
-		t.Skipf("shared data not found at %s (set up ../shared to run this test)", s)
-	}
-	return s
+	return testshared.Dir(t)
 }
 
 func loadMetadata(e *Engine, r *scap.Reader) {

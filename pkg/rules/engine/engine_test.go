@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"bytes"
+	"github.com/saker-sec/saker/internal/testshared"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,25 +19,7 @@ import (
 // sharedDir finds ../shared beside the repository root: skipped where absent, fatal under CI.
 func sharedDir(t testing.TB) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-	s := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(s); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("../shared is missing: %v", err)
-		}
-		t.Skipf("../shared is absent (%v): skipping", err)
-	}
-	return s
+	return testshared.Dir(t)
 }
 
 func testSources() map[string]fields.Source {

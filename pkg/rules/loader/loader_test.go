@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"github.com/saker-sec/saker/internal/testshared"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,28 +15,7 @@ import (
 // absent (failing under CI=true).
 func sharedDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(filepath.Join(shared, "falco-rules")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("shared data missing at %s", shared)
-		}
-		t.Skipf("shared data missing at %s", shared)
-	}
-	return shared
+	return testshared.Dir(t)
 }
 
 func rulesPath(t testing.TB, name string) string {

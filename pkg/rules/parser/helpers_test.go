@@ -1,8 +1,7 @@
 package parser_test
 
 import (
-	"os"
-	"path/filepath"
+	"github.com/saker-sec/saker/internal/testshared"
 	"testing"
 
 	"github.com/saker-sec/saker/pkg/rules/ast"
@@ -12,28 +11,7 @@ import (
 // absent (failing instead when CI=true).
 func sharedDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(filepath.Join(shared, "falco-rules")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("reference data missing: %v", err)
-		}
-		t.Skipf("reference data not available (%v); skipping", err)
-	}
-	return shared
+	return testshared.Dir(t)
 }
 
 // zeroPos clears every position in the tree (in place) and returns it, so that trees can be
