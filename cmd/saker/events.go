@@ -208,20 +208,9 @@ func hidden(ev *event.Event) bool {
 }
 
 func loadMetadata(st *state.Engine, r *scap.Reader) {
+	var mi *event.MachineInfo
 	if m, ok := r.Machine(); ok {
-		st.SetMachine(m)
+		mi = &m
 	}
-	st.SetInterfaces(r.Interfaces())
-	for _, u := range r.Users() {
-		st.AddUser(u)
-	}
-	for _, g := range r.Groups() {
-		st.AddGroup(g)
-	}
-	for _, t := range r.Threads() {
-		st.AddThread(t)
-	}
-	for _, f := range r.FDs() {
-		st.AddFD(f)
-	}
+	st.Load(mi, r.Interfaces(), r.Users(), r.Groups(), r.Threads(), r.FDs())
 }

@@ -47,25 +47,10 @@ func K8sAuditCatalogSource() fields.Source {
 
 // Metadata loads a capture's or a /proc scan's metadata into the state.
 func (d *Detector) Metadata(mi *event.MachineInfo, ifs []event.Interface, users []event.User, groups []event.Group, threads []event.ThreadInfo, fds []event.FDInfo) {
-	if mi != nil {
-		d.State.SetMachine(*mi)
-		if d.Hostname == "" {
-			d.Hostname = mi.Hostname
-		}
+	if mi != nil && d.Hostname == "" {
+		d.Hostname = mi.Hostname
 	}
-	d.State.SetInterfaces(ifs)
-	for _, u := range users {
-		d.State.AddUser(u)
-	}
-	for _, g := range groups {
-		d.State.AddGroup(g)
-	}
-	for _, t := range threads {
-		d.State.AddThread(t)
-	}
-	for _, f := range fds {
-		d.State.AddFD(f)
-	}
+	d.State.Load(mi, ifs, users, groups, threads, fds)
 }
 
 // Event processes one decoded event: normalizes it, updates state and, unless it is a

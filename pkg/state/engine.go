@@ -502,3 +502,24 @@ func withSlash(p string) string {
 	}
 	return p + "/"
 }
+
+// Load adds a capture's (or a /proc scan's) metadata: the machine (when not nil), interfaces,
+// users, groups, threads and their fds, in that order.
+func (e *Engine) Load(mi *event.MachineInfo, ifs []event.Interface, users []event.User, groups []event.Group, threads []event.ThreadInfo, fds []event.FDInfo) {
+	if mi != nil {
+		e.SetMachine(*mi)
+	}
+	e.SetInterfaces(ifs)
+	for _, u := range users {
+		e.AddUser(u)
+	}
+	for _, g := range groups {
+		e.AddGroup(g)
+	}
+	for _, t := range threads {
+		e.AddThread(t)
+	}
+	for _, f := range fds {
+		e.AddFD(f)
+	}
+}

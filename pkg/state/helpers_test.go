@@ -18,22 +18,12 @@ func sharedDir(t testing.TB) string {
 }
 
 func loadMetadata(e *Engine, r *scap.Reader) {
-	if mi, ok := r.Machine(); ok {
-		e.SetMachine(mi)
+	mi, ok := r.Machine()
+	if !ok {
+		e.Load(nil, r.Interfaces(), r.Users(), r.Groups(), r.Threads(), r.FDs())
+		return
 	}
-	e.SetInterfaces(r.Interfaces())
-	for _, u := range r.Users() {
-		e.AddUser(u)
-	}
-	for _, g := range r.Groups() {
-		e.AddGroup(g)
-	}
-	for _, ti := range r.Threads() {
-		e.AddThread(ti)
-	}
-	for _, fd := range r.FDs() {
-		e.AddFD(fd)
-	}
+	e.Load(&mi, r.Interfaces(), r.Users(), r.Groups(), r.Threads(), r.FDs())
 }
 
 // replay runs a capture through a fresh engine, calling fn (if not nil) with each event's
