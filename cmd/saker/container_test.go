@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -84,5 +85,52 @@ append_output:
 	}
 	if err := proc.stop(syscall.SIGTERM); err != nil {
 		t.Errorf("exit: %v", err)
+	}
+}
+
+// TestCaptureCarriesContainers records live events while a container runs: the capture holds
+// the container's metadata (scap container events), so a replay names the container without
+// asking any runtime.
+func TestCaptureCarriesContainers(t *testing.T) {
+	if os.Geteuid() != 0 && os.Getenv("CI") != "true" {
+		t.Skip("needs root")
+	}
+	dd := dockertest.Start(t)
+	t.Setenv("DOCKER_HOST", "unix://"+dd.Socket)
+	dir := t.TempDir()
+	marker := fmt.Sprintf("saker-cap-%d", time.Now().UnixNano())
+	name := "saker-cap-" + marker[len(marker)-6:]
+	id := dd.Run(t, "--network", "none", "--name", name, dockertest.Image, "sleep", "60")
+	capFile := filepath.Join(dir, "c.scap")
+	cmd := exec.Command(sakerBin, "capture", "-w", capFile, "container.id != host")
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 300 && !strings.Contains(errb.String(), "; ready"); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	dd.Try("exec", id, "cat", "/etc/"+marker) // fails (no such file): the open is what counts
+	time.Sleep(time.Second)
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("capture: %v\n%s", err, errb.String())
+	}
+	rules := filepath.Join(dir, "r.yaml")
+	os.WriteFile(rules, []byte(`
+- rule: marker open
+  desc: test
+  condition: evt.type in (open, openat) and evt.dir = < and fd.name endswith `+marker+`
+  output: "open %fd.name in %container.name (%container.id, %container.image.repository)"
+  priority: WARNING
+`), 0o644)
+	out, errOut, code := saker(t, "run", "-e", capFile, "-r", rules, "--json")
+	if code != 0 {
+		t.Fatalf("replay exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, `"container.name":"`+name+`"`) || !strings.Contains(out, `"container.id":"`+id[:12]+`"`) ||
+		!strings.Contains(out, `"container.image.repository":"saker-test/busybox"`) {
+		t.Errorf("replayed alert lacks the container's metadata:\n%s\n%s", out, errOut)
 	}
 }
