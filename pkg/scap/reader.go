@@ -68,7 +68,7 @@ func NewReader(rd io.Reader) (*Reader, error) {
 }
 
 func newReader(rd io.Reader, name string) (*Reader, error) {
-	br := bufio.NewReaderSize(rd, 64<<10)
+	br := bufio.NewReaderSize(rd, 1<<20)
 	r := &Reader{name: name}
 	magic, err := br.Peek(2)
 	if err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
@@ -78,7 +78,7 @@ func newReader(rd io.Reader, name string) (*Reader, error) {
 		}
 		zr.Multistream(true)
 		r.closer = append(r.closer, zr)
-		br = bufio.NewReaderSize(zr, 64<<10)
+		br = bufio.NewReaderSize(zr, 1<<20)
 	}
 	r.br = br
 	return r, nil
