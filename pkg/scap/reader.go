@@ -25,7 +25,8 @@ type Reader struct {
 	closer []io.Closer
 	off    int64 // uncompressed offset of the next unread byte
 
-	buf      []byte // body of the current block, reused
+	buf      []byte // body of the current block: in the read buffer, or in own
+	own      []byte // storage for blocks larger than the read buffer, reused
 	hdr      [8]byte
 	held     bool // the current block was read but not consumed (event block seen by ReadMetadata)
 	btype    uint32
@@ -161,26 +162,22 @@ func (r *Reader) readBlock() error {
 		return r.errf(start, nil, "block type 0x%x: block length %d exceeds the %d-byte limit", btype, blen, maxBlockLen)
 	}
 	body := int(blen) - 8 // body + padding + trailer
-	r.buf = r.buf[:0]
-	for len(r.buf) < body {
-		if cap(r.buf) < body && cap(r.buf) == len(r.buf) {
-			// Grow with the data actually read (at most doubling, at least 64 KiB, a full
-			// non-large event block), so a corrupt length cannot make the reader allocate
-			// much more than the input holds; in steady state the buffer is reused as is.
-			nc := min(body, max(2*len(r.buf), 64<<10))
-			nb := make([]byte, len(r.buf), nc)
-			copy(nb, r.buf)
-			r.buf = nb
-		}
-		end := min(body, cap(r.buf))
-		got, err := io.ReadFull(r.br, r.buf[len(r.buf):end])
-		r.buf = r.buf[:len(r.buf)+got]
-		r.off += int64(got)
+	if body <= r.br.Size() {
+		// Zero-copy: the block stays in the read buffer, valid until the next read (the
+		// documented lifetime of an event's params).
+		p, err := r.br.Peek(body)
 		if err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
-				return r.errf(start, nil, "block type 0x%x: block length %d exceeds remaining %d bytes", btype, blen, 8+len(r.buf))
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return r.errf(start, nil, "block type 0x%x: block length %d exceeds remaining %d bytes", btype, blen, 8+len(p))
 			}
 			return r.errf(r.off, err, "block type 0x%x: reading body", btype)
+		}
+		r.br.Discard(body)
+		r.off += int64(body)
+		r.buf = p
+	} else {
+		if err := r.readLarge(start, btype, blen, body); err != nil {
+			return err
 		}
 	}
 	trailer := binary.LittleEndian.Uint32(r.buf[body-4:])
@@ -190,6 +187,33 @@ func (r *Reader) readBlock() error {
 	r.buf = r.buf[:body-4]
 	r.btype = btype
 	r.boff = start
+	return nil
+}
+
+// readLarge reads a block body larger than the read buffer into the Reader's own buffer.
+func (r *Reader) readLarge(start int64, btype, blen uint32, body int) error {
+	r.own = r.own[:0]
+	for len(r.own) < body {
+		if cap(r.own) < body && cap(r.own) == len(r.own) {
+			// Grow with the data actually read (at most doubling, at least 64 KiB), so a
+			// corrupt length cannot make the reader allocate much more than the input holds.
+			nc := min(body, max(2*len(r.own), 64<<10))
+			nb := make([]byte, len(r.own), nc)
+			copy(nb, r.own)
+			r.own = nb
+		}
+		end := min(body, cap(r.own))
+		got, err := io.ReadFull(r.br, r.own[len(r.own):end])
+		r.own = r.own[:len(r.own)+got]
+		r.off += int64(got)
+		if err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
+				return r.errf(start, nil, "block type 0x%x: block length %d exceeds remaining %d bytes", btype, blen, 8+len(r.own))
+			}
+			return r.errf(r.off, err, "block type 0x%x: reading body", btype)
+		}
+	}
+	r.buf = r.own
 	return nil
 }
 
