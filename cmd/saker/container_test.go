@@ -108,6 +108,7 @@ func TestCaptureCarriesContainers(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { cmd.Process.Kill() })
 	for i := 0; i < 300 && !strings.Contains(errb.String(), "; ready"); i++ {
 		time.Sleep(100 * time.Millisecond)
 	}
