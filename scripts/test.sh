@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v sysdig >/dev/null || need+=(sysdig)
 command -v ip >/dev/null || need+=(iproute2)
+[ -x /usr/bin/python3 ] || need+=(python3)   # the live end-to-end tests' interpreter actions
+# (dockerd and busybox for the container tests are installed by scripts/dockerd.sh)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "scripts/test.sh: missing ${need[*]}; run as root to install them" >&2
