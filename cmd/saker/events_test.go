@@ -455,8 +455,22 @@ func TestEventsWriteAndJSON(t *testing.T) {
 		t.Errorf("%d open exits, want 13", n)
 	}
 
-	// --json against sysdig -j
+	// sysdig reads the -w output as it reads the matching events of the original
 	bin := evSysdigPath(t)
+	const sf = "%evt.type %evt.dir %proc.name %fd.name %evt.arg.flags"
+	fromOut, err := exec.Command(bin, "-r", out, "-p", sf).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromIn, err := exec.Command(bin, "-r", in, "-p", sf, filter).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fromIn) == 0 || string(fromOut) != string(fromIn) {
+		t.Errorf("sysdig on the -w output:\n%s\nsysdig on the original with the filter:\n%s", fromOut, fromIn)
+	}
+
+	// --json against sysdig -j
 	const jf = "%evt.num %proc.name %fd.num %fd.name %evt.failed %evt.rawres"
 	var js bytes.Buffer
 	if err := runEvents(&js, in, filter, eventsOptions{format: jf, json: true, sysdig029: true}); err != nil {
