@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -103,8 +104,8 @@ func TestCaptureCarriesContainers(t *testing.T) {
 	id := dd.Run(t, "--network", "none", "--name", name, dockertest.Image, "sleep", "60")
 	capFile := filepath.Join(dir, "c.scap")
 	cmd := exec.Command(sakerBin, "capture", "-w", capFile, "container.id != host")
-	var errb strings.Builder
-	cmd.Stderr = &errb
+	errb := &syncBuffer{}
+	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -134,4 +135,22 @@ func TestCaptureCarriesContainers(t *testing.T) {
 		!strings.Contains(out, `"container.image.repository":"saker-test/busybox"`) {
 		t.Errorf("replayed alert lacks the container's metadata:\n%s\n%s", out, errOut)
 	}
+}
+
+// syncBuffer is a bytes buffer safe for one writer (a child's stderr) and concurrent readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
