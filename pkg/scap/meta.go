@@ -118,51 +118,43 @@ func (r *Reader) readProcList(c *cursor) {
 		if v == 9 {
 			end := start + subLen
 			fits := func(n int) bool { return c.off+n <= end }
+			// Each trailing field is read only when the entry still holds it.
+			u64 := func(dst *uint64) {
+				if fits(8) {
+					*dst = c.u64(what)
+				}
+			}
+			u32 := func(dst *uint32) {
+				if fits(4) {
+					*dst = c.u32(what)
+				}
+			}
+			flag := func(dst *bool) {
+				if fits(1) {
+					*dst = c.u8(what) != 0
+				}
+			}
 			// libs 0.10 inserted pidns_init_start_ts and tty before loginuid: an entry with at
 			// most 29 bytes left predates them.
 			if end-c.off > 29 {
-				if fits(8) {
-					t.PidNSInitStartTS = c.u64(what)
-				}
-				if fits(4) {
-					t.TTY = c.u32(what)
-				}
+				u64(&t.PidNSInitStartTS)
+				u32(&t.TTY)
 			}
-			if fits(4) {
-				t.LoginUID = c.u32(what)
-			}
-			if fits(1) {
-				t.ExeWritable = c.u8(what) != 0
-			}
+			u32(&t.LoginUID)
+			flag(&t.ExeWritable)
+			u64(&t.CapInheritable)
+			u64(&t.CapPermitted)
+			u64(&t.CapEffective)
+			flag(&t.ExeUpperLayer)
+			u64(&t.ExeIno)
+			u64(&t.ExeInoCtime)
+			u64(&t.ExeInoMtime)
+			flag(&t.ExeFromMemfd)
+			flag(&t.ExeLowerLayer)
+			var pgid uint64
 			if fits(8) {
-				t.CapInheritable = c.u64(what)
-			}
-			if fits(8) {
-				t.CapPermitted = c.u64(what)
-			}
-			if fits(8) {
-				t.CapEffective = c.u64(what)
-			}
-			if fits(1) {
-				t.ExeUpperLayer = c.u8(what) != 0
-			}
-			if fits(8) {
-				t.ExeIno = c.u64(what)
-			}
-			if fits(8) {
-				t.ExeInoCtime = c.u64(what)
-			}
-			if fits(8) {
-				t.ExeInoMtime = c.u64(what)
-			}
-			if fits(1) {
-				t.ExeFromMemfd = c.u8(what) != 0
-			}
-			if fits(1) {
-				t.ExeLowerLayer = c.u8(what) != 0
-			}
-			if fits(8) {
-				t.PGID = int64(c.u64(what))
+				u64(&pgid)
+				t.PGID = int64(pgid)
 			}
 			if c.off > end {
 				c.err = fmt.Errorf("%s at body byte %d: read %d bytes past its length %d", what, start, c.off-start, subLen)
