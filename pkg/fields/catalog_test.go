@@ -34,3 +34,19 @@ func TestCatalogLookupAndResolve(t *testing.T) {
 		t.Errorf("jevt.value: %+v %v", f, ok)
 	}
 }
+
+func TestFormatCandidates(t *testing.T) {
+	v := Value{S: "bash", L: []Value{{S: "bash"}, {S: "sshd"}, {S: "systemd"}}}
+	if got := Format(String, false, v); got != "bash sshd systemd" {
+		t.Errorf("Format = %q", got)
+	}
+	if got := JSON(String, false, v); got != "bash sshd systemd" {
+		t.Errorf("JSON = %v", got)
+	}
+	if got := Format(String, true, Value{L: []Value{{S: "a"}, {S: "b"}}}); got != "(a,b)" {
+		t.Errorf("list Format = %q", got)
+	}
+	if got := Format(Int64, false, Value{N: 7}); got != "7" {
+		t.Errorf("scalar Format = %q", got)
+	}
+}

@@ -10,6 +10,15 @@ const NA = "<NA>"
 
 // Format renders a value of type t as text, the way Falco prints it in outputs.
 func Format(t Type, list bool, v Value) string {
+	if !list && len(v.L) > 0 {
+		// a scalar field with several candidate values (proc.aname without an index: every
+		// ancestor) prints them all, space-separated
+		parts := make([]string, len(v.L))
+		for i, e := range v.L {
+			parts[i] = Format(t, false, e)
+		}
+		return strings.Join(parts, " ")
+	}
 	if list {
 		parts := make([]string, len(v.L))
 		for i, e := range v.L {
@@ -53,6 +62,9 @@ func Format(t Type, list bool, v Value) string {
 // JSON returns a value as Falco puts it in an alert's output_fields: numbers for numeric
 // types, booleans for Bool, lists as arrays, strings otherwise.
 func JSON(t Type, list bool, v Value) any {
+	if !list && len(v.L) > 0 {
+		return Format(t, false, v)
+	}
 	if list {
 		out := make([]any, len(v.L))
 		for i, e := range v.L {
