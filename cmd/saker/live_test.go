@@ -229,13 +229,3 @@ func waitStderr(t *testing.T, p *liveProc, text string) {
 	}
 	t.Fatalf("stderr never said %q:\n%s", text, p)
 }
-
-// parseAlert decodes one JSON alert line (false for a line that is not one).
-func parseAlert(t *testing.T, l string) (falcoAlert, bool) {
-	var a falcoAlert
-	if err := json.Unmarshal([]byte(l), &a); err != nil {
-		t.Errorf("bad alert line %q: %v", l, err)
-		return a, false
-	}
-	return a, true
-}
