@@ -12,7 +12,7 @@ import (
 // Dir returns the absolute path of ../shared, or skips (fails under CI=true) the test.
 func Dir(t testing.TB) string {
 	t.Helper()
-	root, err := repoRoot()
+	root, err := RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,8 +26,8 @@ func Dir(t testing.TB) string {
 	return s
 }
 
-// repoRoot walks up from the working directory to the folder holding go.mod.
-func repoRoot() (string, error) {
+// RepoRoot walks up from the working directory to the folder holding go.mod.
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err

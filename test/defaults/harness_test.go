@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/saker-sec/saker/internal/testshared"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,18 +89,9 @@ func need(t *testing.T) {
 }
 
 func setup() error {
-	wd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			repoRoot = d
-			break
-		}
-		if d == filepath.Dir(d) {
-			return errors.New("go.mod not found above " + wd)
-		}
+	var err error
+	if repoRoot, err = testshared.RepoRoot(); err != nil {
+		return fmt.Errorf("repository root: %w", err)
 	}
 	// not below /tmp: running a program from there is itself what a rule watches for
 	if runDir, err = os.MkdirTemp("/var/lib", "saker-defaults-test-"); err != nil {

@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/saker-sec/saker/internal/testshared"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,18 +81,9 @@ func need(t *testing.T) {
 }
 
 func setup() error {
-	wd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			repoRoot = d
-			break
-		}
-		if d == filepath.Dir(d) {
-			return errors.New("go.mod not found above " + wd)
-		}
+	var err error
+	if repoRoot, err = testshared.RepoRoot(); err != nil {
+		return fmt.Errorf("repository root: %w", err)
 	}
 	rulesDir = filepath.Join(repoRoot, "..", "shared", "falco-rules")
 	for _, f := range []string{"falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"} {
@@ -117,7 +108,7 @@ func setup() error {
 		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	helperBin = filepath.Join(runDir, "sakerhelper")
-	src := filepath.Join(wd, "testdata", "helper.c")
+	src := filepath.Join(repoRoot, "test", "e2e", "testdata", "helper.c")
 	if out, err := exec.Command("gcc", "-O1", "-Wall", "-o", helperBin, src).CombinedOutput(); err != nil {
 		return fmt.Errorf("gcc helper.c: %v\n%s", err, out)
 	}
