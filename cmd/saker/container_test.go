@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/saker-sec/saker/internal/testshared"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,9 +19,7 @@ import (
 // privileged container with a host mount, and every alert carries the container's metadata
 // (added with append_output, as Falco users add container fields); host processes are "host".
 func TestLiveContainerContext(t *testing.T) {
-	if os.Geteuid() != 0 && os.Getenv("CI") != "true" {
-		t.Skip("needs root")
-	}
+	testshared.Need(t, testshared.LiveProblem())
 	dd := dockertest.Start(t)
 	t.Setenv("DOCKER_HOST", "unix://"+dd.Socket)
 	shared := sharedDir(t)
@@ -93,9 +92,7 @@ append_output:
 // the container's metadata (scap container events), so a replay names the container without
 // asking any runtime.
 func TestCaptureCarriesContainers(t *testing.T) {
-	if os.Geteuid() != 0 && os.Getenv("CI") != "true" {
-		t.Skip("needs root")
-	}
+	testshared.Need(t, testshared.LiveProblem())
 	dd := dockertest.Start(t)
 	t.Setenv("DOCKER_HOST", "unix://"+dd.Socket)
 	dir := t.TempDir()

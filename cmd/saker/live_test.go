@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"github.com/saker-sec/saker/internal/testshared"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,12 +39,7 @@ func (p *liveProc) stop(sig os.Signal) error {
 // a channel of its stdout lines.
 func liveSaker(t *testing.T, args ...string) (*liveProc, <-chan string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("live tests need root, and CI runs as root")
-		}
-		t.Skip("live tests need root")
-	}
+	testshared.Need(t, testshared.LiveProblem())
 	cmd := exec.Command(sakerBin, append([]string{"run"}, args...)...)
 	stdout, _ := cmd.StdoutPipe()
 	stderr, _ := cmd.StderrPipe()

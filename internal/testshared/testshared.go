@@ -4,9 +4,12 @@
 package testshared
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/cilium/ebpf"
 )
 
 // Dir returns the absolute path of ../shared, or skips (fails under CI=true) the test.
@@ -42,4 +45,34 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// LiveProblem says why the live (eBPF) tests cannot run on this machine, or "": they need
+// root, a kernel with BTF, and a kernel that accepts BPF.
+func LiveProblem() string {
+	if os.Geteuid() != 0 {
+		return "live tests need root (they load the eBPF probe)"
+	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return "kernel has no BTF (/sys/kernel/btf/vmlinux): the CO-RE probe cannot load"
+	}
+	mp, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	if err != nil {
+		return fmt.Sprintf("kernel refuses BPF: %v", err)
+	}
+	mp.Close()
+	return ""
+}
+
+// Need skips the test for reason (none when ""), and fails it instead under CI=true, where
+// every test must run.
+func Need(t testing.TB, reason string) {
+	t.Helper()
+	if reason == "" {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true but: %s", reason)
+	}
+	t.Skip(reason)
 }

@@ -68,11 +68,8 @@ func testMain(m *testing.M) int {
 }
 
 func environmentProblem() string {
-	if os.Geteuid() != 0 {
-		return "the live default-rule checks need root (they load the eBPF probe)"
-	}
-	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		return "kernel has no BTF (/sys/kernel/btf/vmlinux): the CO-RE probe cannot load"
+	if p := testshared.LiveProblem(); p != "" {
+		return p
 	}
 	return ""
 }
@@ -80,12 +77,7 @@ func environmentProblem() string {
 // need skips (or, under CI=true, fails) a test that cannot run here.
 func need(t *testing.T) {
 	t.Helper()
-	if skipReason != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but: %s", skipReason)
-		}
-		t.Skip(skipReason)
-	}
+	testshared.Need(t, skipReason)
 }
 
 func setup() error {

@@ -52,17 +52,9 @@ func testMain(m *testing.M) int {
 
 // environmentProblem says why the live tests cannot run on this machine, or "".
 func environmentProblem() string {
-	if os.Geteuid() != 0 {
-		return "end-to-end tests need root (they load the eBPF probe)"
+	if p := testshared.LiveProblem(); p != "" {
+		return p
 	}
-	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
-		return "kernel has no BTF (/sys/kernel/btf/vmlinux): the CO-RE probe cannot load"
-	}
-	mp, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
-	if err != nil {
-		return fmt.Sprintf("kernel refuses BPF: %v", err)
-	}
-	mp.Close()
 	if _, err := exec.LookPath("gcc"); err != nil {
 		return "gcc not found (needed for the C helper)"
 	}
@@ -72,12 +64,7 @@ func environmentProblem() string {
 // need skips (or, under CI=true, fails) a test that cannot run here.
 func need(t *testing.T) {
 	t.Helper()
-	if skipReason != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but: %s", skipReason)
-		}
-		t.Skip(skipReason)
-	}
+	testshared.Need(t, skipReason)
 }
 
 func setup() error {
