@@ -53,23 +53,11 @@ func loadNet(dir string) *netTables {
 // A socket without a remote end (listening TCP, unconnected UDP) is a server socket: SrcIP and
 // SrcPort hold the bound address. Malformed lines are skipped.
 func ParseInetTable(b []byte, proto uint8, v6 bool, out map[uint64]event.FDInfo) {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 4096), 1<<20)
-	first := true
-	for sc.Scan() {
-		if first {
-			first = false
-			continue
-		}
-		f := strings.Fields(sc.Text())
-		if len(f) < 10 {
-			continue
-		}
+	tableRows(b, 10, 9, func(f []string, ino uint64) {
 		lip, lport, ok1 := parseHexAddr(f[1], v6)
 		rip, rport, ok2 := parseHexAddr(f[2], v6)
-		ino, err := strconv.ParseUint(f[9], 10, 64)
-		if !ok1 || !ok2 || err != nil || ino == 0 {
-			continue
+		if !ok1 || !ok2 {
+			return
 		}
 		fd := event.FDInfo{Ino: ino, L4Proto: proto}
 		server := rport == 0 && rip.IsUnspecified()
@@ -91,7 +79,7 @@ func ParseInetTable(b []byte, proto uint8, v6 bool, out map[uint64]event.FDInfo)
 			fd.Name = netip.AddrPortFrom(lip, lport).String()
 		}
 		out[ino] = fd
-	}
+	})
 }
 
 // parseHexAddr parses "0100007F:1F90" (IPv4: one host-endian u32) or the IPv6 form (four
@@ -125,6 +113,26 @@ func parseHexAddr(s string, v6 bool) (netip.Addr, uint16, bool) {
 // ParseUnixTable adds the sockets of /proc/net/unix to out (UnixSrc is the kernel address
 // the table shows, often hashed; Name the bound path).
 func ParseUnixTable(b []byte, out map[uint64]event.FDInfo) {
+	tableRows(b, 7, 6, func(f []string, ino uint64) {
+		src, _ := strconv.ParseUint(strings.TrimSuffix(f[0], ":"), 16, 64)
+		fd := event.FDInfo{Ino: ino, Type: event.FDUnixSock, UnixSrc: src}
+		if len(f) > 7 {
+			fd.Name = strings.Join(f[7:], " ")
+		}
+		out[ino] = fd
+	})
+}
+
+// ParseNetlinkTable adds the sockets of /proc/net/netlink to out.
+func ParseNetlinkTable(b []byte, out map[uint64]event.FDInfo) {
+	tableRows(b, 10, 9, func(_ []string, ino uint64) {
+		out[ino] = event.FDInfo{Ino: ino, Type: event.FDNetlink}
+	})
+}
+
+// tableRows calls fn for each data row of a /proc/net table (the header line skipped) that
+// has at least minFields fields and a non-zero socket inode in column inoCol.
+func tableRows(b []byte, minFields, inoCol int, fn func(f []string, ino uint64)) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 4096), 1<<20)
 	first := true
@@ -134,40 +142,14 @@ func ParseUnixTable(b []byte, out map[uint64]event.FDInfo) {
 			continue
 		}
 		f := strings.Fields(sc.Text())
-		if len(f) < 7 {
+		if len(f) < minFields {
 			continue
 		}
-		ino, err := strconv.ParseUint(f[6], 10, 64)
+		ino, err := strconv.ParseUint(f[inoCol], 10, 64)
 		if err != nil || ino == 0 {
 			continue
 		}
-		src, _ := strconv.ParseUint(strings.TrimSuffix(f[0], ":"), 16, 64)
-		fd := event.FDInfo{Ino: ino, Type: event.FDUnixSock, UnixSrc: src}
-		if len(f) > 7 {
-			fd.Name = strings.Join(f[7:], " ")
-		}
-		out[ino] = fd
-	}
-}
-
-// ParseNetlinkTable adds the sockets of /proc/net/netlink to out.
-func ParseNetlinkTable(b []byte, out map[uint64]event.FDInfo) {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	first := true
-	for sc.Scan() {
-		if first {
-			first = false
-			continue
-		}
-		f := strings.Fields(sc.Text())
-		if len(f) < 10 {
-			continue
-		}
-		ino, err := strconv.ParseUint(f[9], 10, 64)
-		if err != nil || ino == 0 {
-			continue
-		}
-		out[ino] = event.FDInfo{Ino: ino, Type: event.FDNetlink}
+		fn(f, ino)
 	}
 }
 
