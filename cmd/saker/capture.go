@@ -122,7 +122,7 @@ func runCapture(cmd *cobra.Command, path, filter string, dur time.Duration, gz b
 		}
 		return nil
 	}
-	p, err := liveLoop(cmd, nil, 0, start, nil, func(ev *event.Event) {
+	st, err := liveLoop(cmd, nil, 0, start, nil, func(ev *event.Event) {
 		if timer == nil && dur > 0 {
 			timer = time.AfterFunc(dur, func() { unix.Kill(os.Getpid(), unix.SIGINT) })
 		}
@@ -151,9 +151,9 @@ func runCapture(cmd *cobra.Command, path, filter string, dur time.Duration, gz b
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
-	if p != nil {
+	if st != nil {
 		fmt.Fprintf(cmd.ErrOrStderr(), "saker: %d events written to %s (%d not writable in the sysdig-compatible layout), kernel drops: %d\n",
-			written, path, w.Dropped, p.Stats().KernelDrops)
+			written, path, w.Dropped, st.KernelDrops)
 	}
 	return err
 }

@@ -86,7 +86,7 @@ func scanHost() (*hostState, error) {
 // liveLoop attaches the probe, scans the host (after attaching, so nothing that starts in
 // between is missed) and hands the result to start, then hands each record to handle until
 // SIGINT/SIGTERM.
-func liveLoop(cmd *cobra.Command, syscalls []string, ringBytes int, start func(*hostState) error, loaded func(*probe.Probe), handle func(*event.Event)) (*probe.Probe, error) {
+func liveLoop(cmd *cobra.Command, syscalls []string, ringBytes int, start func(*hostState) error, loaded func(*probe.Probe), handle func(*event.Event)) (*probe.Stats, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("live capture needs root (CAP_BPF, CAP_PERFMON): run as root, or replay a capture with -e FILE.scap")
 	}
@@ -109,9 +109,10 @@ func liveLoop(cmd *cobra.Command, syscalls []string, ringBytes int, start func(*
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		<-sigs
-		p.Close()
+		p.Stop() // detach; the loop below reads what is left in the ring, then ends
 	}()
 	defer signal.Stop(sigs)
+	defer p.Close()
 	sel := fmt.Sprintf("%d syscalls selected", len(syscalls))
 	if len(syscalls) == 0 {
 		sel = "every supported syscall but read/write"
@@ -122,11 +123,11 @@ func liveLoop(cmd *cobra.Command, syscalls []string, ringBytes int, start func(*
 	var num uint64
 	for {
 		if err := p.Read(&buf); err != nil {
+			st := p.Stats() // before the deferred Close frees the counters
 			if errors.Is(err, probe.ErrClosed) {
-				return p, nil
+				return &st, nil
 			}
-			p.Close()
-			return p, err
+			return &st, err
 		}
 		if err := event.Decode(buf, &ev, true); err != nil {
 			fmt.Fprintf(cmd.ErrOrStderr(), "saker: dropping a record: %v\n", err)
@@ -178,15 +179,16 @@ func runLive(cmd *cobra.Command, o *runOptions) error {
 			lastDrops, lastEvents, lastReport = st.KernelDrops, st.Events, time.Now()
 		}
 	}
-	p, err := liveLoop(cmd, probeSelection(d.Rules), o.ringBytes, start, func(p *probe.Probe) { pr = p; loaded.Store(p) }, handle)
+	st, err := liveLoop(cmd, probeSelection(d.Rules), o.ringBytes, start, func(p *probe.Probe) { pr = p; loaded.Store(p) }, handle)
+	loaded.Store(nil)
 	if cerr := rn.close(); err == nil {
 		err = cerr
 	}
-	if p != nil {
-		if st := p.Stats(); st.KernelDrops > final.KernelDrops {
-			final = st
+	if st != nil {
+		if st.KernelDrops > final.KernelDrops {
+			final = *st
 		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "saker: events: %d, alerts: %d, kernel drops: %d (at the last check)\n", d.Events, d.Matched, final.KernelDrops)
+		fmt.Fprintf(cmd.ErrOrStderr(), "saker: events: %d, alerts: %d, kernel drops: %d\n", d.Events, d.Matched, final.KernelDrops)
 	}
 	return err
 }

@@ -727,6 +727,91 @@ func TestLoadClose(t *testing.T) {
 	waitGone(t, ids, "after Close")
 }
 
+// Stop detaches the programs but Read still delivers every record left in the ring, then
+// ErrClosed: the end of a capture loses nothing. The records here are made while nobody
+// reads, so all of them are still in the ring when Stop is called.
+func TestStopDeliversTheRing(t *testing.T) {
+	needProbe(t)
+	p, err := Load(Options{RingBytes: 8 << 20, Syscalls: []string{"openat"}, ExcludeTGID: uint32(os.Getpid())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const n = 3000
+	target := filepath.Join(t.TempDir(), "stop-drain")
+	if err := os.WriteFile(target, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pid := helper(t, "open-many", target, strconv.Itoa(n))
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	if st.KernelDrops != 0 {
+		t.Fatalf("%d kernel drops in an 8 MiB ring for %d records", st.KernelDrops, n)
+	}
+	helper(t, "open-many", target, "10") // detached: counted by no program
+	if after := p.Stats(); after.Events != st.Events {
+		t.Errorf("%d records made after Stop", after.Events-st.Events)
+	}
+	got := 0
+	var b []byte
+	var ev event.Event
+	for {
+		err := p.Read(&b)
+		if errors.Is(err, ErrClosed) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := event.Decode(b, &ev, true); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type == typ("openat") && ev.TID == int64(pid) {
+			if name, _ := ev.ParamStr("name"); name == target {
+				got++
+			}
+		}
+	}
+	if got != n {
+		t.Errorf("%d of the helper's %d openat records read after Stop", got, n)
+	}
+	if err := p.Read(&b); !errors.Is(err, ErrClosed) {
+		t.Errorf("Read after the ring drained: %v", err)
+	}
+}
+
+// A Read waiting on an empty ring returns ErrClosed when Stop is called.
+func TestStopWakesRead(t *testing.T) {
+	needProbe(t)
+	p, err := Load(Options{RingBytes: 1 << 20, Syscalls: []string{"finit_module"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	done := make(chan error, 1)
+	go func() {
+		var b []byte
+		for {
+			if err := p.Read(&b); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	p.Stop()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Read after Stop: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Read did not return after Stop")
+	}
+}
+
 // After kill -9 of a process holding a loaded probe, nothing of it stays loaded.
 func TestKilledProcessLeavesNothing(t *testing.T) {
 	needProbe(t)

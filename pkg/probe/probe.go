@@ -77,6 +77,9 @@ type Probe struct {
 	rec    ringbuf.Record
 	read   atomic.Uint64
 
+	stopOnce  sync.Once
+	stopped   atomic.Bool // programs detached: Read drains the ring, then returns ErrClosed
+	stopErr   error
 	closeOnce sync.Once
 	closed    atomic.Bool
 	closeErr  error
@@ -296,6 +299,10 @@ func (p *Probe) Read(buf *[]byte) error {
 			p.read.Add(1)
 			return nil
 		}
+		if p.stopped.Load() && (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ringbuf.ErrFlushed)) {
+			// Stopped and the ring is empty: every record was delivered.
+			return ErrClosed
+		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			// The ring ran empty: wait for a wakeup, or at most PollInterval for records
 			// submitted without one. (The deadline is only renewed here, so a busy reader
@@ -347,14 +354,34 @@ func (p *Probe) programIDs() []ebpf.ProgramID {
 	return ids
 }
 
-// Close detaches the programs and frees the maps. A Read in progress returns ErrClosed.
-func (p *Probe) Close() error {
-	p.closeOnce.Do(func() {
-		p.closed.Store(true)
+// Stop detaches the programs, so no new record is made, and lets Read deliver the records
+// still in the ring (those submitted without a wakeup included) before it returns ErrClosed.
+// This is how a capture or a detection ends without losing its last events; Close still
+// has to be called to free the maps.
+func (p *Probe) Stop() error {
+	p.stopOnce.Do(func() {
 		var errs []error
 		for _, l := range p.links {
+			// Detaching a tracepoint program waits for the runs in progress, so nothing is
+			// submitted after this loop.
 			errs = append(errs, l.Close())
 		}
+		p.stopped.Store(true)
+		if p.rd != nil {
+			errs = append(errs, p.rd.Flush()) // wake a Read waiting for data
+		}
+		p.stopErr = errors.Join(errs...)
+	})
+	return p.stopErr
+}
+
+// Close detaches the programs and frees the maps. A Read in progress returns ErrClosed;
+// records still in the ring are lost (see Stop).
+func (p *Probe) Close() error {
+	p.closeOnce.Do(func() {
+		var errs []error
+		errs = append(errs, p.Stop())
+		p.closed.Store(true)
 		if p.rd != nil {
 			errs = append(errs, p.rd.Close())
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/saker-sec/saker/pkg/event"
+	"golang.org/x/sys/unix"
 )
 
 // The helper child: connects to SAKER_PROCSCAN_CONNECT, says "ready", waits for stdin to close.
@@ -107,8 +108,14 @@ func TestScanChildAndSelf(t *testing.T) {
 	if want := filepath.Base(os.Args[0]); !strings.HasPrefix(want, main.Comm) || main.Comm == "" {
 		t.Errorf("comm %q, binary %q", main.Comm, want)
 	}
-	if main.SID == 0 || main.PGID == 0 || main.VTID != int64(pid) || main.VPID != int64(pid) {
-		t.Errorf("sid %d pgid %d vtid %d vpid %d", main.SID, main.PGID, main.VTID, main.VPID)
+	// the session may be 0 (a runner started outside any session), so compare with the kernel's answer
+	wantSID, err1 := unix.Getsid(pid)
+	wantPGID, err2 := unix.Getpgid(pid)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if main.SID != int64(wantSID) || main.PGID != int64(wantPGID) || main.PGID == 0 || main.VTID != int64(pid) || main.VPID != int64(pid) {
+		t.Errorf("sid %d pgid %d vtid %d vpid %d, want sid %d pgid %d", main.SID, main.PGID, main.VTID, main.VPID, wantSID, wantPGID)
 	}
 	if main.FDLimit == 0 || main.ExeIno == 0 || main.ExeInoMtime == 0 || main.VMSizeKB == 0 {
 		t.Errorf("fdlimit %d exe_ino %d mtime %d vmsize %d", main.FDLimit, main.ExeIno, main.ExeInoMtime, main.VMSizeKB)
