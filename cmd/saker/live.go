@@ -29,6 +29,7 @@ var stateSyscalls = []string{
 	"open", "openat", "openat2", "creat", "close", "socket", "connect", "accept", "accept4",
 	"bind", "dup", "dup2", "dup3", "pipe", "pipe2", "chdir", "fchdir", "memfd_create",
 	"setuid", "setgid", "setresuid", "setresgid", "setreuid", "setregid", "capset",
+	"setsid", "setpgid", "chroot",
 }
 
 // probeSelection returns the probe's syscalls for a ruleset: those whose events the syscall

@@ -139,6 +139,41 @@ func TestLiveAlertAndCleanExit(t *testing.T) {
 	}
 }
 
+// setsid(2) and setpgid(2) are captured for the state whatever the rules: a process that
+// started its own session shows it in proc.sid and proc.is_sid_leader.
+func TestLiveSessionState(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "r.yaml")
+	secret := filepath.Join(dir, "session-file")
+	os.WriteFile(secret, []byte("x"), 0o600)
+	os.WriteFile(rules, []byte(`
+- rule: session read
+  desc: test
+  condition: evt.type in (open, openat, openat2) and evt.dir = < and fd.name = `+secret+`
+  output: "read %fd.name by %proc.name sid=%proc.sid leader=%proc.is_sid_leader vpgid=%proc.vpgid pid=%proc.pid"
+  priority: WARNING
+`), 0o644)
+	errText, lines := liveSaker(t, "-r", rules, "--json")
+	// setsid(1) calls setsid() itself (the child of this test is no group leader) and execs cat
+	cmd := exec.Command("setsid", "cat", secret)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatal(err, string(out))
+	}
+	pid := cmd.Process.Pid
+	a, ok := waitAlert(t, lines, 20*time.Second, func(a falcoAlert) bool { return a.Rule == "session read" })
+	if !ok {
+		t.Fatalf("no alert for setsid cat %s; stderr:\n%s", secret, errText)
+	}
+	f := a.OutputFields
+	num := func(k string) int {
+		n, _ := f[k].(float64)
+		return int(n)
+	}
+	if num("proc.pid") != pid || num("proc.sid") != pid || f["proc.is_sid_leader"] != true || num("proc.vpgid") != pid {
+		t.Errorf("after setsid: pid %d, alert fields %v", pid, f)
+	}
+}
+
 // TestLiveDropAlert overflows a one-page ring buffer and expects Falco's drop alert.
 func TestLiveDropAlert(t *testing.T) {
 	dir := t.TempDir()

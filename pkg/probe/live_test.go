@@ -902,6 +902,13 @@ func manySyscalls(dir string) {
 	sys(unix.SYS_RENAMEAT, at, p("f3"), at, p("f5"))
 	sys(unix.SYS_RENAMEAT2, at, p("f5"), at, p("f6"), unix.RENAME_NOREPLACE)
 	sys(unix.SYS_UNLINKAT, at, p("f6"), 0)
+	sys(unix.SYS_MKNOD, p("fifo1"), unix.S_IFIFO|0o640, 0)
+	sys(unix.SYS_MKNODAT, at, p("fifo2"), unix.S_IFIFO|0o600, 0)
+	sys(unix.SYS_CHROOT, p("no-root-here"))
+	sys(unix.SYS_SETSID)
+	sys(unix.SYS_SETPGID, 0, 0)
+	action := uint32(0x7fff0000) // SECCOMP_RET_ALLOW
+	sys(unix.SYS_SECCOMP, 2 /* SECCOMP_GET_ACTION_AVAIL */, 0, uintptr(unsafe.Pointer(&action)))
 	var fds [2]int32
 	sys(unix.SYS_PIPE, uintptr(unsafe.Pointer(&fds)))
 	sys(unix.SYS_PIPE2, uintptr(unsafe.Pointer(&fds)), unix.O_CLOEXEC|unix.O_NONBLOCK)
@@ -971,7 +978,8 @@ func TestManySyscalls(t *testing.T) {
 		"recvfrom", "sendmsg", "recvmsg", "accept", "kill", "tgkill", "tkill", "prctl", "mmap",
 		"mprotect", "unshare", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
 		"capset", "memfd_create", "userfaultfd", "umount2", "mount", "setns", "finit_module",
-		"init_module", "bpf", "io_uring_setup", "execve", "execveat"}
+		"init_module", "bpf", "io_uring_setup", "execve", "execveat", "mknod", "mknodat", "chroot",
+		"setsid", "setpgid", "seccomp"}
 	// records of the helper's own start (the dynamic loader's mmaps, its execve) are told
 	// apart by their params
 	pick := map[string]func(*rec) bool{
@@ -1068,6 +1076,24 @@ func TestManySyscalls(t *testing.T) {
 	}
 	if cs, _ := got["capset"].ev.ParamUint("cap_effective"); cs == 0 {
 		t.Error("capset: no effective caps for root")
+	}
+	if m, _ := got["mknod"].ev.ParamUint("mode"); m != unix.S_IFIFO|0o640 || got["mknod"].str(t, "path") != filepath.Join(dir, "fifo1") || got["mknod"].int(t, "res") != 0 {
+		t.Errorf("mknod mode %#o path %q res %d", m, got["mknod"].str(t, "path"), got["mknod"].int(t, "res"))
+	}
+	if m, _ := got["mknodat"].ev.ParamUint("mode"); m != unix.S_IFIFO|0o600 || got["mknodat"].str(t, "path") != filepath.Join(dir, "fifo2") || got["mknodat"].int(t, "dirfd") != int64(unix.AT_FDCWD) {
+		t.Errorf("mknodat mode %#o path %q dirfd %d", m, got["mknodat"].str(t, "path"), got["mknodat"].int(t, "dirfd"))
+	}
+	if r := got["chroot"]; r.int(t, "res") != -int64(unix.ENOENT) || r.str(t, "path") != filepath.Join(dir, "no-root-here") {
+		t.Errorf("chroot res %d path %q", r.int(t, "res"), r.str(t, "path"))
+	}
+	if r := got["setsid"].int(t, "res"); r != int64(pid) {
+		t.Errorf("setsid res %d, want the new session id %d", r, pid)
+	}
+	if r := got["setpgid"]; r.int(t, "pid") != 0 || r.int(t, "pgid") != 0 || r.int(t, "res") != -int64(unix.EPERM) {
+		t.Errorf("setpgid of a session leader: res %d pid %d pgid %d", r.int(t, "res"), r.int(t, "pid"), r.int(t, "pgid"))
+	}
+	if op, _ := got["seccomp"].ev.ParamUint("op"); op != 2 || got["seccomp"].int(t, "res") != 0 {
+		t.Errorf("seccomp op %d res %d", op, got["seccomp"].int(t, "res"))
 	}
 }
 

@@ -56,6 +56,7 @@ const (
 	sakerProgX_chdir        = "x_chdir"
 	sakerProgX_chmod        = "x_chmod"
 	sakerProgX_chown        = "x_chown"
+	sakerProgX_chroot       = "x_chroot"
 	sakerProgX_clone        = "x_clone"
 	sakerProgX_clone3       = "x_clone3"
 	sakerProgX_close        = "x_close"
@@ -83,6 +84,8 @@ const (
 	sakerProgX_memfdCreate  = "x_memfd_create"
 	sakerProgX_mkdir        = "x_mkdir"
 	sakerProgX_mkdirat      = "x_mkdirat"
+	sakerProgX_mknod        = "x_mknod"
+	sakerProgX_mknodat      = "x_mknodat"
 	sakerProgX_mmap         = "x_mmap"
 	sakerProgX_mount        = "x_mount"
 	sakerProgX_mprotect     = "x_mprotect"
@@ -100,14 +103,17 @@ const (
 	sakerProgX_renameat     = "x_renameat"
 	sakerProgX_renameat2    = "x_renameat2"
 	sakerProgX_rmdir        = "x_rmdir"
+	sakerProgX_seccomp      = "x_seccomp"
 	sakerProgX_sendmsg      = "x_sendmsg"
 	sakerProgX_sendto       = "x_sendto"
 	sakerProgX_setgid       = "x_setgid"
 	sakerProgX_setns        = "x_setns"
+	sakerProgX_setpgid      = "x_setpgid"
 	sakerProgX_setregid     = "x_setregid"
 	sakerProgX_setresgid    = "x_setresgid"
 	sakerProgX_setresuid    = "x_setresuid"
 	sakerProgX_setreuid     = "x_setreuid"
+	sakerProgX_setsid       = "x_setsid"
 	sakerProgX_setuid       = "x_setuid"
 	sakerProgX_socket       = "x_socket"
 	sakerProgX_symlink      = "x_symlink"
@@ -184,6 +190,7 @@ type sakerProgramSpecs struct {
 	X_chdir        *ebpf.ProgramSpec `ebpf:"x_chdir"`
 	X_chmod        *ebpf.ProgramSpec `ebpf:"x_chmod"`
 	X_chown        *ebpf.ProgramSpec `ebpf:"x_chown"`
+	X_chroot       *ebpf.ProgramSpec `ebpf:"x_chroot"`
 	X_clone        *ebpf.ProgramSpec `ebpf:"x_clone"`
 	X_clone3       *ebpf.ProgramSpec `ebpf:"x_clone3"`
 	X_close        *ebpf.ProgramSpec `ebpf:"x_close"`
@@ -211,6 +218,8 @@ type sakerProgramSpecs struct {
 	X_memfdCreate  *ebpf.ProgramSpec `ebpf:"x_memfd_create"`
 	X_mkdir        *ebpf.ProgramSpec `ebpf:"x_mkdir"`
 	X_mkdirat      *ebpf.ProgramSpec `ebpf:"x_mkdirat"`
+	X_mknod        *ebpf.ProgramSpec `ebpf:"x_mknod"`
+	X_mknodat      *ebpf.ProgramSpec `ebpf:"x_mknodat"`
 	X_mmap         *ebpf.ProgramSpec `ebpf:"x_mmap"`
 	X_mount        *ebpf.ProgramSpec `ebpf:"x_mount"`
 	X_mprotect     *ebpf.ProgramSpec `ebpf:"x_mprotect"`
@@ -228,14 +237,17 @@ type sakerProgramSpecs struct {
 	X_renameat     *ebpf.ProgramSpec `ebpf:"x_renameat"`
 	X_renameat2    *ebpf.ProgramSpec `ebpf:"x_renameat2"`
 	X_rmdir        *ebpf.ProgramSpec `ebpf:"x_rmdir"`
+	X_seccomp      *ebpf.ProgramSpec `ebpf:"x_seccomp"`
 	X_sendmsg      *ebpf.ProgramSpec `ebpf:"x_sendmsg"`
 	X_sendto       *ebpf.ProgramSpec `ebpf:"x_sendto"`
 	X_setgid       *ebpf.ProgramSpec `ebpf:"x_setgid"`
 	X_setns        *ebpf.ProgramSpec `ebpf:"x_setns"`
+	X_setpgid      *ebpf.ProgramSpec `ebpf:"x_setpgid"`
 	X_setregid     *ebpf.ProgramSpec `ebpf:"x_setregid"`
 	X_setresgid    *ebpf.ProgramSpec `ebpf:"x_setresgid"`
 	X_setresuid    *ebpf.ProgramSpec `ebpf:"x_setresuid"`
 	X_setreuid     *ebpf.ProgramSpec `ebpf:"x_setreuid"`
+	X_setsid       *ebpf.ProgramSpec `ebpf:"x_setsid"`
 	X_setuid       *ebpf.ProgramSpec `ebpf:"x_setuid"`
 	X_socket       *ebpf.ProgramSpec `ebpf:"x_socket"`
 	X_symlink      *ebpf.ProgramSpec `ebpf:"x_symlink"`
@@ -348,6 +360,7 @@ type sakerPrograms struct {
 	X_chdir        *ebpf.Program `ebpf:"x_chdir"`
 	X_chmod        *ebpf.Program `ebpf:"x_chmod"`
 	X_chown        *ebpf.Program `ebpf:"x_chown"`
+	X_chroot       *ebpf.Program `ebpf:"x_chroot"`
 	X_clone        *ebpf.Program `ebpf:"x_clone"`
 	X_clone3       *ebpf.Program `ebpf:"x_clone3"`
 	X_close        *ebpf.Program `ebpf:"x_close"`
@@ -375,6 +388,8 @@ type sakerPrograms struct {
 	X_memfdCreate  *ebpf.Program `ebpf:"x_memfd_create"`
 	X_mkdir        *ebpf.Program `ebpf:"x_mkdir"`
 	X_mkdirat      *ebpf.Program `ebpf:"x_mkdirat"`
+	X_mknod        *ebpf.Program `ebpf:"x_mknod"`
+	X_mknodat      *ebpf.Program `ebpf:"x_mknodat"`
 	X_mmap         *ebpf.Program `ebpf:"x_mmap"`
 	X_mount        *ebpf.Program `ebpf:"x_mount"`
 	X_mprotect     *ebpf.Program `ebpf:"x_mprotect"`
@@ -392,14 +407,17 @@ type sakerPrograms struct {
 	X_renameat     *ebpf.Program `ebpf:"x_renameat"`
 	X_renameat2    *ebpf.Program `ebpf:"x_renameat2"`
 	X_rmdir        *ebpf.Program `ebpf:"x_rmdir"`
+	X_seccomp      *ebpf.Program `ebpf:"x_seccomp"`
 	X_sendmsg      *ebpf.Program `ebpf:"x_sendmsg"`
 	X_sendto       *ebpf.Program `ebpf:"x_sendto"`
 	X_setgid       *ebpf.Program `ebpf:"x_setgid"`
 	X_setns        *ebpf.Program `ebpf:"x_setns"`
+	X_setpgid      *ebpf.Program `ebpf:"x_setpgid"`
 	X_setregid     *ebpf.Program `ebpf:"x_setregid"`
 	X_setresgid    *ebpf.Program `ebpf:"x_setresgid"`
 	X_setresuid    *ebpf.Program `ebpf:"x_setresuid"`
 	X_setreuid     *ebpf.Program `ebpf:"x_setreuid"`
+	X_setsid       *ebpf.Program `ebpf:"x_setsid"`
 	X_setuid       *ebpf.Program `ebpf:"x_setuid"`
 	X_socket       *ebpf.Program `ebpf:"x_socket"`
 	X_symlink      *ebpf.Program `ebpf:"x_symlink"`
@@ -431,6 +449,7 @@ func (p *sakerPrograms) Close() error {
 		p.X_chdir,
 		p.X_chmod,
 		p.X_chown,
+		p.X_chroot,
 		p.X_clone,
 		p.X_clone3,
 		p.X_close,
@@ -458,6 +477,8 @@ func (p *sakerPrograms) Close() error {
 		p.X_memfdCreate,
 		p.X_mkdir,
 		p.X_mkdirat,
+		p.X_mknod,
+		p.X_mknodat,
 		p.X_mmap,
 		p.X_mount,
 		p.X_mprotect,
@@ -475,14 +496,17 @@ func (p *sakerPrograms) Close() error {
 		p.X_renameat,
 		p.X_renameat2,
 		p.X_rmdir,
+		p.X_seccomp,
 		p.X_sendmsg,
 		p.X_sendto,
 		p.X_setgid,
 		p.X_setns,
+		p.X_setpgid,
 		p.X_setregid,
 		p.X_setresgid,
 		p.X_setresuid,
 		p.X_setreuid,
+		p.X_setsid,
 		p.X_setuid,
 		p.X_socket,
 		p.X_symlink,

@@ -39,7 +39,9 @@ var syscalls = map[string]sysInfo{
 	"setns": {308, 241}, "finit_module": {313, 413}, "renameat2": {316, 319},
 	"memfd_create": {319, 405}, "bpf": {321, 369}, "execveat": {322, 331},
 	"userfaultfd": {323, 321}, "io_uring_setup": {425, 339}, "clone3": {435, 335},
-	"openat2":  {437, 327},
+	"openat2": {437, 327},
+	"setpgid": {109, 295}, "setsid": {112, 275}, "mknod": {133, 415}, "chroot": {161, 267},
+	"mknodat": {259, 417}, "seccomp": {317, 299},
 	"procexit": {procexitSlot, 186},
 }
 

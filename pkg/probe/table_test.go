@@ -39,7 +39,9 @@ func TestSyscallTable(t *testing.T) {
 		"renameat2": unix.SYS_RENAMEAT2, "memfd_create": unix.SYS_MEMFD_CREATE, "bpf": unix.SYS_BPF,
 		"execveat": unix.SYS_EXECVEAT, "userfaultfd": unix.SYS_USERFAULTFD,
 		"io_uring_setup": unix.SYS_IO_URING_SETUP, "clone3": unix.SYS_CLONE3,
-		"openat2": unix.SYS_OPENAT2,
+		"openat2": unix.SYS_OPENAT2, "setpgid": unix.SYS_SETPGID, "setsid": unix.SYS_SETSID,
+		"mknod": unix.SYS_MKNOD, "chroot": unix.SYS_CHROOT, "mknodat": unix.SYS_MKNODAT,
+		"seccomp": unix.SYS_SECCOMP,
 	}
 	for name, s := range syscalls {
 		dir := byte('X')

@@ -151,6 +151,7 @@ var containerChecks = []check{
 	// /dev/vda cannot be opened on this machine (EPERM even for root on the host), so the
 	// check makes a block node named like a disk for the (unbound) loop0 and opens that.
 	{[]string{"Host block device opened in container"}, "/bin/mknod /dev/sdsaker{T} b 7 0 && /bin/head -c 1 /dev/sdsaker{T} >/dev/null; /bin/rm -f /dev/sdsaker{T}", map[string]string{"proc.name": "head", "fd.name": "/dev/sdsaker{T}", "container.id": "{C}"}},
+	{[]string{"Device node created in container"}, "/bin/mknod /dev/sknode{T} c 1 3; /bin/rm -f /dev/sknode{T}", map[string]string{"proc.name": "mknod", "proc.cmdline": "mknod /dev/sknode{T} c 1 3", "container.id": "{C}"}},
 	{[]string{"Container runtime socket discovered in container"}, "/bin/ls /var/run/docker.sock-{T}", map[string]string{"proc.name": "ls", "container.id": "{C}"}},
 	{[]string{"Write to sysfs from container"}, "/bin/sh -c ': >> /sys/class/net/lo/tx_queue_len # {T}'", map[string]string{"proc.name": "sh", "fd.name": "/sys/class/net/lo/tx_queue_len", "container.id": "{C}"}},
 	{[]string{"Host process root filesystem accessed from container"}, "/bin/cat /proc/1/root/etc/hostname", map[string]string{"proc.name": "cat", "fd.name": "~/proc/1/root/", "container.id": "{C}"}},

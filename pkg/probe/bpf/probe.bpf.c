@@ -575,6 +575,20 @@ EXIT_PROG(fchownat)
 EXIT_PROG(chdir) { BEGIN(95, 2); put_s64(a, ret); put_ustr(a, ARG(0)); END(); }
 EXIT_PROG(fchdir) { BEGIN(97, 2); put_s64(a, ret); put_fd(a, ARG(0)); END(); }
 
+EXIT_PROG(chroot) { BEGIN(267, 2); put_s64(a, ret); put_ustr(a, ARG(0)); END(); }
+/* mode: the S_IF* type and permission bits have the same values in mknod_mode; dev as passed */
+EXIT_PROG(mknod) { BEGIN(415, 4); put_s64(a, ret); put_ustr(a, ARG(0)); put_u32(a, ARG(1)); put_u32(a, ARG(2)); END(); }
+EXIT_PROG(mknodat)
+{
+	BEGIN(417, 5);
+	put_s64(a, ret);
+	put_fd(a, ARG(0));
+	put_ustr(a, ARG(1));
+	put_u32(a, ARG(2));
+	put_u32(a, ARG(3));
+	END();
+}
+
 EXIT_PROG(memfd_create)
 {
 	BEGIN(405, 3);
@@ -633,6 +647,10 @@ EXIT_PROG(mprotect) /* 329: res, addr, length, prot */
 }
 
 /* ---------------------------------------------------------------- credentials, processes */
+/* setsid's res is the new session id (the pid), or -errno; setpgid's pid/pgid as passed (0: self) */
+EXIT_PROG(setsid) { BEGIN(275, 1); put_s64(a, ret); END(); }
+EXIT_PROG(setpgid) { BEGIN(295, 3); put_s64(a, ret); put_s64(a, (s64)(s32)ARG(0)); put_s64(a, (s64)(s32)ARG(1)); END(); }
+EXIT_PROG(seccomp) { BEGIN(299, 3); put_s64(a, ret); put_u64(a, ARG(0)); put_u64(a, ARG(1)); END(); }
 EXIT_PROG(setuid) { BEGIN(199, 2); put_s64(a, ret); put_u32(a, ARG(0)); END(); }
 EXIT_PROG(setgid) { BEGIN(201, 2); put_s64(a, ret); put_u32(a, ARG(0)); END(); }
 EXIT_PROG(setreuid) { BEGIN(427, 3); put_s64(a, ret); put_u32(a, ARG(0)); put_u32(a, ARG(1)); END(); }
