@@ -22,7 +22,7 @@ var severe = map[string]bool{"Emergency": true, "Alert": true, "Critical": true,
 // git clone of this repository, a go build of Saker from the clone, an apt-get reinstall of a
 // small package, `go test` of one small package (its binary runs from /tmp/go-build*),
 // `docker run --rm busybox true`, and `docker exec` into a running busybox
-// container. No alert of priority Warning or above may be attributable to it.
+// container (ls, ps, ping of its loopback). No alert of priority Warning or above may be attributable to it.
 //
 // Attribution (other tests run on this machine at the same time): an alert is the workload's
 // when its process is the workload's shell or descends from it (proc.apid[1..15] holds the
@@ -51,6 +51,7 @@ done
 %[3]s run -d --network none --cidfile %[6]s --name %[7]s %[5]s sleep 120 >/dev/null
 %[3]s exec %[7]s ls / >/dev/null
 %[3]s exec %[7]s sh -c 'cat /etc/hostname; ps' >/dev/null
+%[3]s exec %[7]s ping -c 1 -W 2 127.0.0.1 >/dev/null
 `, dir, repoRoot, dk, cidRm, dockertest.Image, cidExec, name)
 	t.Cleanup(func() { dd.Try("rm", "-f", name) })
 
