@@ -1,0 +1,176 @@
+package deploy
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/saker-sec/saker/internal/dockertest"
+	"github.com/saker-sec/saker/internal/testshared"
+)
+
+// alert is the part of Falco's JSON alert the test reads.
+type alert struct {
+	Rule         string         `json:"rule"`
+	Priority     string         `json:"priority"`
+	OutputFields map[string]any `json:"output_fields"`
+}
+
+// logs follows `docker logs -f` of a container: stdout lines (alerts) and stderr text.
+type logs struct {
+	alerts chan alert
+	ready  chan struct{}
+	stderr strings.Builder
+	done   chan struct{}
+}
+
+func follow(t *testing.T, dd *dockertest.Daemon, id string) *logs {
+	t.Helper()
+	cmd := exec.Command(dockertest.DockerCLI, "-H", "unix://"+dd.Socket, "logs", "-f", id)
+	out, _ := cmd.StdoutPipe()
+	errp, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	l := &logs{alerts: make(chan alert, 1000), ready: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var a alert
+			if json.Unmarshal(sc.Bytes(), &a) == nil && a.Rule != "" {
+				l.alerts <- a
+			}
+		}
+		close(l.alerts)
+	}()
+	var mu = make(chan struct{}, 1)
+	mu <- struct{}{}
+	go func() {
+		sc := bufio.NewScanner(errp)
+		once := false
+		for sc.Scan() {
+			<-mu
+			l.stderr.WriteString(sc.Text() + "\n")
+			mu <- struct{}{}
+			if !once && strings.Contains(sc.Text(), "; ready") {
+				once = true
+				close(l.ready)
+			}
+		}
+		close(l.done)
+	}()
+	return l
+}
+
+// waitAlert returns the first alert of rule whose output fields contain want, within d.
+func (l *logs) waitAlert(rule string, want map[string]string, d time.Duration) (alert, bool) {
+	deadline := time.After(d)
+	for {
+		select {
+		case a, ok := <-l.alerts:
+			if !ok {
+				return alert{}, false
+			}
+			if a.Rule != rule {
+				continue
+			}
+			match := true
+			for k, v := range want {
+				if fmt.Sprint(a.OutputFields[k]) != v {
+					match = false
+				}
+			}
+			if match {
+				return a, true
+			}
+		case <-deadline:
+			return alert{}, false
+		}
+	}
+}
+
+// TestContainerImage builds the image, runs it as deploy/Containerfile documents, and checks
+// detection on the host and in a container, then a clean stop.
+func TestContainerImage(t *testing.T) {
+	testshared.Need(t, testshared.LiveProblem())
+	dd := dockertest.Start(t)
+	root, err := testshared.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := fmt.Sprintf("saker-test/saker:%d", os.Getpid())
+	build := exec.Command("/bin/sh", filepath.Join(root, "scripts", "image.sh"), tag)
+	build.Env = append(os.Environ(), "DOCKER="+dockertest.DockerCLI+" -H unix://"+dd.Socket, "VERSION=image-test")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/image.sh: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { dd.Try("rmi", "-f", tag) })
+	if v, err := dd.Try("run", "--rm", tag, "version"); err != nil || !strings.Contains(v, "image-test") {
+		t.Fatalf("saker version in the image: %q %v", v, err)
+	}
+	if files := dd.Docker(t, "image", "inspect", "-f", "{{len .RootFS.Layers}}", tag); files != "2" {
+		t.Errorf("image has %s layers, want 2 (the binary and the CA bundle on scratch)", files)
+	}
+
+	name := fmt.Sprintf("saker-image-test-%d", os.Getpid())
+	id := dd.Docker(t, "run", "-d", "--name", name, "--privileged", "--pid=host",
+		"-v", "/sys/kernel/btf:/sys/kernel/btf:ro",
+		"-v", "/etc/passwd:/etc/passwd:ro", "-v", "/etc/group:/etc/group:ro",
+		"-v", dd.Socket+":/var/run/docker.sock:ro",
+		tag, "run", "--json")
+	t.Cleanup(func() { dd.Try("rm", "-f", id) })
+	l := follow(t, dd, id)
+	select {
+	case <-l.ready:
+	case <-l.done:
+		t.Fatalf("saker in its container ended before ready:\n%s", l.stderr.String())
+	case <-time.After(90 * time.Second):
+		t.Fatalf("saker in its container not ready after 90s:\n%s", l.stderr.String())
+	}
+
+	// on the host
+	tok := fmt.Sprintf("saker-image-%d", time.Now().UnixNano())
+	echo := exec.Command("/bin/echo", "linpeas", tok)
+	if err := echo.Run(); err != nil {
+		t.Fatal(err)
+	}
+	a, ok := l.waitAlert("Privilege escalation enumeration script executed",
+		map[string]string{"proc.cmdline": "echo linpeas " + tok}, 20*time.Second)
+	if !ok {
+		t.Fatalf("no alert for a host process from the containerized saker:\n%s", l.stderr.String())
+	}
+	if a.OutputFields["container.id"] != "host" || a.OutputFields["user.name"] != "root" {
+		t.Errorf("host alert fields %v", a.OutputFields)
+	}
+
+	// in a container: its metadata comes through the mounted runtime socket
+	cname := "saker-image-target-" + tok[len(tok)-6:]
+	cid := dd.Docker(t, "run", "-d", "--network", "none", "--name", cname, dockertest.Image, "/bin/echo", "deepce", tok)
+	t.Cleanup(func() { dd.Try("rm", "-f", cid) })
+	a, ok = l.waitAlert("Container escape or enumeration tool executed",
+		map[string]string{"proc.cmdline": "echo deepce " + tok}, 20*time.Second)
+	if !ok {
+		t.Fatalf("no alert for a container process:\n%s", l.stderr.String())
+	}
+	if a.OutputFields["container.id"] != cid[:12] || a.OutputFields["container.image.repository"] != strings.Split(dockertest.Image, ":")[0] {
+		t.Errorf("container alert fields %v (want id %s, image %s)", a.OutputFields, cid[:12], dockertest.Image)
+	}
+
+	// docker stop sends SIGTERM to saker (pid 1 of its container): a clean exit, counters printed
+	dd.Docker(t, "stop", "-t", "30", id)
+	<-l.done
+	if code := dd.Inspect(t, id, "{{.State.ExitCode}}"); code != "0" {
+		t.Errorf("saker exited with %s after docker stop:\n%s", code, l.stderr.String())
+	}
+	if !strings.Contains(l.stderr.String(), "events: ") {
+		t.Errorf("no final counters after docker stop:\n%s", l.stderr.String())
+	}
+}
