@@ -107,18 +107,31 @@ func waitAlert(t *testing.T, lines <-chan string, within time.Duration, match fu
 	}
 }
 
-func TestLiveAlertAndCleanExit(t *testing.T) {
+// fileReadRule writes a file and a rules file with one rule, named rule, that fires when the
+// file is opened and outputs output; it returns the file and the rules file.
+func fileReadRule(t *testing.T, rule, output string) (file, rules string) {
+	t.Helper()
 	dir := t.TempDir()
-	rules := filepath.Join(dir, "r.yaml")
-	secret := filepath.Join(dir, "secret-file")
-	os.WriteFile(secret, []byte("x"), 0o600)
-	os.WriteFile(rules, []byte(`
-- rule: secret read
+	rules = filepath.Join(dir, "r.yaml")
+	file = filepath.Join(dir, "watched-file")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := os.WriteFile(rules, []byte(`
+- rule: `+rule+`
   desc: test
-  condition: evt.type in (open, openat, openat2) and evt.dir = < and fd.name = `+secret+`
-  output: "read %fd.name by %proc.name cmd=%proc.cmdline parent=%proc.pname user=%user.name"
+  condition: evt.type in (open, openat, openat2) and evt.dir = < and fd.name = `+file+`
+  output: "`+output+`"
   priority: WARNING
 `), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file, rules
+}
+
+func TestLiveAlertAndCleanExit(t *testing.T) {
+	secret, rules := fileReadRule(t, "secret read", "read %fd.name by %proc.name cmd=%proc.cmdline parent=%proc.pname user=%user.name")
 	errText, lines := liveSaker(t, "-r", rules, "--json")
 	if out, err := exec.Command("cat", secret).CombinedOutput(); err != nil {
 		t.Fatal(err, string(out))
@@ -142,17 +155,7 @@ func TestLiveAlertAndCleanExit(t *testing.T) {
 // setsid(2) and setpgid(2) are captured for the state whatever the rules: a process that
 // started its own session shows it in proc.sid and proc.is_sid_leader.
 func TestLiveSessionState(t *testing.T) {
-	dir := t.TempDir()
-	rules := filepath.Join(dir, "r.yaml")
-	secret := filepath.Join(dir, "session-file")
-	os.WriteFile(secret, []byte("x"), 0o600)
-	os.WriteFile(rules, []byte(`
-- rule: session read
-  desc: test
-  condition: evt.type in (open, openat, openat2) and evt.dir = < and fd.name = `+secret+`
-  output: "read %fd.name by %proc.name sid=%proc.sid leader=%proc.is_sid_leader vpgid=%proc.vpgid pid=%proc.pid"
-  priority: WARNING
-`), 0o644)
+	secret, rules := fileReadRule(t, "session read", "read %fd.name by %proc.name sid=%proc.sid leader=%proc.is_sid_leader vpgid=%proc.vpgid pid=%proc.pid")
 	errText, lines := liveSaker(t, "-r", rules, "--json")
 	// setsid(1) calls setsid() itself (the child of this test is no group leader) and execs cat
 	cmd := exec.Command("setsid", "cat", secret)

@@ -698,28 +698,7 @@ func TestLoadClose(t *testing.T) {
 	if len(ids) < len(syscalls) || len(alive(ids)) != len(ids) {
 		t.Fatalf("expected %d+ live programs after Load, have %d (%d alive)", len(syscalls), len(ids), len(alive(ids)))
 	}
-	done := make(chan error)
-	go func() {
-		var b []byte
-		for {
-			if err := p.Read(&b); err != nil {
-				done <- err
-				return
-			}
-		}
-	}()
-	time.Sleep(100 * time.Millisecond)
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrClosed) {
-			t.Fatalf("Read after Close: %v", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("Read did not return after Close")
-	}
+	readerEnds(t, p, "Close", p.Close)
 	var b []byte
 	if err := p.Read(&b); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Read after Close: %v", err)
@@ -790,6 +769,13 @@ func TestStopWakesRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	readerEnds(t, p, "Stop", p.Stop)
+}
+
+// readerEnds starts a reader that waits in Read, calls end (Close or Stop) and expects that
+// Read to return ErrClosed.
+func readerEnds(t *testing.T, p *Probe, what string, end func() error) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() {
 		var b []byte
@@ -801,14 +787,16 @@ func TestStopWakesRead(t *testing.T) {
 		}
 	}()
 	time.Sleep(100 * time.Millisecond)
-	p.Stop()
+	if err := end(); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case err := <-done:
 		if !errors.Is(err, ErrClosed) {
-			t.Fatalf("Read after Stop: %v", err)
+			t.Fatalf("Read after %s: %v", what, err)
 		}
 	case <-time.After(2 * time.Second):
-		t.Fatal("Read did not return after Stop")
+		t.Fatalf("Read did not return after %s", what)
 	}
 }
 
