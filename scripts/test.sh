@@ -10,6 +10,14 @@ need=()
 command -v sysdig >/dev/null || need+=(sysdig)
 command -v ip >/dev/null || need+=(iproute2)
 [ -x /usr/bin/python3 ] || need+=(python3)   # the live end-to-end tests' interpreter actions
+# tools the live rule checks run (the real thing each rule is about)
+command -v strace >/dev/null || need+=(strace)
+command -v setcap >/dev/null || need+=(libcap2-bin)
+command -v chattr >/dev/null || need+=(e2fsprogs)
+command -v curl >/dev/null || need+=(curl)
+command -v iptables >/dev/null || need+=(iptables)
+command -v usermod >/dev/null || need+=(passwd)
+command -v setpriv >/dev/null || need+=(util-linux)
 # (dockerd and busybox for the container tests are installed by scripts/dockerd.sh)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
