@@ -10,9 +10,14 @@
 # - builds a local busybox image (saker-test/busybox:1.35) with `docker import` (no registry);
 # - is idempotent: when the daemon already answers, it only prints the socket path.
 #
+# dockerd runs its own containerd (socket under the exec root); Docker's containers live there
+# in the containerd namespace "moby", and tests may run plain containerd containers in it with
+# ctr and the runc wrapper.
+#
 # Environment: SAKER_DOCKER_ROOT (default /var/lib/saker-test-docker),
 #              SAKER_DOCKER_RUN (default /run/saker-test-docker).
-# Output (stdout, last line): the socket path. Progress goes to stderr.
+# Output (stdout): "containerd=<dockerd's containerd socket>", "runc=<the runc wrapper>", then
+# the docker socket path as the last line. Progress goes to stderr.
 set -eu
 
 ROOT=${SAKER_DOCKER_ROOT:-/var/lib/saker-test-docker}
@@ -49,6 +54,10 @@ alive() {
 if [ ! -x /usr/sbin/dockerd ] || [ ! -x $DOCKER ]; then
 	say "installing docker.io"
 	apt_install docker.io
+fi
+if [ ! -x /usr/bin/ctr ]; then
+	say "installing containerd (ctr)"
+	apt_install containerd
 fi
 if [ ! -x /bin/busybox ]; then
 	say "installing busybox-static"
@@ -136,4 +145,17 @@ if ! $DOCKER -H "unix://$SOCK" image inspect "$IMAGE" >/dev/null 2>&1; then
 		- "$IMAGE" >&2
 fi
 
+CONTAINERD_SOCK=$RUN/exec/containerd/containerd.sock
+i=0
+until [ -S "$CONTAINERD_SOCK" ]; do
+	i=$((i + 1))
+	if [ $i -ge 60 ]; then
+		say "dockerd's containerd socket $CONTAINERD_SOCK did not appear"
+		exit 1
+	fi
+	sleep 0.5
+done
+
+echo "containerd=$CONTAINERD_SOCK"
+echo "runc=$WRAP"
 echo "$SOCK"
