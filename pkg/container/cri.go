@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 
@@ -48,7 +49,9 @@ func (c *CRI) Name() string { return "cri(" + c.typ.String() + ") " + c.sock }
 func (c *CRI) Type() Type   { return c.typ }
 
 func criNotFound(err error) bool {
-	if status.Code(err) == codes.NotFound {
+	// NotFound, or Unimplemented: a containerd without its CRI plugin (Docker's) knows no
+	// CRI container
+	if c := status.Code(err); c == codes.NotFound || c == codes.Unimplemented {
 		return true
 	}
 	// CRI-O answers Unknown with a "not found"/"does not exist" message
@@ -62,6 +65,9 @@ func criNotFound(err error) bool {
 func (c *CRI) Inspect(ctx context.Context, id string) (*Info, error) {
 	lr, err := c.rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{Id: id}})
 	if err != nil {
+		if status.Code(err) == codes.Unimplemented {
+			return nil, ErrNotFound
+		}
 		return nil, err
 	}
 	var ctr *runtimeapi.Container
@@ -244,6 +250,39 @@ func parseCRIInfo(info *Info, js string) {
 	for _, e := range v.Config.Envs {
 		info.Env = append(info.Env, e.Key+"="+e.Value)
 	}
+}
+
+// Watch implements Watcher with the CRI GetContainerEvents stream (containerd 1.7+, CRI-O
+// with evented PLEG): created and started containers are starts, stopped and deleted ones
+// deaths. A runtime without it answers Unimplemented: the error wraps ErrWatchUnsupported and
+// the Manager stops asking.
+func (c *CRI) Watch(ctx context.Context, fn func(RuntimeEvent)) error {
+	stream, err := c.rt.GetContainerEvents(ctx, &runtimeapi.GetEventsRequest{})
+	if err != nil {
+		return criWatchErr(err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			return criWatchErr(err)
+		}
+		if ev.ContainerId == "" {
+			continue
+		}
+		switch ev.ContainerEventType {
+		case runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT:
+			fn(RuntimeEvent{ID: ev.ContainerId, Kind: EventStart})
+		case runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT:
+			fn(RuntimeEvent{ID: ev.ContainerId, Kind: EventDie})
+		}
+	}
+}
+
+func criWatchErr(err error) error {
+	if status.Code(err) == codes.Unimplemented {
+		return fmt.Errorf("%w: %v", ErrWatchUnsupported, err)
+	}
+	return err
 }
 
 // errProvider stands for a runtime whose client could not be made.

@@ -6,25 +6,66 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // criServer is a CRI runtime service serving fixed pod sandboxes and containers, shaped like
 // containerd 1.7's answers (verbose info with config.linux.security_context and sandboxID) or,
 // with crio set, CRI-O's (top-level "privileged", not-found as Unknown with a message).
+//
+// With events set it serves GetContainerEvents: each subscriber is announced on subscribed,
+// then sent what the test puts on events. Without, GetContainerEvents is Unimplemented (as in
+// CRI-O without evented PLEG, or containerd before 1.7).
 type criServer struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 	crio       bool
+	mu         sync.Mutex // guards the maps: the events test adds containers while serving
 	sandboxes  map[string]*runtimeapi.PodSandboxStatus
 	containers map[string]*runtimeapi.ContainerStatus
 	sandboxOf  map[string]string
 	info       map[string]string
+	events     chan *runtimeapi.ContainerEventResponse
+	subscribed chan struct{}
+}
+
+func (s *criServer) GetContainerEvents(_ *runtimeapi.GetEventsRequest, stream runtimeapi.RuntimeService_GetContainerEventsServer) error {
+	if s.events == nil {
+		return status.Error(codes.Unimplemented, "method GetContainerEvents not implemented")
+	}
+	select {
+	case s.subscribed <- struct{}{}:
+	case <-stream.Context().Done():
+		return nil
+	}
+	for {
+		select {
+		case ev := <-s.events:
+			if err := stream.Send(ev); err != nil {
+				return err
+			}
+		case <-stream.Context().Done():
+			return nil
+		}
+	}
+}
+
+// add registers a container like ctrID under a new id and name.
+func (s *criServer) add(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := proto.Clone(s.containers[ctrID]).(*runtimeapi.ContainerStatus)
+	st.Id, st.Metadata = id, &runtimeapi.ContainerMetadata{Name: name}
+	s.containers[id] = st
+	s.sandboxOf[id] = sandboxID
+	s.info[id] = s.info[ctrID]
 }
 
 func (s *criServer) notFound(what, id string) error {
@@ -44,6 +85,8 @@ func (s *criServer) resolve(id string) string {
 }
 
 func (s *criServer) ListContainers(_ context.Context, r *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	out := &runtimeapi.ListContainersResponse{}
 	for id, st := range s.containers {
 		if r.Filter != nil && r.Filter.Id != "" && !strings.HasPrefix(id, r.Filter.Id) {
@@ -56,6 +99,8 @@ func (s *criServer) ListContainers(_ context.Context, r *runtimeapi.ListContaine
 }
 
 func (s *criServer) ContainerStatus(_ context.Context, r *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	full := s.resolve(r.ContainerId)
 	if full == "" {
 		return nil, s.notFound("container", r.ContainerId)
@@ -68,6 +113,8 @@ func (s *criServer) ContainerStatus(_ context.Context, r *runtimeapi.ContainerSt
 }
 
 func (s *criServer) PodSandboxStatus(_ context.Context, r *runtimeapi.PodSandboxStatusRequest) (*runtimeapi.PodSandboxStatusResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for id, st := range s.sandboxes {
 		if r.PodSandboxId != "" && strings.HasPrefix(id, r.PodSandboxId) {
 			return &runtimeapi.PodSandboxStatusResponse{Status: st}, nil
@@ -225,4 +272,59 @@ func boolStr(b bool) string {
 		return "true"
 	}
 	return "false"
+}
+
+// The CRI GetContainerEvents stream: a container created after the subscription is known
+// without any lookup, its stop expires it; a runtime without the stream is left alone, quietly.
+func TestCRIEvents(t *testing.T) {
+	srv := fixture(false)
+	srv.events = make(chan *runtimeapi.ContainerEventResponse)
+	srv.subscribed = make(chan struct{}, 1)
+	p, err := NewCRI(startCRI(t, srv), TypeContainerd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	m := New(Config{Providers: []Provider{p}, Timeout: 5 * time.Second, DeadGrace: time.Second})
+	defer m.Close()
+	select {
+	case <-srv.subscribed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the Manager did not subscribe to GetContainerEvents (stats %+v)", m.Stats())
+	}
+	const newID = "7a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
+	srv.add(newID, "sidecar")
+	srv.events <- &runtimeapi.ContainerEventResponse{ContainerId: newID,
+		ContainerEventType: runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT}
+	waitCond(t, m, "created event", func() bool { return known(m, newID) })
+	for _, in := range m.Snapshot() {
+		if in.ID == newID && (in.Name != "sidecar" || in.PodName() != "web-7d4b9c-x2x8q") {
+			t.Errorf("container from the event: %+v", in)
+		}
+	}
+	if s := m.Stats(); s.Lookups != 0 || s.Events != 1 || s.Watchers != 1 {
+		t.Errorf("stats after the created event: %+v", s)
+	}
+	srv.events <- &runtimeapi.ContainerEventResponse{ContainerId: newID,
+		ContainerEventType: runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT}
+	waitCond(t, m, "stopped event", func() bool { return !known(m, newID) })
+	if s := m.Stats(); s.Expired != 1 || s.Events != 2 {
+		t.Errorf("stats after the stopped event: %+v", s)
+	}
+
+	// CRI-O's fixture has no event stream: the watcher ends, no error counted
+	p2, err := NewCRI(startCRI(t, fixture(true)), TypeCRIO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	m2 := New(Config{Providers: []Provider{p2}, Timeout: 5 * time.Second})
+	defer m2.Close()
+	s := waitStats(t, m2, "watcher given up", func(s Stats) bool { return s.Watchers == 0 })
+	if s.FetchErrors != 0 || s.Timeouts != 0 || s.Events != 0 {
+		t.Errorf("stats without an event stream: %+v", s)
+	}
+	if in := waitReady(t, m2, Ref{ID: ctrID}).Info(); in.Name != "nginx" {
+		t.Errorf("inspect without events: %+v", in)
+	}
 }

@@ -298,6 +298,13 @@ var (
 		{"/var/run/crio/crio.sock", TypeCRIO},
 		{"/run/crio/crio.sock", TypeCRIO},
 	}
+	// containerd's own API: the system's (ctr, nerdctl, Kubernetes), k3s's, and the one
+	// dockerd starts itself when no system containerd is configured
+	containerdSockets = []string{
+		"/run/containerd/containerd.sock",
+		"/run/k3s/containerd/containerd.sock",
+		"/var/run/docker/containerd/containerd.sock",
+	}
 )
 
 func isSocket(p string) bool {
@@ -306,33 +313,39 @@ func isSocket(p string) bool {
 }
 
 // Discover returns a provider for every runtime socket present: DOCKER_HOST (unix://) or the
-// usual docker socket, podman's, and the CRI sockets of containerd and CRI-O. A socket that
-// exists but does not answer is still returned; the Manager's timeouts contain it.
+// usual docker socket, podman's, the CRI sockets of containerd and CRI-O, and containerd's own
+// API (after the CRI provider of the same socket, which knows the pods). A socket that exists
+// but does not answer is still returned; the Manager's timeouts contain it.
 func Discover() []Provider {
 	var ps []Provider
 	seen := map[string]bool{}
-	add := func(p string, mk func() Provider) {
+	// api tells apart the APIs one socket serves (containerd's CRI plugin and its own API)
+	add := func(p, api string, mk func() Provider) {
 		if rp, err := filepath.EvalSymlinks(p); err == nil {
 			p = rp
 		}
-		if seen[p] || !isSocket(p) {
+		key := api + " " + p
+		if seen[key] || !isSocket(p) {
 			return
 		}
-		seen[p] = true
+		seen[key] = true
 		ps = append(ps, mk())
 	}
 	if h := os.Getenv("DOCKER_HOST"); strings.HasPrefix(h, "unix://") {
 		p := strings.TrimPrefix(h, "unix://")
-		add(p, func() Provider { return NewDocker(p, TypeDocker) })
+		add(p, "docker", func() Provider { return NewDocker(p, TypeDocker) })
 	}
 	for _, p := range dockerSockets {
-		add(p, func() Provider { return NewDocker(p, TypeDocker) })
+		add(p, "docker", func() Provider { return NewDocker(p, TypeDocker) })
 	}
 	for _, p := range podmanSockets {
-		add(p, func() Provider { return NewDocker(p, TypePodman) })
+		add(p, "docker", func() Provider { return NewDocker(p, TypePodman) })
 	}
 	for _, s := range criSockets {
-		add(s.path, func() Provider { return newCRIProvider(s.path, s.typ) })
+		add(s.path, "cri", func() Provider { return newCRIProvider(s.path, s.typ) })
+	}
+	for _, p := range containerdSockets {
+		add(p, "containerd", func() Provider { return newContainerdProvider(p) })
 	}
 	return ps
 }

@@ -45,10 +45,15 @@ type RuntimeEvent struct {
 }
 
 // Watcher is a Provider with a lifecycle event stream. Watch blocks until ctx ends or the
-// stream breaks (the Manager reconnects).
+// stream breaks (the Manager reconnects), or returns an error wrapping ErrWatchUnsupported when
+// the runtime offers no event stream (the Manager stops watching it, quietly).
 type Watcher interface {
 	Watch(ctx context.Context, fn func(RuntimeEvent)) error
 }
+
+// ErrWatchUnsupported is wrapped by a Watcher's error when the runtime has no event stream
+// (a CRI runtime without GetContainerEvents).
+var ErrWatchUnsupported = errors.New("runtime offers no event stream")
 
 // State is the state of an Entry.
 type State uint32
@@ -143,6 +148,7 @@ type Stats struct {
 	Events        uint64 // runtime lifecycle events received
 	Expired       uint64 // entries dropped (TTL or death)
 	Entries       int    // entries in the cache now
+	Watchers      int    // runtime event streams watched now (connected or reconnecting)
 }
 
 // Manager is the container metadata cache. Its methods are safe for concurrent use.
@@ -163,6 +169,7 @@ type Manager struct {
 
 	lookups, pendingServed, misses, fetches, fetchOK, fetchNotFound,
 	fetchErrors, timeouts, queueFull, events, expired atomic.Uint64
+	watchers atomic.Int64
 }
 
 // New starts a Manager: its workers, its clock, the runtimes' event streams and a prefetch
@@ -208,6 +215,7 @@ func New(cfg Config) *Manager {
 		m.log.Debug("container metadata provider", "provider", p.Name())
 		if w, ok := p.(Watcher); ok {
 			m.wg.Add(1)
+			m.watchers.Add(1)
 			go m.watch(p, w)
 		}
 		if l, ok := p.(Lister); ok {
@@ -374,6 +382,7 @@ func (m *Manager) Stats() Stats {
 		Fetches: m.fetches.Load(), FetchOK: m.fetchOK.Load(), FetchNotFound: m.fetchNotFound.Load(),
 		FetchErrors: m.fetchErrors.Load(), Timeouts: m.timeouts.Load(), QueueFull: m.queueFull.Load(),
 		Events: m.events.Load(), Expired: m.expired.Load(), Entries: len(*m.entries.Load()),
+		Watchers: int(m.watchers.Load()),
 	}
 }
 
@@ -506,11 +515,16 @@ func (m *Manager) onEvent(p Provider, ev RuntimeEvent) {
 
 func (m *Manager) watch(p Provider, w Watcher) {
 	defer m.wg.Done()
+	defer m.watchers.Add(-1)
 	backoff := 500 * time.Millisecond
 	for {
 		start := time.Now()
 		err := w.Watch(m.ctx, func(ev RuntimeEvent) { m.onEvent(p, ev) })
 		if m.ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, ErrWatchUnsupported) {
+			m.log.Debug("container events not offered", "provider", p.Name(), "err", err)
 			return
 		}
 		if time.Since(start) > 10*time.Second {
