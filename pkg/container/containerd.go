@@ -180,7 +180,9 @@ func (c *Containerd) Inspect(ctx context.Context, id string) (*Info, error) {
 	return info, nil
 }
 
-// List implements Lister: the containers with a running task, in every namespace.
+// List implements Lister: the containers with a running task, in every namespace but
+// Docker's ("moby": the Docker provider lists those, with their metadata; a lookup still finds
+// them here when there is no Docker provider).
 func (c *Containerd) List(ctx context.Context) ([]string, error) {
 	nss, err := c.Namespaces(ctx)
 	if err != nil {
@@ -188,6 +190,9 @@ func (c *Containerd) List(ctx context.Context) ([]string, error) {
 	}
 	var ids []string
 	for _, ns := range nss {
+		if ns == DockerNamespace {
+			continue
+		}
 		r, err := c.tsks.List(withNamespace(ctx, ns), &tasksapi.ListTasksRequest{})
 		if err != nil {
 			return nil, fmt.Errorf("%s: tasks in namespace %s: %w", c.Name(), ns, err)
@@ -203,12 +208,25 @@ func (c *Containerd) List(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
+// DockerNamespace is the containerd namespace dockerd keeps its containers in.
+const DockerNamespace = "moby"
+
+// namespaceRuntime is the runtime that made the containers of a containerd namespace: Docker's
+// are better described by the Docker provider, which the Manager then asks first.
+func namespaceRuntime(ns string) Type {
+	if ns == DockerNamespace {
+		return TypeDocker
+	}
+	return TypeContainerd
+}
+
 // ContainerdEventFilters are the events.v1 Subscribe filters Watch uses.
 var ContainerdEventFilters = []string{`topic~="^/tasks/"`, `topic~="^/containers/"`}
 
 // Watch implements Watcher with events.v1 Subscribe (all namespaces): /containers/create and
 // /tasks/start are starts (create: the metadata is fetched before the first process runs);
-// the exit of a task's init process, /tasks/delete and /containers/delete are deaths.
+// the exit of a task's init process, /tasks/delete and /containers/delete are deaths. Events
+// of Docker's namespace carry the runtime TypeDocker, so the Docker provider is asked first.
 // containerd keeps no history: events while the stream is down are lost, and entries of
 // containers that died then expire by the Manager's TTL.
 func (c *Containerd) Watch(ctx context.Context, fn func(RuntimeEvent)) error {
@@ -227,6 +245,7 @@ func (c *Containerd) Watch(ctx context.Context, fn func(RuntimeEvent)) error {
 			continue
 		}
 		if ev, ok := containerdEvent(env.Topic, env.Event.Value); ok {
+			ev.Runtime = namespaceRuntime(env.Namespace)
 			fn(ev)
 		}
 	}

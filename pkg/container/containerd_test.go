@@ -124,10 +124,10 @@ func TestContainerdDockerContainers(t *testing.T) {
 	if e.Info().Type != TypeContainerd || !e.Info().Privileged || len(e.Info().Mounts) != 1 {
 		t.Errorf("manager entry %+v", e.Info())
 	}
-	// the running containers are listed (tasks in every namespace)
+	// the list of running containers leaves Docker's to the Docker provider
 	ids, err := p.List(ctx)
-	if err != nil || !slices.Contains(ids, plain) || !slices.Contains(ids, priv) {
-		t.Errorf("list %q, %v: want %s and %s", ids, err, plain[:12], priv[:12])
+	if err != nil || slices.Contains(ids, plain) || slices.Contains(ids, priv) {
+		t.Errorf("list %q, %v: want neither %s nor %s (namespace moby)", ids, err, plain[:12], priv[:12])
 	}
 
 	// dockerd's containerd has no CRI plugin: the CRI provider of the same socket says "not
@@ -194,6 +194,14 @@ func TestContainerdPlainContainers(t *testing.T) {
 		{"mounts", fmt.Sprintf("%+v", pin.Mounts), fmt.Sprintf("%+v", []Mount{{Source: hostDir, Dest: "/host", RW: false}})},
 	})
 
+	// the running containers are listed (tasks in every namespace)
+	lctx, lcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer lcancel()
+	ids, err := p.List(lctx)
+	if err != nil || !slices.Contains(ids, plain) || !slices.Contains(ids, priv) {
+		t.Errorf("list %q, %v: want %s and %s", ids, err, plain[:12], priv[:12])
+	}
+
 	// a Manager finds it from the cgroup path ctr gives it (/<namespace>/<id>)
 	m := New(Config{Providers: []Provider{p}, Timeout: 5 * time.Second})
 	defer m.Close()
@@ -245,14 +253,19 @@ func waitCond(t *testing.T, m *Manager, what string, cond func() bool) {
 	}
 }
 
+// inspectOnly hides a provider's List and Watch.
+type inspectOnly struct{ Provider }
+
 // containerd's event stream: containers started after the subscription (by Docker, and by ctr)
-// are known without any lookup, and their deaths expire them.
+// are known without any lookup, and their deaths expire them. Docker's container is described
+// by the Docker provider (asked first for events of namespace moby, though listed second).
 func TestContainerdLifecycle(t *testing.T) {
 	d := dockertest.Start(t)
 	const ns = "saker-test"
 	d.ImportImage(t, ns)
 	p := newContainerdT(t, d.Containerd)
-	m := New(Config{Providers: []Provider{watchOnly{p}}, Timeout: 5 * time.Second, DeadGrace: time.Second})
+	m := New(Config{Providers: []Provider{watchOnly{p}, inspectOnly{NewDocker(d.Socket, TypeDocker)}},
+		Timeout: 5 * time.Second, DeadGrace: time.Second})
 	defer m.Close()
 
 	// the subscription is live once an event of ours arrives: create and delete container
@@ -279,7 +292,8 @@ func TestContainerdLifecycle(t *testing.T) {
 		}
 	}
 
-	dockerID := d.Run(t, d.Image, "sleep", "600")
+	dockerName := "saker-events-" + randomID(t)[:8]
+	dockerID := d.Run(t, "--name", dockerName, d.Image, "sleep", "600")
 	ctrID := randomID(t)
 	d.RunContainerd(t, ns, ctrID, []string{"--label", NerdctlNameLabel + "=saker-events"}, "sleep", "600")
 	waitCond(t, m, "docker container's start event", func() bool { return known(m, dockerID) })
@@ -288,8 +302,11 @@ func TestContainerdLifecycle(t *testing.T) {
 		t.Errorf("stats after the starts: %+v (want no lookups, one watcher)", s)
 	}
 	for _, in := range m.Snapshot() {
-		if in.ID == ctrID && in.Name != "saker-events" {
+		if in.ID == ctrID && (in.Name != "saker-events" || in.Type != TypeContainerd) {
 			t.Errorf("ctr container from events: %+v", in)
+		}
+		if in.ID == dockerID && (in.Name != dockerName || in.Type != TypeDocker || in.Image != dockertest.Image) {
+			t.Errorf("docker container from containerd's events: %+v", in)
 		}
 	}
 

@@ -271,9 +271,9 @@ func (c *CRI) Watch(ctx context.Context, fn func(RuntimeEvent)) error {
 		}
 		switch ev.ContainerEventType {
 		case runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT:
-			fn(RuntimeEvent{ID: ev.ContainerId, Kind: EventStart})
+			fn(RuntimeEvent{ID: ev.ContainerId, Kind: EventStart, Runtime: c.typ})
 		case runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT:
-			fn(RuntimeEvent{ID: ev.ContainerId, Kind: EventDie})
+			fn(RuntimeEvent{ID: ev.ContainerId, Kind: EventDie, Runtime: c.typ})
 		}
 	}
 }

@@ -253,9 +253,9 @@ func (d *Docker) Watch(ctx context.Context, fn func(RuntimeEvent)) error {
 		}
 		switch action {
 		case "create", "start": // create: fetch before the container's first process runs
-			fn(RuntimeEvent{ID: id, Kind: EventStart})
+			fn(RuntimeEvent{ID: id, Kind: EventStart, Runtime: d.typ})
 		case "die", "destroy":
-			fn(RuntimeEvent{ID: id, Kind: EventDie})
+			fn(RuntimeEvent{ID: id, Kind: EventDie, Runtime: d.typ})
 		}
 	}
 }

@@ -42,6 +42,9 @@ const (
 type RuntimeEvent struct {
 	ID   string
 	Kind EventKind
+	// Runtime made the container: the provider's own type, or another when the stream tells
+	// (containerd reports Docker's containers too). Providers of this type are asked first.
+	Runtime Type
 }
 
 // Watcher is a Provider with a lifecycle event stream. Watch blocks until ctx ends or the
@@ -501,7 +504,7 @@ func (m *Manager) onEvent(p Provider, ev RuntimeEvent) {
 	switch ev.Kind {
 	case EventStart:
 		key := ShortID(ev.ID)
-		e, created := m.insert(key, ev.ID, p.Type())
+		e, created := m.insert(key, ev.ID, ev.Runtime)
 		if created || e.State() != Pending {
 			e.deadAt.Store(0)
 			m.schedule(e) // refresh: a restart may change the ip
