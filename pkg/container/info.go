@@ -6,11 +6,15 @@
 // Processes in no container have the id "host", as in Falco.
 //
 // Metadata comes from the runtimes' own APIs over their unix sockets, each optional and found
-// automatically (Docker Engine API, the CRI API of containerd or CRI-O). A Manager caches it:
-// Lookup never blocks; a container seen for the first time gets a pending Entry at once and a
-// background fetch fills the same Entry when the runtime answers. Docker's events API tracks
-// starts and deaths; entries of other runtimes expire when no thread has asked for them for a
-// while.
+// automatically (Discover): the Docker Engine API (Docker, podman), the CRI API of containerd
+// or CRI-O (pods), and containerd's own gRPC API (every containerd namespace: ctr, nerdctl,
+// Docker's "moby", CRI's "k8s.io"; privileged and mounts from the OCI spec). A Manager caches
+// it: Lookup never blocks; a container seen for the first time gets a pending Entry at once and
+// a background fetch fills the same Entry when the runtime answers, asking first the providers
+// of the runtime the cgroup path names. Lifecycle events (Docker's /events, containerd's
+// events.v1, CRI's GetContainerEvents where the runtime offers it) fetch new containers before
+// their first process runs and expire dead ones after a grace period; entries nobody asks for
+// expire after a while.
 //
 // Metadata travels in captures as the scap "container" event (code 324), whose one parameter
 // is libsinsp's container JSON (EncodeJSON, DecodeJSON).
