@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	apievents "github.com/containerd/containerd/api/events"
 	containersapi "github.com/containerd/containerd/api/services/containers/v1"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/saker-sec/saker/internal/dockertest"
@@ -338,9 +340,8 @@ func TestContainerdHangingSocket(t *testing.T) {
 	if s.FetchOK != 0 || s.Watchers != 1 || s.Events != 0 {
 		t.Errorf("stats %+v", s)
 	}
-	if st := m.Lookup(hexID(0)).State(); st != Failed {
-		t.Errorf("first entry %v, want failed", st)
-	}
+	// (the counter is raised before the entry's state is set)
+	waitCond(t, m, "first entry failed", func() bool { return m.Lookup(hexID(0)).State() == Failed })
 	done := make(chan struct{})
 	go func() { m.Close(); close(done) }()
 	select {
@@ -360,9 +361,7 @@ func TestContainerdMissingSocket(t *testing.T) {
 	if s.Timeouts != 0 || s.FetchOK != 0 {
 		t.Errorf("stats %+v", s)
 	}
-	if st := m.Lookup(idA).State(); st != Failed {
-		t.Errorf("state %v, want failed", st)
-	}
+	waitCond(t, m, "entry failed", func() bool { return m.Lookup(idA).State() == Failed })
 }
 
 // The privileged rule on the specs each runtime writes.
@@ -394,5 +393,40 @@ func TestSpecPrivileged(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("%s: privileged %v (%v), want %v", c.name, got, err, c.want)
 		}
+	}
+}
+
+// Which containerd events are starts and deaths; an exec'd process's exit is neither.
+func TestContainerdEventTopics(t *testing.T) {
+	enc := func(m proto.Message) []byte {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	cases := []struct {
+		topic string
+		msg   proto.Message
+		want  RuntimeEvent
+		ok    bool
+	}{
+		{"/containers/create", &apievents.ContainerCreate{ID: idA}, RuntimeEvent{ID: idA, Kind: EventStart}, true},
+		{"/tasks/start", &apievents.TaskStart{ContainerID: idA, Pid: 42}, RuntimeEvent{ID: idA, Kind: EventStart}, true},
+		{"/tasks/exit", &apievents.TaskExit{ContainerID: idA, ID: idA, Pid: 42}, RuntimeEvent{ID: idA, Kind: EventDie}, true},
+		{"/tasks/exit", &apievents.TaskExit{ContainerID: idA, ID: "exec-1", Pid: 43}, RuntimeEvent{}, false},
+		{"/tasks/delete", &apievents.TaskDelete{ContainerID: idA, Pid: 42}, RuntimeEvent{ID: idA, Kind: EventDie}, true},
+		{"/tasks/delete", &apievents.TaskDelete{ContainerID: idA, ID: "exec-1"}, RuntimeEvent{}, false},
+		{"/containers/delete", &apievents.ContainerDelete{ID: idA}, RuntimeEvent{ID: idA, Kind: EventDie}, true},
+		{"/tasks/oom", &apievents.TaskOOM{ContainerID: idA}, RuntimeEvent{}, false},
+	}
+	for _, c := range cases {
+		got, ok := containerdEvent(c.topic, enc(c.msg))
+		if ok != c.ok || got != c.want {
+			t.Errorf("%s %v: got %+v %v, want %+v %v", c.topic, c.msg, got, ok, c.want, c.ok)
+		}
+	}
+	if namespaceRuntime(DockerNamespace) != TypeDocker || namespaceRuntime("k8s.io") != TypeContainerd {
+		t.Error("namespace runtimes")
 	}
 }
