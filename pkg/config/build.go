@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,11 +39,20 @@ type OutputOptions struct {
 	Stdout    io.Writer            // os.Stdout when nil
 	UserAgent string               // overrides http_output.user_agent when set
 	Block     bool                 // Send waits for queue room instead of dropping (replays)
+	// Previous is the running manager when the outputs are rebuilt for a reload: unchanged
+	// channels are kept (see Outputs), the others continue its counters.
+	Previous *output.Manager
 }
 
 // Outputs builds the output manager with every enabled channel; the caller Starts it (and
 // Closes it with FlushTimeout at shutdown).
-func (c *Config) Outputs(o OutputOptions) (*output.Manager, error) {
+//
+// With o.Previous (a reload), a stdout, file, syslog or program channel whose settings (and
+// the output format, queue capacity and output_timeout it uses) did not change is kept as it
+// runs: the file stays open, the program keeps running, the syslog connection stays up. An
+// HTTP channel is always built anew, so that a reload reads its certificate files again. On
+// error, the channels built so far are discarded (the previous manager is untouched).
+func (c *Config) Outputs(o OutputOptions) (_ *output.Manager, err error) {
 	m := output.NewManager(output.Options{
 		Capacity:          c.OutputsQueue.Capacity,
 		DropAlertInterval: c.OutputsQueue.DropAlertInterval.D(),
@@ -50,32 +60,55 @@ func (c *Config) Outputs(o OutputOptions) (*output.Manager, error) {
 		Observe:           o.Observe,
 		Logger:            o.Logger,
 		Block:             o.Block,
+		Previous:          o.Previous,
 	})
+	defer func() {
+		if err != nil {
+			m.Discard(context.Background())
+		}
+	}()
 	f := c.Format()
 	timeout := time.Duration(c.OutputTimeout) * time.Millisecond
+	// key describes what a channel was built from; a reload keeps the channel when it is equal
+	key := func(name string, settings any) string {
+		return fmt.Sprintf("%s %+v %+v", name, settings, f)
+	}
 	if c.StdoutOutput.Enabled {
-		w := o.Stdout
-		if w == nil {
-			w = os.Stdout
+		k := key("stdout", c.StdoutOutput)
+		if !m.Keep("stdout", k, 0) {
+			w := o.Stdout
+			if w == nil {
+				w = os.Stdout
+			}
+			m.AddKeyed(output.NewWriter("stdout", w, f), 0, k)
 		}
-		m.Add(output.NewWriter("stdout", w, f), 0)
 	}
 	if c.FileOutput.Enabled {
-		ch, err := output.NewFile(c.FileOutput.Filename, c.FileOutput.KeepAlive, f)
-		if err != nil {
-			return nil, fmt.Errorf("file_output: %w", err)
+		k := key("file", c.FileOutput)
+		if !m.Keep("file", k, 0) {
+			ch, err := output.NewFile(c.FileOutput.Filename, c.FileOutput.KeepAlive, f)
+			if err != nil {
+				return nil, fmt.Errorf("file_output: %w", err)
+			}
+			m.AddKeyed(ch, 0, k)
 		}
-		m.Add(ch, 0)
 	}
 	if c.SyslogOutput.Enabled {
-		ch, err := output.NewSyslog(output.SyslogConfig{
-			Address: c.SyslogOutput.Address, Facility: output.Facilities[c.SyslogOutput.Facility],
-			Tag: c.SyslogOutput.Tag, Hostname: o.Hostname, Timeout: timeout, Format: f,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("syslog_output: %w", err)
+		k := key("syslog", struct {
+			SyslogOutput
+			Timeout  time.Duration
+			Hostname string
+		}{c.SyslogOutput, timeout, o.Hostname})
+		if !m.Keep("syslog", k, 0) {
+			ch, err := output.NewSyslog(output.SyslogConfig{
+				Address: c.SyslogOutput.Address, Facility: output.Facilities[c.SyslogOutput.Facility],
+				Tag: c.SyslogOutput.Tag, Hostname: o.Hostname, Timeout: timeout, Format: f,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("syslog_output: %w", err)
+			}
+			m.AddKeyed(ch, 0, k)
 		}
-		m.Add(ch, 0)
 	}
 	if h := c.HTTPOutput; h.Enabled {
 		ua := h.UserAgent
@@ -99,11 +132,14 @@ func (c *Config) Outputs(o OutputOptions) (*output.Manager, error) {
 		m.Add(ch, 0)
 	}
 	if p := c.ProgramOutput; p.Enabled {
-		ch, err := output.NewProgram(output.ProgramConfig{Command: p.Program, KeepAlive: p.KeepAlive, Format: f})
-		if err != nil {
-			return nil, fmt.Errorf("program_output: %w", err)
+		k := key("program", p)
+		if !m.Keep("program", k, 0) {
+			ch, err := output.NewProgram(output.ProgramConfig{Command: p.Program, KeepAlive: p.KeepAlive, Format: f})
+			if err != nil {
+				return nil, fmt.Errorf("program_output: %w", err)
+			}
+			m.AddKeyed(ch, 0, k)
 		}
-		m.Add(ch, 0)
 	}
 	return m, nil
 }

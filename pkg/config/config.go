@@ -13,6 +13,7 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -232,3 +233,17 @@ func (c *Config) YAML() ([]byte, error) {
 
 // MinPriority is the configured minimum priority.
 func (c *Config) MinPriority() loader.Priority { return loader.Priority(c.Priority) }
+
+// SlogLevel is log_level as a log/slog level: debug; info and notice; warning; error and
+// more severe.
+func (c *Config) SlogLevel() slog.Level {
+	switch c.LogLevel {
+	case "debug":
+		return slog.LevelDebug
+	case "info", "notice", "":
+		return slog.LevelInfo
+	case "warning":
+		return slog.LevelWarn
+	}
+	return slog.LevelError
+}

@@ -6,7 +6,9 @@
 // counts, calls SetState with the state engine's Stats now and then (the state engine is not
 // safe for concurrent use, so the scrape never reads it), and passes ObserveAlert to the
 // output manager (output.Options.Observe). Rule loads and reloads are reported with
-// ObserveRulesLoad; output queues are read at scrape time from the manager (WatchOutputs).
+// ObserveRulesLoad; output queues are read at scrape time from the manager (WatchOutputs,
+// and SwapOutputs when a reload replaced it). The registry lives as long as the process: a
+// reload, even one that moves the web server, keeps every counter.
 package metrics
 
 import (
@@ -114,6 +116,22 @@ func (m *Metrics) WatchOutputs(mgr *output.Manager) {
 	m.mu.Lock()
 	m.outputs = append(m.outputs, mgr)
 	m.mu.Unlock()
+}
+
+// SwapOutputs makes the scrape report mgr's queues instead of old's (a configuration reload
+// replaced the output manager; old is appended to nothing when it was not watched). The
+// channel counters continue: a manager built to replace another shares the counters of its
+// channels (output.Options.Previous).
+func (m *Metrics) SwapOutputs(old, mgr *output.Manager) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, o := range m.outputs {
+		if o == old {
+			m.outputs[i] = mgr
+			return
+		}
+	}
+	m.outputs = append(m.outputs, mgr)
 }
 
 // collector reports the values kept outside client_golang's types, read at scrape time.

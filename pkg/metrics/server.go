@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -29,11 +30,34 @@ type ServerConfig struct {
 	Healthy func() error
 }
 
-// Server is the running endpoint.
+// Server is the running endpoint. Its handler and TLS settings can be replaced while it runs
+// (Prepare); its address cannot (start another Server).
 type Server struct {
-	srv *http.Server
-	ln  net.Listener
-	err chan error
+	m       *Metrics
+	srv     *http.Server
+	ln      *switchListener
+	addr    string // the address asked for (listen_address:listen_port)
+	handler atomic.Pointer[http.Handler]
+	err     chan error
+}
+
+// switchListener hands out the connections of a TCP listener, wrapped in TLS when a TLS
+// configuration is set, so that a running server can turn HTTPS on or off or change its
+// certificate (net/http does the handshake of a *tls.Conn itself).
+type switchListener struct {
+	net.Listener
+	tls atomic.Pointer[tls.Config]
+}
+
+func (l *switchListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if tc := l.tls.Load(); tc != nil {
+		return tls.Server(c, tc), nil
+	}
+	return c, nil
 }
 
 // Handler returns the endpoint's handler: /healthz, /version (and Falco's /versions), and
@@ -71,33 +95,72 @@ func (m *Metrics) Handler(cfg ServerConfig) http.Handler {
 
 // Serve starts the endpoint; it listens before returning, so a bad address is an error here.
 func (m *Metrics) Serve(cfg ServerConfig) (*Server, error) {
+	tc, err := serverTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", listenAddr(cfg))
+	if err != nil {
+		return nil, fmt.Errorf("webserver: %w", err)
+	}
+	s := &Server{m: m, ln: &switchListener{Listener: ln}, addr: listenAddr(cfg), err: make(chan error, 1)}
+	s.ln.tls.Store(tc)
+	h := m.Handler(cfg)
+	s.handler.Store(&h)
+	s.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*s.handler.Load()).ServeHTTP(w, r) })}
+	go func() { s.err <- s.srv.Serve(s.ln) }()
+	return s, nil
+}
+
+func listenAddr(cfg ServerConfig) string {
 	host := cfg.ListenAddress
 	if host == "" {
 		host = "127.0.0.1"
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(cfg.ListenPort)))
+	return net.JoinHostPort(host, strconv.Itoa(cfg.ListenPort))
+}
+
+// serverTLS reads the certificate of an HTTPS endpoint (nil for HTTP).
+func serverTLS(cfg ServerConfig) (*tls.Config, error) {
+	if cfg.CertFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(cfg.CertFile)
 	if err != nil {
-		return nil, fmt.Errorf("webserver: %w", err)
+		return nil, fmt.Errorf("webserver ssl_certificate: %w", err)
 	}
-	s := &Server{ln: ln, err: make(chan error, 1),
-		srv: &http.Server{Handler: m.Handler(cfg), ReadHeaderTimeout: 10 * time.Second}}
-	if cfg.CertFile != "" {
-		pem, err := os.ReadFile(cfg.CertFile)
-		if err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("webserver ssl_certificate: %w", err)
-		}
-		cert, err := tls.X509KeyPair(pem, pem)
-		if err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("webserver ssl_certificate %s: %w", cfg.CertFile, err)
-		}
-		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		go func() { s.err <- s.srv.ServeTLS(ln, "", "") }()
-	} else {
-		go func() { s.err <- s.srv.Serve(ln) }()
+	cert, err := tls.X509KeyPair(pem, pem)
+	if err != nil {
+		return nil, fmt.Errorf("webserver ssl_certificate %s: %w", cfg.CertFile, err)
 	}
-	return s, nil
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// SameAddress reports whether cfg asks for the address s was started with (the same listen
+// address and port, not port 0), so that s can take cfg with Prepare instead of a new
+// listener.
+func (s *Server) SameAddress(cfg ServerConfig) bool {
+	return cfg.ListenPort != 0 && listenAddr(cfg) == s.addr
+}
+
+// Prepare readies cfg for the running server (a configuration reload): the certificate is
+// read and the handler built now, so that an error leaves the server as it is; commit puts
+// them in effect for the requests that follow (connections already open keep their TLS
+// state). cfg must listen where s does (SameAddress).
+func (s *Server) Prepare(cfg ServerConfig) (commit func(), err error) {
+	if !s.SameAddress(cfg) {
+		return nil, fmt.Errorf("webserver: %s is not where the server listens (%s)", listenAddr(cfg), s.Addr())
+	}
+	tc, err := serverTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h := s.m.Handler(cfg)
+	return func() {
+		s.ln.tls.Store(tc)
+		s.handler.Store(&h)
+	}, nil
 }
 
 // Addr is the address the endpoint listens on.

@@ -7,6 +7,13 @@
 //
 // The run loop calls Manager.Send for each alert (it never blocks), Manager.Reopen on SIGUSR1
 // and Manager.Close at shutdown.
+//
+// A configuration reload builds a new manager beside the running one (Options.Previous): a
+// channel whose configuration did not change is kept (Keep: same queue, worker, open file or
+// running program), a changed one is built anew, continues the counters of the one it
+// replaces and starts writing once that one is flushed, so every channel's alerts stay in
+// order. The caller starts the new manager, sends to it from then on, and closes the old
+// one, which flushes and closes the channels that were not kept.
 package output
 
 import (
@@ -17,7 +24,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -63,6 +69,10 @@ type Options struct {
 	// Block makes Send wait for room instead of dropping when a queue is full: for replays
 	// of captures, where nothing is live and every alert must come out.
 	Block bool
+	// Previous is the running manager this one replaces (a configuration reload): channels
+	// keep their counters and order across the swap, and unchanged ones can be kept (Keep).
+	// Start this manager, stop sending to Previous, then Close Previous.
+	Previous *Manager
 }
 
 // ChannelStats is a snapshot of one channel's counters.
@@ -75,33 +85,44 @@ type ChannelStats struct {
 	Failed   uint64 // given up after a write error (retries included)
 }
 
+// counters are a channel's delivery counts. A channel rebuilt at a reload shares them with
+// the channel it replaces, so its counts (and the metrics read from them) continue.
+type counters struct {
+	sent, dropped, failed atomic.Uint64
+	announced             atomic.Uint64 // drops already announced
+}
+
+// queue is one channel with its bounded queue and worker goroutine. A queue belongs to one
+// manager at a time (owner): the manager that started it, or the successor that kept it.
 type queue struct {
 	ch       Channel
+	key      string // the channel's configuration, for Keep ("": never kept)
 	q        chan *alert.Alert
 	capacity int
-	sent     atomic.Uint64
-	dropped  atomic.Uint64
-	failed   atomic.Uint64
-	done     chan struct{}
+	c        *counters
+	// after, when set, is the done channel of the queue this one replaces: the worker writes
+	// only once that one is flushed, so a channel's alerts keep their order across a reload.
+	after  <-chan struct{}
+	owner  atomic.Pointer[Manager]
+	stop   chan struct{} // closed by the owner's Close
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	log    *slog.Logger
 
-	announced  uint64 // drops already announced; touched by announce only (under annMu)
 	lastErrLog time.Time
 }
 
 // Manager fans alerts out to channels.
 type Manager struct {
-	opts     Options
-	qs       []*queue
-	log      *slog.Logger
-	started  bool
-	closed   atomic.Bool
-	stopping chan struct{}
-	ctx      context.Context
-	cancel   context.CancelFunc
-	annMu    sync.Mutex
-	annStop  chan struct{}
-	annDone  chan struct{}
-	reopens  atomic.Uint64
+	opts    Options
+	qs      []*queue
+	log     *slog.Logger
+	started bool
+	closed  atomic.Bool
+	annStop chan struct{}
+	annDone chan struct{}
+	reopens atomic.Uint64
 }
 
 // NewManager returns a manager with no channels; Add them, then Start.
@@ -115,36 +136,114 @@ func NewManager(opts Options) *Manager {
 	if opts.Hostname == "" {
 		opts.Hostname, _ = os.Hostname()
 	}
-	m := &Manager{opts: opts, log: opts.Logger, stopping: make(chan struct{}), annStop: make(chan struct{}), annDone: make(chan struct{})}
+	m := &Manager{opts: opts, log: opts.Logger, annStop: make(chan struct{}), annDone: make(chan struct{})}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
-	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m
 }
 
 // Add registers a channel with a queue of the given capacity (the manager's default when
 // <= 0). It must be called before Start.
-func (m *Manager) Add(ch Channel, capacity int) {
+func (m *Manager) Add(ch Channel, capacity int) { m.AddKeyed(ch, capacity, "") }
+
+// AddKeyed is Add with a key describing the channel's configuration: a manager built at a
+// later reload can Keep the channel when its key is the same (an empty key: never kept).
+//
+// When the manager replaces another (Options.Previous) that has a channel of the same name,
+// the new channel continues that channel's counters, and writes only once the previous one
+// is flushed (when the previous manager closes), so the alerts of a channel stay in order.
+func (m *Manager) AddKeyed(ch Channel, capacity int, key string) {
 	if m.started {
 		panic("output: Add after Start")
 	}
 	if capacity <= 0 {
 		capacity = m.opts.Capacity
 	}
-	m.qs = append(m.qs, &queue{ch: ch, q: make(chan *alert.Alert, capacity), capacity: capacity, done: make(chan struct{})})
+	q := &queue{ch: ch, key: key, q: make(chan *alert.Alert, capacity), capacity: capacity, c: &counters{},
+		stop: make(chan struct{}), done: make(chan struct{}), log: m.log}
+	q.ctx, q.cancel = context.WithCancel(context.Background())
+	if p := m.opts.Previous; p != nil {
+		if pq := p.queue(ch.Name()); pq != nil && pq.owner.Load() == p {
+			q.c, q.after = pq.c, pq.done
+		}
+	}
+	m.qs = append(m.qs, q)
 }
 
-// Start starts one worker per channel and the drop announcer.
+// Keep takes over the channel named name of the manager this one replaces
+// (Options.Previous), if it was added there with the same key and capacity (the manager's
+// default when <= 0): the queue, its worker and counters move to m when m starts, and the
+// channel is neither closed when the previous manager closes nor reopened. It reports whether
+// it did; when it did not, build the channel anew and Add it. Keep must be called before
+// Start, and the previous manager must still be running when m starts.
+func (m *Manager) Keep(name, key string, capacity int) bool {
+	if m.started {
+		panic("output: Keep after Start")
+	}
+	p := m.opts.Previous
+	if p == nil || key == "" || p.closed.Load() {
+		return false
+	}
+	if capacity <= 0 {
+		capacity = m.opts.Capacity
+	}
+	pq := p.queue(name)
+	if pq == nil || pq.key != key || pq.capacity != capacity || pq.owner.Load() != p {
+		return false
+	}
+	m.qs = append(m.qs, pq)
+	return true
+}
+
+// queue returns the first queue of the channel named name.
+func (m *Manager) queue(name string) *queue {
+	for _, q := range m.qs {
+		if q.ch.Name() == name {
+			return q
+		}
+	}
+	return nil
+}
+
+// Kept reports whether the channel named name was taken over from the previous manager.
+func (m *Manager) Kept(name string) bool {
+	q := m.queue(name)
+	return q != nil && m.opts.Previous != nil && m.opts.Previous.queue(name) == q
+}
+
+// Start starts one worker per channel (a kept channel's worker runs on) and the drop
+// announcer.
 func (m *Manager) Start() {
 	if m.started {
 		return
 	}
 	m.started = true
 	for _, q := range m.qs {
-		go m.work(q)
+		if q.owner.Swap(m) == nil {
+			go q.work()
+		}
 	}
 	go m.announcer()
+}
+
+// Discard closes the channels of a manager that was never started (e.g. a reload whose
+// configuration turned out broken), without delivering what was queued; the channels it would
+// have kept stay with the previous manager.
+func (m *Manager) Discard(ctx context.Context) error {
+	if m.started {
+		return errors.New("output: Discard after Start")
+	}
+	m.started = true // no later Start
+	m.closed.Store(true)
+	var errs []error
+	for _, q := range m.qs {
+		if q.owner.Load() == nil {
+			errs = append(errs, q.ch.Close(ctx))
+			q.cancel()
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Channels lists the channel names in the order they were added.
@@ -168,7 +267,7 @@ func (m *Manager) Send(a *alert.Alert) {
 	}
 	if m.closed.Load() {
 		for _, q := range m.qs {
-			q.dropped.Add(1)
+			q.c.dropped.Add(1)
 		}
 		return
 	}
@@ -180,7 +279,7 @@ func (m *Manager) Send(a *alert.Alert) {
 		select {
 		case q.q <- a:
 		default:
-			q.dropped.Add(1)
+			q.c.dropped.Add(1)
 		}
 	}
 }
@@ -218,7 +317,7 @@ func (m *Manager) Stats() []ChannelStats {
 	for i, q := range m.qs {
 		out[i] = ChannelStats{
 			Name: q.ch.Name(), Capacity: q.capacity, Depth: len(q.q),
-			Sent: q.sent.Load(), Dropped: q.dropped.Load(), Failed: q.failed.Load(),
+			Sent: q.c.sent.Load(), Dropped: q.c.dropped.Load(), Failed: q.c.failed.Load(),
 		}
 	}
 	return out
@@ -238,20 +337,26 @@ func (m *Manager) Reopen() error {
 	return errors.Join(errs...)
 }
 
-func (m *Manager) work(q *queue) {
+func (q *queue) work() {
 	defer close(q.done)
+	if q.after != nil {
+		select {
+		case <-q.after:
+		case <-q.ctx.Done():
+		}
+	}
 	for {
 		select {
 		case a := <-q.q:
-			m.write(q, a)
-		case <-m.stopping:
+			q.write(a)
+		case <-q.stop:
 			for {
 				select {
 				case a := <-q.q:
-					m.write(q, a)
+					q.write(a)
 				default:
-					if err := q.ch.Close(m.ctx); err != nil {
-						m.log.Warn("output: close", "channel", q.ch.Name(), "err", err)
+					if err := q.ch.Close(q.ctx); err != nil {
+						q.log.Warn("output: close", "channel", q.ch.Name(), "err", err)
 					}
 					return
 				}
@@ -260,16 +365,16 @@ func (m *Manager) work(q *queue) {
 	}
 }
 
-func (m *Manager) write(q *queue, a *alert.Alert) {
-	if err := q.ch.Write(m.ctx, a); err != nil {
-		n := q.failed.Add(1)
+func (q *queue) write(a *alert.Alert) {
+	if err := q.ch.Write(q.ctx, a); err != nil {
+		n := q.c.failed.Add(1)
 		if now := time.Now(); now.Sub(q.lastErrLog) >= 10*time.Second {
 			q.lastErrLog = now
-			m.log.Error("output: alert not delivered", "channel", q.ch.Name(), "err", err, "failed_total", n)
+			q.log.Error("output: alert not delivered", "channel", q.ch.Name(), "err", err, "failed_total", n)
 		}
 		return
 	}
-	q.sent.Add(1)
+	q.c.sent.Add(1)
 }
 
 func (m *Manager) announcer() {
@@ -291,15 +396,12 @@ const DropRule = "Saker internal: alerts dropped"
 
 // announce sends one internal alert per channel whose drop count grew since the last one.
 func (m *Manager) announce() {
-	m.annMu.Lock()
-	defer m.annMu.Unlock()
 	for _, q := range m.qs {
-		d := q.dropped.Load()
-		if d <= q.announced {
-			continue
+		d, prev := q.c.dropped.Load(), q.c.announced.Load()
+		if d <= prev || !q.c.announced.CompareAndSwap(prev, d) {
+			continue // nothing new, or announced by another manager sharing the channel
 		}
-		n := d - q.announced
-		q.announced = d
+		n := d - prev
 		m.log.Warn("output: alerts dropped", "channel", q.ch.Name(), "dropped", n, "dropped_total", d)
 		m.Send(Internal(DropRule, loader.Critical,
 			fmt.Sprintf("%s: %d alerts dropped by output channel %s (queue full; %d in total)", DropRule, n, q.ch.Name(), d),
@@ -312,6 +414,9 @@ func (m *Manager) announce() {
 // flushed and every channel closed, or ctx is done. At the deadline, writes in progress are
 // cancelled (HTTP retries stop, programs are killed) and Close returns an error naming the
 // channels that did not finish. Close is idempotent in effect; later calls return nil.
+//
+// The channels a successor manager kept (Keep) are not its any more: Close leaves them
+// running.
 func (m *Manager) Close(ctx context.Context) error {
 	if m.closed.Load() {
 		return nil
@@ -323,13 +428,21 @@ func (m *Manager) Close(ctx context.Context) error {
 	<-m.annDone
 	m.announce()
 	m.closed.Store(true)
-	close(m.stopping)
-	var late []string
+	var owned []*queue
 	for _, q := range m.qs {
+		if q.owner.Load() == m {
+			owned = append(owned, q)
+			close(q.stop)
+		}
+	}
+	var late []string
+	for _, q := range owned {
 		select {
 		case <-q.done:
 		case <-ctx.Done():
-			m.cancel()
+			for _, o := range owned {
+				o.cancel()
+			}
 			// one short grace period for writes that react to cancellation
 			select {
 			case <-q.done:
@@ -338,7 +451,9 @@ func (m *Manager) Close(ctx context.Context) error {
 			}
 		}
 	}
-	m.cancel()
+	for _, q := range owned {
+		q.cancel()
+	}
 	if len(late) > 0 {
 		return fmt.Errorf("output: flush deadline exceeded; not flushed: %s", strings.Join(late, ", "))
 	}

@@ -1,13 +1,14 @@
-// Package reload hot-reloads rules: on SIGHUP, or when a watched file (the configuration, a
-// rules file or directory) changes, a new value (typically the compiled ruleset with its
-// settings) is built beside the running one through a callback and swapped in atomically. A
-// build that fails leaves the running value in place and is reported (log, the OnResult
-// callback for metrics, and FailureAlert for an internal alert).
+// Package reload hot-reloads the configuration and rules: on SIGHUP, or when a watched file
+// (the configuration, a rules file or directory) changes, a new value (saker run: the
+// configuration, the compiled ruleset and the output channels) is built beside the running
+// one through a callback and swapped in atomically. A build that fails leaves the running
+// value in place and is reported (log, the OnResult callback for metrics, and FailureAlert for
+// an internal alert).
 //
-// The swap is a single atomic pointer store in a Holder. The run loop reads the Holder between
-// two events (one atomic load per event) and evaluates each event against the value it read,
-// so across a reload no event is lost or evaluated twice: every event is evaluated exactly
-// once, by the old rules or by the new ones.
+// The swap is a single atomic pointer store in a Holder, or the caller's Swap function. The
+// run loop reads the value between two events and evaluates each event against the value it
+// read, so across a reload no event is lost or evaluated twice: every event is evaluated
+// exactly once, by the old value or by the new one.
 package reload
 
 import (
@@ -64,7 +65,13 @@ type Result struct {
 
 // Options configure a Reloader.
 type Options[T any] struct {
+	// Holder receives a value that was built (Holder.Swap), unless Swap is set.
 	Holder *Holder[T]
+	// Swap, when set, puts a value that was built in effect instead of Holder: e.g. under a
+	// lock the run loop holds around each event, retiring the previous value afterwards. It
+	// runs on the reloader's goroutine, before OnResult, and must not fail (do everything that
+	// can fail in Build).
+	Swap func(*T)
 	// Build makes the new value (read the configuration and rules files, compile). It runs
 	// on the reloader's goroutine, beside the running value.
 	Build func() (*T, error)
@@ -117,12 +124,16 @@ func (r *Reloader[T]) Reload(trigger Trigger, changed ...string) Result {
 	v, err := r.build()
 	res := Result{Trigger: trigger, Changed: changed, Duration: time.Since(start), Err: err, Seq: r.seq.Add(1)}
 	if err == nil {
-		r.opts.Holder.Swap(v)
+		if r.opts.Swap != nil {
+			r.opts.Swap(v)
+		} else {
+			r.opts.Holder.Swap(v)
+		}
 		r.ok.Add(1)
-		r.log.Info("rules reloaded", "trigger", trigger, "changed", changed, "duration", res.Duration)
+		r.log.Info("reloaded", "trigger", trigger, "changed", changed, "duration", res.Duration)
 	} else {
 		r.fail.Add(1)
-		r.log.Error("rules reload failed; the previous rules keep running", "trigger", trigger, "changed", changed, "err", err)
+		r.log.Error("reload failed; the previous configuration and rules keep running", "trigger", trigger, "changed", changed, "err", err)
 	}
 	if r.opts.OnResult != nil {
 		r.opts.OnResult(res)
@@ -275,7 +286,7 @@ func FailureAlert(res Result, hostname string) *alert.Alert {
 		msg = res.Err.Error()
 	}
 	return output.Internal(FailureRule, loader.Error,
-		fmt.Sprintf("%s (trigger %s); the previous rules keep running: %s", FailureRule, res.Trigger, msg),
+		fmt.Sprintf("%s (trigger %s); the previous configuration and rules keep running: %s", FailureRule, res.Trigger, msg),
 		map[string]any{"error": msg, "trigger": string(res.Trigger), "changed": changed},
 		hostname)
 }
