@@ -156,10 +156,9 @@ func runEvents(stdout io.Writer, path, filter string, o eventsOptions) error {
 		if o.limit > 0 && ev.Num > o.limit {
 			break
 		}
-		if hidden(&ev) {
-			continue
-		}
-		if match != nil && !match(ctx) {
+		// sysdig runs its filter on every event it numbers, shown or not: fields with a state
+		// of their own (util.cnt, thread.exectime, ...) advance on hidden events too
+		if match != nil && !match(ctx) || hidden(&ev) {
 			continue
 		}
 		if w != nil {

@@ -30,6 +30,7 @@ type Engine struct {
 	strs           []string // scratch for Strings
 	serverPorts    map[uint16]struct{}
 	metadataLinked bool
+	nslots         int
 }
 
 // New returns an empty engine.
@@ -130,6 +131,13 @@ func (e *Engine) Group(gid uint32) (event.Group, bool) {
 	return g, ok
 }
 
+// ReserveSlot reserves a per-thread storage cell (libsinsp reserve_thread_memory): every
+// thread's Slot(i) for the returned i is its own uint64, zero for a new thread.
+func (e *Engine) ReserveSlot() int {
+	e.nslots++
+	return e.nslots - 1
+}
+
 // Thread returns the thread with that tid, or nil.
 func (e *Engine) Thread(tid int64) *Thread { return e.threads[tid] }
 
@@ -213,6 +221,14 @@ func (e *Engine) AddFD(fi event.FDInfo) {
 	case event.FDIPv4Sock, event.FDIPv6Sock:
 		if f.Name == "" {
 			f.Name = tupleName(f)
+		}
+	case event.FDUnixSock:
+		// libsinsp add_fd_from_scap: an unnamed unix socket of the fd list is a client, a
+		// named one a server
+		if f.Name == "" {
+			f.Client = true
+		} else {
+			f.Server = true
 		}
 	case event.FDIPv4Server, event.FDIPv6Server:
 		f.Server = true

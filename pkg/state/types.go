@@ -162,9 +162,11 @@ type Thread struct {
 
 	g        *group
 	children map[int64]*Thread
-	lruPrev  *Thread
-	lruNext  *Thread
-	inTable  bool
+	slots    []uint64 // per-thread storage reserved with Engine.ReserveSlot
+
+	lruPrev *Thread
+	lruNext *Thread
+	inTable bool
 }
 
 // Main returns the process's main thread (the thread whose TID is the PID), or t itself when
@@ -178,6 +180,39 @@ func (t *Thread) Main() *Thread {
 
 // IsMain reports whether t is its process's main thread.
 func (t *Thread) IsMain() bool { return t.TID == t.PID }
+
+// NumChilds is libsinsp's m_nchilds of t as sysdig 0.29 keeps it: for a process's main thread,
+// the number of the other threads of the process in the table; 0 for any other thread. A thread
+// leaves the table at the event after its procexit (so the procexit still counts it); a main
+// thread that exits before its threads stays, dead, and still counts them.
+func (t *Thread) NumChilds() int {
+	if t.g == nil || t.g.main != t {
+		return 0
+	}
+	return len(t.g.threads) - 1
+}
+
+// NumThreads is libsinsp's proc.nthreads as sysdig 0.29 computes it: the main thread's
+// NumChilds plus one (t itself standing for the main thread when that is not in the table).
+func (t *Thread) NumThreads() int {
+	m := t.Main()
+	if m.g != nil && m.g.main == nil {
+		return len(m.g.threads) // no main thread: every thread of the group is a child
+	}
+	return m.NumChilds() + 1
+}
+
+// Slot returns the thread's storage cell number i (reserved with Engine.ReserveSlot; zero for a
+// new thread), libsinsp's per-thread private state. It allocates only the first time a thread
+// uses a slot.
+func (t *Thread) Slot(i int) *uint64 {
+	if i >= len(t.slots) {
+		n := make([]uint64, i+1, max(i+1, 2))
+		copy(n, t.slots)
+		t.slots = n
+	}
+	return &t.slots[i]
+}
 
 // NumFDs returns the number of fds in the thread's fd table.
 func (t *Thread) NumFDs() int {

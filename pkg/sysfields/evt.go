@@ -169,6 +169,7 @@ func (s *Source) evtField(name, arg string) (func(c *state.Context) (fields.Valu
 			return num(d)
 		}, nil
 	case "evt.latency", "evt.latency.s", "evt.latency.ns", "evt.latency.human":
+		var human string // libsinsp keeps the last rendering, and shows it again without a thread
 		return func(c *state.Context) (fields.Value, bool) {
 			if !s.tracked || s.latencyN != c.Ev.Num {
 				return fields.Value{}, false
@@ -180,10 +181,17 @@ func (s *Source) evtField(name, arg string) (func(c *state.Context) (fields.Valu
 			case "evt.latency.ns":
 				d %= 1e9
 			case "evt.latency.human":
-				return str(humanDuration(d))
+				if c.Thread != nil {
+					human = humanDuration(d)
+				}
+				return str(human)
 			}
 			return num(d)
 		}, nil
+	case "evt.wait_latency":
+		return s.waitLatency, nil
+	case "evt.latency.quantized":
+		return s.latencyQuantized, nil
 	case "evt.deltatime", "evt.deltatime.s", "evt.deltatime.ns":
 		// libsinsp: the time since the previous event this field was extracted from (so,
 		// in output, since the previous printed event); 0 for the first
@@ -502,21 +510,26 @@ func rawArg(ev *event.Event, i int) (fields.Value, bool) {
 // humanDuration renders a duration like sysdig's evt.latency.human: "835ns", "3.43us" (two
 // decimals, truncated, below 10 units), "56us", "16ms".
 func humanDuration(d uint64) string {
-	trunc := func(v float64) string {
-		if v >= 10 {
-			return strconv.FormatInt(int64(v), 10)
+	unit := func(u uint64, suffix string) string {
+		if d/u >= 10 {
+			return strconv.FormatUint(d/u, 10) + suffix
 		}
-		return strconv.FormatFloat(float64(int64(v*100))/100, 'f', 2, 64)
+		h := d * 100 / u // hundredths, truncated (exact integer arithmetic)
+		frac := strconv.FormatUint(h%100, 10)
+		if len(frac) < 2 {
+			frac = "0" + frac
+		}
+		return strconv.FormatUint(h/100, 10) + "." + frac + suffix
 	}
 	switch {
 	case d < 1000:
 		return strconv.FormatUint(d, 10) + "ns"
 	case d < 1e6:
-		return trunc(float64(d)/1e3) + "us"
+		return unit(1e3, "us")
 	case d < 1e9:
-		return trunc(float64(d)/1e6) + "ms"
+		return unit(1e6, "ms")
 	}
-	return trunc(float64(d)/1e9) + "s"
+	return unit(1e9, "s")
 }
 
 // absPath is evt.abspath: the absolute path of a path param relative to a dirfd param.

@@ -99,6 +99,9 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 			return num(uint64(p))
 		})
 	}
+	if strings.HasPrefix(name, "fdlist.") {
+		return s.fdlistField(name), nil
+	}
 	switch name {
 	case "fd.num":
 		// libsinsp: the thread's last event fd for any fd-related event (-1 when there is
@@ -216,17 +219,20 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 		return ipOf(endLocal), nil
 	case "fd.rip", "fd.rnet":
 		return ipOf(endRemote), nil
-	case "fd.port":
+	case "fd.cproto", "fd.sproto", "fd.lproto", "fd.rproto":
+		return withFD(s.protoOf(name)), nil
+	case "fd.port", "fd.proto":
+		// libsinsp compare_port: the client and server ports of a socket (0 before it has a
+		// tuple), the bound port of a listening socket; no value for other fds. fd.proto
+		// compares like fd.port (the ports, as numbers).
+		var both [2]fields.Value // reused: a Value is read before the next event
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
-			_, cp, okc := sockEnd(f, endClient)
-			_, sp, oks := sockEnd(f, endServer)
-			switch {
-			case okc && oks:
-				return fields.Value{N: uint64(cp), L: []fields.Value{{N: uint64(cp)}, {N: uint64(sp)}}}, true
-			case okc:
-				return num(uint64(cp))
-			case oks:
-				return num(uint64(sp))
+			switch f.Type {
+			case event.FDIPv4Sock, event.FDIPv6Sock:
+				both[0], both[1] = fields.Value{N: uint64(f.SrcPort)}, fields.Value{N: uint64(f.DstPort)}
+				return fields.Value{N: uint64(f.SrcPort), L: both[:]}, true
+			case event.FDIPv4Server, event.FDIPv6Server:
+				return num(uint64(f.SrcPort))
 			}
 			return fields.Value{}, false
 		}), nil

@@ -134,22 +134,35 @@ func (f *Formatter) Format(ev fields.Event) (string, bool) {
 }
 
 // AppendFormat is Format writing into sb; on false, sb may hold a partial line.
+//
+// Like sysdig, every field is extracted even after one without a value: fields with a state of
+// their own (util.cnt, thread.exectime, evt.deltatime) advance on every event formatted.
 func (f *Formatter) AppendFormat(sb *strings.Builder, ev fields.Event) (string, bool) {
+	missing := false
 	for _, p := range f.parts {
 		if p.field < 0 {
-			sb.WriteString(p.lit)
+			if !missing {
+				sb.WriteString(p.lit)
+			}
 			continue
 		}
 		b := &f.fields[p.field]
 		v, ok := b.ex(ev)
+		if missing {
+			continue
+		}
 		if !ok {
 			if !f.all {
-				return "", false
+				missing = true
+				continue
 			}
 			sb.WriteString("<NA>")
 			continue
 		}
 		sb.WriteString(Render(b.info, v))
+	}
+	if missing {
+		return "", false
 	}
 	return sb.String(), true
 }
@@ -165,6 +178,7 @@ func (f *Formatter) JSON(ev fields.Event) ([]byte, bool) {
 		sort.SliceStable(f.sorted, func(a, b int) bool { return f.fields[f.sorted[a]].name < f.fields[f.sorted[b]].name })
 	}
 	var sb strings.Builder
+	missing := false
 	sb.WriteByte('{')
 	for n, i := range f.sorted {
 		b := &f.fields[i]
@@ -175,14 +189,21 @@ func (f *Formatter) JSON(ev fields.Event) ([]byte, bool) {
 		sb.Write(k)
 		sb.WriteByte(':')
 		v, ok := b.ex(ev)
+		if missing {
+			continue
+		}
 		if !ok {
 			if !f.all {
-				return nil, false
+				missing = true // the other fields are still extracted (see AppendFormat)
+				continue
 			}
 			sb.WriteString("null")
 			continue
 		}
 		sb.WriteString(jsonValue(b.info, v))
+	}
+	if missing {
+		return nil, false
 	}
 	sb.WriteByte('}')
 	return []byte(sb.String()), true

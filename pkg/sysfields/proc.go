@@ -387,6 +387,16 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 		return on(self, func(t *state.Thread) (fields.Value, bool) { return str(capString(t.CapInheritable)) }), nil
 	case "thread.cap_effective":
 		return on(self, func(t *state.Thread) (fields.Value, bool) { return str(capString(t.CapEffective)) }), nil
+	case "proc.nthreads":
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.NumThreads())) }), nil
+	case "proc.nchilds":
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.NumChilds())) }), nil
+	case "proc.loginshellid":
+		return s.loginShellID, nil
+	case "thread.exectime":
+		return s.execTime(false), nil
+	case "thread.totexectime":
+		return s.execTime(true), nil
 	case "proc.fdopencount":
 		return on(proc, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.NumFDs())) }), nil
 	case "proc.fdusage":

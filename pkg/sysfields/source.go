@@ -61,13 +61,13 @@ type Source struct {
 	rawOK   bool
 	rawView event.Event
 
-	// Track state (evt.latency, evt.deltatime, evt.reltime)
-	tracked  bool
-	firstTS  uint64
-	curTS    uint64
-	enterTS  map[int64]uint64 // per thread: ts of its last enter event
-	latency  uint64
-	latencyN uint64 // event number latency is for
+	// Track state (evt.latency, evt.wait_latency, evt.reltime)
+	tracked            bool
+	firstTS            uint64
+	curTS              uint64
+	enterSlot, latSlot int    // thread slots: last enter's time, current latency (libsinsp m_latency)
+	latency            uint64 // the current event's latency
+	latencyN           uint64 // event number latency is for
 }
 
 // NewSource returns the syscall source reading state from st (nil: catalogue-level use, e.g.
@@ -110,14 +110,21 @@ var genericNames = func() map[string]bool {
 }()
 
 // Track records an event for the fields that depend on the stream rather than on one event
-// (evt.latency, evt.reltime). Call it for every event, shown or not, right
+// (evt.latency, evt.wait_latency, evt.reltime). Call it for every event, shown or not, right
 // after state.Engine.Process; without it those fields have no value.
+//
+// The latency follows libsinsp's per-thread m_latency: an enter event sets it to 0 and records
+// its time, an exit sets it to the time since the thread's last enter (and leaves it when the
+// thread has had none), switch and meta events leave it alone and report the thread's current
+// value. It is kept per thread entry (a thread that is created anew starts from nothing).
 func (s *Source) Track(c *state.Context) {
 	ev := c.Ev
 	if !s.tracked {
 		s.tracked = true
 		s.curTS = ev.TS
-		s.enterTS = map[int64]uint64{}
+		if s.st != nil {
+			s.enterSlot, s.latSlot = s.st.ReserveSlot(), s.st.ReserveSlot()
+		}
 	}
 	if s.firstTS == 0 {
 		s.firstTS = ev.TS // the first event with a time (injected metadata events have none)
@@ -125,20 +132,33 @@ func (s *Source) Track(c *state.Context) {
 	s.curTS = ev.TS
 	s.latency = 0
 	s.latencyN = ev.Num
-	if ev.Info == nil {
+	t := c.Thread
+	if t == nil || ev.Info == nil || s.st == nil || noLatencyThread(ev) {
 		return
 	}
-	if ev.Info.Dir == 'E' {
-		if len(s.enterTS) > 1<<16 {
-			clear(s.enterTS)
+	lat := t.Slot(s.latSlot)
+	if int(ev.Type) >= len(switchCodes) || !switchCodes[ev.Type] {
+		enter := t.Slot(s.enterSlot)
+		if ev.Info.Dir == 'E' {
+			*lat, *enter = 0, ev.TS
+		} else if *enter != 0 && ev.TS >= *enter {
+			*lat = ev.TS - *enter
 		}
-		s.enterTS[ev.TID] = ev.TS
-	} else if ts, ok := s.enterTS[ev.TID]; ok {
-		if ev.TS >= ts {
-			s.latency = ev.TS - ts
-		}
-		delete(s.enterTS, ev.TID)
 	}
+	s.latency = *lat
+}
+
+// noLatencyThread reports the events for which libsinsp resets no thread (procinfo and other
+// EF_SKIPPARSERESET events, container and user/group metadata): their latency is 0.
+func noLatencyThread(ev *event.Event) bool {
+	if ev.Info.Flags&event.EFSkipParseReset != 0 {
+		return true
+	}
+	switch ev.Info.Name {
+	case "container", "user_added", "user_deleted", "group_added", "group_deleted", "pluginevent", "asyncevent":
+		return true
+	}
+	return false
 }
 
 // view returns the event the param fields read.
@@ -196,6 +216,8 @@ func (s *Source) Extractor(info fields.Info, arg string) (fields.Extractor, erro
 		fn, err = s.userField(info.Name)
 	case strings.HasPrefix(info.Name, "container.") || strings.HasPrefix(info.Name, "k8s."):
 		fn, err = s.containerField(info.Name, arg)
+	case strings.HasPrefix(info.Name, "util."):
+		fn = s.utilField(info.Name)
 	}
 	if err != nil {
 		return nil, err
@@ -241,6 +263,8 @@ func Supported(name string) bool {
 		fn, _ = s.userField(name)
 	case strings.HasPrefix(name, "container.") || strings.HasPrefix(name, "k8s."):
 		fn, _ = s.containerField(name, arg)
+	case strings.HasPrefix(name, "util."):
+		fn = s.utilField(name)
 	}
 	return fn != nil
 }
