@@ -64,6 +64,18 @@ func runReplay(cmd *cobra.Command, o *runOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := replay(r, rn, d, nil); err != nil {
+		rn.close()
+		return err
+	}
+	err = rn.close()
+	fmt.Fprintf(cmd.ErrOrStderr(), "events: %d, alerts: %d\n", d.Events, d.Matched)
+	return err
+}
+
+// replay feeds every event of a capture to rn; before, when set, runs before each event
+// (tests reload the configuration there).
+func replay(r *scap.Reader, rn *runner, d *detect.Detector, before func(*event.Event)) error {
 	r.OnMetadata = func(r *scap.Reader) {
 		var mi *event.MachineInfo
 		if m, ok := r.Machine(); ok {
@@ -75,15 +87,14 @@ func runReplay(cmd *cobra.Command, o *runOptions) error {
 	for {
 		err := r.Next(&ev)
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			rn.close()
 			return err
+		}
+		if before != nil {
+			before(&ev)
 		}
 		rn.event(&ev)
 	}
-	err = rn.close()
-	fmt.Fprintf(cmd.ErrOrStderr(), "events: %d, alerts: %d\n", d.Events, d.Matched)
-	return err
 }
