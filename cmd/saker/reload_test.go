@@ -293,7 +293,7 @@ webserver: {enabled: true, listen_port: %d}
 				t.Fatalf("web server on the new port: %v", err)
 			}
 			want := map[string]float64{
-				"saker_events_read_total":                    float64(events),
+				"saker_events_read_total":                     float64(events),
 				`saker_rules_reloads_total{result="success"}`: 1,
 				`saker_rules_reloads_total{result="failure"}`: 0,
 			}
