@@ -405,3 +405,60 @@ webserver: {enabled: true, listen_port: %d}
 		}
 	}
 }
+
+// TestReloadWebserverInPlace: a reload that keeps the web server's address reconfigures the
+// running server (no new listener: the health path changes on the same port); the one move
+// that cannot be made live, another listen_address on the same port, fails naming the key
+// and leaves the server as it was.
+func TestReloadWebserverInPlace(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte(reloadRules), 0o600)
+	port := freePort(t)
+	cfgFile := filepath.Join(dir, "saker.yaml")
+	writeConfig := func(ws string) {
+		t.Helper()
+		if err := os.WriteFile(cfgFile, []byte(fmt.Sprintf("rules_files: [%s]\nstdout_output: {enabled: false}\nwebserver: %s\n", rules, ws)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status := func(path string) int {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+		if err != nil {
+			return -1
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	writeConfig(fmt.Sprintf("{enabled: true, listen_port: %d}", port))
+	cmd := &cobra.Command{}
+	var stderr syncBuffer
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(&stderr)
+	d := detect.New(state.Options{})
+	rn, err := newRunner(cmd, &runOptions{configFile: cfgFile}, d, true)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	defer rn.close()
+	srv := rn.gen.srv
+	writeConfig(fmt.Sprintf("{enabled: true, listen_port: %d, k8s_healthz_endpoint: /ready}", port))
+	if res := rn.rl.Reload(reload.TriggerManual); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if rn.gen.srv != srv || status("/ready") != 200 || status("/healthz") != 404 {
+		t.Errorf("same address: server replaced %v, /ready %d, /healthz %d; want the running server reconfigured",
+			rn.gen.srv != srv, status("/ready"), status("/healthz"))
+	}
+	writeConfig(fmt.Sprintf("{enabled: true, listen_address: 0.0.0.0, listen_port: %d}", port))
+	res := rn.rl.Reload(reload.TriggerManual)
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "webserver.listen_address") {
+		t.Errorf("another address on the same port: %v, want an error naming webserver.listen_address", res.Err)
+	}
+	if rn.gen.srv != srv || status("/ready") != 200 {
+		t.Errorf("after the failed move: /ready %d", status("/ready"))
+	}
+	if n := strings.Count(stderr.String(), "web server on"); n != 1 {
+		t.Errorf("%d web servers started, want 1:\n%s", n, stderr.String())
+	}
+}

@@ -145,6 +145,11 @@ func (r *runner) buildServer(g, prev *generation) error {
 	}
 	srv, err := r.m.Serve(sc)
 	if err != nil {
+		if prev != nil && prev.srv != nil && prev.cfg.Webserver.ListenPort == ws.ListenPort {
+			// the one move a running server cannot make: the running one holds the port
+			return fmt.Errorf("webserver.listen_address: %q cannot replace %q on the same port %d while saker runs "+
+				"(change listen_port as well, or restart): %w", ws.ListenAddress, prev.cfg.Webserver.ListenAddress, ws.ListenPort, err)
+		}
 		return err
 	}
 	g.srv = srv
