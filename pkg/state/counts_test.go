@@ -85,7 +85,7 @@ func TestThreadCountsFromProcList(t *testing.T) {
 	e.AddThread(event.ThreadInfo{TID: 61, PID: 60, PTID: 1, Comm: "orphan", Flags: cloneThread | cloneFiles})
 	e.AddThread(event.ThreadInfo{TID: 62, PID: 60, PTID: 1, Comm: "orphan", Flags: cloneThread | cloneFiles})
 	for _, c := range []struct {
-		tid              int64
+		tid             int64
 		threads, childs int
 	}{{50, 5, 4}, {53, 5, 0}, {61, 2, 0}, {62, 2, 0}} {
 		th := e.Thread(c.tid)
