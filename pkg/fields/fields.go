@@ -65,7 +65,11 @@ type Info struct {
 	NoRHS         bool    // may not stand on the right of a comparison, in val()
 	NoTransformer bool    // takes no transformer (tolower() ...)
 	Hidden        bool    // TABLE_ONLY / PRINT_ONLY: not usable in conditions
-	Desc          string
+	// BothEnds marks a scalar whose candidate values (Value.L) are the two ends of a
+	// connection (fd.ip, fd.port): `!=` holds only when every end differs, as in libsinsp's
+	// compare_ip/compare_port. Other candidates (proc.aname's ancestors) match when any does.
+	BothEnds bool
+	Desc     string
 }
 
 // Value is one extracted value. Which member is meaningful follows the field's Type: S for

@@ -196,20 +196,36 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 			return str(f.Name[i+1:])
 		}), nil
 	case "fd.ip", "fd.net":
+		// libsinsp compare_ip: both addresses of a socket (the unspecified address of its
+		// family before it has them), the bound address of a listening socket; no value for
+		// other fds. The value shown is the client's address, else the server's.
+		var both [2]fields.Value // reused: a Value is read before the next event
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
-			cl, _, okc := sockEnd(f, endClient)
-			sv, _, oks := sockEnd(f, endServer)
-			switch {
-			case okc && oks:
-				v := ipValue(cl)
-				v.L = []fields.Value{ipValue(cl), ipValue(sv)}
-				return v, true
-			case okc:
-				return ipValue(cl), true
-			case oks:
-				return ipValue(sv), true
+			if !isSock(f.Type) {
+				return fields.Value{}, false
 			}
-			return fields.Value{}, false
+			zero := netip.IPv4Unspecified()
+			if f.Type == event.FDIPv6Sock || f.Type == event.FDIPv6Server {
+				zero = netip.IPv6Unspecified()
+			}
+			orZero := func(a netip.Addr) fields.Value {
+				if !a.IsValid() {
+					return ipValue(zero)
+				}
+				return ipValue(a)
+			}
+			if isServerSock(f.Type) {
+				return orZero(f.SrcIP), true
+			}
+			cl, _, okc := sockEnd(f, endClient)
+			sv, _, _ := sockEnd(f, endServer)
+			v := orZero(sv)
+			if okc {
+				v = ipValue(cl)
+			}
+			both[0], both[1] = orZero(f.SrcIP), orZero(f.DstIP)
+			v.L = both[:]
+			return v, true
 		}), nil
 	case "fd.cip", "fd.cnet":
 		return ipOf(endClient), nil

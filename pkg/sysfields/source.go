@@ -83,7 +83,17 @@ func NewSourceWith(st *state.Engine, opts Options) *Source {
 func (s *Source) Name() string { return "syscall" }
 
 // Field implements fields.Source.
-func (s *Source) Field(name string) (fields.Info, bool) { return s.cat.Field(name) }
+func (s *Source) Field(name string) (fields.Info, bool) {
+	info, ok := s.cat.Field(name)
+	if ok && bothEnds[info.Name] {
+		info.BothEnds = true
+	}
+	return info, ok
+}
+
+// bothEnds are the fields whose candidate values are a connection's two ends (see
+// fields.Info.BothEnds).
+var bothEnds = map[string]bool{"fd.ip": true, "fd.net": true, "fd.port": true, "fd.proto": true}
 
 // NumEventCodes implements fields.Source.
 func (s *Source) NumEventCodes() int { return event.NumEvents }

@@ -19,6 +19,7 @@ var testSrc = &fields.MapSource{
 	Extra: map[string]fields.Info{
 		"test.list":  {Name: "test.list", Type: fields.String, List: true},
 		"test.ports": {Name: "test.ports", Type: fields.Uint64, List: true},
+		"test.ends":  {Name: "test.ends", Type: fields.IPAddr, BothEnds: true},
 	},
 }
 
@@ -84,6 +85,7 @@ func TestOperatorSemantics(t *testing.T) {
 		"evt.rawtime":          num(1700000000000000000),
 		"proc.aname":           list("bash", "sshd", "systemd"), // every ancestor: any may match
 		"fd.ip":                {L: []fields.Value{ip("10.1.2.3"), ip("192.168.3.4")}},
+		"test.ends":            {L: []fields.Value{ip("10.1.2.3"), ip("192.168.3.4")}},
 	}
 	cases := []struct {
 		cond string
@@ -179,6 +181,12 @@ func TestOperatorSemantics(t *testing.T) {
 		{"proc.aname startswith ssh", true},
 		{"fd.ip = 192.168.3.4", true},
 		{"fd.ip = 10.9.9.9", false},
+		{"proc.aname != sshd", true}, // an ancestor differs
+		// a connection's two ends (BothEnds): != only when both differ
+		{"test.ends != 10.1.2.3", false},
+		{"test.ends != 10.9.9.9", true},
+		{"test.ends = 192.168.3.4", true},
+		{"not test.ends = 10.1.2.3", false},
 		// transformers
 		{"tolower(proc.exe) = /usr/bin/bash", true},
 		{"toupper(proc.name) = BASH", true},
