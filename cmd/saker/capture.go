@@ -144,7 +144,7 @@ func runCapture(cmd *cobra.Command, path, filter string, dur time.Duration, gz b
 		if werr = w.WriteEvent(ev); werr == nil {
 			written++
 		}
-	})
+	}, nil)
 	if err == nil {
 		err = werr
 	}

@@ -87,7 +87,10 @@ func scanHost() (*hostState, error) {
 // liveLoop attaches the probe, scans the host (after attaching, so nothing that starts in
 // between is missed) and hands the result to start, then hands each record to handle until
 // SIGINT/SIGTERM.
-func liveLoop(cmd *cobra.Command, syscalls []string, ringBytes int, start func(*hostState) error, loaded func(*probe.Probe), handle func(*event.Event)) (*probe.Stats, error) {
+//
+// idle, when set, is called on the loop's goroutine whenever the ring is empty, before the
+// loop waits for the next record.
+func liveLoop(cmd *cobra.Command, syscalls []string, ringBytes int, start func(*hostState) error, loaded func(*probe.Probe), handle func(*event.Event), idle func()) (*probe.Stats, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("live capture needs root (CAP_BPF, CAP_PERFMON): run as root, or replay a capture with -e FILE.scap")
 	}
@@ -123,6 +126,9 @@ func liveLoop(cmd *cobra.Command, syscalls []string, ringBytes int, start func(*
 	var ev event.Event
 	var num uint64
 	for {
+		if idle != nil && p.Buffered() == 0 {
+			idle()
+		}
 		if err := p.Read(&buf); err != nil {
 			st := p.Stats() // before the deferred Close frees the counters
 			if errors.Is(err, probe.ErrClosed) {
@@ -176,11 +182,12 @@ func runLive(cmd *cobra.Command, o *runOptions) error {
 		rn.m.KernelDrops.Store(st.KernelDrops)
 		// Drop alerts, rate-limited like Falco's syscall_event_drops (one per interval).
 		if st.KernelDrops > lastDrops && time.Since(lastReport) >= o.dropInterval {
+			rn.release()
 			rn.send(alert.Drops(time.Now(), d.Hostname, st.KernelDrops-lastDrops, st.Events-lastEvents))
 			lastDrops, lastEvents, lastReport = st.KernelDrops, st.Events, time.Now()
 		}
 	}
-	st, err := liveLoop(cmd, probeSelection(d.Rules), o.ringBytes, start, func(p *probe.Probe) { pr = p; loaded.Store(p) }, handle)
+	st, err := liveLoop(cmd, probeSelection(d.Rules), o.ringBytes, start, func(p *probe.Probe) { pr = p; loaded.Store(p) }, handle, rn.release)
 	loaded.Store(nil)
 	if cerr := rn.close(); err == nil {
 		err = cerr

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 )
@@ -20,7 +21,22 @@ var rootCmd = &cobra.Command{
 	SilenceErrors: true,
 }
 
+// cpuProfile is the file of --cpuprofile (hidden: for performance work, see BENCHMARKS.md).
+var cpuProfile string
+
 func init() {
+	rootCmd.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile of the command to this file")
+	rootCmd.PersistentFlags().MarkHidden("cpuprofile")
+	rootCmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if cpuProfile == "" {
+			return nil
+		}
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		return pprof.StartCPUProfile(f)
+	}
 	rootCmd.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print Saker's version",
@@ -37,7 +53,11 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
-	if err := rootCmd.Execute(); err != nil {
+	err := rootCmd.Execute()
+	if cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
 		if ee, ok := err.(exitError); ok {
 			os.Exit(ee.code)
 		}

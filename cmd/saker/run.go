@@ -93,6 +93,7 @@ func replay(r *scap.Reader, rn *runner, d *detect.Detector, before func(*event.E
 			return err
 		}
 		if before != nil {
+			rn.release() // the hook may reload (tests)
 			before(&ev)
 		}
 		rn.event(&ev)

@@ -24,6 +24,8 @@ type Detector struct {
 
 	norm    event.Normalizer
 	matches []*engine.Rule
+	sysOf   *engine.Ruleset     // the ruleset sys was taken from
+	sys     *engine.SourceRules // its syscall rules
 
 	Events, Matched uint64
 }
@@ -66,7 +68,10 @@ func (d *Detector) Event(ev *event.Event) *state.Context {
 	if d.Rules == nil || ev.Flags&event.FlagStateOnly != 0 {
 		return ctx
 	}
-	d.matches = d.Rules.Match("syscall", ev.Type, ctx, d.First, d.matches[:0])
+	if d.Rules != d.sysOf { // a new ruleset (set by a reload between two events)
+		d.sysOf, d.sys = d.Rules, d.Rules.Source("syscall")
+	}
+	d.matches = d.sys.Match(ev.Type, ctx, d.First, d.matches[:0])
 	for _, r := range d.matches {
 		d.Matched++
 		if d.Emit != nil {

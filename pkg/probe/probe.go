@@ -317,6 +317,14 @@ func (p *Probe) Read(buf *[]byte) error {
 	}
 }
 
+// Buffered reports the bytes of records waiting in the ring: 0 means the next Read waits.
+func (p *Probe) Buffered() int {
+	if p.closed.Load() {
+		return 0
+	}
+	return p.rd.AvailableBytes()
+}
+
 // Stats returns the kernel counters summed over CPUs, and the records read.
 func (p *Probe) Stats() Stats {
 	st := Stats{Read: p.read.Load()}

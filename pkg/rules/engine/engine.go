@@ -39,12 +39,13 @@ type Rule struct {
 // Ruleset is a set of compiled rules, indexed per source by event code.
 type Ruleset struct {
 	Rules   []*Rule // every compiled rule (enabled or not), in definition order
-	sources map[string]*index
+	sources map[string]*SourceRules
 	Macros  map[string]*compiler.Macro
 	Lists   map[string][]string
 }
 
-type index struct {
+// SourceRules are the enabled rules of one source, indexed by event code (Ruleset.Source).
+type SourceRules struct {
 	src    fields.Source
 	byCode [][]*Rule
 }
@@ -58,7 +59,7 @@ type Options struct {
 // Compile compiles a collection. It returns the ruleset (nil when there were errors) with
 // every error and warning found.
 func Compile(coll *loader.Collection, opts Options) (*Ruleset, []loader.Message, []loader.Message) {
-	c := &compileState{coll: coll, opts: opts, rs: &Ruleset{sources: map[string]*index{}}, macroErr: map[string]bool{}}
+	c := &compileState{coll: coll, opts: opts, rs: &Ruleset{sources: map[string]*SourceRules{}}, macroErr: map[string]bool{}}
 	c.run()
 	if len(c.errs) > 0 {
 		return nil, c.errs, c.warns
@@ -346,7 +347,7 @@ func parseFieldRef(f string) (*ast.FieldRef, error) {
 
 func (c *compileState) buildIndex() {
 	for name, src := range c.opts.Sources {
-		ix := &index{src: src, byCode: make([][]*Rule, src.NumEventCodes())}
+		ix := &SourceRules{src: src, byCode: make([][]*Rule, src.NumEventCodes())}
 		for _, r := range c.rs.Rules {
 			if r.Source != name || !r.Enabled {
 				continue
@@ -379,7 +380,16 @@ func (rs *Ruleset) Enabled() []*Rule {
 // Candidates returns the enabled rules of a source that can match an event of a given code,
 // in definition order.
 func (rs *Ruleset) Candidates(source string, code uint16) []*Rule {
-	ix := rs.sources[source]
+	return rs.sources[source].Candidates(code)
+}
+
+// Source returns the rules of one source (nil when the ruleset has no such source), for a
+// caller that matches many events of it (no lookup of the source per event).
+func (rs *Ruleset) Source(name string) *SourceRules { return rs.sources[name] }
+
+// Candidates returns the enabled rules that can match an event of a given code, in
+// definition order.
+func (ix *SourceRules) Candidates(code uint16) []*Rule {
 	if ix == nil || int(code) >= len(ix.byCode) {
 		return nil
 	}
@@ -389,7 +399,13 @@ func (rs *Ruleset) Candidates(source string, code uint16) []*Rule {
 // Match appends to dst the enabled rules of source that match ev (of event code code), in
 // definition order; with first set it stops at the first match (rule_matching: first).
 func (rs *Ruleset) Match(source string, code uint16, ev fields.Event, first bool, dst []*Rule) []*Rule {
-	for _, r := range rs.Candidates(source, code) {
+	return rs.sources[source].Match(code, ev, first, dst)
+}
+
+// Match appends to dst the rules that match ev (of event code code), in definition order;
+// with first set it stops at the first match (rule_matching: first).
+func (ix *SourceRules) Match(code uint16, ev fields.Event, first bool, dst []*Rule) []*Rule {
+	for _, r := range ix.Candidates(code) {
 		if r.Filter(ev) {
 			dst = append(dst, r)
 			if first {
