@@ -706,6 +706,21 @@ func (c *itemCtx) overrides(m *mapping, appendable, replaceable map[string]bool)
 	return
 }
 
+// appends reads how a list or macro combines with an earlier one of its name: the legacy
+// `append: true` (warned about) or `override: {key: append}`; key (items, condition) is its
+// one key that can be appended to or replaced. Both ways at once are an error.
+func (c *itemCtx) appends(m *mapping, key string) bool {
+	appendFlag, _ := c.boolean(m, "append", false)
+	if appendFlag {
+		c.warnf(m.node, warnAppend)
+	}
+	app, rep := c.overrides(m, set(key), set(key))
+	if appendFlag && len(app)+len(rep) > 0 {
+		c.errorf(m.node, errOverrideAppend)
+	}
+	return appendFlag || app[key]
+}
+
 func (l *loader) readList(c *itemCtx, m *mapping) {
 	name, ok := c.str(m, "list", true)
 	if !ok {
@@ -717,18 +732,11 @@ func (l *loader) readList(c *itemCtx, m *mapping) {
 		c.warnf(m.node, "List has an invalid name. List names should match a regular expression: "+rgxBarestr)
 	}
 	items, _ := c.strSeq(m, "items", true)
-	appendFlag, _ := c.boolean(m, "append", false)
-	if appendFlag {
-		c.warnf(m.node, warnAppend)
-	}
-	app, rep := c.overrides(m, set("items"), set("items"))
-	if appendFlag && len(app)+len(rep) > 0 {
-		c.errorf(m.node, errOverrideAppend)
-	}
+	appends := c.appends(m, "items")
 	if c.bad {
 		return
 	}
-	if appendFlag || app["items"] {
+	if appends {
 		prev := l.col.lists[name.Value]
 		if prev == nil {
 			c.errorf(m.node, errNoPreviousList)
@@ -757,18 +765,11 @@ func (l *loader) readMacro(c *itemCtx, m *mapping) {
 		c.warnf(m.node, "Macro has an invalid name. Macro names should match a regular expression: "+rgxIdentifier)
 	}
 	cond, _ := c.str(m, "condition", true)
-	appendFlag, _ := c.boolean(m, "append", false)
-	if appendFlag {
-		c.warnf(m.node, warnAppend)
-	}
-	app, rep := c.overrides(m, set("condition"), set("condition"))
-	if appendFlag && len(app)+len(rep) > 0 {
-		c.errorf(m.node, errOverrideAppend)
-	}
+	appends := c.appends(m, "condition")
 	if c.bad {
 		return
 	}
-	if appendFlag || app["condition"] {
+	if appends {
 		prev := l.col.macros[name.Value]
 		if prev == nil {
 			c.errorf(m.node, errNoPreviousMacro)
