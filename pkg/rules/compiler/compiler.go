@@ -512,23 +512,8 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 	// A scalar field may yield several candidate values in L (proc.aname without an index:
 	// every ancestor; fd.ip: both ends): it matches when any of them does, as in libsinsp,
 	// except `!=` on a connection's two ends, which holds only when both differ.
-	if info, ok := c.env.Source.Field(name); ok && info.BothEnds && op == "!=" && len(n.Field.Transformers) == 0 {
-		return func(ev fields.Event) bool {
-			v, ok := ext(ev)
-			if !ok {
-				return false
-			}
-			if len(v.L) == 0 {
-				return pred(v)
-			}
-			for _, e := range v.L {
-				if !pred(e) {
-					return false
-				}
-			}
-			return true
-		}, nil
-	}
+	info, _ := c.env.Source.Field(name)
+	all := info.BothEnds && op == "!=" && len(n.Field.Transformers) == 0
 	return func(ev fields.Event) bool {
 		v, ok := ext(ev)
 		if !ok {
@@ -538,11 +523,11 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 			return pred(v)
 		}
 		for _, e := range v.L {
-			if pred(e) {
-				return true
+			if pred(e) != all {
+				return !all // any: one matches; all: one does not
 			}
 		}
-		return false
+		return all
 	}, nil
 }
 
