@@ -23,6 +23,8 @@ import (
 	"github.com/saker-sec/saker/pkg/reload"
 	"github.com/saker-sec/saker/pkg/scap"
 	"github.com/saker-sec/saker/pkg/state"
+
+	"github.com/saker-sec/saker/internal/testshared"
 )
 
 // reloadRules: a Warning rule on mmap/mprotect exits and a Notice rule on close exits; the
@@ -158,35 +160,6 @@ func alertNums(t *testing.T, what string, lines []string) (rules []string, nums 
 	return rules, nums
 }
 
-func readFileLines(t *testing.T, path string) []string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.TrimSuffix(string(b), "\n")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
-// openPaths lists the files this process has open.
-func openPaths(t *testing.T) map[string]bool {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]bool{}
-	for _, e := range ents {
-		if p, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil {
-			out[p] = true
-		}
-	}
-	return out
-}
-
 // TestReloadAppliesConfiguration replays a capture through saker run's pipeline and reloads
 // the configuration file twice between events, asserting with the receivers' content and
 // the metrics' values:
@@ -282,7 +255,7 @@ webserver: {enabled: true, listen_port: %d}
 			if res := rn.rl.Reload(reload.TriggerManual); res.Err != nil {
 				t.Fatalf("reload: %v\n%s", res.Err, stderr.String())
 			}
-			if open := openPaths(t); open[file1] || !open[file2] {
+			if open := testshared.OpenPaths(t); open[file1] || !open[file2] {
 				t.Errorf("after the reload, %s is open: %v, %s is open: %v; want the old file closed", file1, open[file1], file2, open[file2])
 			}
 			if _, err := scrape(t, port1); err == nil {
@@ -321,7 +294,7 @@ webserver: {enabled: true, listen_port: %d}
 			if _, err := scrape(t, port3); err == nil {
 				t.Errorf("a failed reload opened its web server port %d", port3)
 			}
-			if openPaths(t)[file3] {
+			if testshared.OpenPaths(t)[file3] {
 				t.Errorf("a failed reload left %s open", file3)
 			}
 			ms, err := scrape(t, port2)
@@ -383,18 +356,18 @@ webserver: {enabled: true, listen_port: %d}
 		t.Fatalf("reload points leave nothing to compare: %d alerts before, %d after", len(before), len(after))
 	}
 	t.Logf("%d alerts before the first reload (event %d), %d after; second reload at event %d", len(before), swap1, len(after), swap2)
-	same("old file "+file1, keys(file1, readFileLines(t, file1)), before)
-	same("new file "+file2, keys(file2, readFileLines(t, file2)), afterWithFailure)
+	same("old file "+file1, keys(file1, testshared.ReadLines(t, file1)), before)
+	same("new file "+file2, keys(file2, testshared.ReadLines(t, file2)), afterWithFailure)
 	same("HTTP receiver", keys("HTTP", httpRec.get()), afterWithFailure)
 	same("syslog receiver", keys("syslog", syslogRec.get()), afterWithFailure)
-	same("program (kept)", keys("program", readFileLines(t, progOut)), append(append([]string(nil), before...), afterWithFailure...))
-	if l := readFileLines(t, file3); len(l) != 0 {
+	same("program (kept)", keys("program", testshared.ReadLines(t, progOut)), append(append([]string(nil), before...), afterWithFailure...))
+	if l := testshared.ReadLines(t, file3); len(l) != 0 {
 		t.Errorf("the failed reload's file got %d alerts", len(l))
 	}
-	if p := readFileLines(t, pids); len(p) != 1 {
+	if p := testshared.ReadLines(t, pids); len(p) != 1 {
 		t.Errorf("the unchanged program channel was started %d times (%v), want once", len(p), p)
 	}
-	for _, l := range readFileLines(t, file2) {
+	for _, l := range testshared.ReadLines(t, file2) {
 		if strings.Contains(l, reload.FailureRule) && !strings.Contains(l, "missing-ca.pem") {
 			t.Errorf("the failure alert does not name the problem: %s", l)
 		}

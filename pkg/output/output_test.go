@@ -25,6 +25,8 @@ import (
 	"unsafe"
 
 	"github.com/saker-sec/saker/pkg/alert"
+
+	"github.com/saker-sec/saker/internal/testshared"
 )
 
 // The JSON line of the default format is exactly what pkg/alert's MarshalJSON (Falco's schema)
@@ -367,19 +369,6 @@ func readDatagrams(pc net.PacketConn, n int) chan []string {
 	return got
 }
 
-func readLines(t *testing.T, path string) []string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.TrimSuffix(string(b), "\n")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
 // File channel with rotation: the file is moved away, SIGUSR1 makes the channel reopen it by
 // name, later alerts land in the new file and none is lost.
 func TestFileRotationOnSIGUSR1(t *testing.T) {
@@ -410,7 +399,7 @@ func TestFileRotationOnSIGUSR1(t *testing.T) {
 	if err := m.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	old, cur := readLines(t, path+".1"), readLines(t, path)
+	old, cur := testshared.ReadLines(t, path+".1"), testshared.ReadLines(t, path)
 	if len(old) != 11 || old[0] != "previous line" || len(cur) != 15 {
 		t.Fatalf("rotated file %d lines, new file %d lines; want 11 (appended) and 15", len(old), len(cur))
 	}
@@ -424,7 +413,7 @@ func TestFileRotationOnSIGUSR1(t *testing.T) {
 	ch2.Write(context.Background(), testAlert(30))
 	os.Rename(path, path+".2")
 	ch2.Write(context.Background(), testAlert(31))
-	if l := readLines(t, path); len(l) != 1 {
+	if l := testshared.ReadLines(t, path); len(l) != 1 {
 		t.Fatalf("%d lines after rotation without keep_alive", len(l))
 	} else if _, err := checkFalcoJSON([]byte(l[0])); err != nil {
 		t.Fatal(err)
@@ -471,7 +460,7 @@ func TestProgramRestart(t *testing.T) {
 	if ch.Restarts() != 1 {
 		t.Errorf("%d restarts, want 1", ch.Restarts())
 	}
-	lines := readLines(t, out)
+	lines := testshared.ReadLines(t, out)
 	if len(lines) != 20 {
 		t.Fatalf("%d lines, want 20", len(lines))
 	}
@@ -484,7 +473,7 @@ func TestProgramRestart(t *testing.T) {
 	out2 := filepath.Join(dir, "out2.txt")
 	ch2, _ := NewProgram(ProgramConfig{Command: "cat >> " + out2 + "; echo x >> " + out2, Format: jsonFormat()})
 	sendAll(t, ch2, 3)
-	if l := readLines(t, out2); len(l) != 6 || l[1] != "x" || l[5] != "x" {
+	if l := testshared.ReadLines(t, out2); len(l) != 6 || l[1] != "x" || l[5] != "x" {
 		t.Fatalf("per-alert program output %q", l)
 	}
 }
@@ -551,7 +540,7 @@ func TestDeadAndBlockedChannels(t *testing.T) {
 		}
 	}
 	// the receivers saw the internal alerts naming both faulty channels
-	lines := readLines(t, path)
+	lines := testshared.ReadLines(t, path)
 	if uint64(len(lines)) != all || uint64(sk.count()) != all {
 		t.Fatalf("file has %d lines, receiver %d alerts; want %d", len(lines), sk.count(), all)
 	}
@@ -599,13 +588,13 @@ func TestSeveralChannels(t *testing.T) {
 	if got := strings.Count(stdout.String(), "\n"); got != 100 {
 		t.Errorf("stdout %d lines", got)
 	}
-	if l := readLines(t, filepath.Join(dir, "f.txt")); len(l) != 100 {
+	if l := testshared.ReadLines(t, filepath.Join(dir, "f.txt")); len(l) != 100 {
 		t.Errorf("file %d lines", len(l))
 	}
 	if sk.count() != 100 {
 		t.Errorf("http %d", sk.count())
 	}
-	l := readLines(t, filepath.Join(dir, "p.txt"))
+	l := testshared.ReadLines(t, filepath.Join(dir, "p.txt"))
 	if len(l) != 100 {
 		t.Fatalf("program %d lines", len(l))
 	}

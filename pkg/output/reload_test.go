@@ -5,11 +5,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/saker-sec/saker/internal/testshared"
 )
 
 // TestReplaceManager replaces a running manager the way a configuration reload does: the
@@ -95,7 +96,7 @@ func TestReplaceManager(t *testing.T) {
 	if err := m1.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if fds := openPaths(t); fds[file1] || !fds[file2] {
+	if fds := testshared.OpenPaths(t); fds[file1] || !fds[file2] {
 		t.Errorf("after closing the old manager: open files %v, want %s closed and %s open", fds, file1, file2)
 	}
 
@@ -108,7 +109,7 @@ func TestReplaceManager(t *testing.T) {
 	if err := m3.Discard(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if openPaths(t)[file3] {
+	if testshared.OpenPaths(t)[file3] {
 		t.Errorf("%s still open after Discard", file3)
 	}
 	for i := 2 * n; i < 3*n; i++ {
@@ -129,13 +130,13 @@ func TestReplaceManager(t *testing.T) {
 			}
 		}
 	}
-	check(file1, readLines(t, file1), 0, n)
-	check(file2, readLines(t, file2), n, 3*n)
-	check("program", readLines(t, progOut), 0, 3*n)
-	if l := readLines(t, file3); len(l) != 0 {
+	check(file1, testshared.ReadLines(t, file1), 0, n)
+	check(file2, testshared.ReadLines(t, file2), n, 3*n)
+	check("program", testshared.ReadLines(t, progOut), 0, 3*n)
+	if l := testshared.ReadLines(t, file3); len(l) != 0 {
 		t.Errorf("the discarded file channel wrote %d lines", len(l))
 	}
-	if p := readLines(t, pids); len(p) != 1 || prog.Restarts() != 0 {
+	if p := testshared.ReadLines(t, pids); len(p) != 1 || prog.Restarts() != 0 {
 		t.Errorf("program started %d times (%v), restarted %d times; want one process throughout", len(p), p, prog.Restarts())
 	}
 	close(got)
@@ -154,20 +155,4 @@ func TestReplaceManager(t *testing.T) {
 			t.Errorf("%s: %+v, want the counters to continue across the swap (%d sent)", name, s, 3*n)
 		}
 	}
-}
-
-// openPaths lists the files this process has open.
-func openPaths(t *testing.T) map[string]bool {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]bool{}
-	for _, e := range ents {
-		if p, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil {
-			out[p] = true
-		}
-	}
-	return out
 }
