@@ -161,23 +161,10 @@ func TestEventsMatchSysdigFilters(t *testing.T) {
 		}
 	}
 	oracle := make([]string, len(jobs))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < runtime.GOMAXPROCS(0)+1; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				j := jobs[i]
-				oracle[i] = evRunSysdig(t, bin, filepath.Join(dir, evCaptures[j.xi].oracle), evDiffFormats[j.fi].format, j.filter)
-			}
-		}()
-	}
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	evParallel(len(jobs), func(i int) {
+		j := jobs[i]
+		oracle[i] = evRunSysdig(t, bin, filepath.Join(dir, evCaptures[j.xi].oracle), evDiffFormats[j.fi].format, j.filter)
+	})
 	nonEmpty := 0
 	for i, j := range jobs {
 		f := evDiffFormats[j.fi]
@@ -579,24 +566,11 @@ func TestEventsStatefulFieldsMatchSysdig(t *testing.T) {
 		}
 	}
 	oracle := make([]string, len(jobs))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < runtime.GOMAXPROCS(0)+1; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				j := jobs[i]
-				c := evStatefulChecks[j.ci]
-				oracle[i] = evRunSysdig(t, bin, filepath.Join(dir, evCaptures[j.xi].oracle), c.format, c.filter)
-			}
-		}()
-	}
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	evParallel(len(jobs), func(i int) {
+		j := jobs[i]
+		c := evStatefulChecks[j.ci]
+		oracle[i] = evRunSysdig(t, bin, filepath.Join(dir, evCaptures[j.xi].oracle), c.format, c.filter)
+	})
 	withOutput := map[int]int{} // check → captures where sysdig prints something
 	differing := map[string]map[string]bool{}
 	for i, j := range jobs {
@@ -661,4 +635,24 @@ func setAdd(m map[string]bool, k string) map[string]bool {
 	}
 	m[k] = true
 	return m
+}
+
+// evParallel runs f(0) ... f(n-1) on GOMAXPROCS+1 goroutines (sysdig runs are mostly start-up).
+func evParallel(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < runtime.GOMAXPROCS(0)+1; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
