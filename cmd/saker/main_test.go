@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	defaultrules "github.com/saker-sec/saker/rules"
 )
 
 var sakerBin string
@@ -106,6 +108,30 @@ func TestRulesValidateBroken(t *testing.T) {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
+	}
+}
+
+// Without -r the rules commands work on the built-in rules, as `saker run` does.
+func TestRulesCommandsDefaultToBuiltins(t *testing.T) {
+	out, errOut, code := saker(t, "rules", "validate")
+	if code != 0 || strings.TrimSpace(out) != "ok" {
+		t.Fatalf("rules validate of the built-in rules: exit %d, %q %q", code, out, errOut)
+	}
+	out, _, code = saker(t, "rules", "list")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) < 200 {
+		t.Fatalf("rules list of the built-in rules: exit %d, %d rules", code, len(lines))
+	}
+	want := 0
+	for _, f := range defaultrules.Files() {
+		want += strings.Count("\n"+string(f.Data), "\n- rule:")
+	}
+	if len(lines) != want {
+		t.Errorf("rules list shows %d built-in rules, the embedded files define %d", len(lines), want)
+	}
+	out, _, code = saker(t, "rules", "describe", "Device node created in container")
+	if code != 0 || !strings.Contains(out, "mknod") {
+		t.Errorf("rules describe of a built-in rule: exit %d\n%s", code, out)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/saker-sec/saker/pkg/rules/engine"
 	"github.com/saker-sec/saker/pkg/rules/loader"
 	"github.com/saker-sec/saker/pkg/rules/parser"
+	defaultrules "github.com/saker-sec/saker/rules"
 )
 
 func init() {
@@ -22,7 +23,7 @@ func init() {
 	var asJSON bool
 
 	validate := &cobra.Command{
-		Use:   "validate -r FILE...",
+		Use:   "validate [-r FILE...]",
 		Short: "Check rules files; print every error as FILE:LINE:COL: message",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, ok := loadRules(cmd, append(files, args...), true)
@@ -34,7 +35,7 @@ func init() {
 		},
 	}
 	list := &cobra.Command{
-		Use:   "list -r FILE... [--json]",
+		Use:   "list [-r FILE...] [--json]",
 		Short: "List the enabled rules: name, priority, source, tags",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rs, ok := loadRules(cmd, append(files, args...), false)
@@ -46,7 +47,7 @@ func init() {
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
 	describe := &cobra.Command{
-		Use:   "describe -r FILE... NAME",
+		Use:   "describe [-r FILE...] NAME",
 		Short: "Show a rule with its macros and lists expanded",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -58,21 +59,23 @@ func init() {
 		},
 	}
 	for _, c := range []*cobra.Command{validate, list, describe} {
-		c.Flags().StringArrayVarP(&files, "rules", "r", nil, "rules file (repeatable; loaded in order)")
+		c.Flags().StringArrayVarP(&files, "rules", "r", nil, "rules file (repeatable; loaded in order); none: the built-in rules")
 		rules.AddCommand(c)
 	}
 	rootCmd.AddCommand(rules)
 }
 
-// loadRules loads and compiles rules files, printing errors (and, when verbose, warnings)
-// to stderr. It returns false when there were errors.
+// loadRules loads and compiles rules files (none: the built-in rules), printing errors (and,
+// when verbose, warnings) to stderr. It returns false when there were errors.
 func loadRules(cmd *cobra.Command, paths []string, verbose bool) (*engine.Ruleset, bool) {
 	stderr := cmd.ErrOrStderr()
-	if len(paths) == 0 {
-		fmt.Fprintln(stderr, "saker: no rules files given (-r FILE)")
-		return nil, false
+	var rs *engine.Ruleset
+	var errs, warns []loader.Message
+	if len(paths) == 0 { // the built-in rules, as `saker run` without -r
+		rs, errs, warns = engine.Load(defaultrules.Files(), engine.Options{Sources: ruleSources(nil)})
+	} else {
+		rs, errs, warns = engine.LoadFiles(paths, engine.Options{Sources: ruleSources(nil)})
 	}
-	rs, errs, warns := engine.LoadFiles(paths, engine.Options{Sources: ruleSources(nil)})
 	if verbose {
 		for _, w := range warns {
 			fmt.Fprintf(stderr, "%s: warning: %s\n", w.Pos, messageText(w))
