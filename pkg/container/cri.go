@@ -161,6 +161,11 @@ func setSandbox(info *Info, s *runtimeapi.PodSandboxStatus) {
 		setDefault(info.Labels, LabelPodUID, md.Uid)
 	}
 	setDefault(info.Labels, LabelSandboxID, s.Id)
+	// the pod as kubectl applied it (when it was applied as a pod) gives the exec liveness
+	// or readiness probe, as dockershim's label did for libsinsp
+	if len(info.HealthProbes) == 0 {
+		info.HealthProbes, _ = PodSpecProbes(s.Annotations[AnnotationLastApplied], info.Labels[LabelContainer])
+	}
 	if s.Network != nil {
 		if a, err := netip.ParseAddr(s.Network.Ip); err == nil {
 			info.IP = a

@@ -158,6 +158,9 @@ func fixture(crio bool) *criServer {
 			CreatedAt: created - 5e9,
 			Network:   &runtimeapi.PodSandboxNetworkStatus{Ip: "10.244.0.17"},
 			Labels:    map[string]string{"app": "web", "pod-template-hash": "7d4b9c", "io.kubernetes.pod.name": "web-7d4b9c-x2x8q"},
+			Annotations: map[string]string{AnnotationLastApplied: `{"apiVersion":"v1","kind":"Pod","spec":{"containers":[` +
+				`{"name":"sidecar","readinessProbe":{"exec":{"command":["cat","/tmp/ready"]}}},` +
+				`{"name":"nginx","livenessProbe":{"exec":{"command":["/bin/sh","-c","nginx -t"]}}}]}}`},
 		}},
 		containers: map[string]*runtimeapi.ContainerStatus{ctrID: {
 			Id:        ctrID,
@@ -239,6 +242,10 @@ func TestCRIProvider(t *testing.T) {
 				if got[k] != w {
 					t.Errorf("%s = %q, want %q", k, got[k], w)
 				}
+			}
+			// the pod's last-applied configuration gives the container its own exec probe
+			if p, ok := in.Probe(ProbeLiveness); !ok || p.Command() != "/bin/sh -c nginx -t" || len(in.HealthProbes) != 1 {
+				t.Errorf("health probes %+v", in.HealthProbes)
 			}
 			// the sandbox (pause container) itself
 			sb := m.Lookup(sandboxID)

@@ -77,10 +77,11 @@ type dockerContainer struct {
 	Name    string
 	Image   string
 	Config  struct {
-		Image  string
-		User   string
-		Env    []string
-		Labels map[string]string
+		Image       string
+		User        string
+		Env         []string
+		Labels      map[string]string
+		Healthcheck *struct{ Test []string }
 	}
 	HostConfig struct {
 		Privileged                              bool
@@ -136,6 +137,11 @@ func (d *Docker) Inspect(ctx context.Context, id string) (*Info, error) {
 	if info.Labels == nil {
 		info.Labels = map[string]string{}
 	}
+	var test []string
+	if c.Config.Healthcheck != nil {
+		test = c.Config.Healthcheck.Test
+	}
+	info.HealthProbes = dockerProbes(info.Labels, test)
 	if t, err := time.Parse(time.RFC3339Nano, c.Created); err == nil {
 		info.CreatedTime = t.Unix()
 	}

@@ -99,6 +99,10 @@ type Info struct {
 	CPUPeriod       int64
 	CPUSetCount     int64
 
+	// HealthProbes are the commands the runtime runs to check the container: Docker's
+	// healthcheck, or a Kubernetes liveness/readiness exec probe (see health.go).
+	HealthProbes []HealthProbe
+
 	// CRI (Kubernetes) sandbox data.
 	IsPodSandbox bool
 	PodSandboxID string

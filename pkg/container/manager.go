@@ -366,6 +366,19 @@ func (m *Manager) fill(e *Entry, info *Info) {
 	}
 }
 
+// sandboxProbes gives a Kubernetes container without probes of its own those of its pod's
+// sandbox, when the sandbox's metadata is cached (libsinsp's docker engine does the same:
+// dockershim put the pod's annotations, with the probes, on the sandbox only).
+func (m *Manager) sandboxProbes(info *Info) {
+	sid := info.Labels[LabelSandboxID]
+	if len(info.HealthProbes) > 0 || info.IsPodSandbox || sid == "" || ShortID(sid) == ShortID(info.ID) {
+		return
+	}
+	if e := (*m.entries.Load())[ShortID(sid)]; e != nil && e.State() == Ready {
+		info.HealthProbes = e.Info().HealthProbes
+	}
+}
+
 // Snapshot returns the metadata of every ready entry (e.g. for the container events at the
 // start of a capture).
 func (m *Manager) Snapshot() []*Info {
@@ -425,6 +438,7 @@ func (m *Manager) fetch(e *Entry) {
 		cancel()
 		if err == nil {
 			m.fetchOK.Add(1)
+			m.sandboxProbes(info)
 			m.fill(e, info)
 			return
 		}

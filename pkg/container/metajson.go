@@ -67,6 +67,55 @@ type jsonContainer struct {
 	PodSandboxID     string            `json:"pod_sandbox_id"`
 	PodSandboxLabels map[string]string `json:"pod_sandbox_labels"`
 	CNIJSON          string            `json:"cni_json"`
+	// health probes (libsinsp's add_health_probes / parse_health_probes)
+	Healthcheck    json.RawMessage `json:"Healthcheck,omitempty"`
+	LivenessProbe  json.RawMessage `json:"LivenessProbe,omitempty"`
+	ReadinessProbe json.RawMessage `json:"ReadinessProbe,omitempty"`
+}
+
+// jsonProbe is one health probe of the container JSON: {"exe": …, "args": [… ] or null}.
+type jsonProbe struct {
+	Exe  string   `json:"exe"`
+	Args []string `json:"args"`
+}
+
+func (c *jsonContainer) probeSlot(t ProbeType) *json.RawMessage {
+	switch t {
+	case ProbeHealthcheck:
+		return &c.Healthcheck
+	case ProbeLiveness:
+		return &c.LivenessProbe
+	case ProbeReadiness:
+		return &c.ReadinessProbe
+	}
+	return nil
+}
+
+// decodeProbe reads a probe as libsinsp does: an object whose "exe" is a string; "args"
+// elements that are not strings are skipped, and "args" that is not an array is no args.
+func decodeProbe(t ProbeType, raw json.RawMessage) (HealthProbe, bool) {
+	var v struct {
+		Exe  json.RawMessage   `json:"exe"`
+		Args []json.RawMessage `json:"args"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+		var obj map[string]json.RawMessage // "args" not an array: read exe alone
+		if json.Unmarshal(raw, &obj) != nil {
+			return HealthProbe{}, false
+		}
+		v.Exe = obj["exe"]
+	}
+	p := HealthProbe{Type: t}
+	if json.Unmarshal(v.Exe, &p.Exe) != nil {
+		return HealthProbe{}, false
+	}
+	for _, a := range v.Args {
+		var s string
+		if json.Unmarshal(a, &s) == nil {
+			p.Args = append(p.Args, s)
+		}
+	}
+	return p, true
 }
 
 // EncodeJSON encodes one container's metadata as the parameter of a container event.
@@ -85,6 +134,12 @@ func EncodeJSON(in *Info) []byte {
 	}
 	if c.Labels == nil {
 		c.Labels = map[string]string{}
+	}
+	for _, p := range in.HealthProbes {
+		if slot := c.probeSlot(p.Type); slot != nil && *slot == nil {
+			b, _ := json.Marshal(jsonProbe{Exe: p.Exe, Args: p.Args})
+			*slot = b
+		}
 	}
 	if c.Env == nil {
 		c.Env = []string{}
@@ -151,6 +206,11 @@ func DecodeJSON(b []byte) (*Info, error) {
 	}
 	if c.Type != nil {
 		in.Type = Type(*c.Type)
+	}
+	for t := ProbeHealthcheck; t <= ProbeReadiness; t++ {
+		if p, ok := decodeProbe(t, *c.probeSlot(t)); ok {
+			in.HealthProbes = append(in.HealthProbes, p)
+		}
 	}
 	for _, m := range c.Mounts {
 		in.Mounts = append(in.Mounts, Mount{m.Source, m.Destination, m.Mode, m.RW, m.Propagation})

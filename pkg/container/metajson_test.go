@@ -50,6 +50,11 @@ func TestJSONRoundTrip(t *testing.T) {
 		MemoryLimit:  1 << 30, SwapLimit: 2 << 30, CPUShares: 1024, CPUQuota: 50000, CPUPeriod: 100000, CPUSetCount: 2,
 		PodSandboxID: idB, PodLabels: map[string]string{"app": "web", "tier": "front"},
 		CNIResult: `{"cniVersion":"1.0.0"}`,
+		HealthProbes: []HealthProbe{
+			{Type: ProbeHealthcheck, Exe: "/bin/sh", Args: []string{"-c", "curl -f localhost"}},
+			{Type: ProbeLiveness, Exe: "/healthz"},
+			{Type: ProbeReadiness, Exe: "cat", Args: []string{"/tmp/ready"}},
+		},
 	}
 	for _, in := range []*Info{full, {ID: idB, Type: TypeDocker}, {ID: idB, Type: TypePodman, Name: "x", IsPodSandbox: true}} {
 		b := EncodeJSON(in)
