@@ -202,6 +202,7 @@ func (e *Engine) AddThread(ti event.ThreadInfo) {
 	}
 	e.setContainer(t)
 	e.insertThread(t)
+	e.identifyCategory(t)
 	e.needLink = true
 }
 

@@ -228,6 +228,7 @@ func (e *Engine) cloneChild(ctx *Context) {
 	e.insertThread(c)
 	e.cloneFDs(c, lk, leader, flags)
 	e.setParent(c, c.PTID)
+	e.identifyCategory(c)
 	ctx.Thread = c
 }
 
@@ -317,6 +318,7 @@ func (e *Engine) cloneCaller(ctx *Context, childTID int64) {
 		e.cloneFDs(c, caller, leader, flags)
 	}
 	e.setParent(c, c.PTID)
+	e.identifyCategory(c)
 }
 
 // onExec handles a successful execve/execveat exit (libsinsp parse_execve_exit).
@@ -430,6 +432,7 @@ func (e *Engine) onExec(ctx *Context) {
 		t.GID = uint32(v)
 	}
 	t.Flags &= cloneInverted
+	e.identifyCategory(t)
 	// The other threads of the process are gone after a successful exec.
 	if t.g != nil && len(t.g.threads) > 1 {
 		var others []*Thread

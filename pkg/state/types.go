@@ -146,6 +146,9 @@ type Thread struct {
 	// Container is the container's metadata entry (nil without a container manager, or for
 	// threads not yet placed); Entry.Info is never nil, Entry.Pending marks metadata not yet known.
 	Container *container.Entry
+	// Category is what started the thread: a container's init, a health probe (see
+	// identifyCategory); CatNone on the host.
+	Category Category
 
 	VMSizeKB, VMRSSKB, VMSwapKB uint32
 	PFMajor, PFMinor            uint64
