@@ -200,6 +200,22 @@ func containerMetaField(name, arg string) func(c *state.Context) (fields.Value, 
 		})
 	case "container.labels":
 		return info(func(in *container.Info) (fields.Value, bool) { return str(joinLabels(in.Labels)) })
+	case "container.healthcheck", "container.liveness_probe", "container.readiness_probe":
+		// libsinsp: no value on the host or without metadata; the probe's exe and args
+		// joined by spaces; "NONE" when the container has no probe of the kind
+		pt := container.ProbeHealthcheck
+		switch name {
+		case "container.liveness_probe":
+			pt = container.ProbeLiveness
+		case "container.readiness_probe":
+			pt = container.ProbeReadiness
+		}
+		return info(func(in *container.Info) (fields.Value, bool) {
+			if p, ok := in.Probe(pt); ok {
+				return str(p.Command())
+			}
+			return str("NONE")
+		})
 	case "container.cni.json", "k8s.pod.cni.json":
 		return info(func(in *container.Info) (fields.Value, bool) { return nonEmpty(in.CNIResult) })
 	case "k8s.pod.name":

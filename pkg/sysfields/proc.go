@@ -491,7 +491,16 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 			return str(f.Name)
 		}, nil
 	case "proc.is_container_healthcheck", "proc.is_container_liveness_probe", "proc.is_container_readiness_probe":
-		return func(c *state.Context) (fields.Value, bool) { return boolean(false) }, nil
+		// the category the state engine gave the event's thread when it was created or
+		// exec'd (libsinsp's m_category; see state.Engine's identifyCategory)
+		want := state.CatHealthcheck
+		switch name {
+		case "proc.is_container_liveness_probe":
+			want = state.CatLivenessProbe
+		case "proc.is_container_readiness_probe":
+			want = state.CatReadinessProbe
+		}
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return boolean(t.Category == want) }), nil
 	}
 	return nil, nil
 }

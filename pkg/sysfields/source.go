@@ -76,8 +76,23 @@ func NewSource(st *state.Engine) fields.Source { return NewSourceWith(st, Option
 
 // NewSourceWith is NewSource with options.
 func NewSourceWith(st *state.Engine, opts Options) *Source {
-	return &Source{st: st, opts: opts, cat: fields.SyscallCatalog(), r: renderer{st: st}}
+	return &Source{st: st, opts: opts, cat: catalog, r: renderer{st: st}}
 }
+
+// extraFields are libsinsp fields Saker serves that the current Falco catalogue no longer
+// lists: the process categories of health probes (sinsp_threadinfo's m_category), which
+// rules use to silence health-check noise.
+var extraFields = []fields.Info{
+	{Name: "proc.is_container_healthcheck", Type: fields.Bool, Desc: "'true' if this process is running as a part of the container's health check."},
+	{Name: "proc.is_container_liveness_probe", Type: fields.Bool, Desc: "'true' if this process is running as a part of the container's liveness probe."},
+	{Name: "proc.is_container_readiness_probe", Type: fields.Bool, Desc: "'true' if this process is running as a part of the container's readiness probe."},
+}
+
+var catalog = fields.NewCatalog(append(append([]fields.Info(nil), fields.SyscallCatalog().Fields()...), extraFields...))
+
+// Catalog is the catalogue the source serves: fields.SyscallCatalog plus the libsinsp fields
+// it lacks (extraFields). Rules compiled against a catalogue alone should use this one.
+func Catalog() *fields.Catalog { return catalog }
 
 // Name implements fields.Source.
 func (s *Source) Name() string { return "syscall" }
