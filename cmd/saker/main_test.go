@@ -129,6 +129,12 @@ func TestRulesCommandsDefaultToBuiltins(t *testing.T) {
 	if len(lines) != want {
 		t.Errorf("rules list shows %d built-in rules, the embedded files define %d", len(lines), want)
 	}
+	// the syscall source's own fields beyond Falco's catalogue (health probe categories)
+	hc := filepath.Join(t.TempDir(), "hc.yaml")
+	os.WriteFile(hc, []byte("- rule: hc\n  desc: d\n  condition: evt.type = execve and proc.is_container_healthcheck = false\n  output: \"%container.healthcheck\"\n  priority: INFO\n"), 0o644)
+	if out, errOut, code := saker(t, "rules", "validate", "-r", hc); code != 0 {
+		t.Errorf("validate of a rule with proc.is_container_healthcheck: exit %d %s %s", code, out, errOut)
+	}
 	out, _, code = saker(t, "rules", "describe", "Device node created in container")
 	if code != 0 || !strings.Contains(out, "mknod") {
 		t.Errorf("rules describe of a built-in rule: exit %d\n%s", code, out)

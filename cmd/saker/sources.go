@@ -3,12 +3,14 @@ package main
 import (
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/sysfields"
 )
 
-// ruleSources returns the event sources rules are compiled against.
+// ruleSources returns the event sources rules are checked against (validate, list, describe):
+// the same catalogues as the detection pipeline's sources.
 func ruleSources(_ any) map[string]fields.Source {
 	return map[string]fields.Source{
-		"syscall": &fields.CatalogSource{SourceName: "syscall", Catalog: fields.SyscallCatalog(),
+		"syscall": &fields.CatalogSource{SourceName: "syscall", Catalog: sysfields.Catalog(),
 			Codes: syscallCodes, NumCodes: event.NumEvents},
 		"k8s_audit": &fields.CatalogSource{SourceName: "k8s_audit", Catalog: fields.K8sAuditCatalog(),
 			Codes: func(string) ([]uint16, bool) { return nil, false }, NumCodes: 1},
