@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/saker-sec/saker/internal/testshared"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/saker-sec/saker/internal/dockertest"
+	"github.com/saker-sec/saker/internal/testshared"
 )
 
 // TestLiveContainerContext runs saker live beside a real dockerd: upstream rules alert on a
