@@ -102,8 +102,11 @@ func runCapture(cmd *cobra.Command, path, filter string, dur time.Duration, gz b
 	var werr error
 	var timer *time.Timer
 	start := func(h *hostState) error {
-		d.Metadata(&h.machine, nil, h.users, h.groups, h.threads, h.fds)
+		d.Metadata(&h.machine, h.ifaces, h.users, h.groups, h.threads, h.fds)
 		if err := w.WriteMachine(h.machine); err != nil {
+			return err
+		}
+		if err := w.WriteInterfaces(h.ifaces); err != nil {
 			return err
 		}
 		if err := w.WriteUsers(h.users, h.groups); err != nil {

@@ -525,6 +525,10 @@ var evStatefulChecks = []struct{ format, filter string }{
 	{"*%evt.num %evt.type %fd.name", "fd.ip != 127.0.0.1"},
 	{"*%evt.num %evt.type %fd.name", "fd.net != 127.0.0.0/8"},
 	{"*%evt.num %evt.type %fd.name", "fd.ip = 127.0.0.1 or fd.port = 0"},
+	// fd.is_server: listening sockets, and sockets whose server address is the machine's
+	// (the capture's interface list)
+	{"*%evt.num %evt.type %fd.name %fd.is_server", "fd.type in (ipv4, ipv6)"},
+	{"*%evt.num %evt.type %fd.name", "fd.is_server = true"},
 }
 
 // evStatefulDiffs lists, per capture, the events whose lines legitimately differ in some of the

@@ -60,9 +60,11 @@ func probeSelection(rs *engine.Ruleset) []string {
 }
 
 // hostState is the state of the host when capture starts: processes, their fds, users and
-// groups (Falco's /proc scan), so processes started before Saker have full context.
+// groups (Falco's /proc scan), so processes started before Saker have full context, and the
+// network interfaces (which end of a connection is local).
 type hostState struct {
 	machine event.MachineInfo
+	ifaces  []event.Interface
 	threads []event.ThreadInfo
 	fds     []event.FDInfo
 	users   []event.User
@@ -79,6 +81,9 @@ func scanHost() (*hostState, error) {
 		return nil, err
 	}
 	if h.groups, err = procscan.Groups(); err != nil {
+		return nil, err
+	}
+	if h.ifaces, err = procscan.Interfaces(); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -165,7 +170,7 @@ func runLive(cmd *cobra.Command, o *runOptions) error {
 		}
 	}
 	start := func(h *hostState) error {
-		d.Metadata(&h.machine, nil, h.users, h.groups, h.threads, h.fds)
+		d.Metadata(&h.machine, h.ifaces, h.users, h.groups, h.threads, h.fds)
 		return nil
 	}
 	var lastDrops, lastEvents, seen uint64

@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"github.com/saker-sec/saker/internal/testshared"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,6 +176,47 @@ func TestLiveSessionState(t *testing.T) {
 	}
 	if num("proc.pid") != pid || num("proc.sid") != pid || f["proc.is_sid_leader"] != true || num("proc.vpgid") != pid {
 		t.Errorf("after setsid: pid %d, alert fields %v", pid, f)
+	}
+}
+
+// Live, the interface list comes from the host: a connection to a loopback listener has a
+// local server address, so the connecting socket's fd.is_server is true (libsinsp's rule),
+// and fd.lproto/fd.rproto name the local and remote ports.
+func TestLiveInterfacesDecideLocalEnd(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	rules := filepath.Join(t.TempDir(), "r.yaml")
+	os.WriteFile(rules, []byte(fmt.Sprintf(`
+- rule: loopback connect
+  desc: test
+  condition: evt.type = connect and evt.dir = < and fd.sport = %d
+  output: "connect %%fd.name server=%%fd.is_server l=%%fd.lproto r=%%fd.rproto"
+  priority: WARNING
+`, port)), 0o644)
+	errText, lines := liveSaker(t, "-r", rules, "--json")
+	if out, err := exec.Command("bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d", port)).CombinedOutput(); err != nil {
+		t.Fatal(err, string(out))
+	}
+	a, ok := waitAlert(t, lines, 20*time.Second, func(a falcoAlert) bool { return a.Rule == "loopback connect" })
+	if !ok {
+		t.Fatalf("no alert for a loopback connect; stderr:\n%s", errText)
+	}
+	f := a.OutputFields
+	if f["fd.is_server"] != true || f["fd.rproto"] != fmt.Sprint(port) || f["fd.lproto"] == fmt.Sprint(port) || f["fd.lproto"] == nil {
+		t.Errorf("alert fields %v (server port %d)", f, port)
 	}
 }
 

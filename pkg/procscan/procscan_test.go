@@ -327,3 +327,23 @@ func FuzzParsers(f *testing.F) {
 		fdinfoFlags(b)
 	})
 }
+
+// The interface list has the loopback addresses, with the IPv4 netmask and broadcast.
+func TestInterfaces(t *testing.T) {
+	ifs, err := Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, in := range ifs {
+		if in.Name == "lo" && in.Addr == netip.MustParseAddr("127.0.0.1") {
+			found = in.Netmask == netip.MustParseAddr("255.0.0.0") && in.Broadcast == netip.MustParseAddr("127.255.255.255")
+			if !found {
+				t.Errorf("lo: %+v", in)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no 127.0.0.1 on lo in %+v", ifs)
+	}
+}

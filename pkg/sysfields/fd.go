@@ -282,8 +282,16 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 			return fields.Value{}, false
 		}), nil
 	case "fd.is_server":
+		// libsinsp: a listening socket is; a connected one is when its server address is
+		// one of this machine's (the interface list, see isLocal)
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
-			return boolean(isServerSock(f.Type) || f.Server)
+			switch f.Type {
+			case event.FDIPv4Server, event.FDIPv6Server:
+				return boolean(true)
+			case event.FDIPv4Sock, event.FDIPv6Sock:
+				return boolean(s.isLocal(c, f, f.DstIP))
+			}
+			return boolean(false)
 		}), nil
 	case "fd.connected":
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
