@@ -554,11 +554,21 @@ func (m *Manager) watch(p Provider, w Watcher) {
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 30*time.Second)
+		// containers started while the stream was down sent no event: list them again
+		if l, ok := p.(Lister); ok {
+			m.list(p, l)
+		}
 	}
 }
 
 func (m *Manager) prefetch(p Provider, l Lister) {
 	defer m.wg.Done()
+	m.list(p, l)
+}
+
+// list asks a runtime for its running containers and schedules a fetch for each one not
+// known yet (at start, and when an event stream is reconnected).
+func (m *Manager) list(p Provider, l Lister) {
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.Timeout)
 	ids, err := l.List(ctx)
 	timedOut := ctx.Err() == context.DeadlineExceeded

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -249,5 +250,88 @@ func TestDiscoverDockerHost(t *testing.T) {
 		if strings.Contains(p.Name(), "absent.sock") {
 			t.Errorf("absent socket discovered: %s", p.Name())
 		}
+	}
+}
+
+// flakyStream is a runtime whose event stream breaks once: it lists its running containers
+// and answers Inspect for them.
+type flakyStream struct {
+	mu      sync.Mutex
+	running []string
+	lists   int
+	watches int
+	brk     chan struct{} // closed: the first stream breaks
+}
+
+func (f *flakyStream) Name() string { return "flaky" }
+func (f *flakyStream) Type() Type   { return TypeDocker }
+func (f *flakyStream) Inspect(ctx context.Context, id string) (*Info, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.running {
+		if r == id || strings.HasPrefix(r, id) {
+			return &Info{ID: r, Type: TypeDocker, Name: "n-" + r[:4]}, nil
+		}
+	}
+	return nil, ErrNotFound
+}
+func (f *flakyStream) List(ctx context.Context) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lists++
+	return append([]string(nil), f.running...), nil
+}
+func (f *flakyStream) Watch(ctx context.Context, fn func(RuntimeEvent)) error {
+	f.mu.Lock()
+	f.watches++
+	first := f.watches == 1
+	f.mu.Unlock()
+	if first {
+		select {
+		case <-f.brk:
+			return fmt.Errorf("stream broken")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A container started while the event stream was down (no event for it) is found by the
+// list made when the stream reconnects, without any lookup.
+func TestRelistOnReconnect(t *testing.T) {
+	f := &flakyStream{brk: make(chan struct{})}
+	m := New(Config{Providers: []Provider{f}, Timeout: time.Second})
+	defer m.Close()
+	id := strings.Repeat("ab12", 16)
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: stats %+v", what, m.Stats())
+			}
+		}
+	}
+	waitFor("prefetch list", func() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.lists == 1 })
+	f.mu.Lock()
+	f.running = append(f.running, id) // started while nobody listens: the stream breaks first
+	f.mu.Unlock()
+	close(f.brk)
+	waitFor("container known after the reconnect", func() bool {
+		for _, in := range m.Snapshot() {
+			if in.ID == id {
+				return true
+			}
+		}
+		return false
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lists != 2 || f.watches != 2 {
+		t.Errorf("lists %d watches %d, want 2 and 2", f.lists, f.watches)
+	}
+	if st := m.Stats(); st.Lookups != 0 {
+		t.Errorf("%d lookups: the container must come from the list", st.Lookups)
 	}
 }
