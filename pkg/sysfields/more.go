@@ -200,9 +200,9 @@ func portString(p uint16) string {
 var smallPorts = [10]string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
 
 // isLocal is libsinsp's is_ipv4addr_in_local_machine / is_ipv6addr_in_local_machine for fd f
-// of the event's thread: an IPv4 address equal to one of the capture's interface addresses, an
-// IPv6 address in the /64 of one (never for a thread in a container, whose IPv6 addresses
-// libsinsp does not know; container IPv4 addresses are not known here either).
+// of the event's thread: an IPv4 address equal to the address of the thread's container (its
+// runtime's metadata) or of one of the interfaces, an IPv6 address in the /64 of an interface
+// (never for a thread in a container, whose IPv6 addresses libsinsp does not know).
 func (s *Source) isLocal(c *state.Context, f *state.FD, a netip.Addr) bool {
 	if s.st == nil {
 		return false
@@ -224,6 +224,9 @@ func (s *Source) isLocal(c *state.Context, f *state.FD, a netip.Addr) bool {
 		return false
 	}
 	a = a.Unmap()
+	if in, ok := containerInfo(c); ok && in.IP.IsValid() && in.IP.Unmap() == a {
+		return true
+	}
 	for _, ifc := range s.st.Interfaces() {
 		if ifc.Addr.Is4() && ifc.Addr == a {
 			return true
