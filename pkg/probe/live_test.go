@@ -80,6 +80,19 @@ func runHelper(action, arg, arg2 string) int {
 			return 1
 		}
 		unix.Close(fd)
+	case "memfd-exec":
+		// fileless: a copy of /bin/true in a memfd, executed with execveat(AT_EMPTY_PATH)
+		fd, err := unix.MemfdCreate(arg, 0)
+		if err != nil {
+			return 1
+		}
+		b, err := os.ReadFile("/bin/true")
+		if err != nil {
+			return 1
+		}
+		unix.Write(fd, b)
+		_, _, errno = unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), cstr(""),
+			uintptr(unsafe.Pointer(&[2]uintptr{cstr("fileless"), 0})), uintptr(unsafe.Pointer(&[1]uintptr{0})), unix.AT_EMPTY_PATH, 0)
 	case "unlink":
 		_, _, errno = unix.Syscall(unix.SYS_UNLINK, cstr(arg), 0, 0)
 	case "rename":
@@ -563,6 +576,15 @@ func TestFileAndCredentialSyscalls(t *testing.T) {
 	}
 	if f, _ := r.ev.ParamUint("flags"); f != 1 {
 		t.Errorf("memfd flags %d", f)
+	}
+
+	// an executable without a path: libs show its exepath as "memfd:NAME"
+	pid = helper(t, "memfd-exec", "saker-fileless")
+	// (a successful execveat is reported as execve, as libs do)
+	r = c.wait(t, "exec from a memfd", func(r *rec) bool { return r.is("execve", pid) && r.str(t, "exe") == "fileless" })
+	checkComplete(t, r)
+	if v := r.str(t, "trusted_exepath"); v != "memfd:saker-fileless" {
+		t.Errorf("exec of a memfd: trusted_exepath %q", v)
 	}
 
 	pid = helper(t, "rename", a, b)

@@ -124,6 +124,9 @@ func readProcess(dir string, pid int, ctrl []string) (*process, error) {
 	if exe, err := os.Readlink(filepath.Join(dir, "exe")); err == nil {
 		t.ExePath = strings.TrimSuffix(exe, " (deleted)")
 		t.ExeFromMemfd = strings.HasPrefix(exe, "/memfd:")
+		if t.ExeFromMemfd {
+			t.ExePath = t.ExePath[1:] // "memfd:NAME", as the probe reports it at exec
+		}
 		var s unix.Stat_t
 		if unix.Stat(filepath.Join(dir, "exe"), &s) == nil {
 			t.ExeIno = s.Ino

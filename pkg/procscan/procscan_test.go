@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/saker-sec/saker/pkg/event"
 	"golang.org/x/sys/unix"
@@ -346,4 +347,50 @@ func TestInterfaces(t *testing.T) {
 	if !found {
 		t.Errorf("no 127.0.0.1 on lo in %+v", ifs)
 	}
+}
+
+// A process running from a memfd: its exe link is "/memfd:NAME (deleted)"; the scan reports
+// "memfd:NAME" (as the probe does at exec) and the memfd flag.
+func TestScanMemfdExe(t *testing.T) {
+	fd, err := unix.MemfdCreate("saker-scan", 0)
+	if err != nil {
+		t.Skipf("memfd_create: %v", err)
+	}
+	mf := os.NewFile(uintptr(fd), "memfd")
+	defer mf.Close()
+	b, err := os.ReadFile("/bin/sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mf.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/proc/self/fd/3", "30")
+	cmd.ExtraFiles = []*os.File{mf}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := cmd.Process.Pid
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); strings.HasPrefix(l, "/memfd:") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child never ran from the memfd")
+		}
+	}
+	threads, _, err := Scan("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, th := range threads {
+		if th.TID == int64(pid) {
+			if th.ExePath != "memfd:saker-scan" || !th.ExeFromMemfd {
+				t.Errorf("exepath %q memfd %v", th.ExePath, th.ExeFromMemfd)
+			}
+			return
+		}
+	}
+	t.Fatalf("pid %d not in the scan", pid)
 }

@@ -383,6 +383,7 @@ struct dwalk {
 	struct vfsmount *root_m;
 	u64 mnt_off;
 	u32 n;
+	const unsigned char *pseudo; /* name of a file without a path (memfd): no component */
 };
 static long dwalk_cb(u64 i, void *ctx)
 {
@@ -404,6 +405,11 @@ static long dwalk_cb(u64 i, void *ctx)
 		return 0;
 	}
 	struct dentry *pd = BPF_CORE_READ(d, d_parent);
+	if (pd == d && w->n == 0) {
+		/* a pseudo file's own dentry (memfd: "memfd:NAME"), not below any mount root */
+		w->pseudo = BPF_CORE_READ(d, d_name.name);
+		return 1;
+	}
 	if (pd == d || !pd || w->n >= MAX_COMP)
 		return 1;
 	a->comp[w->n & (MAX_COMP - 1)] = (u64)BPF_CORE_READ(d, d_name.name);
@@ -428,6 +434,11 @@ static __always_inline void put_path(struct aux *a, struct task_struct *task, co
 	w.root_d = BPF_CORE_READ(task, fs, root.dentry);
 	w.root_m = BPF_CORE_READ(task, fs, root.mnt);
 	bpf_loop(MAX_COMP + 8, dwalk_cb, &w, 0);
+	if (w.pseudo) {
+		/* as libs show a memfd executable: "memfd:NAME", no leading slash */
+		put_kstr(a, w.pseudo, 256);
+		return;
+	}
 	u32 start = a->pos;
 	u32 off = write_comps(a, start, 0, w.n);
 	a->data[(start + off) & EV_MASK] = 0;
