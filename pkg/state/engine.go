@@ -328,10 +328,15 @@ func (e *Engine) dropThread(t *Thread) {
 	if p := e.threads[t.PTID]; p != nil && p.children != nil {
 		delete(p.children, t.TID)
 	}
-	g := t.g
-	if g == nil {
-		return
+	if t.g != nil {
+		e.leaveGroup(t)
 	}
+}
+
+// leaveGroup takes t out of its thread group, dropping the group (and its fd table) when t
+// was its last thread.
+func (e *Engine) leaveGroup(t *Thread) {
+	g := t.g
 	delete(g.threads, t.TID)
 	if !t.Dead {
 		g.alive--

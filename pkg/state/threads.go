@@ -53,19 +53,7 @@ func (e *Engine) setPID(t *Thread, pid int64) {
 		}
 		return
 	}
-	delete(g.threads, t.TID)
-	if !t.Dead {
-		g.alive--
-	}
-	if g.main == t {
-		g.main = nil
-	}
-	if len(g.threads) == 0 {
-		if e.groups[g.pid] == g {
-			delete(e.groups, g.pid)
-		}
-		e.setTable(g, nil)
-	}
+	e.leaveGroup(t)
 	t.PID = pid
 	ng := e.groups[pid]
 	if ng == nil {
@@ -113,21 +101,7 @@ func (e *Engine) fillCloneCommon(t *Thread, ev *event.Event) {
 	} else {
 		t.Comm = t.Exe
 	}
-	if v, ok := pInt(ev, "fdlimit"); ok {
-		t.FDLimit = v
-	}
-	if _, ok := ev.Param("vm_swap"); ok {
-		v, _ := pUint(ev, "pgft_maj")
-		t.PFMajor = v
-		v, _ = pUint(ev, "pgft_min")
-		t.PFMinor = v
-		v, _ = pUint(ev, "vm_size")
-		t.VMSizeKB = uint32(v)
-		v, _ = pUint(ev, "vm_rss")
-		t.VMRSSKB = uint32(v)
-		v, _ = pUint(ev, "vm_swap")
-		t.VMSwapKB = uint32(v)
-	}
+	setLimitsAndVM(t, ev)
 	if v, ok := pUint(ev, "uid"); ok {
 		t.UID = uint32(v)
 	}
@@ -363,21 +337,7 @@ func (e *Engine) onExec(ctx *Context) {
 			}
 		}
 	}
-	if v, ok := pInt(ev, "fdlimit"); ok {
-		t.FDLimit = v
-	}
-	if _, ok := ev.Param("vm_swap"); ok {
-		v, _ := pUint(ev, "pgft_maj")
-		t.PFMajor = v
-		v, _ = pUint(ev, "pgft_min")
-		t.PFMinor = v
-		v, _ = pUint(ev, "vm_size")
-		t.VMSizeKB = uint32(v)
-		v, _ = pUint(ev, "vm_rss")
-		t.VMRSSKB = uint32(v)
-		v, _ = pUint(ev, "vm_swap")
-		t.VMSwapKB = uint32(v)
-	}
+	setLimitsAndVM(t, ev)
 	if env, ok := e.pStrings(ev, "env"); ok {
 		t.Env = env
 	}
@@ -813,4 +773,24 @@ func (e *Engine) onPrlimit(ctx *Context) {
 		return
 	}
 	t.Main().FDLimit = cur
+}
+
+// setLimitsAndVM reads the fd limit and the memory counters that clone and execve exit events
+// carry (page faults and sizes only in the versions that have vm_swap).
+func setLimitsAndVM(t *Thread, ev *event.Event) {
+	if v, ok := pInt(ev, "fdlimit"); ok {
+		t.FDLimit = v
+	}
+	if _, ok := ev.Param("vm_swap"); ok {
+		v, _ := pUint(ev, "pgft_maj")
+		t.PFMajor = v
+		v, _ = pUint(ev, "pgft_min")
+		t.PFMinor = v
+		v, _ = pUint(ev, "vm_size")
+		t.VMSizeKB = uint32(v)
+		v, _ = pUint(ev, "vm_rss")
+		t.VMRSSKB = uint32(v)
+		v, _ = pUint(ev, "vm_swap")
+		t.VMSwapKB = uint32(v)
+	}
 }
