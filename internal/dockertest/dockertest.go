@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/saker-sec/saker/internal/testshared"
 )
 
 // Image is the local busybox image the script builds.
@@ -59,7 +61,7 @@ func Start(t testing.TB) *Daemon {
 		t.Skip("dockertest: not root, cannot start dockerd; skipping the docker tests")
 	}
 	once.Do(func() {
-		root, err := repoRoot()
+		root, err := testshared.RepoRoot()
 		if err != nil {
 			failure = err
 			return
@@ -88,23 +90,6 @@ func Start(t testing.TB) *Daemon {
 		t.Fatalf("dockertest: cannot start dockerd: %v", failure)
 	}
 	return daemon
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 // Docker runs the docker CLI against the daemon and returns its trimmed output; a failure
