@@ -30,6 +30,19 @@ var Layers = []string{
 //go:embed *.yaml tests/*.yaml
 var content embed.FS
 
+// Names returns the names of the default rules, in definition order.
+func Names() []string {
+	col, errs, _ := loader.Load(Files())
+	if len(errs) > 0 {
+		panic("rules: embedded rules do not load: " + errs[0].Msg) // a build defect, not input
+	}
+	out := make([]string, 0, len(col.Rules))
+	for _, r := range col.Rules {
+		out = append(out, r.Name)
+	}
+	return out
+}
+
 // Files returns the default rules files in layer order.
 func Files() []loader.File {
 	out := make([]loader.File, 0, len(Layers))

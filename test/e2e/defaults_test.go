@@ -225,12 +225,8 @@ append_output:
 // each of them a rule the built-in ruleset defines.
 func TestDefaultRulesLiveCoverage(t *testing.T) {
 	names := map[string]bool{}
-	for _, f := range defaultrules.Files() {
-		for _, l := range strings.Split(string(f.Data), "\n") {
-			if n, ok := strings.CutPrefix(l, "- rule: "); ok {
-				names[strings.TrimSpace(n)] = true
-			}
-		}
+	for _, n := range defaultrules.Names() {
+		names[n] = true
 	}
 	covered := map[string]bool{}
 	for _, rules := range defaultRulesByAction {
