@@ -1,21 +1,18 @@
 package defaults
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"github.com/saker-sec/saker/internal/testshared"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/saker-sec/saker/internal/livesaker"
+	"github.com/saker-sec/saker/internal/testshared"
 )
 
 const (
@@ -51,7 +48,7 @@ func testMain(m *testing.M) int {
 	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "defaults setup:", err)
 		if saker != nil {
-			saker.stop()
+			saker.Stop(syscall.SIGINT)
 		}
 		if runDir != "" {
 			os.RemoveAll(runDir)
@@ -59,8 +56,8 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
-	if err := saker.stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "saker did not exit cleanly on SIGINT:", err, "\n", saker.stderrText())
+	if err := saker.Stop(syscall.SIGINT); err != nil {
+		fmt.Fprintln(os.Stderr, "saker did not exit cleanly on SIGINT:", err, "\n", saker.StderrText())
 		code = 1
 	}
 	os.RemoveAll(runDir)
@@ -101,7 +98,7 @@ func setup() error {
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return err
 	}
-	saker, err = startSaker(bin, "run", "-c", cfg)
+	saker, err = livesaker.Start(bin, readyWait, "run", "-c", cfg)
 	return err
 }
 
@@ -113,126 +110,17 @@ func quoteList(l []string) string {
 	return strings.Join(q, ", ")
 }
 
-// alert is one Falco-JSON alert line.
-type alert struct {
-	Rule     string         `json:"rule"`
-	Priority string         `json:"priority"`
-	Output   string         `json:"output"`
-	Fields   map[string]any `json:"output_fields"`
-}
-
-// field renders an output field as text ("" and false when absent or null).
-func (a *alert) field(name string) (string, bool) {
-	v, ok := a.Fields[name]
-	if !ok || v == nil {
-		return "", false
-	}
-	switch x := v.(type) {
-	case string:
-		return x, true
-	case float64:
-		return strconv.FormatInt(int64(x), 10), true
-	default:
-		return fmt.Sprint(x), true
-	}
-}
-
-type sakerProc struct {
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	alerts []alert
-	bad    []string // stdout lines that are not alerts
-	stderr bytes.Buffer
-	done   chan struct{}
-	err    error
-}
-
-// startSaker starts saker and waits for its "ready" line on stderr.
-func startSaker(bin string, args ...string) (*sakerProc, error) {
-	s := &sakerProc{done: make(chan struct{})}
-	s.cmd = exec.Command(bin, args...)
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := s.cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	errp, err := s.cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	ready := make(chan struct{})
-	var once sync.Once
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			var a alert
-			s.mu.Lock()
-			if err := json.Unmarshal(sc.Bytes(), &a); err != nil || a.Rule == "" {
-				s.bad = append(s.bad, sc.Text())
-			} else {
-				s.alerts = append(s.alerts, a)
-			}
-			s.mu.Unlock()
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		sc := bufio.NewScanner(errp)
-		for sc.Scan() {
-			s.mu.Lock()
-			s.stderr.WriteString(sc.Text() + "\n")
-			s.mu.Unlock()
-			if strings.HasSuffix(sc.Text(), "; ready") {
-				once.Do(func() { close(ready) })
-			}
-		}
-	}()
-	go func() {
-		wg.Wait()
-		s.err = s.cmd.Wait()
-		close(s.done)
-	}()
-	select {
-	case <-ready:
-		return s, nil
-	case <-s.done:
-		return s, fmt.Errorf("saker exited before ready: %v\n%s", s.err, s.stderrText())
-	case <-time.After(readyWait):
-		return s, fmt.Errorf("saker not ready after %v\n%s", readyWait, s.stderrText())
-	}
-}
-
-func (s *sakerProc) stderrText() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stderr.String()
-}
-
-// mark is the number of alerts so far; since(mark) returns the later ones.
-func (s *sakerProc) mark() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.alerts)
-}
-
-func (s *sakerProc) since(n int) []alert {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]alert(nil), s.alerts[n:]...)
-}
+// alert is one Falco-JSON alert line; sakerProc the saker the tests watch the machine with.
+type (
+	alert     = livesaker.Alert
+	sakerProc = livesaker.Proc
+)
 
 // waitFor polls (bounded) for an alert after mark n that pred accepts.
-func (s *sakerProc) waitFor(n int, pred func(*alert) bool) (*alert, bool) {
+func waitFor(s *sakerProc, n int, pred func(*alert) bool) (*alert, bool) {
 	deadline := time.Now().Add(alertWait)
 	for {
-		for _, a := range s.since(n) {
+		for _, a := range s.Since(n) {
 			if pred(&a) {
 				return &a, true
 			}
@@ -241,28 +129,10 @@ func (s *sakerProc) waitFor(n int, pred func(*alert) bool) (*alert, bool) {
 			return nil, false
 		}
 		select {
-		case <-s.done:
+		case <-s.Done():
 			return nil, false
 		case <-time.After(100 * time.Millisecond):
 		}
-	}
-}
-
-// stop sends SIGINT and waits (bounded) for a clean exit.
-func (s *sakerProc) stop() error {
-	select {
-	case <-s.done:
-		return fmt.Errorf("saker had already exited: %v", s.err)
-	default:
-	}
-	s.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-s.done:
-		return s.err
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-		return errors.New("no exit within 30s of SIGINT (killed)")
 	}
 }
 

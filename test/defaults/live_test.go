@@ -175,7 +175,7 @@ func fieldsMatch(a *alert, want map[string]string, tok, dir, cid string) string 
 	var bad []string
 	for k, w := range want {
 		w = subst(w, tok, dir, cid)
-		v, _ := a.field(k)
+		v, _ := a.Field(k)
 		if c, ok := strings.CutPrefix(w, "~"); ok {
 			if !strings.Contains(v, c) {
 				bad = append(bad, fmt.Sprintf("%s=%q does not contain %q", k, v, c))
@@ -190,7 +190,7 @@ func fieldsMatch(a *alert, want map[string]string, tok, dir, cid string) string 
 // ofToken reports whether an alert names the check's token in one of its fields.
 func ofToken(a *alert, tok string) bool {
 	for _, k := range []string{"proc.cmdline", "proc.pcmdline", "fd.name", "proc.exepath", "evt.args"} {
-		if v, _ := a.field(k); strings.Contains(v, tok) {
+		if v, _ := a.Field(k); strings.Contains(v, tok) {
 			return true
 		}
 	}
@@ -203,7 +203,7 @@ func expect(t *testing.T, c check, n int, ours func(*alert) bool, tok, dir, cid 
 	t.Helper()
 	for _, r := range c.rules {
 		var last string
-		a, ok := saker.waitFor(n, func(a *alert) bool {
+		a, ok := waitFor(saker, n, func(a *alert) bool {
 			if a.Rule != r || !ours(a) {
 				return false
 			}
@@ -218,7 +218,7 @@ func expect(t *testing.T, c check, n int, ours func(*alert) bool, tok, dir, cid 
 			continue
 		}
 		var seen []string
-		for _, a := range saker.since(n) {
+		for _, a := range saker.Since(n) {
 			if ours(&a) {
 				seen = append(seen, a.Rule)
 			}
@@ -238,7 +238,7 @@ func TestLiveHostRules(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer os.RemoveAll(dir)
-			n := saker.mark()
+			n := saker.Mark()
 			script := subst(c.script, tok, dir, "") + "\n# " + tok
 			if out, err := runScript(script); err != nil {
 				t.Fatalf("action failed: %v\n%s\n%s", err, script, out)
@@ -262,7 +262,7 @@ func TestLiveContainerRules(t *testing.T) {
 	for i, c := range containerChecks {
 		tok := fmt.Sprintf("skdc%d%02d", os.Getpid()%100000, i)
 		t.Run(c.rules[0], func(t *testing.T) {
-			n := saker.mark()
+			n := saker.Mark()
 			argv := []string{"exec"}
 			script := subst(c.script, tok, "", cid)
 			if rest, ok := strings.CutPrefix(script, "-t "); ok {
@@ -274,7 +274,7 @@ func TestLiveContainerRules(t *testing.T) {
 				t.Fatalf("docker %q: %v\n%s", argv, err, out)
 			}
 			expect(t, c, n, func(a *alert) bool {
-				v, _ := a.field("container.id")
+				v, _ := a.Field("container.id")
 				return v == cid
 			}, tok, "", cid)
 		})

@@ -55,7 +55,7 @@ done
 `, dir, repoRoot, dk, cidRm, dockertest.Image, cidExec, name)
 	t.Cleanup(func() { dd.Try("rm", "-f", name) })
 
-	n := saker.mark()
+	n := saker.Mark()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/bin/bash", "-c", script)
@@ -85,29 +85,29 @@ done
 	// the last events of the workload reach saker after a short delay; a marker process run
 	// after it bounds the wait (its alert comes after theirs)
 	marker := "saker-noise-end-" + stamp
-	m := saker.mark()
+	m := saker.Mark()
 	exec.Command("/bin/echo", "linpeas", marker).Run()
-	if _, ok := saker.waitFor(m, func(a *alert) bool { v, _ := a.field("proc.cmdline"); return strings.Contains(v, marker) }); !ok {
+	if _, ok := waitFor(saker, m, func(a *alert) bool { v, _ := a.Field("proc.cmdline"); return strings.Contains(v, marker) }); !ok {
 		t.Errorf("marker alert for %q never came: saker may have stopped reading events", marker)
 	}
 
 	ours := func(a *alert) string {
-		if v, _ := a.field("proc.pid"); v == shell {
+		if v, _ := a.Field("proc.pid"); v == shell {
 			return "workload shell"
 		}
 		for i := 1; i <= ancestors; i++ {
-			if v, _ := a.field(fmt.Sprintf("proc.apid[%d]", i)); v == shell {
+			if v, _ := a.Field(fmt.Sprintf("proc.apid[%d]", i)); v == shell {
 				return fmt.Sprintf("descendant of the workload shell (depth %d)", i)
 			}
 		}
-		c, _ := a.field("container.id")
+		c, _ := a.Field("container.id")
 		for _, id := range ids {
 			if c == id[:12] {
 				return "in container " + c
 			}
 		}
 		for _, k := range []string{"proc.cmdline", "proc.pcmdline"} {
-			v, _ := a.field(k)
+			v, _ := a.Field(k)
 			for _, id := range ids {
 				if strings.Contains(v, id) {
 					return "runtime process of container " + id[:12]
@@ -121,7 +121,7 @@ done
 	}
 	all, mine := 0, 0
 	rules := map[string]int{}
-	for _, a := range saker.since(n) {
+	for _, a := range saker.Since(n) {
 		all++
 		why := ours(&a)
 		if why == "" {

@@ -26,7 +26,7 @@ append_output:
 // ofAction reports whether an alert comes from the action with token tok working in dir.
 func ofAction(a *alert, e *env) bool {
 	for _, k := range []string{"proc.cmdline", "proc.pcmdline", "proc.acmdline[2]", "fd.name", "proc.exepath", "proc.pexepath", "evt.args"} {
-		if v, ok := a.field(k); ok && (strings.Contains(v, e.tok) || strings.Contains(v, e.dir)) {
+		if v, ok := a.Field(k); ok && (strings.Contains(v, e.tok) || strings.Contains(v, e.dir)) {
 			return true
 		}
 	}
@@ -70,7 +70,7 @@ func TestLiveDefaultRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startSaker(t, "run", "-c", cfg)
-	defer s.stop(t, syscall.SIGINT)
+	defer stop(t, s, syscall.SIGINT)
 	curNetns = newNetns(t).name
 	discover := os.Getenv("SAKER_E2E_DISCOVER") != ""
 	fired := map[string]bool{}
@@ -80,13 +80,13 @@ func TestLiveDefaultRules(t *testing.T) {
 			if err := os.MkdirAll(e.dir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			n := s.mark()
+			n := s.Mark()
 			a.do(t, e)
 			want := defaultRulesByAction[a.name]
 			got := map[string]bool{}
 			deadline := time.Now().Add(alertWait)
 			for {
-				for _, al := range s.since(n) {
+				for _, al := range s.Since(n) {
 					if ofAction(&al, e) {
 						got[al.Rule] = true
 					}
@@ -175,13 +175,13 @@ append_output:
     extra_fields: [container.id, proc.cmdline]
 `), 0o644)
 	s := startSaker(t, "run", "-c", cfg)
-	defer s.stop(t, syscall.SIGINT)
+	defer stop(t, s, syscall.SIGINT)
 	id := dd.Run(t, "--privileged", "--network", "none", dockertest.Image, "sleep", "300")
 	short := id[:12]
 	discover := os.Getenv("SAKER_E2E_DISCOVER") != ""
 	for _, a := range containerActions {
 		t.Run(a.name, func(t *testing.T) {
-			n := s.mark()
+			n := s.Mark()
 			dd.Try(append([]string{"exec", id}, a.argv...)...)
 			got := map[string]bool{}
 			deadline := time.Now().Add(alertWait)
@@ -189,8 +189,8 @@ append_output:
 				deadline = time.Now().Add(3 * time.Second)
 			}
 			for time.Now().Before(deadline) {
-				for _, al := range s.since(n) {
-					if c, _ := al.field("container.id"); c == short {
+				for _, al := range s.Since(n) {
+					if c, _ := al.Field("container.id"); c == short {
 						got[al.Rule] = true
 					}
 				}

@@ -1,21 +1,21 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/saker-sec/saker/internal/testshared"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/saker-sec/saker/internal/livesaker"
+	"github.com/saker-sec/saker/internal/testshared"
 )
 
 var (
@@ -102,133 +102,20 @@ func setup() error {
 	return nil
 }
 
-// alert is one Falco-JSON alert line.
-type alert struct {
-	Rule     string         `json:"rule"`
-	Priority string         `json:"priority"`
-	Output   string         `json:"output"`
-	Fields   map[string]any `json:"output_fields"`
-	line     string
-}
-
-// field renders an output field as text: null is <NA>, numbers in decimal.
-func (a *alert) field(name string) (string, bool) {
-	v, ok := a.Fields[name]
-	if !ok {
-		return "", false
-	}
-	switch v := v.(type) {
-	case nil:
-		return "<NA>", true
-	case string:
-		return v, true
-	case json.Number:
-		return v.String(), true
-	case bool:
-		return strconv.FormatBool(v), true
-	default:
-		return fmt.Sprint(v), true
-	}
-}
-
-// sakerProc is one running `saker` process with its collected alerts.
-type sakerProc struct {
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	alerts []alert
-	stderr bytes.Buffer
-	ready  chan struct{}
-	done   chan struct{}
-	err    error // Wait's result, once done is closed
-}
+// alert is one Falco-JSON alert line; sakerProc a running saker with what it printed.
+type (
+	alert     = livesaker.Alert
+	sakerProc = livesaker.Proc
+)
 
 // startSaker starts saker with args and waits for its ready line.
 func startSaker(t *testing.T, args ...string) *sakerProc {
 	t.Helper()
-	s := &sakerProc{ready: make(chan struct{}), done: make(chan struct{})}
-	s.cmd = exec.Command(sakerBin, args...)
-	stdout, err := s.cmd.StdoutPipe()
+	s, err := livesaker.Start(sakerBin, readyWait, args...)
 	if err != nil {
 		t.Fatal(err)
-	}
-	stderr, err := s.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 16<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			var a alert
-			dec := json.NewDecoder(strings.NewReader(line))
-			dec.UseNumber()
-			if err := dec.Decode(&a); err != nil {
-				s.mu.Lock()
-				fmt.Fprintf(&s.stderr, "e2e: non-JSON stdout line %q: %v\n", line, err)
-				s.mu.Unlock()
-				continue
-			}
-			a.line = line
-			s.mu.Lock()
-			s.alerts = append(s.alerts, a)
-			s.mu.Unlock()
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		sc := bufio.NewScanner(stderr)
-		once := sync.Once{}
-		for sc.Scan() {
-			line := sc.Text()
-			s.mu.Lock()
-			s.stderr.WriteString(line + "\n")
-			s.mu.Unlock()
-			if strings.HasPrefix(line, "saker: watching the host") && strings.HasSuffix(line, "ready") {
-				once.Do(func() { close(s.ready) })
-			}
-		}
-	}()
-	go func() {
-		wg.Wait()
-		s.err = s.cmd.Wait()
-		close(s.done)
-	}()
-	select {
-	case <-s.ready:
-	case <-s.done:
-		t.Fatalf("saker %v exited before ready: %v\n%s", args, s.err, s.stderrText())
-	case <-time.After(readyWait):
-		s.cmd.Process.Kill()
-		<-s.done
-		t.Fatalf("saker %v not ready after %v\n%s", args, readyWait, s.stderrText())
 	}
 	return s
-}
-
-func (s *sakerProc) stderrText() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stderr.String()
-}
-
-// mark returns the number of alerts so far: alerts from an action come after it.
-func (s *sakerProc) mark() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.alerts)
-}
-
-func (s *sakerProc) since(n int) []alert {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]alert(nil), s.alerts[n:]...)
 }
 
 // matches says whether a has every wanted output field with the wanted value: exactly, or,
@@ -238,7 +125,7 @@ func matches(a *alert, rule string, want map[string]string) bool {
 		return false
 	}
 	for k, v := range want {
-		got, ok := a.field(k)
+		got, ok := a.Field(k)
 		if !ok {
 			return false
 		}
@@ -261,18 +148,18 @@ type expect struct {
 
 // waitFor waits (bounded) for an alert after mark n matching e, and fails with the nearest
 // candidates (same rule) when none comes.
-func (s *sakerProc) waitFor(t *testing.T, n int, e expect) *alert {
+func waitFor(t *testing.T, s *sakerProc, n int, e expect) *alert {
 	t.Helper()
 	deadline := time.Now().Add(alertWait)
 	for {
-		for _, a := range s.since(n) {
+		for _, a := range s.Since(n) {
 			if matches(&a, e.rule, e.want) {
 				return &a
 			}
 		}
 		select {
-		case <-s.done:
-			t.Fatalf("saker exited while waiting for %q: %v\n%s", e.rule, s.err, s.stderrText())
+		case <-s.Done():
+			t.Fatalf("saker exited while waiting for %q: %v\n%s", e.rule, s.Err(), s.StderrText())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -281,7 +168,7 @@ func (s *sakerProc) waitFor(t *testing.T, n int, e expect) *alert {
 		time.Sleep(100 * time.Millisecond)
 	}
 	var near []string
-	for _, a := range s.since(n) {
+	for _, a := range s.Since(n) {
 		if a.Rule == e.rule {
 			b, _ := json.Marshal(a.Fields)
 			near = append(near, string(b))
@@ -292,18 +179,14 @@ func (s *sakerProc) waitFor(t *testing.T, n int, e expect) *alert {
 	return nil
 }
 
-// stop sends sig and waits for the exit.
-func (s *sakerProc) stop(t *testing.T, sig os.Signal) error {
+// stop sends sig and waits for the exit (an error of the test when it does not come).
+func stop(t *testing.T, s *sakerProc, sig os.Signal) error {
 	t.Helper()
-	s.cmd.Process.Signal(sig)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
+	err := s.Stop(sig)
+	if errors.Is(err, livesaker.ErrKilled) {
 		t.Errorf("saker did not exit within 30s of %v", sig)
 	}
-	return s.err
+	return err
 }
 
 // progIDs lists the BPF programs pid holds (program and link fds, from /proc/PID/fdinfo).

@@ -193,12 +193,12 @@ func TestLive(t *testing.T) {
 	stopped := false
 	defer func() {
 		if !stopped {
-			s.stop(t, syscall.SIGKILL)
+			stop(t, s, syscall.SIGKILL)
 		}
 	}()
-	ids, err := progIDs(s.cmd.Process.Pid)
+	ids, err := progIDs(s.Pid())
 	if err != nil || len(ids) == 0 {
-		t.Fatalf("no BPF programs held by saker (pid %d): %v", s.cmd.Process.Pid, err)
+		t.Fatalf("no BPF programs held by saker (pid %d): %v", s.Pid(), err)
 	}
 	curNetns = newNetns(t).name
 	for i, a := range actions() {
@@ -207,11 +207,11 @@ func TestLive(t *testing.T) {
 			if err := os.MkdirAll(e.dir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			n := s.mark()
+			n := s.Mark()
 			t0 := time.Now()
 			exps := a.do(t, e)
 			for _, x := range exps {
-				s.waitFor(t, n, x)
+				waitFor(t, s, n, x)
 			}
 			t.Logf("%d alert(s) seen %v after the action began", len(exps), time.Since(t0).Round(time.Millisecond))
 		})
@@ -219,11 +219,11 @@ func TestLive(t *testing.T) {
 	t.Run("capture replays to the same alerts", func(t *testing.T) { testCaptureReplay(t, s) })
 	t.Run("SIGINT exits 0 and detaches", func(t *testing.T) {
 		stopped = true
-		if err := s.stop(t, syscall.SIGINT); err != nil {
-			t.Errorf("saker exit after SIGINT: %v\n%s", err, s.stderrText())
+		if err := stop(t, s, syscall.SIGINT); err != nil {
+			t.Errorf("saker exit after SIGINT: %v\n%s", err, s.StderrText())
 		}
 		waitUnloaded(t, ids, "after SIGINT")
-		t.Logf("saker stderr:\n%s", s.stderrText())
+		t.Logf("saker stderr:\n%s", s.StderrText())
 	})
 }
 
@@ -236,20 +236,20 @@ func TestKill9(t *testing.T) {
 		args = append(args, "-r", f)
 	}
 	first := startSaker(t, args...)
-	ids, err := progIDs(first.cmd.Process.Pid)
+	ids, err := progIDs(first.Pid())
 	if err != nil || len(ids) == 0 {
-		first.stop(t, syscall.SIGKILL)
+		stop(t, first, syscall.SIGKILL)
 		t.Fatalf("no BPF programs held by saker: %v", err)
 	}
 	if len(loaded(ids)) != len(ids) {
 		t.Fatalf("saker's programs %v not all loaded while it runs", ids)
 	}
-	first.stop(t, syscall.SIGKILL)
+	stop(t, first, syscall.SIGKILL)
 	second := startSaker(t, args...)
 	waitUnloaded(t, ids, "after kill -9 and a new start")
-	ids2, _ := progIDs(second.cmd.Process.Pid)
-	if err := second.stop(t, syscall.SIGTERM); err != nil {
-		t.Errorf("second saker exit after SIGTERM: %v\n%s", err, second.stderrText())
+	ids2, _ := progIDs(second.Pid())
+	if err := stop(t, second, syscall.SIGTERM); err != nil {
+		t.Errorf("second saker exit after SIGTERM: %v\n%s", err, second.StderrText())
 	}
 	waitUnloaded(t, ids2, "after SIGTERM")
 }
@@ -300,7 +300,7 @@ var replayKeys = []string{"proc.name", "proc.cmdline", "proc.pname", "proc.exepa
 func testCaptureReplay(t *testing.T, s *sakerProc) {
 	file := filepath.Join(runDir, "live.scap")
 	capt := startSaker(t, "capture", "-w", file)
-	n := s.mark()
+	n := s.Mark()
 	var exps []expect
 	picked := map[string]bool{"read /etc/shadow": true, "symlink over /etc/shadow": true, "setuid bit": true, "shell spawned by nginx": true}
 	for i, a := range actions() {
@@ -315,14 +315,14 @@ func testCaptureReplay(t *testing.T, s *sakerProc) {
 	}
 	var live []*alert
 	for _, x := range exps {
-		if a := s.waitFor(t, n, x); a != nil {
+		if a := waitFor(t, s, n, x); a != nil {
 			live = append(live, a)
 		}
 	}
-	if err := capt.stop(t, syscall.SIGINT); err != nil {
-		t.Fatalf("saker capture exit after SIGINT: %v\n%s", err, capt.stderrText())
+	if err := stop(t, capt, syscall.SIGINT); err != nil {
+		t.Fatalf("saker capture exit after SIGINT: %v\n%s", err, capt.StderrText())
 	}
-	t.Logf("capture: %s", strings.TrimSpace(capt.stderrText()))
+	t.Logf("capture: %s", strings.TrimSpace(capt.StderrText()))
 	args := append([]string{"run", "--json", "-e", file}, liveRuleArgs(t)...)
 	out, err := exec.Command(sakerBin, args...).Output()
 	if err != nil {
@@ -340,7 +340,7 @@ func testCaptureReplay(t *testing.T, s *sakerProc) {
 	for _, la := range live {
 		want := map[string]string{}
 		for _, k := range replayKeys {
-			if v, ok := la.field(k); ok {
+			if v, ok := la.Field(k); ok {
 				want[k] = v
 			}
 		}
