@@ -77,7 +77,7 @@ func runEvents(stdout io.Writer, path, filter string, o eventsOptions) error {
 		return err
 	}
 	st := state.New(state.Options{})
-	loadMetadata(st, r)
+	st.LoadCapture(r)
 	src := sysfields.NewSourceWith(st, sysfields.Options{Sysdig029: o.sysdig029})
 
 	var match compiler.Filter
@@ -129,7 +129,7 @@ func runEvents(stdout io.Writer, path, filter string, o eventsOptions) error {
 			// a concatenated capture: its own metadata, a fresh state
 			sections = r.Sections()
 			st = state.New(state.Options{})
-			loadMetadata(st, r)
+			st.LoadCapture(r)
 			norm.Reset()
 			src = sysfields.NewSourceWith(st, sysfields.Options{Sysdig029: o.sysdig029})
 			if match != nil {
@@ -204,12 +204,4 @@ func hidden(ev *event.Event) bool {
 		return true
 	}
 	return false
-}
-
-func loadMetadata(st *state.Engine, r *scap.Reader) {
-	var mi *event.MachineInfo
-	if m, ok := r.Machine(); ok {
-		mi = &m
-	}
-	st.Load(mi, r.Interfaces(), r.Users(), r.Groups(), r.Threads(), r.FDs())
 }

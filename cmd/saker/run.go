@@ -76,13 +76,7 @@ func runReplay(cmd *cobra.Command, o *runOptions) error {
 // replay feeds every event of a capture to rn; before, when set, runs before each event
 // (tests reload the configuration there).
 func replay(r *scap.Reader, rn *runner, d *detect.Detector, before func(*event.Event)) error {
-	r.OnMetadata = func(r *scap.Reader) {
-		var mi *event.MachineInfo
-		if m, ok := r.Machine(); ok {
-			mi = &m
-		}
-		d.Metadata(mi, r.Interfaces(), r.Users(), r.Groups(), r.Threads(), r.FDs())
-	}
+	r.OnMetadata = func(r *scap.Reader) { d.LoadCapture(r) }
 	var ev event.Event
 	for {
 		err := r.Next(&ev)

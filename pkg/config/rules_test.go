@@ -79,13 +79,7 @@ func runCapture(t *testing.T, d *detect.Detector, capture string, after func(*st
 		t.Fatal(err)
 	}
 	defer r.Close()
-	r.OnMetadata = func(r *scap.Reader) {
-		var mi *event.MachineInfo
-		if m, ok := r.Machine(); ok {
-			mi = &m
-		}
-		d.Metadata(mi, r.Interfaces(), r.Users(), r.Groups(), r.Threads(), r.FDs())
-	}
+	r.OnMetadata = func(r *scap.Reader) { d.LoadCapture(r) }
 	var ev event.Event
 	for {
 		err := r.Next(&ev)

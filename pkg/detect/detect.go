@@ -55,6 +55,14 @@ func (d *Detector) Metadata(mi *event.MachineInfo, ifs []event.Interface, users 
 	d.State.Load(mi, ifs, users, groups, threads, fds)
 }
 
+// LoadCapture loads a capture's metadata into the state (see Metadata).
+func (d *Detector) LoadCapture(c state.Capture) {
+	if m, ok := c.Machine(); ok && d.Hostname == "" {
+		d.Hostname = m.Hostname
+	}
+	d.State.LoadCapture(c)
+}
+
 // Event processes one decoded event: normalizes it, updates state and, unless it is a
 // state-only event, evaluates the rules that can match its type (enter events too, as Falco
 // does for captures that hold them; rules select a direction with evt.dir). It returns the

@@ -141,13 +141,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.OnMetadata = func(r *scap.Reader) {
-			var mi *event.MachineInfo
-			if x, ok := r.Machine(); ok {
-				mi = &x
-			}
-			d.Metadata(mi, r.Interfaces(), r.Users(), r.Groups(), r.Threads(), r.FDs())
-		}
+		r.OnMetadata = func(r *scap.Reader) { d.LoadCapture(r) }
 		var ev event.Event
 		for {
 			if err := r.Next(&ev); err == io.EOF {

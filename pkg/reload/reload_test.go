@@ -86,13 +86,7 @@ func (r *replayer) pass(t *testing.T, onEvent func(i int)) {
 		return
 	}
 	defer rd.Close()
-	rd.OnMetadata = func(rd *scap.Reader) {
-		var mi *event.MachineInfo
-		if m, ok := rd.Machine(); ok {
-			mi = &m
-		}
-		r.d.Metadata(mi, rd.Interfaces(), rd.Users(), rd.Groups(), rd.Threads(), rd.FDs())
-	}
+	rd.OnMetadata = func(rd *scap.Reader) { r.d.LoadCapture(rd) }
 	var ev event.Event
 	for i := 0; ; i++ {
 		if err := rd.Next(&ev); err == io.EOF {

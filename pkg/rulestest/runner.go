@@ -220,13 +220,7 @@ func replay(d *detect.Detector, path string) error {
 		return err
 	}
 	defer rd.Close()
-	rd.OnMetadata = func(rd *scap.Reader) {
-		var mi *event.MachineInfo
-		if m, ok := rd.Machine(); ok {
-			mi = &m
-		}
-		d.Metadata(mi, rd.Interfaces(), rd.Users(), rd.Groups(), rd.Threads(), rd.FDs())
-	}
+	rd.OnMetadata = func(rd *scap.Reader) { d.LoadCapture(rd) }
 	var ev event.Event
 	for {
 		err := rd.Next(&ev)

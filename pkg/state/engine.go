@@ -525,6 +525,25 @@ func withSlash(p string) string {
 	return p + "/"
 }
 
+// Capture is the metadata a capture file holds (a scap.Reader), for LoadCapture.
+type Capture interface {
+	Machine() (event.MachineInfo, bool)
+	Interfaces() []event.Interface
+	Users() []event.User
+	Groups() []event.Group
+	Threads() []event.ThreadInfo
+	FDs() []event.FDInfo
+}
+
+// LoadCapture adds a capture's metadata (see Load).
+func (e *Engine) LoadCapture(c Capture) {
+	var mi *event.MachineInfo
+	if m, ok := c.Machine(); ok {
+		mi = &m
+	}
+	e.Load(mi, c.Interfaces(), c.Users(), c.Groups(), c.Threads(), c.FDs())
+}
+
 // Load adds a capture's (or a /proc scan's) metadata: the machine (when not nil), interfaces,
 // users, groups, threads and their fds, in that order.
 func (e *Engine) Load(mi *event.MachineInfo, ifs []event.Interface, users []event.User, groups []event.Group, threads []event.ThreadInfo, fds []event.FDInfo) {

@@ -17,15 +17,6 @@ func sharedDir(t testing.TB) string {
 	return testshared.Dir(t)
 }
 
-func loadMetadata(e *Engine, r *scap.Reader) {
-	mi, ok := r.Machine()
-	if !ok {
-		e.Load(nil, r.Interfaces(), r.Users(), r.Groups(), r.Threads(), r.FDs())
-		return
-	}
-	e.Load(&mi, r.Interfaces(), r.Users(), r.Groups(), r.Threads(), r.FDs())
-}
-
 // replay runs a capture through a fresh engine, calling fn (if not nil) with each event's
 // context after Process.
 func replay(t testing.TB, path string, opts Options, fn func(e *Engine, ctx *Context)) *Engine {
@@ -40,7 +31,7 @@ func replay(t testing.TB, path string, opts Options, fn func(e *Engine, ctx *Con
 		if r.Sections() > 1 {
 			e = New(opts)
 		}
-		loadMetadata(e, r)
+		e.LoadCapture(r)
 	}
 	var ev event.Event
 	var norm event.Normalizer
