@@ -32,17 +32,6 @@ type proc struct {
 
 const startTS = 1_700_000_000_000_000_000
 
-var capNames = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
-	"CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
-	"CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
-	"CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
-	"CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
-	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-}
-
 // defaultUsers are in the user table of every case.
 var defaultUsers = []event.User{
 	{UID: 0, GID: 0, Name: "root", Home: "/root", Shell: "/bin/bash"},
@@ -156,10 +145,10 @@ func capMask(names []string) (uint64, error) {
 	var m uint64
 	for _, n := range names {
 		if n == "all" || n == "ALL" {
-			return 1<<uint(len(capNames)) - 1, nil
+			return 1<<uint(len(event.CapNames)) - 1, nil
 		}
 		found := false
-		for i, c := range capNames {
+		for i, c := range event.CapNames {
 			if strings.EqualFold(c, n) || strings.EqualFold("CAP_"+n, c) {
 				m |= 1 << uint(i)
 				found = true

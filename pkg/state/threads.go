@@ -684,8 +684,8 @@ func (e *Engine) onPrctl(ctx *Context) {
 	}
 }
 
-// maxCaps is every capability up to CAP_CHECKPOINT_RESTORE (40).
-const maxCaps = 1<<41 - 1
+// maxCaps is every capability the kernel knows (up to CAP_CHECKPOINT_RESTORE, 40).
+const maxCaps = 1<<len(event.CapNames) - 1
 
 func (e *Engine) onUnshare(ctx *Context) {
 	ev := ctx.Ev

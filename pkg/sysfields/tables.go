@@ -1,6 +1,10 @@
 package sysfields
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/saker-sec/saker/pkg/event"
+)
 
 // errnoNames maps errno values to their symbolic names, as libsinsp's errno_to_str prints them.
 var errnoNames = [...]string{
@@ -48,22 +52,10 @@ var signalNames = [...]string{
 	27: "SIGPROF", 28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS",
 }
 
-// capNames are the Linux capabilities by bit number, as libsinsp renders thread.cap_*.
-var capNames = [...]string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
-	"CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
-	"CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
-	"CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
-	"CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
-	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-}
-
 // capString renders a capability mask as libsinsp does: names of the set bits, space separated.
 func capString(mask uint64) string {
 	var b strings.Builder
-	for i, n := range capNames {
+	for i, n := range event.CapNames {
 		if mask&(1<<uint(i)) != 0 {
 			if b.Len() > 0 {
 				b.WriteByte(' ')
