@@ -25,6 +25,7 @@ var Layers = []string{
 	"saker_kubernetes.yaml",
 	"saker_network.yaml",
 	"saker_cryptomining.yaml",
+	"saker_attacks.yaml",
 }
 
 //go:embed *.yaml tests/*.yaml
