@@ -200,6 +200,7 @@ func TestCoverage(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("tests:\n  - {rule: Cat reads shadow, proc: {name: cat}, event: {type: openat, name: /etc/shadow}}\n"))
 	f.Add([]byte("tests:\n  - {exec: {name: bash, container: 0123456789ab, fds: {0: \"tcp:1.2.3.4:5->6.7.8.9:10\"}}, expect: []}\n"))
+	f.Add([]byte("tests:\n  - {containers: [{id: 0123456789ab, image: \"nginx:1\", privileged: true, mounts: [{source: /, destination: /host}], pod: {name: p, namespace: n, labels: {a: b}}}], exec: {name: sh, container: 0123456789ab}, expect: []}\n"))
 	f.Add([]byte("tests:\n  - {events: [{proc: {name: x}, event: {type: connect, tuple: \"unix:/x\"}}, {event: {type: dup2, oldfd: 3, newfd: 0}}], expect_not: [A]}\n"))
 	r, err := NewRunner([]loader.File{{Name: "test_rules.yaml", Data: []byte(testRules)}})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/saker-sec/saker/pkg/alert"
+	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/detect"
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/rules/engine"
@@ -89,7 +90,17 @@ func (r *Runner) RunCase(c *Case) *Result {
 	if len(res.Failures) > 0 {
 		return res
 	}
-	d := detect.New(state.Options{})
+	opts := state.Options{}
+	if len(c.Containers) > 0 {
+		// a container manager with no runtime behind it: the case's metadata is all it knows
+		m := container.New(container.Config{Providers: []container.Provider{}})
+		defer m.Close()
+		for _, cs := range c.Containers {
+			m.Add(containerInfo(cs))
+		}
+		opts.Containers = m
+	}
+	d := detect.New(opts)
 	rs, errs, _ := engine.Compile(r.coll, engine.Options{Sources: d.Sources()})
 	if rs == nil {
 		fail("rules do not compile: %v", errs)

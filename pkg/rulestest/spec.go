@@ -22,6 +22,18 @@
 //
 // `expect: []` asserts that no alert at all is raised. A case may give `capture: FILE.scap`
 // (relative to the test file) instead of events.
+//
+// A case may describe the metadata of the containers its processes run in (what the runtime
+// would report), so rules on images, privilege, mounts, labels and pods are testable:
+//
+//	containers:
+//	  - id: 0123456789ab                      # a process's `container:` names it
+//	    name: web
+//	    image: docker.io/library/nginx:1.25   # repository and tag are split from it
+//	    privileged: true
+//	    mounts: [{source: /etc, destination: /host/etc, rw: false}]
+//	    labels: {app: web}
+//	    pod: {name: web-0, namespace: prod, labels: {app: web}}
 package rulestest
 
 import (
@@ -48,6 +60,8 @@ type Case struct {
 	Match   *bool  // with Rule: whether it must fire
 	Events  []*Step
 	Capture string // a capture to replay instead of Events (resolved against the file's dir)
+
+	Containers []*ContainerSpec // metadata of the containers the case's processes run in
 
 	Expect     []Expectation
 	ExpectNone bool // `expect: []`: no alert at all
@@ -93,6 +107,44 @@ type ProcSpec struct {
 	Parent    *ProcSpec        `yaml:"parent"`
 }
 
+// ContainerSpec describes one container's metadata as its runtime reports it.
+type ContainerSpec struct {
+	ID          string            `yaml:"id"`   // 12 to 64 lowercase hex digits, as in ProcSpec.Container
+	Name        string            `yaml:"name"` // container.name
+	Image       string            `yaml:"image"`
+	Repository  string            `yaml:"repository"` // default: split from image
+	Tag         string            `yaml:"tag"`        // default: split from image
+	Digest      string            `yaml:"digest"`
+	Type        string            `yaml:"type"` // docker (default), containerd, cri-o, podman
+	User        string            `yaml:"user"`
+	Privileged  bool              `yaml:"privileged"`
+	HostNetwork bool              `yaml:"host_network"`
+	HostPID     bool              `yaml:"host_pid"`
+	HostIPC     bool              `yaml:"host_ipc"`
+	Mounts      []MountSpec       `yaml:"mounts"`
+	Labels      map[string]string `yaml:"labels"`
+	Env         []string          `yaml:"env"`
+	Pod         *PodSpec          `yaml:"pod"`
+	Line        int               `yaml:"-"`
+}
+
+// MountSpec is one mount of a container.
+type MountSpec struct {
+	Source      string `yaml:"source"`
+	Destination string `yaml:"destination"`
+	RW          bool   `yaml:"rw"`
+	Mode        string `yaml:"mode"`
+	Propagation string `yaml:"propagation"`
+}
+
+// PodSpec is the Kubernetes pod of a container (k8s.pod.*, k8s.ns.name).
+type PodSpec struct {
+	Name      string            `yaml:"name"`
+	Namespace string            `yaml:"namespace"`
+	UID       string            `yaml:"uid"`
+	Labels    map[string]string `yaml:"labels"`
+}
+
 type rawFile struct {
 	Tests []yaml.Node `yaml:"tests"`
 }
@@ -108,6 +160,8 @@ type rawCase struct {
 	Capture   string      `yaml:"capture"`
 	Expect    yaml.Node   `yaml:"expect"`
 	ExpectNot []string    `yaml:"expect_not"`
+
+	Containers []yaml.Node `yaml:"containers"`
 }
 
 type rawStep struct {
@@ -216,6 +270,29 @@ func parseCase(file string, n *yaml.Node) (*Case, error) {
 	c := &Case{Name: rc.Name, Rule: rc.Rule, Match: rc.Match, Capture: rc.Capture, ExpectNot: rc.ExpectNot, File: file, Line: n.Line}
 	if c.Match != nil && c.Rule == "" {
 		return nil, nodeErr(file, n, "case %q: `match` needs `rule`", c.Name)
+	}
+	seen := map[string]bool{}
+	for i := range rc.Containers {
+		cn := &rc.Containers[i]
+		cs := &ContainerSpec{}
+		if err := decodeStrict(cn, cs); err != nil {
+			return nil, nodeErr(file, cn, "container: %v", cleanYAMLErr(err))
+		}
+		cs.Line = cn.Line
+		if _, err := containerFullID(cs.ID); err != nil {
+			return nil, nodeErr(file, cn, "container: %v", err)
+		}
+		if _, err := containerType(cs.Type); err != nil {
+			return nil, nodeErr(file, cn, "container %s: %v", cs.ID, err)
+		}
+		if seen[cs.ID] {
+			return nil, nodeErr(file, cn, "container %s described twice", cs.ID)
+		}
+		seen[cs.ID] = true
+		c.Containers = append(c.Containers, cs)
+	}
+	if len(c.Containers) > 0 && c.Capture != "" {
+		return nil, nodeErr(file, n, "case %q: `containers` describe the containers of `events`; a capture carries its own", c.Name)
 	}
 	inline := rc.Proc != nil || rc.Event.Kind != 0 || rc.Exec != nil
 	if inline && len(rc.Events) > 0 {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/detect"
 	"github.com/saker-sec/saker/pkg/event"
 )
@@ -126,19 +127,91 @@ func cgroups(s *ProcSpec) ([]string, error) {
 	if c == "true" {
 		c = "c0ffee123456"
 	}
+	full, err := containerFullID(c)
+	if err != nil {
+		return nil, err
+	}
+	return []string{"0::/system.slice/docker-" + full + ".scope"}, nil
+}
+
+// containerFullID is the 64-digit id of a container given by 12 to 64 hex digits (padded
+// with zeros, the way the cgroup paths of the case's processes name it).
+func containerFullID(c string) (string, error) {
 	for _, r := range c {
 		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
-			return nil, fmt.Errorf("container id %q is not lowercase hex", c)
+			return "", fmt.Errorf("container id %q is not lowercase hex", c)
 		}
 	}
 	if len(c) < 12 || len(c) > 64 {
-		return nil, fmt.Errorf("container id %q: give 12 to 64 hex digits", c)
+		return "", fmt.Errorf("container id %q: give 12 to 64 hex digits", c)
 	}
 	full := c
 	for len(full) < 64 {
 		full += "0"
 	}
-	return []string{"0::/system.slice/docker-" + full + ".scope"}, nil
+	return full, nil
+}
+
+// containerType maps a ContainerSpec type name to the runtime type.
+func containerType(name string) (container.Type, error) {
+	switch name {
+	case "", "docker":
+		return container.TypeDocker, nil
+	case "containerd":
+		return container.TypeContainerd, nil
+	case "cri-o", "crio":
+		return container.TypeCRIO, nil
+	case "podman":
+		return container.TypePodman, nil
+	}
+	return 0, fmt.Errorf("unknown container type %q (docker, containerd, cri-o, podman)", name)
+}
+
+// containerInfo is the metadata a runtime would report for cs.
+func containerInfo(cs *ContainerSpec) *container.Info {
+	full, _ := containerFullID(cs.ID) // checked when the case was parsed
+	typ, _ := containerType(cs.Type)
+	in := &container.Info{ID: full, Type: typ, Name: cs.Name, Image: cs.Image, ImageDigest: cs.Digest,
+		User: cs.User, Privileged: cs.Privileged, HostNetwork: cs.HostNetwork, HostPID: cs.HostPID,
+		HostIPC: cs.HostIPC, Env: cs.Env, Labels: map[string]string{}}
+	repo, tag, digest := container.SplitImage(cs.Image)
+	in.ImageRepository, in.ImageTag = repo, tag
+	if in.ImageDigest == "" {
+		in.ImageDigest = digest
+	}
+	if cs.Repository != "" {
+		in.ImageRepository = cs.Repository
+	}
+	if cs.Tag != "" {
+		in.ImageTag = cs.Tag
+	}
+	if in.Image == "" && in.ImageRepository != "" {
+		in.Image = in.ImageRepository
+		if in.ImageTag != "" {
+			in.Image += ":" + in.ImageTag
+		}
+	}
+	for k, v := range cs.Labels {
+		in.Labels[k] = v
+	}
+	for _, m := range cs.Mounts {
+		mode := m.Mode
+		if mode == "" && !m.RW {
+			mode = "ro"
+		}
+		in.Mounts = append(in.Mounts, container.Mount{Source: m.Source, Dest: m.Destination, Mode: mode, RW: m.RW, Propagation: m.Propagation})
+	}
+	if p := cs.Pod; p != nil {
+		// CRI runtimes label a pod's containers with the pod's identity (libsinsp reads k8s.*
+		// from these labels) and report the sandbox's labels as the pod's
+		in.Labels[container.LabelPodName] = p.Name
+		in.Labels[container.LabelPodNamespace] = p.Namespace
+		if p.UID != "" {
+			in.Labels[container.LabelPodUID] = p.UID
+		}
+		in.PodLabels = p.Labels
+	}
+	return in
 }
 
 func capMask(names []string) (uint64, error) {
