@@ -18,6 +18,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v iptables >/dev/null || need+=(iptables)
 command -v usermod >/dev/null || need+=(passwd)
 command -v setpriv >/dev/null || need+=(util-linux)
+# a real database server for the "database server runs programs" attack checks
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql-15)
 # (dockerd and busybox for the container tests are installed by scripts/dockerd.sh)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then
