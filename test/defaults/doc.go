@@ -5,9 +5,14 @@
 // rules — and assert the alert and its key output fields (proc.name, proc.cmdline, fd.name,
 // container.id, ...). A second test runs a benign workload (go build, apt-get install, git
 // clone, docker run/exec) under the same saker and asserts that none of its processes or
-// containers raises an alert of priority Warning or above.
+// containers raises an alert of priority Warning or above. The attack tests (attacks_test.go)
+// do each behaviour of a standard attack simulation plainly and evasively (renamed tools,
+// interpreters, directory-fd-relative paths, `..` and `//`, renames and links), and make a
+// real PostgreSQL server run programs through COPY ... TO PROGRAM.
 //
 // The tests need root and a kernel with BTF; without root they are skipped, and under CI=true
 // they fail instead. Only loopback and network namespaces the tests create are used; files
-// under /etc are only ever written inside a private mount namespace on a tmpfs.
+// under /etc, /var/lib/dpkg and /srv are only ever written inside a private mount namespace on
+// a tmpfs or in a chroot below the test's scratch directory; token-named files the attack
+// tests create in /, /dev, /var/log and /usr/local/bin are removed at once.
 package defaults
