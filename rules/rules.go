@@ -16,7 +16,7 @@ import (
 // Version is the version of the default ruleset; it changes whenever a rule, macro or list
 // changes (semantic versioning: a new rule or a wider condition is a minor change, a removed
 // or renamed rule a major one).
-const Version = "1.0.0"
+const Version = "1.1.0"
 
 // Layers are the rules files in load order.
 var Layers = []string{
