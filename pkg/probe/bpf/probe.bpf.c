@@ -878,3 +878,6 @@ EXIT_PROG(recvmsg) /* 53: res, size, data, tuple, msgcontrol, fd */
 	put_fd(a, ARG(0));
 	END();
 }
+
+/* ---------------------------------------------------------------- io_uring */
+#include "iouring.h"
