@@ -82,10 +82,10 @@ type Probe struct {
 	rec    ringbuf.Record
 	read   atomic.Uint64
 
-	stopOnce  sync.Once
-	stopped   atomic.Bool // programs detached: Read drains the ring, then returns ErrClosed
-	stopErr   error
-	uringErr  error // why io_uring requests are not seen (nil: they are)
+	stopOnce sync.Once
+	stopped  atomic.Bool // programs detached: Read drains the ring, then returns ErrClosed
+	stopErr  error
+	uringErr error // why io_uring requests are not seen (nil: they are)
 
 	closeOnce sync.Once
 	closed    atomic.Bool

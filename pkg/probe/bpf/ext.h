@@ -30,4 +30,11 @@ static __always_inline void put_ext_realpath(struct aux *a, struct task_struct *
 	put_path(a, t, &f->f_path);
 }
 
+/* the ext params of a syscall open: no flags, the resolved path of the fd it returned */
+static __always_inline void put_ext_open(struct aux *a, long fd)
+{
+	put_ext_flags(a, 0);
+	put_ext_realpath(a, cur_task(), fd);
+}
+
 #endif
