@@ -42,6 +42,10 @@ type Options struct {
 	// process exits). Empty means every supported one except read and write, which are
 	// captured only when named.
 	Syscalls []string
+	// NoRealPath leaves out the walk of an opened file's path at open exits (the extension
+	// param ExtRealPath, fd.realpath, is then empty and fd.realpath falls back to fd.name).
+	// For measuring its cost.
+	NoRealPath bool
 	// AllMmap captures mmap and mprotect calls without PROT_EXEC too (default: only
 	// executable mappings).
 	AllMmap bool
@@ -126,6 +130,9 @@ func Load(opts Options) (*Probe, error) {
 	}
 	if opts.AllMmap {
 		vars["mmap_exec_only"] = uint8(0)
+	}
+	if opts.NoRealPath {
+		vars["resolve_paths"] = uint8(0)
 	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]

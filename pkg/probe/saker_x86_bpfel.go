@@ -190,6 +190,7 @@ const (
 	sakerVarBootOffsetNs    = "boot_offset_ns"
 	sakerVarExcludeTgid     = "exclude_tgid"
 	sakerVarMmapExecOnly    = "mmap_exec_only"
+	sakerVarResolvePaths    = "resolve_paths"
 	sakerVarWakeBatch       = "wake_batch"
 	sakerVarWakeBytes       = "wake_bytes"
 )
@@ -382,6 +383,7 @@ type sakerVariableSpecs struct {
 	BootOffsetNs *ebpf.VariableSpec `ebpf:"boot_offset_ns"`
 	ExcludeTgid  *ebpf.VariableSpec `ebpf:"exclude_tgid"`
 	MmapExecOnly *ebpf.VariableSpec `ebpf:"mmap_exec_only"`
+	ResolvePaths *ebpf.VariableSpec `ebpf:"resolve_paths"`
 	WakeBatch    *ebpf.VariableSpec `ebpf:"wake_batch"`
 	WakeBytes    *ebpf.VariableSpec `ebpf:"wake_bytes"`
 }
@@ -444,6 +446,7 @@ type sakerVariables struct {
 	BootOffsetNs *ebpf.Variable `ebpf:"boot_offset_ns"`
 	ExcludeTgid  *ebpf.Variable `ebpf:"exclude_tgid"`
 	MmapExecOnly *ebpf.Variable `ebpf:"mmap_exec_only"`
+	ResolvePaths *ebpf.Variable `ebpf:"resolve_paths"`
 	WakeBatch    *ebpf.Variable `ebpf:"wake_batch"`
 	WakeBytes    *ebpf.Variable `ebpf:"wake_bytes"`
 }

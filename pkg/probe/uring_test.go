@@ -30,24 +30,7 @@ var (
 // uringHelper returns the built helper (one build per test binary).
 func uringHelper(t *testing.T) string {
 	t.Helper()
-	uringOnce.Do(func() {
-		gcc, err := exec.LookPath("gcc")
-		if err != nil {
-			uringErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "saker-uring")
-		if err != nil {
-			uringErr = err
-			return
-		}
-		uringBin = filepath.Join(dir, "uring")
-		out, err := exec.Command(gcc, "-O1", "-Wall", "-o", uringBin, "testdata/uring.c").CombinedOutput()
-		if err != nil {
-			uringErr = err
-			uringBin = string(out)
-		}
-	})
+	uringOnce.Do(buildUring)
 	if uringErr != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("building the io_uring helper: %v %s", uringErr, uringBin)
@@ -55,6 +38,27 @@ func uringHelper(t *testing.T) string {
 		t.Skipf("building the io_uring helper needs gcc: %v %s", uringErr, uringBin)
 	}
 	return uringBin
+}
+
+// buildUring compiles testdata/uring.c (uringBin; on failure uringErr, and uringBin the
+// compiler's output).
+func buildUring() {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		uringErr = err
+		return
+	}
+	dir, err := os.MkdirTemp("", "saker-uring")
+	if err != nil {
+		uringErr = err
+		return
+	}
+	uringBin = filepath.Join(dir, "uring")
+	out, err := exec.Command(gcc, "-O1", "-Wall", "-o", uringBin, "testdata/uring.c").CombinedOutput()
+	if err != nil {
+		uringErr = err
+		uringBin = string(out)
+	}
 }
 
 // uringRun runs the helper and returns its pid and its "op res" lines.
@@ -299,4 +303,24 @@ func loopbackEcho(t *testing.T) (net.Listener, netip.AddrPort) {
 		}
 	}()
 	return ln, ln.Addr().(*net.TCPAddr).AddrPort()
+}
+
+// A request flagged IOSQE_CQE_SKIP_SUCCESS posts no CQE when it succeeds: it is written at
+// its submission.
+func TestIOUringCQESkip(t *testing.T) {
+	c := sharedProbe(t)
+	needUring(t, c)
+	if err := c.p.SetSyscalls([]string{"mkdirat"}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.p.SetSyscalls(nil)
+	dir := filepath.Join(t.TempDir(), "skipped")
+	pid, _ := uringRun(t, t.TempDir(), "skipmkdir", dir)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Fatalf("the helper's mkdir: %v", err)
+	}
+	r := uringRec(t, c, "mkdirat", pid, nil)
+	if r.str(t, "path") != dir || r.int(t, "res") != 0 {
+		t.Errorf("mkdirat path %q res %d", r.str(t, "path"), r.int(t, "res"))
+	}
 }

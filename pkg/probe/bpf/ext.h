@@ -17,12 +17,15 @@
 #define NEXT_FLAGS 1 /* ext params of an event with flags only */
 #define NEXT_OPEN 2  /* flags and the resolved path */
 
+/* 0: the resolved path is not walked (ext 1 left empty; Options.NoRealPath) */
+const volatile u8 resolve_paths = 1;
+
 static __always_inline void put_ext_flags(struct aux *a, u32 flags) { put_u32(a, flags); }
 
 /* ext 1 of an open: the resolved path of fd's file in task t's fd table */
 static __always_inline void put_ext_realpath(struct aux *a, struct task_struct *t, long fd)
 {
-	struct file *f = fd >= 0 ? fd_file(t, fd) : NULL;
+	struct file *f = fd >= 0 && resolve_paths ? fd_file(t, fd) : NULL;
 	if (!f) {
 		put_empty(a);
 		return;

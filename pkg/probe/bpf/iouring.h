@@ -365,7 +365,7 @@ static __always_inline void uring_open_common(struct aux *a, struct uring_ctx *c
 	put_u32(a, dev);
 	put_u64(a, ino);
 	put_ext_flags(a, EXT_IO_URING);
-	if (f)
+	if (f && resolve_paths)
 		put_path(a, c->t, &f->f_path);
 	else
 		put_empty(a);

@@ -9,6 +9,8 @@
  *   uring accept              (listener and client by syscall) accept, recvmsg
  *   uring unlink PATH | mkdir PATH | rename OLD NEW | symlink TARGET LINK | link OLD NEW
  *   uring fixed PATH          openat into fixed slot 0, read through the slot, close the slot
+ *   uring skipmkdir PATH      mkdirat with IOSQE_CQE_SKIP_SUCCESS (no CQE on success), then a NOP
+ *   uring bench N PATH        N times openat PATH + close, quietly; prints "ns_per_iter X"
  *
  * With -s first (uring -s open PATH ...), the same operations are done with the equivalent
  * syscalls instead (the ring is still set up, so fd numbers are the same): the reference the
@@ -29,6 +31,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static int ring_fd;
@@ -77,6 +80,8 @@ static struct io_uring_sqe *sqe_get(void)
 }
 
 /* submits the prepared SQE, waits for its CQE and returns its res */
+static int quiet; /* bench: no line per request */
+
 static int submit_wait(const char *what)
 {
 	__atomic_store_n(sq_tail, *sq_tail + 1, __ATOMIC_RELEASE);
@@ -87,8 +92,10 @@ static int submit_wait(const char *what)
 		;
 	int res = cqes[head & *cq_mask].res;
 	__atomic_store_n(cq_head, head + 1, __ATOMIC_RELEASE);
-	printf("%s %d\n", what, res);
-	fflush(stdout);
+	if (!quiet) {
+		printf("%s %d\n", what, res);
+		fflush(stdout);
+	}
 	return res;
 }
 
@@ -96,8 +103,10 @@ static int sys_res(const char *what, long r)
 {
 	if (r < 0)
 		r = -errno;
-	printf("%s %ld\n", what, r);
-	fflush(stdout);
+	if (!quiet) {
+		printf("%s %ld\n", what, r);
+		fflush(stdout);
+	}
 	return r;
 }
 
@@ -301,6 +310,33 @@ int main(int argc, char **argv)
 			u_rw(IORING_OP_READ, 0, buf, 16, 1, "read");
 			u_close(0, 1);
 		}
+	} else if (!strcmp(op, "skipmkdir") && argc >= 3) {
+		struct io_uring_sqe *s = sqe_get();
+		s->opcode = IORING_OP_MKDIRAT;
+		s->fd = AT_FDCWD;
+		s->addr = (uintptr_t)argv[2];
+		s->len = 0750;
+		s->flags = IOSQE_CQE_SKIP_SUCCESS;
+		__atomic_store_n(sq_tail, *sq_tail + 1, __ATOMIC_RELEASE);
+		if (syscall(__NR_io_uring_enter, ring_fd, 1, 0, 0, NULL, 0) < 0)
+			die("io_uring_enter");
+		s = sqe_get();
+		s->opcode = IORING_OP_NOP;
+		submit_wait("nop"); /* CQEs are in order: the mkdir is done (or failed: its CQE first) */
+	} else if (!strcmp(op, "bench") && argc >= 4) {
+		long n = atol(argv[2]);
+		struct timespec t0, t1;
+		quiet = 1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (long i = 0; i < n; i++) {
+			int fd = u_openat(AT_FDCWD, argv[3], O_RDONLY, 0, 0);
+			if (fd < 0)
+				die("bench open");
+			u_close(fd, 0);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		double ns = (t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec);
+		printf("ns_per_iter %.1f\n", n ? ns / n : 0);
 	} else {
 		fprintf(stderr, "uring: unknown operation %s\n", op);
 		return 2;
