@@ -2,6 +2,7 @@ package sysfields
 
 import (
 	"encoding/binary"
+	"strings"
 	"testing"
 
 	"github.com/saker-sec/saker/pkg/event"
@@ -61,6 +62,9 @@ func TestExtFields(t *testing.T) {
 	plain := open(1, "lnk") // a capture's openat: no extension params
 	if g := get(plain, "fd.realpath"); g != "/home/u/lnk" {
 		t.Errorf("without the kernel's path: fd.realpath %q, want fd.name", g)
+	}
+	if g := get(plain, "evt.args"); !strings.Contains(g, "dirfd=-100(AT_FDCWD) ") { // as sysdig prints it
+		t.Errorf("evt.args %q", g)
 	}
 	if g := get(plain, "evt.is_io_uring"); g != "false" {
 		t.Errorf("capture event: evt.is_io_uring %s", g)
