@@ -324,3 +324,26 @@ func TestIOUringCQESkip(t *testing.T) {
 		t.Errorf("mkdirat path %q res %d", r.str(t, "path"), r.int(t, "res"))
 	}
 }
+
+// With IORING_SETUP_SQPOLL the kernel's SQ thread (iou-sqp-PID, a thread of the process that
+// Saker never saw start) submits: the event is written as the process's main thread.
+func TestIOUringSQPoll(t *testing.T) {
+	c := sharedProbe(t)
+	needUring(t, c)
+	if err := c.p.SetSyscalls([]string{"openat", "close"}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.p.SetSyscalls(nil)
+	pid, res := uringRun(t, t.TempDir(), "sqpoll", "/etc/shadow")
+	if res["openat"] < 0 {
+		t.Fatalf("openat %d", res["openat"])
+	}
+	r := uringRec(t, c, "openat", pid, func(r *rec) bool { return r.str(t, "name") == "/etc/shadow" })
+	if fd := r.int(t, "fd"); fd != int64(res["openat"]) {
+		t.Errorf("fd %d, helper got %d", fd, res["openat"])
+	}
+	if got := r.ev.ExtString(event.ExtRealPath); got != "/etc/shadow" {
+		t.Errorf("resolved path %q", got)
+	}
+	uringRec(t, c, "close", pid, func(r *rec) bool { return r.int(t, "fd") == int64(res["openat"]) })
+}

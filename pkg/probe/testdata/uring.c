@@ -9,6 +9,7 @@
  *   uring accept              (listener and client by syscall) accept, recvmsg
  *   uring unlink PATH | mkdir PATH | rename OLD NEW | symlink TARGET LINK | link OLD NEW
  *   uring fixed PATH          openat into fixed slot 0, read through the slot, close the slot
+ *   uring sqpoll PATH         with an SQPOLL ring (a kernel thread submits): openat, close
  *   uring skipmkdir PATH      mkdirat with IOSQE_CQE_SKIP_SUCCESS (no CQE on success), then a NOP
  *   uring bench N PATH        N times openat PATH + close, quietly; prints "ns_per_iter X"
  *
@@ -35,6 +36,7 @@
 #include <unistd.h>
 
 static int ring_fd;
+static unsigned *sq_flags, sqpoll;
 static unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
 static struct io_uring_sqe *sqes;
 static struct io_uring_cqe *cqes;
@@ -50,6 +52,10 @@ static void ring_init(void)
 {
 	struct io_uring_params p;
 	memset(&p, 0, sizeof(p));
+	if (sqpoll) {
+		p.flags = IORING_SETUP_SQPOLL;
+		p.sq_thread_idle = 1000;
+	}
 	ring_fd = syscall(__NR_io_uring_setup, 8, &p);
 	if (ring_fd < 0)
 		die("io_uring_setup");
@@ -62,6 +68,7 @@ static void ring_init(void)
 	if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED)
 		die("mmap");
 	sq_tail = (unsigned *)(sq + p.sq_off.tail);
+	sq_flags = (unsigned *)(sq + p.sq_off.flags);
 	sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
 	sq_array = (unsigned *)(sq + p.sq_off.array);
 	cq_head = (unsigned *)(cq + p.cq_off.head);
@@ -85,7 +92,14 @@ static int quiet; /* bench: no line per request */
 static int submit_wait(const char *what)
 {
 	__atomic_store_n(sq_tail, *sq_tail + 1, __ATOMIC_RELEASE);
-	if (syscall(__NR_io_uring_enter, ring_fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
+	if (sqpoll) {
+		/* the kernel's SQ thread takes the entry; wake it if it sleeps, then wait */
+		unsigned fl = IORING_ENTER_GETEVENTS;
+		if (__atomic_load_n(sq_flags, __ATOMIC_ACQUIRE) & IORING_SQ_NEED_WAKEUP)
+			fl |= IORING_ENTER_SQ_WAKEUP;
+		if (syscall(__NR_io_uring_enter, ring_fd, 0, 1, fl, NULL, 0) < 0)
+			die("io_uring_enter");
+	} else if (syscall(__NR_io_uring_enter, ring_fd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0)
 		die("io_uring_enter");
 	unsigned head = *cq_head;
 	while (head == __atomic_load_n(cq_tail, __ATOMIC_ACQUIRE))
@@ -205,6 +219,8 @@ int main(int argc, char **argv)
 		return 2;
 	const char *op = argv[1];
 	char buf[64];
+	if (!strcmp(op, "sqpoll"))
+		sqpoll = 1;
 	ring_init();
 	if (!strcmp(op, "open") && argc >= 3) {
 		int dfd = AT_FDCWD;
@@ -310,6 +326,10 @@ int main(int argc, char **argv)
 			u_rw(IORING_OP_READ, 0, buf, 16, 1, "read");
 			u_close(0, 1);
 		}
+	} else if (!strcmp(op, "sqpoll") && argc >= 3) {
+		int fd = u_openat(AT_FDCWD, argv[2], O_RDONLY, 0, 0);
+		if (fd >= 0)
+			u_close(fd, 0);
 	} else if (!strcmp(op, "skipmkdir") && argc >= 3) {
 		struct io_uring_sqe *s = sqe_get();
 		s->opcode = IORING_OP_MKDIRAT;
