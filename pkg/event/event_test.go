@@ -337,6 +337,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(record(SyscallOpenX, 9, [][]byte{u64(3), []byte("/x\x00")}, 2, false), true)
 	f.Add(record(SyscallOpenX, 9, [][]byte{u64(3), []byte("/x\x00")}, 2, true), false)
 	f.Add(record(103, 9, [][]byte{u64(3)}, 2, false), true)
+	// an openat exit with the probe's extension params (flags, resolved path)
+	f.Add(record(307, 9, [][]byte{u64(3), u64(-100), []byte("x\x00"), u32(1), u32(0), u32(0), u64(7), u32(1), []byte("/etc/shadow\x00")}, 2, false), true)
 	f.Fuzz(func(t *testing.T, raw []byte, v2 bool) {
 		var ev Event
 		var n Normalizer
@@ -352,5 +354,33 @@ func FuzzDecode(f *testing.F) {
 			ev.Addr(i)
 			ev.FlagsString(i)
 		}
+		ev.IsIOUring()
+		ev.ExtString(ExtRealPath)
+		if b, ok := ev.Ext(ExtFlags); ok && ev.NParams <= len(ev.Info.Params) {
+			t.Fatalf("Ext(ExtFlags) = %q with %d params of %d", b, ev.NParams, len(ev.Info.Params))
+		}
 	})
+}
+
+// The probe's extension params follow the table's: Ext reads them, and an event without them
+// has none.
+func TestExt(t *testing.T) {
+	var ev Event
+	plain := record(307, 9, [][]byte{u64(3), u64(-100), []byte("x\x00"), u32(1), u32(0), u32(0), u64(7)}, 2, false)
+	if err := Decode(plain, &ev, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ev.Ext(ExtFlags); ok || ev.IsIOUring() || ev.ExtString(ExtRealPath) != "" {
+		t.Error("extension params on an event without them")
+	}
+	ext := record(307, 9, [][]byte{u64(3), u64(-100), []byte("x\x00"), u32(1), u32(0), u32(0), u64(7), u32(ExtIOUring), []byte("/etc/shadow\x00")}, 2, false)
+	if err := Decode(ext, &ev, true); err != nil {
+		t.Fatal(err)
+	}
+	if !ev.IsIOUring() || ev.ExtString(ExtRealPath) != "/etc/shadow" || ev.Str(2) != "x" {
+		t.Errorf("io_uring %v realpath %q name %q", ev.IsIOUring(), ev.ExtString(ExtRealPath), ev.Str(2))
+	}
+	if _, ok := ev.Ext(2); ok {
+		t.Error("Ext(2) present")
+	}
 }

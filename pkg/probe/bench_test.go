@@ -132,6 +132,18 @@ func BenchmarkOpenClose(b *testing.B) {
 		st := d.p.Stats()
 		b.ReportMetric(float64(st.KernelDrops), "drops")
 	})
+	b.Run("probe-norealpath", func(b *testing.B) {
+		// the same without the resolved-path walk at the open's exit (fd.realpath)
+		d := loadDrained(b, Options{RingBytes: 64 << 20, NoRealPath: true})
+		defer d.close()
+		report := d.bpfCost(b)
+		b.ResetTimer()
+		benchOpenClose(b)
+		b.StopTimer()
+		report()
+		st := d.p.Stats()
+		b.ReportMetric(float64(st.KernelDrops), "drops")
+	})
 	b.Run("probe-unselected", func(b *testing.B) {
 		d := loadDrained(b, Options{RingBytes: 64 << 20, Syscalls: []string{"execve"}})
 		defer d.close()

@@ -42,6 +42,10 @@ type Options struct {
 	// process exits). Empty means every supported one except read and write, which are
 	// captured only when named.
 	Syscalls []string
+	// NoRealPath leaves out the walk of an opened file's path at open exits (the extension
+	// param ExtRealPath, fd.realpath, is then empty and fd.realpath falls back to fd.name).
+	// For measuring its cost.
+	NoRealPath bool
 	// AllMmap captures mmap and mprotect calls without PROT_EXEC too (default: only
 	// executable mappings).
 	AllMmap bool
@@ -55,6 +59,11 @@ type Stats struct {
 	Wakeups     uint64 // forced reader wakeups
 	Read        uint64 // records returned by Read
 }
+
+// FixedFDBase is the fd the probe writes for io_uring's fixed-file slot 0 (slot i is
+// FixedFDBase+i): requests on registered files, and direct opens and accepts into them, have
+// no fd of their own (bpf/iouring.h's FIXED_FD_BASE).
+const FixedFDBase = 0x70000000
 
 // ErrClosed is returned by Read after Close.
 var ErrClosed = errors.New("probe: closed")
@@ -77,9 +86,11 @@ type Probe struct {
 	rec    ringbuf.Record
 	read   atomic.Uint64
 
-	stopOnce  sync.Once
-	stopped   atomic.Bool // programs detached: Read drains the ring, then returns ErrClosed
-	stopErr   error
+	stopOnce sync.Once
+	stopped  atomic.Bool // programs detached: Read drains the ring, then returns ErrClosed
+	stopErr  error
+	uringErr error // why io_uring requests are not seen (nil: they are)
+
 	closeOnce sync.Once
 	closed    atomic.Bool
 	closeErr  error
@@ -120,6 +131,9 @@ func Load(opts Options) (*Probe, error) {
 	if opts.AllMmap {
 		vars["mmap_exec_only"] = uint8(0)
 	}
+	if opts.NoRealPath {
+		vars["resolve_paths"] = uint8(0)
+	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]
 		if !ok {
@@ -131,10 +145,18 @@ func Load(opts Options) (*Probe, error) {
 	}
 
 	coll, err := ebpf.NewCollection(spec)
+	var uringErr error
+	if err != nil {
+		// A kernel without io_uring (or with other io_uring types) refuses only those
+		// programs: load the rest.
+		uringErr = err
+		withoutUring(spec)
+		coll, err = ebpf.NewCollection(spec)
+	}
 	if err != nil {
 		return nil, loadError(err)
 	}
-	p := &Probe{coll: coll, interesting: coll.Maps["interesting"], stats: coll.Maps["stats"]}
+	p := &Probe{coll: coll, interesting: coll.Maps["interesting"], stats: coll.Maps["stats"], uringErr: uringErr}
 	if err := p.setup(sel); err != nil {
 		p.Close()
 		return nil, err
@@ -172,6 +194,9 @@ func (p *Probe) setup(sel map[uint32]bool) error {
 		}
 		p.links = append(p.links, l)
 	}
+	if p.uringErr == nil {
+		p.uringErr = p.setupUring()
+	}
 	rd, err := ringbuf.NewReader(p.coll.Maps["events"])
 	if err != nil {
 		return fmt.Errorf("probe: ring buffer reader: %w", err)
@@ -180,6 +205,50 @@ func (p *Probe) setup(sel map[uint32]bool) error {
 	p.rd = rd
 	return nil
 }
+
+// setupUring registers the io_uring encoders and attaches the io_uring tracepoints. Its error
+// leaves the syscall programs working.
+func (p *Probe) setupUring() error {
+	progs := p.coll.Maps["uring_progs"]
+	skip := p.coll.Maps["uring_skip_progs"]
+	for op, name := range uringOps {
+		if err := progs.Put(op, p.coll.Programs["uc_"+name]); err != nil {
+			return fmt.Errorf("probe: registering uc_%s: %w", name, err)
+		}
+		if err := skip.Put(op, p.coll.Programs["us_"+name]); err != nil {
+			return fmt.Errorf("probe: registering us_%s: %w", name, err)
+		}
+	}
+	var links []link.Link
+	for _, name := range uringPrograms {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p.coll.Programs[name]})
+		if err != nil {
+			for _, l := range links {
+				l.Close()
+			}
+			return fmt.Errorf("probe: attaching %s: %w", name, err)
+		}
+		links = append(links, l)
+	}
+	p.links = append(p.links, links...)
+	return nil
+}
+
+// withoutUring removes the io_uring programs and maps from spec.
+func withoutUring(spec *ebpf.CollectionSpec) {
+	for name := range spec.Programs {
+		if strings.HasPrefix(name, "uc_") || strings.HasPrefix(name, "us_") || name == "uring_submit" || name == "uring_complete" {
+			delete(spec.Programs, name)
+		}
+	}
+	for _, name := range []string{"uring_pending", "uring_scratch", "uring_progs", "uring_skip_progs"} {
+		delete(spec.Maps, name)
+	}
+}
+
+// IOUringError reports why io_uring requests are not seen (the kernel refused or lacks
+// io_uring's tracepoints); nil when they are.
+func (p *Probe) IOUringError() error { return p.uringErr }
 
 // loadError names the program the verifier refused and quotes the end of its log.
 func loadError(err error) error {

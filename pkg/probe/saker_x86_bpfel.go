@@ -30,6 +30,28 @@ type sakerExecName struct {
 	S [4096]int8
 }
 
+type sakerUringReq struct {
+	_       structs.HostLayout
+	Task    uint64
+	Tid     uint32
+	Tgid    uint32
+	Op      uint32
+	Fd      int32
+	Dfd     int32
+	Dfd2    int32
+	Flags   uint32
+	Mode    uint32
+	Oflags  uint64
+	Resolve uint64
+	Slot    uint32
+	Size    uint32
+	Addrlen uint32
+	Addr    [128]uint8
+	P1      [4096]int8
+	P2      [4096]int8
+	_       [4]byte
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -42,12 +64,50 @@ const (
 	sakerMapInteresting     = "interesting"
 	sakerMapStageProgs      = "stage_progs"
 	sakerMapStats           = "stats"
+	sakerMapUringPending    = "uring_pending"
+	sakerMapUringProgs      = "uring_progs"
+	sakerMapUringScratch    = "uring_scratch"
+	sakerMapUringSkipProgs  = "uring_skip_progs"
 	sakerProgCloneStage2    = "clone_stage2"
 	sakerProgExecveStage2   = "execve_stage2"
 	sakerProgExecveStage3   = "execve_stage3"
 	sakerProgSchedExec      = "sched_exec"
 	sakerProgSchedExit      = "sched_exit"
 	sakerProgSysExit        = "sys_exit"
+	sakerProgUcAccept       = "uc_accept"
+	sakerProgUcClose        = "uc_close"
+	sakerProgUcConnect      = "uc_connect"
+	sakerProgUcLinkat       = "uc_linkat"
+	sakerProgUcMkdirat      = "uc_mkdirat"
+	sakerProgUcOpenat       = "uc_openat"
+	sakerProgUcOpenat2      = "uc_openat2"
+	sakerProgUcRead         = "uc_read"
+	sakerProgUcRecv         = "uc_recv"
+	sakerProgUcRecvmsg      = "uc_recvmsg"
+	sakerProgUcRenameat     = "uc_renameat"
+	sakerProgUcSend         = "uc_send"
+	sakerProgUcSendmsg      = "uc_sendmsg"
+	sakerProgUcSymlinkat    = "uc_symlinkat"
+	sakerProgUcUnlinkat     = "uc_unlinkat"
+	sakerProgUcWrite        = "uc_write"
+	sakerProgUringComplete  = "uring_complete"
+	sakerProgUringSubmit    = "uring_submit"
+	sakerProgUsAccept       = "us_accept"
+	sakerProgUsClose        = "us_close"
+	sakerProgUsConnect      = "us_connect"
+	sakerProgUsLinkat       = "us_linkat"
+	sakerProgUsMkdirat      = "us_mkdirat"
+	sakerProgUsOpenat       = "us_openat"
+	sakerProgUsOpenat2      = "us_openat2"
+	sakerProgUsRead         = "us_read"
+	sakerProgUsRecv         = "us_recv"
+	sakerProgUsRecvmsg      = "us_recvmsg"
+	sakerProgUsRenameat     = "us_renameat"
+	sakerProgUsSend         = "us_send"
+	sakerProgUsSendmsg      = "us_sendmsg"
+	sakerProgUsSymlinkat    = "us_symlinkat"
+	sakerProgUsUnlinkat     = "us_unlinkat"
+	sakerProgUsWrite        = "us_write"
 	sakerProgX_accept       = "x_accept"
 	sakerProgX_accept4      = "x_accept4"
 	sakerProgX_bind         = "x_bind"
@@ -130,6 +190,7 @@ const (
 	sakerVarBootOffsetNs    = "boot_offset_ns"
 	sakerVarExcludeTgid     = "exclude_tgid"
 	sakerVarMmapExecOnly    = "mmap_exec_only"
+	sakerVarResolvePaths    = "resolve_paths"
 	sakerVarWakeBatch       = "wake_batch"
 	sakerVarWakeBytes       = "wake_bytes"
 )
@@ -182,6 +243,40 @@ type sakerProgramSpecs struct {
 	SchedExec      *ebpf.ProgramSpec `ebpf:"sched_exec"`
 	SchedExit      *ebpf.ProgramSpec `ebpf:"sched_exit"`
 	SysExit        *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	UcAccept       *ebpf.ProgramSpec `ebpf:"uc_accept"`
+	UcClose        *ebpf.ProgramSpec `ebpf:"uc_close"`
+	UcConnect      *ebpf.ProgramSpec `ebpf:"uc_connect"`
+	UcLinkat       *ebpf.ProgramSpec `ebpf:"uc_linkat"`
+	UcMkdirat      *ebpf.ProgramSpec `ebpf:"uc_mkdirat"`
+	UcOpenat       *ebpf.ProgramSpec `ebpf:"uc_openat"`
+	UcOpenat2      *ebpf.ProgramSpec `ebpf:"uc_openat2"`
+	UcRead         *ebpf.ProgramSpec `ebpf:"uc_read"`
+	UcRecv         *ebpf.ProgramSpec `ebpf:"uc_recv"`
+	UcRecvmsg      *ebpf.ProgramSpec `ebpf:"uc_recvmsg"`
+	UcRenameat     *ebpf.ProgramSpec `ebpf:"uc_renameat"`
+	UcSend         *ebpf.ProgramSpec `ebpf:"uc_send"`
+	UcSendmsg      *ebpf.ProgramSpec `ebpf:"uc_sendmsg"`
+	UcSymlinkat    *ebpf.ProgramSpec `ebpf:"uc_symlinkat"`
+	UcUnlinkat     *ebpf.ProgramSpec `ebpf:"uc_unlinkat"`
+	UcWrite        *ebpf.ProgramSpec `ebpf:"uc_write"`
+	UringComplete  *ebpf.ProgramSpec `ebpf:"uring_complete"`
+	UringSubmit    *ebpf.ProgramSpec `ebpf:"uring_submit"`
+	UsAccept       *ebpf.ProgramSpec `ebpf:"us_accept"`
+	UsClose        *ebpf.ProgramSpec `ebpf:"us_close"`
+	UsConnect      *ebpf.ProgramSpec `ebpf:"us_connect"`
+	UsLinkat       *ebpf.ProgramSpec `ebpf:"us_linkat"`
+	UsMkdirat      *ebpf.ProgramSpec `ebpf:"us_mkdirat"`
+	UsOpenat       *ebpf.ProgramSpec `ebpf:"us_openat"`
+	UsOpenat2      *ebpf.ProgramSpec `ebpf:"us_openat2"`
+	UsRead         *ebpf.ProgramSpec `ebpf:"us_read"`
+	UsRecv         *ebpf.ProgramSpec `ebpf:"us_recv"`
+	UsRecvmsg      *ebpf.ProgramSpec `ebpf:"us_recvmsg"`
+	UsRenameat     *ebpf.ProgramSpec `ebpf:"us_renameat"`
+	UsSend         *ebpf.ProgramSpec `ebpf:"us_send"`
+	UsSendmsg      *ebpf.ProgramSpec `ebpf:"us_sendmsg"`
+	UsSymlinkat    *ebpf.ProgramSpec `ebpf:"us_symlinkat"`
+	UsUnlinkat     *ebpf.ProgramSpec `ebpf:"us_unlinkat"`
+	UsWrite        *ebpf.ProgramSpec `ebpf:"us_write"`
 	X_accept       *ebpf.ProgramSpec `ebpf:"x_accept"`
 	X_accept4      *ebpf.ProgramSpec `ebpf:"x_accept4"`
 	X_bind         *ebpf.ProgramSpec `ebpf:"x_bind"`
@@ -267,14 +362,18 @@ type sakerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sakerMapSpecs struct {
-	Auxmap       *ebpf.MapSpec `ebpf:"auxmap"`
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	ExecFname    *ebpf.MapSpec `ebpf:"exec_fname"`
-	ExitProgs    *ebpf.MapSpec `ebpf:"exit_progs"`
-	FnameScratch *ebpf.MapSpec `ebpf:"fname_scratch"`
-	Interesting  *ebpf.MapSpec `ebpf:"interesting"`
-	StageProgs   *ebpf.MapSpec `ebpf:"stage_progs"`
-	Stats        *ebpf.MapSpec `ebpf:"stats"`
+	Auxmap         *ebpf.MapSpec `ebpf:"auxmap"`
+	Events         *ebpf.MapSpec `ebpf:"events"`
+	ExecFname      *ebpf.MapSpec `ebpf:"exec_fname"`
+	ExitProgs      *ebpf.MapSpec `ebpf:"exit_progs"`
+	FnameScratch   *ebpf.MapSpec `ebpf:"fname_scratch"`
+	Interesting    *ebpf.MapSpec `ebpf:"interesting"`
+	StageProgs     *ebpf.MapSpec `ebpf:"stage_progs"`
+	Stats          *ebpf.MapSpec `ebpf:"stats"`
+	UringPending   *ebpf.MapSpec `ebpf:"uring_pending"`
+	UringProgs     *ebpf.MapSpec `ebpf:"uring_progs"`
+	UringScratch   *ebpf.MapSpec `ebpf:"uring_scratch"`
+	UringSkipProgs *ebpf.MapSpec `ebpf:"uring_skip_progs"`
 }
 
 // sakerVariableSpecs contains global variables before they are loaded into the kernel.
@@ -284,6 +383,7 @@ type sakerVariableSpecs struct {
 	BootOffsetNs *ebpf.VariableSpec `ebpf:"boot_offset_ns"`
 	ExcludeTgid  *ebpf.VariableSpec `ebpf:"exclude_tgid"`
 	MmapExecOnly *ebpf.VariableSpec `ebpf:"mmap_exec_only"`
+	ResolvePaths *ebpf.VariableSpec `ebpf:"resolve_paths"`
 	WakeBatch    *ebpf.VariableSpec `ebpf:"wake_batch"`
 	WakeBytes    *ebpf.VariableSpec `ebpf:"wake_bytes"`
 }
@@ -308,14 +408,18 @@ func (o *sakerObjects) Close() error {
 //
 // It can be passed to loadSakerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sakerMaps struct {
-	Auxmap       *ebpf.Map `ebpf:"auxmap"`
-	Events       *ebpf.Map `ebpf:"events"`
-	ExecFname    *ebpf.Map `ebpf:"exec_fname"`
-	ExitProgs    *ebpf.Map `ebpf:"exit_progs"`
-	FnameScratch *ebpf.Map `ebpf:"fname_scratch"`
-	Interesting  *ebpf.Map `ebpf:"interesting"`
-	StageProgs   *ebpf.Map `ebpf:"stage_progs"`
-	Stats        *ebpf.Map `ebpf:"stats"`
+	Auxmap         *ebpf.Map `ebpf:"auxmap"`
+	Events         *ebpf.Map `ebpf:"events"`
+	ExecFname      *ebpf.Map `ebpf:"exec_fname"`
+	ExitProgs      *ebpf.Map `ebpf:"exit_progs"`
+	FnameScratch   *ebpf.Map `ebpf:"fname_scratch"`
+	Interesting    *ebpf.Map `ebpf:"interesting"`
+	StageProgs     *ebpf.Map `ebpf:"stage_progs"`
+	Stats          *ebpf.Map `ebpf:"stats"`
+	UringPending   *ebpf.Map `ebpf:"uring_pending"`
+	UringProgs     *ebpf.Map `ebpf:"uring_progs"`
+	UringScratch   *ebpf.Map `ebpf:"uring_scratch"`
+	UringSkipProgs *ebpf.Map `ebpf:"uring_skip_progs"`
 }
 
 func (m *sakerMaps) Close() error {
@@ -328,6 +432,10 @@ func (m *sakerMaps) Close() error {
 		m.Interesting,
 		m.StageProgs,
 		m.Stats,
+		m.UringPending,
+		m.UringProgs,
+		m.UringScratch,
+		m.UringSkipProgs,
 	)
 }
 
@@ -338,6 +446,7 @@ type sakerVariables struct {
 	BootOffsetNs *ebpf.Variable `ebpf:"boot_offset_ns"`
 	ExcludeTgid  *ebpf.Variable `ebpf:"exclude_tgid"`
 	MmapExecOnly *ebpf.Variable `ebpf:"mmap_exec_only"`
+	ResolvePaths *ebpf.Variable `ebpf:"resolve_paths"`
 	WakeBatch    *ebpf.Variable `ebpf:"wake_batch"`
 	WakeBytes    *ebpf.Variable `ebpf:"wake_bytes"`
 }
@@ -352,6 +461,40 @@ type sakerPrograms struct {
 	SchedExec      *ebpf.Program `ebpf:"sched_exec"`
 	SchedExit      *ebpf.Program `ebpf:"sched_exit"`
 	SysExit        *ebpf.Program `ebpf:"sys_exit"`
+	UcAccept       *ebpf.Program `ebpf:"uc_accept"`
+	UcClose        *ebpf.Program `ebpf:"uc_close"`
+	UcConnect      *ebpf.Program `ebpf:"uc_connect"`
+	UcLinkat       *ebpf.Program `ebpf:"uc_linkat"`
+	UcMkdirat      *ebpf.Program `ebpf:"uc_mkdirat"`
+	UcOpenat       *ebpf.Program `ebpf:"uc_openat"`
+	UcOpenat2      *ebpf.Program `ebpf:"uc_openat2"`
+	UcRead         *ebpf.Program `ebpf:"uc_read"`
+	UcRecv         *ebpf.Program `ebpf:"uc_recv"`
+	UcRecvmsg      *ebpf.Program `ebpf:"uc_recvmsg"`
+	UcRenameat     *ebpf.Program `ebpf:"uc_renameat"`
+	UcSend         *ebpf.Program `ebpf:"uc_send"`
+	UcSendmsg      *ebpf.Program `ebpf:"uc_sendmsg"`
+	UcSymlinkat    *ebpf.Program `ebpf:"uc_symlinkat"`
+	UcUnlinkat     *ebpf.Program `ebpf:"uc_unlinkat"`
+	UcWrite        *ebpf.Program `ebpf:"uc_write"`
+	UringComplete  *ebpf.Program `ebpf:"uring_complete"`
+	UringSubmit    *ebpf.Program `ebpf:"uring_submit"`
+	UsAccept       *ebpf.Program `ebpf:"us_accept"`
+	UsClose        *ebpf.Program `ebpf:"us_close"`
+	UsConnect      *ebpf.Program `ebpf:"us_connect"`
+	UsLinkat       *ebpf.Program `ebpf:"us_linkat"`
+	UsMkdirat      *ebpf.Program `ebpf:"us_mkdirat"`
+	UsOpenat       *ebpf.Program `ebpf:"us_openat"`
+	UsOpenat2      *ebpf.Program `ebpf:"us_openat2"`
+	UsRead         *ebpf.Program `ebpf:"us_read"`
+	UsRecv         *ebpf.Program `ebpf:"us_recv"`
+	UsRecvmsg      *ebpf.Program `ebpf:"us_recvmsg"`
+	UsRenameat     *ebpf.Program `ebpf:"us_renameat"`
+	UsSend         *ebpf.Program `ebpf:"us_send"`
+	UsSendmsg      *ebpf.Program `ebpf:"us_sendmsg"`
+	UsSymlinkat    *ebpf.Program `ebpf:"us_symlinkat"`
+	UsUnlinkat     *ebpf.Program `ebpf:"us_unlinkat"`
+	UsWrite        *ebpf.Program `ebpf:"us_write"`
 	X_accept       *ebpf.Program `ebpf:"x_accept"`
 	X_accept4      *ebpf.Program `ebpf:"x_accept4"`
 	X_bind         *ebpf.Program `ebpf:"x_bind"`
@@ -441,6 +584,40 @@ func (p *sakerPrograms) Close() error {
 		p.SchedExec,
 		p.SchedExit,
 		p.SysExit,
+		p.UcAccept,
+		p.UcClose,
+		p.UcConnect,
+		p.UcLinkat,
+		p.UcMkdirat,
+		p.UcOpenat,
+		p.UcOpenat2,
+		p.UcRead,
+		p.UcRecv,
+		p.UcRecvmsg,
+		p.UcRenameat,
+		p.UcSend,
+		p.UcSendmsg,
+		p.UcSymlinkat,
+		p.UcUnlinkat,
+		p.UcWrite,
+		p.UringComplete,
+		p.UringSubmit,
+		p.UsAccept,
+		p.UsClose,
+		p.UsConnect,
+		p.UsLinkat,
+		p.UsMkdirat,
+		p.UsOpenat,
+		p.UsOpenat2,
+		p.UsRead,
+		p.UsRecv,
+		p.UsRecvmsg,
+		p.UsRenameat,
+		p.UsSend,
+		p.UsSendmsg,
+		p.UsSymlinkat,
+		p.UsUnlinkat,
+		p.UsWrite,
 		p.X_accept,
 		p.X_accept4,
 		p.X_bind,

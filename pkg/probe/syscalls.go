@@ -67,3 +67,18 @@ func EventCode(name string) (uint16, bool) {
 	s, ok := syscalls[name]
 	return s.code, ok
 }
+
+// uringOps maps an io_uring opcode to the encoder programs of the syscall event it becomes:
+// uc_NAME at the request's CQE, us_NAME at its submission when it skips its CQE (bpf/iouring.h).
+var uringOps = map[uint32]string{
+	18: "openat", 28: "openat2", 19: "close",
+	1: "read", 4: "read", 22: "read", 60: "read", // READV, READ_FIXED, READ, READV_FIXED
+	2: "write", 5: "write", 23: "write", 61: "write",
+	16: "connect", 13: "accept", 26: "send", 47: "send", 27: "recv",
+	9: "sendmsg", 48: "sendmsg", 10: "recvmsg",
+	36: "unlinkat", 35: "renameat", 37: "mkdirat", 38: "symlinkat", 39: "linkat",
+}
+
+// uringPrograms are the io_uring programs and maps, left out when the kernel lacks io_uring's
+// tracepoints or types.
+var uringPrograms = []string{"uring_submit", "uring_complete"}

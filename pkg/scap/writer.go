@@ -393,7 +393,8 @@ func CompatCode(ev *event.Event) (uint16, bool) {
 }
 
 // WriteEvent writes one event (EV_V2 block, EVF_V2 when ev.Flags is set, the LARGE variants
-// for large-payload codes) in its current layout: params 0..NParams-1, absent ones as empty.
+// for large-payload codes) in its current layout: params 0..NParams-1, absent ones as empty
+// (extension params left out).
 func (w *Writer) WriteEvent(ev *event.Event) error {
 	if w.err != nil {
 		return w.err
@@ -404,7 +405,9 @@ func (w *Writer) WriteEvent(ev *event.Event) error {
 	code := ev.Type
 	info := ev.Info
 	vals := w.vals[:0]
-	for i := 0; i < ev.NParams; i++ {
+	// the table's params only: Saker's extension params (pkg/event.Ext) are not part of the
+	// format other readers know
+	for i := 0; i < ev.NParams && i < len(info.Params); i++ {
 		vals = append(vals, ev.Bytes(i))
 	}
 	if w.opts.SysdigCompat {

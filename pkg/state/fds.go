@@ -102,6 +102,9 @@ func (e *Engine) onOpen(ctx *Context) {
 	if v, ok := pUint(ev, "ino"); ok {
 		f.Ino = v
 	}
+	if rp := ev.ExtString(event.ExtRealPath); rp != "" {
+		f.RealPath = strings.Clone(rp) // the param aliases the event buffer
+	}
 	ctx.FD = e.addFD(t, f)
 }
 

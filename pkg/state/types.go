@@ -252,6 +252,7 @@ type FD struct {
 	Type      uint8  // event.FD* constants
 	Name      string // path, socket tuple text, …
 	NameRaw   string // files: the path as the open call passed it (fd.nameraw), not made absolute
+	RealPath  string // files opened live: the kernel's path of the opened file (the probe's ExtRealPath); "" when unknown
 	OpenFlags uint32 // scap encoding (flag-tables.tsv file_flags; epoll/memfd flags for those types)
 	Ino       uint64
 	Dev       uint32

@@ -130,6 +130,8 @@ func fmtTime(ts uint64, layout string, utc bool) string {
 
 func (s *Source) evtField(name, arg string) (func(c *state.Context) (fields.Value, bool), error) {
 	switch name {
+	case "evt.is_io_uring":
+		return func(c *state.Context) (fields.Value, bool) { return boolean(c.Ev.IsIOUring()) }, nil
 	case "evt.num":
 		return func(c *state.Context) (fields.Value, bool) { return num(c.Ev.Num) }, nil
 	case "evt.time", "evt.outputtime":

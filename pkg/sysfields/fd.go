@@ -315,6 +315,13 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
 			return str(containerID(c) + ":" + f.Name)
 		}), nil
+	case "fd.realpath":
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
+			if f.RealPath != "" {
+				return str(f.RealPath)
+			}
+			return str(f.Name)
+		}), nil
 	case "fd.ino":
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
 			if !isFileLike(f.Type) {

@@ -52,6 +52,8 @@ func (r *renderer) param(c *state.Context, ev *event.Event, i int) (val, res str
 		val = strconv.FormatInt(fd, 10)
 		if fd >= 0 {
 			res = r.fdTag(c, fd)
+		} else if fd == -100 {
+			res = "AT_FDCWD" // the *at calls' dirfd, as sysdig prints it
 		} else {
 			res = errnoName(-fd)
 		}

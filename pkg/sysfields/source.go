@@ -79,13 +79,16 @@ func NewSourceWith(st *state.Engine, opts Options) *Source {
 	return &Source{st: st, opts: opts, cat: catalog, r: renderer{st: st}}
 }
 
-// extraFields are libsinsp fields Saker serves that the current Falco catalogue no longer
-// lists: the process categories of health probes (sinsp_threadinfo's m_category), which
-// rules use to silence health-check noise.
+// extraFields are fields Saker serves that the current Falco catalogue does not list: libsinsp's
+// process categories of health probes (sinsp_threadinfo's m_category), which rules use to
+// silence health-check noise, and Saker's own probe fields (evt.is_io_uring, fd.realpath).
 var extraFields = []fields.Info{
 	{Name: "proc.is_container_healthcheck", Type: fields.Bool, Desc: "'true' if this process is running as a part of the container's health check."},
 	{Name: "proc.is_container_liveness_probe", Type: fields.Bool, Desc: "'true' if this process is running as a part of the container's liveness probe."},
 	{Name: "proc.is_container_readiness_probe", Type: fields.Bool, Desc: "'true' if this process is running as a part of the container's readiness probe."},
+	// Saker's own: what the live probe adds to events (pkg/event's extension params).
+	{Name: "evt.is_io_uring", Type: fields.Bool, Desc: "'true' if the event's operation was an io_uring request (the probe writes such requests as the events of the syscalls they stand for: open, connect, ...); 'false' for syscalls and events read from captures."},
+	{Name: "fd.realpath", Type: fields.String, Desc: "The kernel's path of the file the fd refers to, as the open resolved it (symlinks, '..', '//' and the directory fd resolved: a symlink to /etc/shadow opened gives /etc/shadow). Equal to fd.name where the kernel's path is not known (captures, fds from before Saker started, non-file fds). A hard link gives the link's own path: use fd.ino and fd.dev to identify the file."},
 }
 
 var catalog = fields.NewCatalog(append(append([]fields.Info(nil), fields.SyscallCatalog().Fields()...), extraFields...))

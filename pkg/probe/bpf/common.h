@@ -212,16 +212,16 @@ static __always_inline void put_dyn_u64(struct aux *a, u64 v)
 	push_len(a, 9);
 }
 
-static __always_inline void ev_submit(struct aux *a)
+/* submits the event built in a as thread tid's */
+static __always_inline void ev_submit_tid(struct aux *a, u32 tid)
 {
-	u64 pid_tgid = bpf_get_current_pid_tgid();
 	u32 len = a->pos;
 	if (a->drop || len > MAX_EV - 1 || a->idx != a->np) {
 		stat_inc(STAT_TOOBIG);
 		return;
 	}
 	*(u64 *)&a->data[0] = bpf_ktime_get_boot_ns() + boot_offset_ns;
-	*(u64 *)&a->data[8] = (u32)pid_tgid;
+	*(u64 *)&a->data[8] = tid;
 	*(u32 *)&a->data[16] = len;
 	*(u16 *)&a->data[20] = (u16)a->type;
 	*(u32 *)&a->data[22] = a->np;
@@ -233,12 +233,16 @@ static __always_inline void ev_submit(struct aux *a)
 		a->unwoken = 0;
 		stat_inc(STAT_WAKEUPS);
 	}
+	asm volatile("" : "+r"(len)); /* keep the bound below for the verifier */
+	len &= EV_MASK;
 	if (bpf_ringbuf_output(&events, a->data, len, flags) < 0) {
 		stat_inc(STAT_DROPS);
 		return;
 	}
 	stat_inc(STAT_EVENTS);
 }
+
+static __always_inline void ev_submit(struct aux *a) { ev_submit_tid(a, (u32)bpf_get_current_pid_tgid()); }
 
 /* syscall arguments from the saved user registers (x86_64). At sys_exit they still hold the
  * values the syscall was called with (only ax is overwritten by the return value). */

@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "extract.h"
+#include "ext.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -375,30 +376,32 @@ static __always_inline u32 file_created(long fd)
 
 EXIT_PROG(open) /* 3: fd, name, flags, mode, dev, ino */
 {
-	BEGIN(3, 6);
+	BEGIN(3, 6 + NEXT_OPEN);
 	put_s64(a, ret);
 	put_ustr(a, ARG(0));
 	put_u32(a, open_flags_to_scap(ARG(1)) | file_created(ret));
 	put_u32(a, open_mode_to_scap(ARG(1), ARG(2)));
 	put_file_dev_ino(a, ret, NULL);
+	put_ext_open(a, ret);
 	END();
 }
 
 EXIT_PROG(openat) /* 307: fd, dirfd, name, flags, mode, dev, ino */
 {
-	BEGIN(307, 7);
+	BEGIN(307, 7 + NEXT_OPEN);
 	put_s64(a, ret);
 	put_fd(a, ARG(0));
 	put_ustr(a, ARG(1));
 	put_u32(a, open_flags_to_scap(ARG(2)) | file_created(ret));
 	put_u32(a, open_mode_to_scap(ARG(2), ARG(3)));
 	put_file_dev_ino(a, ret, NULL);
+	put_ext_open(a, ret);
 	END();
 }
 
 EXIT_PROG(openat2) /* 327: fd, dirfd, name, flags, mode, resolve, dev, ino */
 {
-	BEGIN(327, 8);
+	BEGIN(327, 8 + NEXT_OPEN);
 	struct open_how how = {};
 	bpf_probe_read_user(&how, sizeof(how), (void *)ARG(2));
 	put_s64(a, ret);
@@ -408,12 +411,13 @@ EXIT_PROG(openat2) /* 327: fd, dirfd, name, flags, mode, resolve, dev, ino */
 	put_u32(a, open_mode_to_scap(how.flags, how.mode));
 	put_u32(a, (u32)how.resolve);
 	put_file_dev_ino(a, ret, NULL);
+	put_ext_open(a, ret);
 	END();
 }
 
 EXIT_PROG(creat) /* 59: fd, name, mode, dev, ino, creat_flags */
 {
-	BEGIN(59, 6);
+	BEGIN(59, 6 + NEXT_OPEN);
 	put_s64(a, ret);
 	put_ustr(a, ARG(0));
 	put_u32(a, ARG(1) & 07777);
@@ -422,6 +426,7 @@ EXIT_PROG(creat) /* 59: fd, name, mode, dev, ino, creat_flags */
 		u32 fl = file_created(ret);
 		put_u16(a, (fl & 0x8000) ? 1 : (fl & 0x10000) ? 2 : 0); /* FD_UPPER/LOWER_LAYER_CREAT */
 	}
+	put_ext_open(a, ret);
 	END();
 }
 
@@ -878,3 +883,6 @@ EXIT_PROG(recvmsg) /* 53: res, size, data, tuple, msgcontrol, fd */
 	put_fd(a, ARG(0));
 	END();
 }
+
+/* ---------------------------------------------------------------- io_uring */
+#include "iouring.h"

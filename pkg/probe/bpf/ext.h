@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0) */
+/* Saker probe: extension params.
+ *
+ * Some events carry params beyond those of their row in the scap event table, appended after
+ * the table's params (the header's nparams counts them; pkg/event.Event.Ext reads them):
+ *   ext 0  u32 flags: EXT_IO_URING (the operation came through io_uring, not a syscall)
+ *   ext 1  the kernel's path of the opened file (open, openat, openat2, creat; io_uring opens),
+ *          empty where the file has none (fixed-file slots, failed opens)
+ * Events without them are unchanged. Keep in step with pkg/event/ext.go. */
+#ifndef SAKER_EXT_H
+#define SAKER_EXT_H
+
+#include "common.h"
+#include "extract.h"
+
+#define EXT_IO_URING 0x1
+#define NEXT_FLAGS 1 /* ext params of an event with flags only */
+#define NEXT_OPEN 2  /* flags and the resolved path */
+
+/* 0: the resolved path is not walked (ext 1 left empty; Options.NoRealPath) */
+const volatile u8 resolve_paths = 1;
+
+static __always_inline void put_ext_flags(struct aux *a, u32 flags) { put_u32(a, flags); }
+
+/* ext 1 of an open: the resolved path of fd's file in task t's fd table */
+static __always_inline void put_ext_realpath(struct aux *a, struct task_struct *t, long fd)
+{
+	struct file *f = fd >= 0 && resolve_paths ? fd_file(t, fd) : NULL;
+	if (!f) {
+		put_empty(a);
+		return;
+	}
+	put_path(a, t, &f->f_path);
+}
+
+/* the ext params of a syscall open: no flags, the resolved path of the fd it returned */
+static __always_inline void put_ext_open(struct aux *a, long fd)
+{
+	put_ext_flags(a, 0);
+	put_ext_realpath(a, cur_task(), fd);
+}
+
+#endif
