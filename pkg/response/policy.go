@@ -402,13 +402,21 @@ func (d *pdec) match(n *yaml.Node) Match {
 		case "source", "sources":
 			m.Sources = d.strs(v, "match.source")
 		case "output_fields":
-			for _, c := range d.strs(v, "match.output_fields") {
-				fc, err := parseFieldCond(c)
-				if err != nil {
-					d.errorf(v, "match.output_fields: %v", err)
+			items := []*yaml.Node{v}
+			if v.Kind == yaml.SequenceNode {
+				items = v.Content
+			}
+			for _, it := range items {
+				c, ok := d.str(it, "match.output_fields")
+				if !ok {
 					continue
 				}
-				d.glob(v, "match.output_fields", fc.Glob)
+				fc, err := parseFieldCond(c)
+				if err != nil {
+					d.errorf(it, "match.output_fields: %v", err)
+					continue
+				}
+				d.glob(it, "match.output_fields", fc.Glob)
 				m.Fields = append(m.Fields, fc)
 			}
 		default:
@@ -478,11 +486,13 @@ func Parse(file string, data []byte) (*Policy, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		msg := err.Error()
-		line := 0
+		line := 1
 		if m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
 		}
-		return nil, &PolicyError{[]string{fmt.Sprintf("%s:%d:1: %s", file, line, strings.TrimPrefix(msg, "yaml: "))}}
+		msg = strings.TrimPrefix(msg, "yaml: ")
+		msg = regexp.MustCompile(`^line \d+: `).ReplaceAllString(msg, "")
+		return nil, &PolicyError{[]string{fmt.Sprintf("%s:%d:1: %s", file, line, msg)}}
 	}
 	p := &Policy{File: file}
 	if len(root.Content) == 0 {
