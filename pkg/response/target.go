@@ -23,7 +23,7 @@ func TargetFromState(st *state.Engine, ctx *state.Context, full bool) *actions.T
 	if th.ContainerID != "" {
 		t.ContainerID = th.ContainerID
 	}
-	if th.Container != nil {
+	if th.Container != nil && !th.Container.Pending() {
 		if in := th.Container.Info(); in != nil && in.ID != "" {
 			t.Container = in
 		}
