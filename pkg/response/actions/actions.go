@@ -20,6 +20,7 @@ import (
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/event"
+	"github.com/saker-sec/saker/pkg/response/netisolate"
 	"github.com/saker-sec/saker/pkg/response/ring"
 )
 
@@ -185,6 +186,8 @@ type Env struct {
 	SnapshotDir string
 	// HTTP is the webhook client (http.DefaultClient when nil).
 	HTTP *http.Client
+	// Isolator is the network isolation (cgroup-bpf programs attached), nil when disabled.
+	Isolator *netisolate.Isolator
 	// ProcRoot is /proc (tests may not change it: kill and snapshot read the real one).
 	ProcRoot string
 
