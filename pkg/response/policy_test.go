@@ -1,11 +1,14 @@
 package response
 
 import (
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/saker-sec/saker/pkg/alert"
+	"github.com/saker-sec/saker/pkg/response/actions"
 	"github.com/saker-sec/saker/pkg/rules/loader"
 )
 
@@ -156,4 +159,32 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestStartFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := dir + "/p.yaml"
+	os.WriteFile(good, []byte("rules:\n  - name: a\n    match: {}\n    actions: [{action: kill_process, dry_run: true}]\n"), 0o644)
+	var mu sync.Mutex
+	var got []*alert.Alert
+	st, err := Start(Config{PolicyFile: good, SnapshotDir: dir}, func(a *alert.Alert) { mu.Lock(); got = append(got, a); mu.Unlock() }, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Handle(&alert.Alert{Rule: "r", Source: "syscall"}, &actions.Target{PID: int64(os.Getpid())})
+	st.Flush()
+	if err := st.Stop(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].OutputFields["outcome"] != "refused" {
+		t.Fatalf("%v", got)
+	}
+	bad := dir + "/bad.yaml"
+	os.WriteFile(bad, []byte("rules:\n  - name: a\n    match: {}\n    actions: [{action: nope}]\n"), 0o644)
+	if _, err := Start(Config{PolicyFile: bad}, nil, nil, nil); err == nil || !strings.HasPrefix(err.Error(), bad+":4:24: action: unknown action \"nope\"") {
+		t.Fatalf("bad policy: %v", err)
+	}
+	if _, err := Start(Config{}, nil, nil, nil); err == nil {
+		t.Fatal("no policy file accepted")
+	}
 }
