@@ -363,3 +363,107 @@ func replay(t *testing.T, rulesFile, path string) []*alert.Alert {
 	return out
 }
 
+
+const hostRules = `
+- rule: Response test host marker
+  desc: the marker program ran on the host
+  condition: evt.type in (execve, execveat) and evt.dir = < and container.id = host and proc.args = "4343"
+  output: host marker ran (pid=%proc.pid cmdline=%proc.cmdline parent=%proc.pname user=%user.name)
+  priority: CRITICAL
+`
+
+// TestLiveHostSnapshot: a host process's snapshot holds the events of its process tree only
+// (the shell, the child it cloned in the window, the marker it exec'd), and replays to the
+// same alert.
+func TestLiveHostSnapshot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root (CI=true)")
+		}
+		t.Skip("needs root for the probe")
+	}
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rulesFile, []byte(hostRules), 0o644)
+	pol, err := Parse("policy.yaml", []byte("rules:\n  - name: keep evidence\n    match: {rules: [Response test host marker]}\n    actions:\n      - action: snapshot\n        with: {window: 60s}\n      - action: kill_process\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := make(chan *alert.Alert, 16)
+	l := startLive(t, rulesFile, nil, func(*detect.Detector) *Engine {
+		e, err := New(Options{Policy: pol, Env: actions.Env{SnapshotDir: filepath.Join(dir, "s")},
+			Emit: func(a *alert.Alert) { resp <- a }, Workers: 1, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	})
+	defer l.eng.Close(context.Background())
+	sh := exec.Command("/bin/sh", "-c", "cat /etc/hostname > /dev/null; exec sleep 4343")
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sh.Process.Kill(); sh.Wait() }()
+	var trig *alert.Alert
+	timeout := time.After(90 * time.Second)
+	for trig == nil {
+		select {
+		case a := <-l.got:
+			if a.Rule == "Response test host marker" {
+				trig = a
+			}
+		case <-timeout:
+			t.Fatal("no host marker alert")
+		}
+	}
+	got := map[string]*alert.Alert{}
+	for len(got) < 2 {
+		select {
+		case a := <-resp:
+			got[a.OutputFields["action"].(string)] = a
+		case <-timeout:
+			t.Fatalf("response alerts: %v", got)
+		}
+	}
+	if got["kill_process"].OutputFields["outcome"] != "done" || got["snapshot"].OutputFields["outcome"] != "done" {
+		t.Fatalf("%v / %v", got["kill_process"].OutputFields, got["snapshot"].OutputFields)
+	}
+	sh.Wait()
+	members := readSnapshot(t, got["snapshot"].OutputFields["path"].(string))
+	scapFile := filepath.Join(dir, "events.scap")
+	os.WriteFile(scapFile, members["events.scap"], 0o600)
+	// every event belongs to the shell or the cat it cloned
+	r, err := scap.Open(scapFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev event.Event
+	tids := map[int64]int{}
+	sawCatOpen := false
+	for {
+		err := r.Next(&ev)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		tids[ev.TID]++
+		if ev.Info != nil && ev.Info.Name == "openat" && ev.Info.Dir == 'X' {
+			if b, ok := ev.Param("name"); ok && strings.HasPrefix(string(b), "/etc/hostname") {
+				sawCatOpen = true
+			}
+		}
+	}
+	r.Close()
+	if _, ok := tids[int64(sh.Process.Pid)]; !ok || len(tids) != 2 || !sawCatOpen {
+		t.Errorf("events by tid %v (shell %d), cat's open seen: %v", tids, sh.Process.Pid, sawCatOpen)
+	}
+	found := false
+	for _, a := range replay(t, rulesFile, scapFile) {
+		found = found || (a.Rule == trig.Rule && a.Output == trig.Output)
+	}
+	if !found {
+		t.Errorf("replay: no alert equal to %s", trig.Output)
+	}
+}
