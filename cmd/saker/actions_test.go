@@ -28,7 +28,7 @@ func TestActionsListAndValidate(t *testing.T) {
 			t.Errorf("%s: no example or checks", s.Name)
 		}
 	}
-	for _, n := range []string{"kill_process", "container_stop", "container_pause", "container_kill", "run_program", "webhook", "snapshot"} {
+	for _, n := range []string{"kill_process", "container_stop", "container_pause", "container_kill", "run_program", "webhook", "snapshot", "network_isolate"} {
 		if !names[n] {
 			t.Errorf("%s not listed", n)
 		}

@@ -101,14 +101,14 @@ func (c containerAction) Spec() Spec {
 	}
 	switch c.verb {
 	case "stop":
-		s.Description = "Stop the alert's container (Docker Engine API: SIGTERM, then SIGKILL after the timeout)."
+		s.Description = "Stop the alert's container (SIGTERM, then SIGKILL after the timeout; Docker Engine API, or containerd's task API for containers Docker does not know)."
 		s.Params = []Param{{Name: "timeout", Type: TDuration, Default: "10s", Description: "grace period before SIGKILL"}}
 		s.Example = "- action: container_stop\n  with: {timeout: 5s}"
 	case "pause":
-		s.Description = "Freeze every process of the alert's container (cgroup freezer, Docker Engine API); `docker unpause` resumes it, evidence intact."
+		s.Description = "Freeze every process of the alert's container (cgroup freezer; Docker Engine API or containerd's task API); unpause resumes it, evidence intact."
 		s.Example = "- action: container_pause"
 	case "kill":
-		s.Description = "Send a signal (SIGKILL by default) to the alert's container's init (Docker Engine API)."
+		s.Description = "Send a signal (SIGKILL by default) to the alert's container (Docker Engine API: its init; containerd's task API: every process)."
 		s.Params = []Param{{Name: "signal", Type: TString, Default: "SIGKILL", Description: "signal name or number"}}
 		s.Example = "- action: container_kill\n  with: {signal: SIGKILL}"
 	}
@@ -156,6 +156,16 @@ func (c containerAction) Run(ctx context.Context, env *Env, req *Request) Result
 		res.Outcome = DryRun
 		return res
 	}
+	// Docker's containers through Docker (it keeps its own state right); others, or one
+	// Docker does not know, through containerd's task API
+	viaDocker := env.DockerSocket != "" && (t.Container == nil || t.Container.Type == container.TypeDocker || t.Container.Type == container.TypePodman)
+	if !viaDocker {
+		if env.ContainerdSocket == "" && env.DockerSocket == "" {
+			res.Outcome, res.Err = Failed, errors.New("no Docker or containerd socket configured")
+			return res
+		}
+		return c.viaContainerd(ctx, env, req, id, res)
+	}
 	d, err := env.dockerClient()
 	if err != nil {
 		res.Outcome, res.Err = Failed, err
@@ -175,8 +185,31 @@ func (c containerAction) Run(ctx context.Context, env *Env, req *Request) Result
 	case st == http.StatusNotModified: // stop: already stopped
 		res.Outcome = Done
 		res.Fields = map[string]any{"note": "already stopped"}
+	case st == http.StatusNotFound && env.ContainerdSocket != "":
+		return c.viaContainerd(ctx, env, req, id, res)
 	default:
 		res.Outcome, res.Err = Failed, fmt.Errorf("docker %s: %d %s", c.verb, st, dockerMessage(b))
 	}
+	return res
+}
+
+func (c containerAction) viaContainerd(ctx context.Context, env *Env, req *Request, id string, res Result) Result {
+	cd, err := env.containerdClient()
+	if err != nil {
+		res.Outcome, res.Err = Failed, err
+		return res
+	}
+	if c.verb == "stop" {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, req.Params.Duration("timeout")+30*time.Second)
+		defer cancel()
+	}
+	ns, err := cd.do(ctx, c.verb, id, req.Params)
+	if err != nil {
+		res.Outcome, res.Err = Failed, err
+		return res
+	}
+	res.Fields = map[string]any{"runtime": "containerd", "namespace": ns}
+	res.Outcome = Done
 	return res
 }
