@@ -386,3 +386,67 @@ rules:
 		t.Error("a response alert triggered the engine")
 	}
 }
+
+// TestQueueFullAndDryRun: with one worker busy (a webhook whose receiver holds the request)
+// and a queue of one, the third job is dropped and counted; the global dry-run switch makes
+// every action a dry run; Close waits for the job in progress.
+func TestQueueFullAndDryRun(t *testing.T) {
+	entered, release := make(chan struct{}, 4), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	p, err := Parse("q.yaml", []byte("rules: [{name: q, match: {}, actions: [{action: webhook, with: {url: '"+srv.URL+"'}}]}]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sink{}
+	m := NewMetrics()
+	e, err := New(Options{Policy: p, Emit: s.emit, Metrics: m, Workers: 1, Queue: 1, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Handle(trigger("a"), &actions.Target{PID: 1}) != 1 {
+		t.Fatal("first not queued")
+	}
+	<-entered // the worker holds job 1
+	if e.Handle(trigger("b"), &actions.Target{PID: 1}) != 1 {
+		t.Fatal("second not queued")
+	}
+	if e.Handle(trigger("c"), &actions.Target{PID: 1}) != 0 {
+		t.Fatal("third queued in a full queue")
+	}
+	if count(m, "webhook", actions.Dropped) != 1 {
+		t.Error("drop not counted")
+	}
+	closed := make(chan struct{})
+	go func() { e.Close(context.Background()); close(closed) }()
+	close(release)
+	<-closed
+	<-entered // job b's request
+	if as := s.take(); len(as) != 2 || as[0].OutputFields["rule"] != "a" || as[1].OutputFields["rule"] != "b" {
+		t.Fatalf("after close: %v", as)
+	}
+	if e.Handle(trigger("d"), &actions.Target{PID: 1}) != 0 {
+		t.Error("queued after Close")
+	}
+
+	// global dry run: the receiver is not called
+	e2, err := New(Options{Policy: p, Emit: s.emit, DryRun: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2.Handle(trigger("e"), &actions.Target{PID: 1})
+	e2.Flush()
+	e2.Close(context.Background())
+	if as := s.take(); len(as) != 1 || as[0].OutputFields["outcome"] != "dry_run" || as[0].OutputFields["dry_run"] != true {
+		t.Fatalf("dry run: %v", as)
+	}
+	select {
+	case <-entered:
+		t.Fatal("dry run called the webhook")
+	default:
+	}
+}
