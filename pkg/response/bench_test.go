@@ -2,6 +2,8 @@ package response
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +17,7 @@ import (
 	"github.com/saker-sec/saker/internal/dockertest"
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/response/actions"
+	"github.com/saker-sec/saker/pkg/response/netisolate"
 )
 
 // benchAction measures, per iteration, the time from Engine.Handle (the alert handed over)
@@ -122,4 +125,39 @@ func BenchmarkContainerKill(b *testing.B) {
 func BenchmarkContainerStop(b *testing.B) {
 	// busybox's sleep as init ignores SIGTERM: the stop takes its whole timeout, then SIGKILL
 	benchContainer(b, "container_stop, with: {timeout: 1s}", func(d *dockertest.Daemon, id string) { d.Docker(b, "start", id) })
+}
+
+// BenchmarkNetworkIsolate: a process in its own network namespace (made with ip netns) is
+// quarantined by namespace: netns cookie lookup (setns on a locked thread) and a map update.
+func BenchmarkNetworkIsolate(b *testing.B) {
+	iso, err := netisolate.Load("")
+	if err != nil {
+		b.Skip(err)
+	}
+	defer iso.Close()
+	ns := fmt.Sprintf("skbench%d", os.Getpid()%100000)
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		b.Fatalf("%v %s", err, out)
+	}
+	defer exec.Command("ip", "netns", "del", ns).Run()
+	cmd := exec.Command("ip", "netns", "exec", ns, "/bin/sleep", "600")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	cookie, err := netisolate.NetnsCookie("/run/netns/" + ns)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range 100 { // until ip netns exec has entered the namespace and exec'd sleep
+		if c, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", cmd.Process.Pid)); err == nil && c == "/usr/bin/sleep" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	benchAction(b, "rules: [{name: r, match: {}, actions: [{action: network_isolate}]}]", actions.Env{Isolator: iso},
+		func() *actions.Target {
+			iso.ReleaseNetns(cookie)
+			return &actions.Target{PID: int64(cmd.Process.Pid), ContainerID: "abcdefabcdef"}
+		}, nil)
 }
