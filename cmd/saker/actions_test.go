@@ -28,7 +28,7 @@ func TestActionsListAndValidate(t *testing.T) {
 			t.Errorf("%s: no example or checks", s.Name)
 		}
 	}
-	for _, n := range []string{"kill_process", "container_stop", "container_pause", "container_kill", "run_program", "webhook", "snapshot", "network_isolate"} {
+	for _, n := range []string{"kill_process", "container_stop", "container_pause", "container_kill", "run_program", "webhook", "snapshot", "network_isolate", "k8s_label_pod", "k8s_annotate_pod", "k8s_delete_pod", "k8s_networkpolicy"} {
 		if !names[n] {
 			t.Errorf("%s not listed", n)
 		}

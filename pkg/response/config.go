@@ -8,6 +8,10 @@ import (
 	"os"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/procscan"
@@ -38,6 +42,9 @@ type Config struct {
 	RingEvents    int `yaml:"ring_events"`
 	RingMiB       int `yaml:"ring_mib"`
 	RingWorkloads int `yaml:"ring_workloads"`
+	// Kubeconfig for the k8s_* actions; "" uses the in-cluster credentials when running in a
+	// pod, else the k8s_* actions fail (no client).
+	Kubeconfig string `yaml:"kubeconfig"`
 	// Queue and Workers of the engine (256, 2).
 	Queue   int `yaml:"queue"`
 	Workers int `yaml:"workers"`
@@ -77,6 +84,12 @@ func Start(cfg Config, emit func(*alert.Alert), metrics *Metrics, log *slog.Logg
 	}
 	if id, err := selfContainer(); err == nil {
 		env.SelfContainer = id
+	}
+	if env.Kube, err = kubeClient(cfg.Kubeconfig); err != nil {
+		return nil, fmt.Errorf("response.kubeconfig: %w", err)
+	}
+	if ns, name := os.Getenv("POD_NAMESPACE"), os.Getenv("POD_NAME"); ns != "" && name != "" {
+		env.SelfPod = ns + "/" + name // the downward API, as deploy manifests set it
 	}
 	st := &Started{}
 	if cfg.NetworkIsolation {
@@ -121,4 +134,22 @@ func selfContainer() (string, error) {
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
+}
+
+func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
+	var rc *rest.Config
+	var err error
+	switch {
+	case kubeconfig != "":
+		rc, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	case os.Getenv("KUBERNETES_SERVICE_HOST") != "":
+		rc, err = rest.InClusterConfig()
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rc.UserAgent = "saker-response"
+	return kubernetes.NewForConfig(rc)
 }

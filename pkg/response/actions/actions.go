@@ -17,6 +17,8 @@ import (
 	"sort"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/event"
@@ -186,6 +188,10 @@ type Env struct {
 	SnapshotDir string
 	// HTTP is the webhook client (http.DefaultClient when nil).
 	HTTP *http.Client
+	// Kube is the Kubernetes client of the k8s_* actions (nil: they fail).
+	Kube kubernetes.Interface
+	// SelfPod is Saker's own pod as "namespace/name" ("" outside Kubernetes): never touched.
+	SelfPod string
 	// Isolator is the network isolation (cgroup-bpf programs attached), nil when disabled.
 	Isolator *netisolate.Isolator
 	// ProcRoot is /proc (tests may not change it: kill and snapshot read the real one).
