@@ -340,8 +340,8 @@ func RingKey(containerID string) string {
 
 // writeScap writes the target's capture: machine, interfaces, users and groups, the threads
 // and fds the state knew at alert time, the container's metadata event, then the ring's
-// events of the workload since since (for a host process: of its process tree only, children
-// cloned in the window included). It returns the number of events written.
+// events of the workload since since (for a host process: of the process and its
+// descendants only, children cloned in the window included). It returns the number of events written.
 func writeScap(w io.Writer, rg *ring.Ring, t *Target, since uint64) (int, error) {
 	sw, err := scap.NewWriter(w, scap.WriterOptions{SysdigCompat: true, SynthesizeEnters: true})
 	if err != nil {
@@ -370,12 +370,46 @@ func writeScap(w io.Writer, rg *ring.Ring, t *Target, since uint64) (int, error)
 	first := true
 	tree := map[int64]bool{}
 	for _, p := range t.Procs {
-		tree[p.PID] = true
+		// the target and its descendants; ancestors' events are not the workload's (pid 1
+		// would bring the whole host in through its clones), they are only in the process table
+		if p.Role == "target" || p.Role == "descendant" {
+			tree[p.PID] = true
+		}
 	}
 	if t.PID > 0 {
 		tree[t.PID] = true
 	}
 	host := !t.InContainer()
+	if host && rg != nil {
+		// The tree grows with the clones of its members. Events of different CPUs are not in
+		// order, so a child's first events can precede its parent's clone exit: membership is
+		// settled first (parent's clone exit, res = child; child's clone exit, res 0, ptid =
+		// parent), until nothing is added.
+		type clone struct{ parent, child int64 }
+		var clones []clone
+		rg.Each(RingKey(t.ContainerID), since, func(ev *event.Event, pid int64) {
+			if ev.Info == nil || ev.Info.Dir != 'X' || !isClone(ev.Info.Name) {
+				return
+			}
+			r, ok := ev.ParamInt("res")
+			switch {
+			case ok && r > 0:
+				clones = append(clones, clone{pid, r})
+			case ok && r == 0:
+				if pt, ok := ev.ParamInt("ptid"); ok && pt > 0 {
+					clones = append(clones, clone{pt, pid})
+				}
+			}
+		})
+		for grown := true; grown; {
+			grown = false
+			for _, c := range clones {
+				if tree[c.parent] && !tree[c.child] {
+					tree[c.child], grown = true, true
+				}
+			}
+		}
+	}
 	var werr error
 	if rg != nil {
 		rg.Each(RingKey(t.ContainerID), since, func(ev *event.Event, pid int64) {
@@ -390,15 +424,8 @@ func writeScap(w io.Writer, rg *ring.Ring, t *Target, since uint64) (int, error)
 					}
 				}
 			}
-			if host {
-				if !tree[pid] {
-					return
-				}
-				if ev.Info != nil && ev.Info.Dir == 'X' && isClone(ev.Info.Name) {
-					if r, ok := ev.ParamInt("res"); ok && r > 0 {
-						tree[r] = true
-					}
-				}
+			if host && !tree[pid] {
+				return
 			}
 			if werr = sw.WriteEvent(ev); werr == nil {
 				written++
