@@ -3,11 +3,11 @@ package response
 import (
 	"context"
 	"fmt"
-	"os"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -100,7 +100,9 @@ func BenchmarkSnapshot(b *testing.B) {
 	e.Close(context.Background())
 	fillRing(b, env.Ring, "host", pid, 10000)
 	benchAction(b, "rules: [{name: r, match: {}, actions: [{action: snapshot}]}]", env,
-		func() *actions.Target { return &actions.Target{PID: pid, Procs: []actions.Proc{{PID: pid, Role: "target"}}} }, nil)
+		func() *actions.Target {
+			return &actions.Target{PID: pid, Procs: []actions.Proc{{PID: pid, Role: "target"}}}
+		}, nil)
 }
 
 func benchContainer(b *testing.B, action string, after func(d *dockertest.Daemon, id string)) {

@@ -363,7 +363,6 @@ func replay(t *testing.T, rulesFile, path string) []*alert.Alert {
 	return out
 }
 
-
 const hostRules = `
 - rule: Response test host marker
   desc: the marker program ran on the host

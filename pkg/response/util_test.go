@@ -14,7 +14,7 @@ import (
 )
 
 func fmtSscan(s string, v *int) (int, error) { return fmt.Sscan(s, v) }
-func itoa(n int) string                     { return strconv.Itoa(n) }
+func itoa(n int) string                      { return strconv.Itoa(n) }
 
 // fillRing adds n copies of real capture events (shared sample.scap) under key for pid.
 func fillRing(tb testing.TB, r *ring.Ring, key string, pid int64, n int) {
