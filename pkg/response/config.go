@@ -32,6 +32,9 @@ type Config struct {
 	// DockerSocket for the container actions and snapshots' inspect JSON; "" finds
 	// DOCKER_HOST (unix://) or /var/run/docker.sock.
 	DockerSocket string `yaml:"docker_socket"`
+	// ContainerdSocket for containers Docker does not know (ctr, nerdctl, Kubernetes on
+	// containerd); "" finds /run/containerd/containerd.sock or k3s's.
+	ContainerdSocket string `yaml:"containerd_socket"`
 	// SnapshotDir, default /var/lib/saker/snapshots.
 	SnapshotDir string `yaml:"snapshot_dir"`
 	// NetworkIsolation attaches the cgroup-bpf programs at start (network_isolate needs it).
@@ -80,7 +83,14 @@ func Start(cfg Config, emit func(*alert.Alert), metrics *Metrics, log *slog.Logg
 	}
 	env := actions.Env{NeverKill: cfg.NeverKill, DockerSocket: cfg.DockerSocket, SnapshotDir: cfg.SnapshotDir}
 	if env.DockerSocket == "" {
-		env.DockerSocket = findDocker()
+		env.DockerSocket = findSocket("/var/run/docker.sock", "/run/docker.sock")
+		if h := os.Getenv("DOCKER_HOST"); len(h) > 7 && h[:7] == "unix://" {
+			env.DockerSocket = h[7:]
+		}
+	}
+	env.ContainerdSocket = cfg.ContainerdSocket
+	if env.ContainerdSocket == "" {
+		env.ContainerdSocket = findSocket("/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock")
 	}
 	if id, err := selfContainer(); err == nil {
 		env.SelfContainer = id
@@ -110,11 +120,8 @@ func Start(cfg Config, emit func(*alert.Alert), metrics *Metrics, log *slog.Logg
 	return st, nil
 }
 
-func findDocker() string {
-	if h := os.Getenv("DOCKER_HOST"); len(h) > 7 && h[:7] == "unix://" {
-		return h[7:]
-	}
-	for _, p := range []string{"/var/run/docker.sock", "/run/docker.sock"} {
+func findSocket(paths ...string) string {
+	for _, p := range paths {
 		if st, err := os.Stat(p); err == nil && st.Mode()&os.ModeSocket != 0 {
 			return p
 		}
