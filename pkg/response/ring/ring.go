@@ -7,6 +7,7 @@
 package ring
 
 import (
+	"encoding/binary"
 	"sync"
 
 	"github.com/saker-sec/saker/pkg/event"
@@ -39,8 +40,7 @@ type rec struct {
 	flags   uint32
 	nparams uint8
 	present uint64
-	lens    []uint32
-	data    []byte
+	data    []byte // nparams u32 lengths, then the params
 }
 
 type workload struct {
@@ -119,9 +119,9 @@ func (r *Ring) Add(key string, pid int64, ev *event.Event) {
 		size += len(ev.Params[i])
 	}
 	rc := rec{ts: ev.TS, tid: ev.TID, pid: pid, cpu: ev.CPU, typ: ev.Type, rawType: ev.RawType, flags: ev.Flags,
-		nparams: uint8(n), present: ev.Present, lens: make([]uint32, n), data: make([]byte, 0, size)}
+		nparams: uint8(n), present: ev.Present, data: make([]byte, 4*n, 4*n+size)}
 	for i := 0; i < n; i++ {
-		rc.lens[i] = uint32(len(ev.Params[i]))
+		binary.LittleEndian.PutUint32(rc.data[4*i:], uint32(len(ev.Params[i])))
 		rc.data = append(rc.data, ev.Params[i]...)
 	}
 	r.mu.Lock()
@@ -203,8 +203,9 @@ func (r *Ring) Each(key string, since uint64, fn func(ev *event.Event, pid int64
 		if int(rc.typ) < event.NumEvents {
 			ev.Info = &event.Table[rc.typ]
 		}
-		off := uint32(0)
-		for j, l := range rc.lens {
+		off := uint32(4 * int(rc.nparams))
+		for j := 0; j < int(rc.nparams); j++ {
+			l := binary.LittleEndian.Uint32(rc.data[4*j:])
 			ev.Params[j] = rc.data[off : off+l : off+l]
 			off += l
 		}

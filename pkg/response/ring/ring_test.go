@@ -137,3 +137,32 @@ func TestBounds(t *testing.T) {
 		t.Errorf("lru: a=%d b=%d c=%d", r.Len("a"), r.Len("b"), r.Len("c"))
 	}
 }
+
+// BenchmarkAdd is the per-event cost the ring adds to the event loop when the policy can ask
+// for snapshots (copy of the params, bounds, one mutex).
+func BenchmarkAdd(b *testing.B) {
+	r0, err := scap.Open(filepath.Join(testshared.Dir(b), "captures", "sample.scap"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var evs []event.Event
+	var ev event.Event
+	for r0.Next(&ev) == nil {
+		c := ev
+		for i := 0; i < c.NParams; i++ {
+			c.Params[i] = bytes.Clone(ev.Params[i])
+		}
+		evs = append(evs, c)
+	}
+	r0.Close()
+	r := New(Options{})
+	keys := []string{"host", "0123456789ab", "ba9876543210"}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		e := &evs[i%len(evs)]
+		e.TS += 1000
+		r.Add(keys[i%3], e.TID, e)
+		i++
+	}
+}
