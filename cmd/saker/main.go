@@ -37,6 +37,7 @@ func init() {
 		}
 		return pprof.StartCPUProfile(f)
 	}
+	rootCmd.AddCommand(newActionsCmd())
 	rootCmd.AddCommand(&cobra.Command{
 		Use:   "version",
 		Short: "Print Saker's version",
