@@ -544,7 +544,19 @@ func (s *FieldSource) bind(info fields.Info, arg string) (getter, error) {
 	case "ka.useragent":
 		return scalar("userAgent"), nil
 	case "ka.sourceips":
-		return recursive(idx, "sourceIPs"), nil
+		return func(e *Event) (fields.Value, bool) {
+			v := e.root.get("sourceIPs")
+			if v == nil || v.kind != kArray {
+				return fields.Value{}, false
+			}
+			if idx >= 0 {
+				if idx >= len(v.vals) {
+					return fields.Value{}, false
+				}
+				return str(v.vals[idx].text())
+			}
+			return strs(textsSkipNil(v.vals))
+		}, nil
 	case "ka.cluster.name":
 		cluster := s.ClusterName
 		return func(*Event) (fields.Value, bool) {
