@@ -34,10 +34,10 @@ func NewFieldSource() *FieldSource {
 	return &FieldSource{catalog: fields.K8sAuditCatalog()}
 }
 
-func (s *FieldSource) Name() string                            { return SourceName }
-func (s *FieldSource) Field(name string) (fields.Info, bool)   { return s.catalog.Field(name) }
-func (s *FieldSource) EventCodes(string) ([]uint16, bool)      { return nil, false }
-func (s *FieldSource) NumEventCodes() int                      { return 1 }
+func (s *FieldSource) Name() string                          { return SourceName }
+func (s *FieldSource) Field(name string) (fields.Info, bool) { return s.catalog.Field(name) }
+func (s *FieldSource) EventCodes(string) ([]uint16, bool)    { return nil, false }
+func (s *FieldSource) NumEventCodes() int                    { return 1 }
 func (s *FieldSource) EventSerial(ev fields.Event) (uint64, bool) {
 	if e, ok := ev.(*Event); ok {
 		return e.num, true
