@@ -10,6 +10,8 @@
 #   k8s-cluster.sh start DIR      start etcd and kube-apiserver with their state in DIR, wait for
 #                                 /readyz, print key=value lines (server=, token=, ca=, dir=)
 #   k8s-cluster.sh stop DIR       stop both (by the pids recorded in DIR) and wait for them
+#   k8s-cluster.sh stop-all       stop every control plane started and not stopped yet (the
+#                                 registry SAKER_K8S_RUN, default /run/saker-test-k8s, lists them)
 #
 # start reads SAKER_K8S_AUDIT_URL: when set, the API server's audit webhook backend posts to it
 # (batch mode, 1 s max wait), trusting DIR/ca.crt, presenting DIR/audit-client.crt and the bearer
@@ -24,6 +26,10 @@ set -euo pipefail
 K8S_VERSION=${SAKER_K8S_VERSION:-v1.37.2}
 CACHE=${SAKER_K8S_CACHE:-/var/cache/saker-test/kube-apiserver}
 BIN=$CACHE/bin/kube-apiserver-$K8S_VERSION
+if [ -z "${SAKER_K8S_RUN:-}" ]; then
+	if [ "$(id -u)" = 0 ]; then SAKER_K8S_RUN=/run/saker-test-k8s; else SAKER_K8S_RUN=/tmp/saker-test-k8s-$(id -u); fi
+fi
+REG=$SAKER_K8S_RUN
 
 say() { echo "k8s-cluster.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
@@ -200,6 +206,8 @@ start() {
 	ap=$(free_port)
 	while [ "$ap" = "$ec" ] || [ "$ap" = "$ep" ]; do ap=$(free_port); done
 	rm -rf "$d/etcd-data"
+	mkdir -p "$REG"
+	echo "$d" >"$REG/$(regkey "$d")"
 	setsid /usr/bin/etcd --name saker-test --data-dir "$d/etcd-data" \
 		--listen-client-urls "http://127.0.0.1:$ec" --advertise-client-urls "http://127.0.0.1:$ec" \
 		--listen-peer-urls "http://127.0.0.1:$ep" --initial-advertise-peer-urls "http://127.0.0.1:$ep" \
@@ -271,8 +279,11 @@ EOF
 	echo "etcd=http://127.0.0.1:$ec"
 }
 
+regkey() { printf '%s' "$1" | md5sum | cut -c1-16; }
+
 stop() {
 	local d=$1 f pid i
+	d=$(cd "$d" 2>/dev/null && pwd || echo "$d")
 	for f in apiserver etcd; do
 		[ -f "$d/$f.pid" ] || continue
 		pid=$(cat "$d/$f.pid")
@@ -286,6 +297,18 @@ stop() {
 		fi
 		rm -f "$d/$f.pid"
 	done
+	rm -f "$REG/$(regkey "$d")"
+}
+
+stop_all() {
+	local f
+	[ -d "$REG" ] || return 0
+	for f in "$REG"/*; do
+		[ -f "$f" ] || continue
+		say "stopping the control plane in $(cat "$f")"
+		stop "$(cat "$f")"
+		rm -f "$f"
+	done
 }
 
 case "${1:-}" in
@@ -294,5 +317,6 @@ etcd) install_etcd ;;
 certs) [ $# -eq 2 ] || die "usage: $0 certs DIR"; certs "$2" ;;
 start) [ $# -eq 2 ] || die "usage: $0 start DIR"; start "$2" ;;
 stop) [ $# -eq 2 ] || die "usage: $0 stop DIR"; stop "$2" ;;
-*) die "usage: $0 build|etcd|certs DIR|start DIR|stop DIR" ;;
+stop-all) stop_all ;;
+*) die "usage: $0 build|etcd|certs DIR|start DIR|stop DIR|stop-all" ;;
 esac
