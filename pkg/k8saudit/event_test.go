@@ -143,3 +143,19 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+func TestIsAuditFile(t *testing.T) {
+	dir := t.TempDir()
+	gz := filepath.Join(dir, "a.json.gz")
+	writeGzip(t, gz, []byte("\n\n  {\"kind\":\"EventList\"}"))
+	scap := filepath.Join(dir, "c.scap")
+	os.WriteFile(scap, []byte{0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 0}, 0o644)
+	empty := filepath.Join(dir, "e")
+	os.WriteFile(empty, nil, 0o644)
+	for p, want := range map[string]bool{filepath.Join("testdata", "mixed.jsonl"): true, gz: true, scap: false, empty: false} {
+		got, err := IsAuditFile(p)
+		if err != nil || got != want {
+			t.Errorf("%s: %v %v, want %v", p, got, err, want)
+		}
+	}
+}

@@ -268,3 +268,34 @@ func ReadFile(path string, warn func(error)) ([]*Event, error) {
 		out = append(out, ev)
 	}
 }
+
+// IsAuditFile reports whether a file (gzip-compressed or not) holds JSON, i.e. audit events
+// rather than a capture: its first non-blank byte is '{' or '['. `saker run -e FILE` can use
+// it to pick the k8s_audit source for a file.
+func IsAuditFile(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	var in io.Reader = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		z, err := gzip.NewReader(br)
+		if err != nil {
+			return false, fmt.Errorf("%s: %v", path, err)
+		}
+		defer z.Close()
+		in = z
+	}
+	buf := make([]byte, 4096)
+	n, err := io.ReadAtLeast(in, buf, 1)
+	if n == 0 {
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			return false, nil
+		}
+		return false, err
+	}
+	t := bytes.TrimLeft(buf[:n], " \t\r\n")
+	return len(t) > 0 && (t[0] == '{' || t[0] == '['), nil
+}
