@@ -1,6 +1,7 @@
 package k8saudit
 
 import (
+	"bytes"
 	"compress/gzip"
 	"os"
 	"testing"
@@ -50,3 +51,5 @@ func allExtractors(t testing.TB, src *FieldSource) []fields.Extractor {
 	}
 	return out
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

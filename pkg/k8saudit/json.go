@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // kind is the type of a JSON value.
@@ -57,6 +58,10 @@ type jsonParser struct {
 	pos  int
 	// values are allocated in chunks, so a document costs few allocations
 	chunk []value
+	// members being collected (a stack: nested containers push above their parents'), copied
+	// into exactly sized slices when a container ends
+	keys []string
+	vals []*value
 }
 
 func (p *jsonParser) errf(format string, args ...any) error {
@@ -183,7 +188,11 @@ func (p *jsonParser) string() (string, error) {
 		c := d[i]
 		if c == '"' {
 			p.pos = i + 1
-			return string(d[start:i]), nil
+			if i == start {
+				return "", nil
+			}
+			// the document is never modified after parsing: its bytes can back the string
+			return unsafe.String(&d[start], i-start), nil
 		}
 		if c == '\\' {
 			break
@@ -283,6 +292,8 @@ func (p *jsonParser) object(depth int) (*value, error) {
 		v.raw = p.data[start:p.pos]
 		return v, nil
 	}
+	kb, vb := len(p.keys), len(p.vals)
+	defer func() { p.keys, p.vals = p.keys[:kb], p.vals[:vb] }()
 	for {
 		p.space()
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
@@ -302,8 +313,8 @@ func (p *jsonParser) object(depth int) (*value, error) {
 		if err != nil {
 			return nil, err
 		}
-		v.keys = append(v.keys, k)
-		v.vals = append(v.vals, m)
+		p.keys = append(p.keys, k)
+		p.vals = append(p.vals, m)
 		p.space()
 		if p.pos >= len(p.data) {
 			return nil, p.errf("unterminated object")
@@ -314,6 +325,8 @@ func (p *jsonParser) object(depth int) (*value, error) {
 		case '}':
 			p.pos++
 			v.raw = p.data[start:p.pos]
+			v.keys = append([]string(nil), p.keys[kb:]...)
+			v.vals = append([]*value(nil), p.vals[vb:]...)
 			return v, nil
 		default:
 			return nil, p.errf("expected ',' or '}' in an object")
@@ -332,13 +345,15 @@ func (p *jsonParser) array(depth int) (*value, error) {
 		v.raw = p.data[start:p.pos]
 		return v, nil
 	}
+	base := len(p.vals)
+	defer func() { p.vals = p.vals[:base] }()
 	for {
 		p.space()
 		e, err := p.value(depth + 1)
 		if err != nil {
 			return nil, err
 		}
-		v.vals = append(v.vals, e)
+		p.vals = append(p.vals, e)
 		p.space()
 		if p.pos >= len(p.data) {
 			return nil, p.errf("unterminated array")
@@ -349,6 +364,7 @@ func (p *jsonParser) array(depth int) (*value, error) {
 		case ']':
 			p.pos++
 			v.raw = p.data[start:p.pos]
+			v.vals = append([]*value(nil), p.vals[base:]...)
 			return v, nil
 		default:
 			return nil, p.errf("expected ',' or ']' in an array")
