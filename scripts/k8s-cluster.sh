@@ -17,6 +17,7 @@
 # (batch mode, 1 s max wait), trusting DIR/ca.crt, presenting DIR/audit-client.crt and the bearer
 # token in DIR/audit-token. The receiver may serve DIR/receiver.crt/key (SANs 127.0.0.1, ::1,
 # localhost), signed by the same CA. SAKER_K8S_AUDIT_POLICY overrides the audit policy file.
+# The log backend always writes the same events to DIR/audit.log (JSON lines).
 #
 # The kube-apiserver module (a go.mod requiring k8s.io/kubernetes with a replace for every
 # staging module, and a main calling app.NewAPIServerCommand) lives in the cache directory,
@@ -258,11 +259,11 @@ current-context: default
 EOF
 		audit=(--audit-webhook-config-file="$d/audit-webhook.kubeconfig" --audit-webhook-batch-max-wait=1s
 			--audit-webhook-mode=batch)
-	else
-		audit=(--audit-log-path="$d/audit.log")
 	fi
+	# the log backend too: the same events as JSON lines in DIR/audit.log
+	audit+=(--audit-log-path="$d/audit.log" --audit-log-format=json)
 	setsid "$bin" --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$ap" \
-		--endpoint-reconciler-type=none --etcd-servers="http://127.0.0.1:$ec" \
+		--endpoint-reconciler-type=none --etcd-servers="http://127.0.0.1:$ec" --allow-privileged=true \
 		--tls-cert-file="$d/apiserver.crt" --tls-private-key-file="$d/apiserver.key" \
 		--client-ca-file="$d/ca.crt" \
 		--service-account-issuer=https://kubernetes.default.svc \

@@ -153,3 +153,28 @@ func TestOlderRulesFile(t *testing.T) {
 		}
 	}
 }
+
+// The log backend's file of a real API server run (TestAuditRulesAgainstAPIServer) replayed
+// through the upstream rules.
+func TestReplayAPIServerLog(t *testing.T) {
+	rs := upstreamRules(t)
+	evs, err := ReadFile(filepath.Join("testdata", "apiserver-audit.jsonl"), func(err error) { t.Errorf("warning: %v", err) })
+	if err != nil || len(evs) != 10 {
+		t.Fatalf("%v, %d events", err, len(evs))
+	}
+	got := map[string]int{}
+	for _, ev := range evs {
+		for _, a := range Evaluate(rs, ev, "h", false) {
+			got[a.Rule]++
+			if a.Rule == "Attach/Exec Pod" && a.OutputFields["ka.uri.param[command]"] != "cat" {
+				t.Errorf("exec command %v", a.OutputFields["ka.uri.param[command]"])
+			}
+		}
+	}
+	for _, r := range []string{"Create Privileged Pod", "Create Sensitive Mount Pod", "Attach/Exec Pod", "Attach to cluster-admin Role",
+		"K8s Secret Get Successfully", "Create/Modify Configmap With Private Credentials", "K8s Secret Created", "K8s ConfigMap Created"} {
+		if got[r] != 1 {
+			t.Errorf("%q raised %d times, want once (all: %v)", r, got[r], got)
+		}
+	}
+}

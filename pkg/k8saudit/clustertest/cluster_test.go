@@ -261,6 +261,27 @@ func TestAuditRulesAgainstAPIServer(t *testing.T) {
 	col.wait(t, "Create/Modify Configmap With Private Credentials", func(of map[string]any) bool {
 		return is(of, "ka.req.configmap.name", "aws-creds") && is(of, "ka.verb", "create")
 	})
+	// The log backend wrote the same events as JSON lines: replayed from the file they raise
+	// the same alerts.
+	replayed := map[string]int{}
+	evs, err := k8saudit.ReadFile(filepath.Join(dir, "audit.log"), func(err error) { t.Errorf("audit.log: %v", err) })
+	must(err)
+	for _, ev := range evs {
+		for _, a := range k8saudit.Evaluate(rs, ev, "saker-test", false) {
+			replayed[a.Rule]++
+		}
+	}
+	for _, r := range []string{"Create Privileged Pod", "Create Sensitive Mount Pod", "Attach/Exec Pod", "Attach to cluster-admin Role",
+		"K8s Secret Get Successfully", "Create/Modify Configmap With Private Credentials"} {
+		if replayed[r] == 0 {
+			t.Errorf("replaying audit.log (%d events) raised no %q alert: %v", len(evs), r, replayed)
+		}
+	}
+	if dump := os.Getenv("SAKER_K8S_AUDIT_DUMP"); dump != "" {
+		data, err := os.ReadFile(filepath.Join(dir, "audit.log"))
+		must(err)
+		must(os.WriteFile(dump, data, 0o644))
+	}
 	st := wh.Stats()
 	if st.Unauthorized != 0 || st.Refused != 0 || st.Events == 0 {
 		t.Errorf("webhook stats %+v", st)
