@@ -159,3 +159,26 @@ func TestIsAuditFile(t *testing.T) {
 		}
 	}
 }
+
+func TestReaderLongLine(t *testing.T) {
+	ev := `{"kind":"Event","auditID":"ok","stageTimestamp":"2026-12-02T06:00:00Z"}`
+	in := ev + "\n" + `{"kind":"Event","pad":"` + strings.Repeat("x", 1<<20) + `"}` + "\n" + ev + "\n"
+	r := NewReader(strings.NewReader(in), "big")
+	r.MaxLineBytes = 4096
+	var warns []string
+	r.Warn = func(err error) { warns = append(warns, err.Error()) }
+	n := 0
+	for {
+		_, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 2 || len(warns) != 1 || !strings.HasPrefix(warns[0], "big:2: data not recognized as a k8s audit event (line longer") {
+		t.Fatalf("%d events, warnings %q", n, warns)
+	}
+}

@@ -37,6 +37,8 @@ type Reader struct {
 	Warn func(error)
 	// Skipped counts what Warn was told about.
 	Skipped uint64
+	// MaxLineBytes bounds a line (default MaxDocumentBytes); longer ones are skipped.
+	MaxLineBytes int
 
 	back    []srcLine // lines to read again (after a failed multi-line document)
 	pending []srcLine
@@ -68,21 +70,58 @@ func (r *Reader) nextLine() (srcLine, bool, error) {
 		r.back = r.back[1:]
 		return l, true, nil
 	}
-	if r.eof {
-		return srcLine{}, false, nil
-	}
-	text, err := r.br.ReadBytes('\n')
-	if err != nil && err != io.EOF {
-		return srcLine{}, false, fmt.Errorf("%s:%d: %v", r.name, r.line+1, err)
-	}
-	if err == io.EOF {
-		r.eof = true
-		if len(text) == 0 {
+	for {
+		if r.eof {
 			return srcLine{}, false, nil
 		}
+		text, long, err := r.readLine()
+		if err != nil {
+			return srcLine{}, false, fmt.Errorf("%s:%d: %v", r.name, r.line+1, err)
+		}
+		if len(text) == 0 && !long && r.eof {
+			return srcLine{}, false, nil
+		}
+		r.line++
+		if long {
+			r.warn(r.line, fmt.Errorf("%w (line longer than %d bytes)", ErrNotAudit, r.maxLine()))
+			continue
+		}
+		return srcLine{n: r.line, text: text}, true, nil
 	}
-	r.line++
-	return srcLine{n: r.line, text: text}, true, nil
+}
+
+func (r *Reader) maxLine() int {
+	if r.MaxLineBytes > 0 {
+		return r.MaxLineBytes
+	}
+	return MaxDocumentBytes
+}
+
+// readLine reads one line (with its newline); a line longer than the limit is consumed and
+// reported as long, never held in memory whole.
+func (r *Reader) readLine() (text []byte, long bool, err error) {
+	max := r.maxLine()
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		if !long {
+			if len(text)+len(chunk) > max {
+				long, text = true, nil
+			} else {
+				text = append(text, chunk...)
+			}
+		}
+		switch err {
+		case nil:
+			return text, long, nil
+		case bufio.ErrBufferFull:
+			continue
+		case io.EOF:
+			r.eof = true
+			return text, long, nil
+		default:
+			return nil, false, err
+		}
+	}
 }
 
 // Next returns the next event, io.EOF after the last.
