@@ -34,6 +34,24 @@ type value struct {
 	vals []*value
 }
 
+func (p *jsonParser) keepKeys(k []string) []string {
+	if cap(p.karena)-len(p.karena) < len(k) {
+		p.karena = make([]string, 0, max(256, 2*len(k)))
+	}
+	start := len(p.karena)
+	p.karena = append(p.karena, k...)
+	return p.karena[start:len(p.karena):len(p.karena)]
+}
+
+func (p *jsonParser) keepVals(v []*value) []*value {
+	if cap(p.varena)-len(p.varena) < len(v) {
+		p.varena = make([]*value, 0, max(256, 2*len(v)))
+	}
+	start := len(p.varena)
+	p.varena = append(p.varena, v...)
+	return p.varena[start:len(p.varena):len(p.varena)]
+}
+
 // maxDepth bounds nesting, so a hostile document cannot exhaust the stack.
 const maxDepth = 512
 
@@ -62,6 +80,9 @@ type jsonParser struct {
 	// into exactly sized slices when a container ends
 	keys []string
 	vals []*value
+	// exactly sized member slices are cut from these blocks
+	karena []string
+	varena []*value
 }
 
 func (p *jsonParser) errf(format string, args ...any) error {
@@ -70,7 +91,7 @@ func (p *jsonParser) errf(format string, args ...any) error {
 
 func (p *jsonParser) alloc() *value {
 	if len(p.chunk) == 0 {
-		p.chunk = make([]value, 64)
+		p.chunk = make([]value, 128)
 	}
 	v := &p.chunk[0]
 	p.chunk = p.chunk[1:]
@@ -293,7 +314,6 @@ func (p *jsonParser) object(depth int) (*value, error) {
 		return v, nil
 	}
 	kb, vb := len(p.keys), len(p.vals)
-	defer func() { p.keys, p.vals = p.keys[:kb], p.vals[:vb] }()
 	for {
 		p.space()
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
@@ -325,8 +345,9 @@ func (p *jsonParser) object(depth int) (*value, error) {
 		case '}':
 			p.pos++
 			v.raw = p.data[start:p.pos]
-			v.keys = append([]string(nil), p.keys[kb:]...)
-			v.vals = append([]*value(nil), p.vals[vb:]...)
+			v.keys = p.keepKeys(p.keys[kb:])
+			v.vals = p.keepVals(p.vals[vb:])
+			p.keys, p.vals = p.keys[:kb], p.vals[:vb]
 			return v, nil
 		default:
 			return nil, p.errf("expected ',' or '}' in an object")
@@ -346,7 +367,6 @@ func (p *jsonParser) array(depth int) (*value, error) {
 		return v, nil
 	}
 	base := len(p.vals)
-	defer func() { p.vals = p.vals[:base] }()
 	for {
 		p.space()
 		e, err := p.value(depth + 1)
@@ -364,7 +384,8 @@ func (p *jsonParser) array(depth int) (*value, error) {
 		case ']':
 			p.pos++
 			v.raw = p.data[start:p.pos]
-			v.vals = append([]*value(nil), p.vals[base:]...)
+			v.vals = p.keepVals(p.vals[base:])
+			p.vals = p.vals[:base]
 			return v, nil
 		default:
 			return nil, p.errf("expected ',' or ']' in an array")
