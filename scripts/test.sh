@@ -6,6 +6,34 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Test services: at the end of the run (also on failure or interruption) stop the Kubernetes
+# control planes the tests started (scripts/k8s-cluster.sh stop-all) and the private dockerd
+# that scripts/dockerd.sh started during this run. A dockerd already running when the run
+# began belongs to someone else on the machine and is left alone.
+DOCKER_RUN=${SAKER_DOCKER_RUN:-/run/saker-test-docker}
+dockerd_alive() { [ -f "$DOCKER_RUN/dockerd.pid" ] && kill -0 "$(cat "$DOCKER_RUN/dockerd.pid")" 2>/dev/null; }
+dockerd_before=0
+if dockerd_alive; then dockerd_before=1; fi
+stop_services() {
+	local status=$? pid i
+	trap - EXIT INT TERM
+	bash scripts/k8s-cluster.sh stop-all || true
+	if [ "$dockerd_before" = 0 ] && dockerd_alive; then
+		pid=$(cat "$DOCKER_RUN/dockerd.pid")
+		echo "== stopping the test dockerd (pid $pid)"
+		kill -TERM "$pid" 2>/dev/null || true
+		for i in $(seq 1 120); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.5
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	exit "$status"
+}
+trap stop_services EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 need=()
 command -v sysdig >/dev/null || need+=(sysdig)
 command -v ip >/dev/null || need+=(iproute2)
@@ -33,6 +61,14 @@ if [ ${#need[@]} -gt 0 ]; then
 		echo "apt-get failed (try $i), retrying" >&2
 		sleep 10
 	done
+fi
+
+# The Kubernetes audit tests run a real kube-apiserver (built from the Go module proxy once,
+# about 12 minutes on 2 cores, then cached in /var/cache/saker-test) and Debian's etcd-server.
+if [ "$(id -u)" -eq 0 ]; then
+	echo "== test control plane: etcd-server, kube-apiserver (cached build)"
+	bash scripts/k8s-cluster.sh etcd
+	bash scripts/k8s-cluster.sh build >/dev/null
 fi
 
 echo "== go vet"

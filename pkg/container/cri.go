@@ -257,6 +257,34 @@ func parseCRIInfo(info *Info, js string) {
 	}
 }
 
+// List implements Lister: the runtime's ready pod sandboxes and running containers, so the
+// Manager fetches at start (and after a broken event stream) the containers that started
+// before it was watching: their start sent no event. A runtime without the CRI service
+// (containerd without its CRI plugin, as Docker's) answers Unimplemented: nothing to list.
+func (c *CRI) List(ctx context.Context) ([]string, error) {
+	ps, err := c.rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{
+		State: &runtimeapi.PodSandboxStateValue{State: runtimeapi.PodSandboxState_SANDBOX_READY}}})
+	if err != nil {
+		if status.Code(err) == codes.Unimplemented {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s: pod sandboxes: %w", c.Name(), err)
+	}
+	var ids []string
+	for _, s := range ps.Items {
+		ids = append(ids, s.Id)
+	}
+	cs, err := c.rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{
+		State: &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_RUNNING}}})
+	if err != nil {
+		return nil, fmt.Errorf("%s: containers: %w", c.Name(), err)
+	}
+	for _, x := range cs.Containers {
+		ids = append(ids, x.Id)
+	}
+	return ids, nil
+}
+
 // Watch implements Watcher with the CRI GetContainerEvents stream (containerd 1.7+, CRI-O
 // with evented PLEG): created and started containers are starts, stopped and deleted ones
 // deaths. A runtime without it answers Unimplemented: the error wraps ErrWatchUnsupported and

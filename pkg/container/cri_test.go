@@ -34,6 +34,8 @@ type criServer struct {
 	info       map[string]string
 	events     chan *runtimeapi.ContainerEventResponse
 	subscribed chan struct{}
+	// sandboxLists counts ListPodSandbox calls
+	sandboxLists int
 }
 
 func (s *criServer) GetContainerEvents(_ *runtimeapi.GetEventsRequest, stream runtimeapi.RuntimeService_GetContainerEventsServer) error {
@@ -92,8 +94,25 @@ func (s *criServer) ListContainers(_ context.Context, r *runtimeapi.ListContaine
 		if r.Filter != nil && r.Filter.Id != "" && !strings.HasPrefix(id, r.Filter.Id) {
 			continue
 		}
+		if r.Filter != nil && r.Filter.State != nil && r.Filter.State.State != st.State {
+			continue
+		}
 		out.Containers = append(out.Containers, &runtimeapi.Container{Id: id, PodSandboxId: s.sandboxOf[id],
 			Metadata: st.Metadata, Image: st.Image, ImageRef: st.ImageRef, State: st.State, CreatedAt: st.CreatedAt, Labels: st.Labels})
+	}
+	return out, nil
+}
+
+func (s *criServer) ListPodSandbox(_ context.Context, r *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sandboxLists++
+	out := &runtimeapi.ListPodSandboxResponse{}
+	for id, st := range s.sandboxes {
+		if r.Filter != nil && r.Filter.State != nil && r.Filter.State.State != st.State {
+			continue
+		}
+		out.Items = append(out.Items, &runtimeapi.PodSandbox{Id: id, Metadata: st.Metadata, State: st.State, CreatedAt: st.CreatedAt, Labels: st.Labels})
 	}
 	return out, nil
 }
@@ -333,5 +352,55 @@ func TestCRIEvents(t *testing.T) {
 	}
 	if in := waitReady(t, m2, Ref{ID: ctrID}).Info(); in.Name != "nginx" {
 		t.Errorf("inspect without events: %+v", in)
+	}
+}
+
+// TestCRIListsAtStart: pod sandboxes and containers that exist before the Manager starts
+// (their start sent no event, and nothing asked for them yet) are listed and fetched at start;
+// exited containers and not-ready sandboxes are not.
+func TestCRIListsAtStart(t *testing.T) {
+	for _, crio := range []bool{false, true} {
+		srv := fixture(crio)
+		const exitedID = "9f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a0"
+		const goneSandbox = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
+		srv.add(exitedID, "job")
+		srv.containers[exitedID].State = runtimeapi.ContainerState_CONTAINER_EXITED
+		srv.sandboxes[goneSandbox] = &runtimeapi.PodSandboxStatus{Id: goneSandbox, State: runtimeapi.PodSandboxState_SANDBOX_NOTREADY,
+			Metadata: &runtimeapi.PodSandboxMetadata{Name: "old", Namespace: "shop", Uid: "u"}}
+		typ := TypeContainerd
+		if crio {
+			typ = TypeCRIO
+		}
+		p, err := NewCRI(startCRI(t, srv), typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := New(Config{Providers: []Provider{p}, Timeout: 5 * time.Second})
+		waitCond(t, m, "listed at start", func() bool { return known(m, ctrID) && known(m, sandboxID) })
+		for _, in := range m.Snapshot() {
+			switch in.ID {
+			case ctrID:
+				if in.Name != "nginx" || in.PodName() != "web-7d4b9c-x2x8q" || !in.Privileged {
+					t.Errorf("crio=%v: listed container %+v", crio, in)
+				}
+			case sandboxID:
+				if !in.IsPodSandbox || in.PodName() != "web-7d4b9c-x2x8q" {
+					t.Errorf("crio=%v: listed sandbox %+v", crio, in)
+				}
+			case exitedID, goneSandbox:
+				t.Errorf("crio=%v: %s listed, but it is not running", crio, in.ID)
+			}
+		}
+		if s := m.Stats(); s.Lookups != 0 || s.FetchErrors != 0 {
+			t.Errorf("crio=%v: stats %+v (nothing looked up on the event path, no errors)", crio, s)
+		}
+		srv.mu.Lock()
+		lists := srv.sandboxLists
+		srv.mu.Unlock()
+		if lists == 0 {
+			t.Errorf("crio=%v: ListPodSandbox never called", crio)
+		}
+		m.Close()
+		p.Close()
 	}
 }

@@ -503,6 +503,9 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 		}
 	}
 	if list {
+		if op == "contains" && len(ops) != 1 {
+			return nil, c.errf(n.Value.Pos(), "operator 'contains' takes a single value")
+		}
 		return listCompare(op, ext, typ, ops), nil
 	}
 	pred, err := c.predicate(n, op, typ, raw, ops)
@@ -635,6 +638,21 @@ func listCompare(op string, ext fields.Extractor, typ fields.Type, ops []operand
 			}
 		}
 		return false
+	}
+	if op == "contains" {
+		sub := ops[0].s
+		return func(ev fields.Event) bool {
+			v, ok := ext(ev)
+			if !ok {
+				return false
+			}
+			for _, e := range v.L {
+				if strings.Contains(e.S, sub) {
+					return true
+				}
+			}
+			return false
+		}
 	}
 	if op == "intersects" {
 		return func(ev fields.Event) bool {

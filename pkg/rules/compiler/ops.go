@@ -33,6 +33,11 @@ func opAllowed(op string, t fields.Type, list bool) error {
 			if op == "in" || op == "intersects" {
 				return nil
 			}
+			// `contains` on a string list holds when any element contains the text, as the
+			// k8s audit rules written for Falco's older JSON engine expect.
+			if op == "contains" && t == fields.String {
+				return nil
+			}
 			return fmt.Errorf("'%s' operator not supported for list fields", op)
 		}
 		return fmt.Errorf("list fields are not supported for type '%s'", t)
