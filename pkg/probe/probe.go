@@ -156,6 +156,16 @@ func (p *Probe) setup(sel map[uint32]bool) error {
 			return fmt.Errorf("probe: registering x_%s: %w", name, err)
 		}
 	}
+	tab, err := ia32Table()
+	if err != nil {
+		return err
+	}
+	ia32 := p.coll.Maps["ia32_to_64"]
+	for nr32, nr := range tab {
+		if err := ia32.Put(uint32(nr32), nr); err != nil {
+			return fmt.Errorf("probe: filling the ia32 syscall table: %w", err)
+		}
+	}
 	stages := p.coll.Maps["stage_progs"]
 	for i, name := range stagePrograms {
 		if err := stages.Put(uint32(i), p.coll.Programs[name]); err != nil {
@@ -251,12 +261,9 @@ func selection(names []string) (map[uint32]bool, error) {
 
 func (p *Probe) setSelection(sel map[uint32]bool) error {
 	keys := make([]uint32, 512)
-	vals := make([]uint8, 512)
+	vals := selectionValues(sel)
 	for i := range keys {
 		keys[i] = uint32(i)
-		if sel[uint32(i)] {
-			vals[i] = 1
-		}
 	}
 	if _, err := p.interesting.BatchUpdate(keys, vals, nil); err != nil {
 		// batch ops on arrays need 5.6; fall back to single updates

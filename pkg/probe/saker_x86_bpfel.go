@@ -30,6 +30,13 @@ type sakerExecName struct {
 	S [4096]int8
 }
 
+type sakerScArgs struct {
+	_    structs.HostLayout
+	A    [6]uint64
+	Nr   uint32
+	Nr32 uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -39,7 +46,9 @@ const (
 	sakerMapExecFname       = "exec_fname"
 	sakerMapExitProgs       = "exit_progs"
 	sakerMapFnameScratch    = "fname_scratch"
+	sakerMapIa32To64        = "ia32_to_64"
 	sakerMapInteresting     = "interesting"
+	sakerMapSc32            = "sc32"
 	sakerMapStageProgs      = "stage_progs"
 	sakerMapStats           = "stats"
 	sakerProgCloneStage2    = "clone_stage2"
@@ -272,7 +281,9 @@ type sakerMapSpecs struct {
 	ExecFname    *ebpf.MapSpec `ebpf:"exec_fname"`
 	ExitProgs    *ebpf.MapSpec `ebpf:"exit_progs"`
 	FnameScratch *ebpf.MapSpec `ebpf:"fname_scratch"`
+	Ia32To64     *ebpf.MapSpec `ebpf:"ia32_to_64"`
 	Interesting  *ebpf.MapSpec `ebpf:"interesting"`
+	Sc32         *ebpf.MapSpec `ebpf:"sc32"`
 	StageProgs   *ebpf.MapSpec `ebpf:"stage_progs"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -313,7 +324,9 @@ type sakerMaps struct {
 	ExecFname    *ebpf.Map `ebpf:"exec_fname"`
 	ExitProgs    *ebpf.Map `ebpf:"exit_progs"`
 	FnameScratch *ebpf.Map `ebpf:"fname_scratch"`
+	Ia32To64     *ebpf.Map `ebpf:"ia32_to_64"`
 	Interesting  *ebpf.Map `ebpf:"interesting"`
+	Sc32         *ebpf.Map `ebpf:"sc32"`
 	StageProgs   *ebpf.Map `ebpf:"stage_progs"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 }
@@ -325,7 +338,9 @@ func (m *sakerMaps) Close() error {
 		m.ExecFname,
 		m.ExitProgs,
 		m.FnameScratch,
+		m.Ia32To64,
 		m.Interesting,
+		m.Sc32,
 		m.StageProgs,
 		m.Stats,
 	)
