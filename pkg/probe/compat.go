@@ -32,6 +32,7 @@ var ia32Syscalls = map[uint32]string{
 	358: "execveat", 359: "socket", 361: "bind", 362: "connect", 363: "listen", 364: "accept4",
 	369: "sendto", 370: "sendmsg", 371: "recvfrom", 372: "recvmsg", 374: "userfaultfd",
 	425: "io_uring_setup", 435: "clone3", 437: "openat2",
+	145: "readv", 146: "writev", 180: "pread", 181: "pwrite", 333: "preadv", 334: "pwritev",
 	// A 64-bit process that executes a 32-bit program returns from execve in compat mode; on
 	// kernels before 4.12 orig_ax still holds the x86_64 number then (59, otherwise the
 	// obsolete ia32 oldolduname).

@@ -118,6 +118,11 @@ func runHelper(action, arg, arg2 string) int {
 		_, err := Load(Options{})
 		fmt.Print(err)
 		return 0
+	case "data":
+		if err := dataHelper(arg); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 	case "many":
 		manySyscalls(arg)
 	case "open-many":

@@ -45,7 +45,17 @@ type Options struct {
 	// AllMmap captures mmap and mprotect calls without PROT_EXEC too (default: only
 	// executable mappings).
 	AllMmap bool
+	// SnapLen is how many bytes of data the read, write, send and receive events carry
+	// (evt.buffer, evt.arg.data; Falco's snaplen): 0 means DefaultSnapLen, a negative value
+	// none, at most MaxSnapLen.
+	SnapLen int
 }
+
+// DefaultSnapLen is the data kept per event when Options.SnapLen is 0 (Falco's default).
+const DefaultSnapLen = 80
+
+// MaxSnapLen is the largest Options.SnapLen (bpf/data.h's MAX_SNAPLEN - 1).
+const MaxSnapLen = 16383
 
 // Stats are the probe's counters.
 type Stats struct {
@@ -119,6 +129,14 @@ func Load(opts Options) (*Probe, error) {
 	}
 	if opts.AllMmap {
 		vars["mmap_exec_only"] = uint8(0)
+	}
+	switch {
+	case opts.SnapLen > MaxSnapLen:
+		return nil, fmt.Errorf("probe: snap length %d is above the maximum %d", opts.SnapLen, MaxSnapLen)
+	case opts.SnapLen < 0:
+		vars["snaplen"] = uint32(0)
+	case opts.SnapLen > 0:
+		vars["snaplen"] = uint32(opts.SnapLen)
 	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]

@@ -104,8 +104,13 @@ const (
 	sakerProgX_pipe         = "x_pipe"
 	sakerProgX_pipe2        = "x_pipe2"
 	sakerProgX_prctl        = "x_prctl"
+	sakerProgX_pread        = "x_pread"
+	sakerProgX_preadv       = "x_preadv"
 	sakerProgX_ptrace       = "x_ptrace"
+	sakerProgX_pwrite       = "x_pwrite"
+	sakerProgX_pwritev      = "x_pwritev"
 	sakerProgX_read         = "x_read"
+	sakerProgX_readv        = "x_readv"
 	sakerProgX_recvfrom     = "x_recvfrom"
 	sakerProgX_recvmsg      = "x_recvmsg"
 	sakerProgX_rename       = "x_rename"
@@ -136,9 +141,11 @@ const (
 	sakerProgX_userfaultfd  = "x_userfaultfd"
 	sakerProgX_vfork        = "x_vfork"
 	sakerProgX_write        = "x_write"
+	sakerProgX_writev       = "x_writev"
 	sakerVarBootOffsetNs    = "boot_offset_ns"
 	sakerVarExcludeTgid     = "exclude_tgid"
 	sakerVarMmapExecOnly    = "mmap_exec_only"
+	sakerVarSnaplen         = "snaplen"
 	sakerVarWakeBatch       = "wake_batch"
 	sakerVarWakeBytes       = "wake_bytes"
 )
@@ -238,8 +245,13 @@ type sakerProgramSpecs struct {
 	X_pipe         *ebpf.ProgramSpec `ebpf:"x_pipe"`
 	X_pipe2        *ebpf.ProgramSpec `ebpf:"x_pipe2"`
 	X_prctl        *ebpf.ProgramSpec `ebpf:"x_prctl"`
+	X_pread        *ebpf.ProgramSpec `ebpf:"x_pread"`
+	X_preadv       *ebpf.ProgramSpec `ebpf:"x_preadv"`
 	X_ptrace       *ebpf.ProgramSpec `ebpf:"x_ptrace"`
+	X_pwrite       *ebpf.ProgramSpec `ebpf:"x_pwrite"`
+	X_pwritev      *ebpf.ProgramSpec `ebpf:"x_pwritev"`
 	X_read         *ebpf.ProgramSpec `ebpf:"x_read"`
+	X_readv        *ebpf.ProgramSpec `ebpf:"x_readv"`
 	X_recvfrom     *ebpf.ProgramSpec `ebpf:"x_recvfrom"`
 	X_recvmsg      *ebpf.ProgramSpec `ebpf:"x_recvmsg"`
 	X_rename       *ebpf.ProgramSpec `ebpf:"x_rename"`
@@ -270,6 +282,7 @@ type sakerProgramSpecs struct {
 	X_userfaultfd  *ebpf.ProgramSpec `ebpf:"x_userfaultfd"`
 	X_vfork        *ebpf.ProgramSpec `ebpf:"x_vfork"`
 	X_write        *ebpf.ProgramSpec `ebpf:"x_write"`
+	X_writev       *ebpf.ProgramSpec `ebpf:"x_writev"`
 }
 
 // sakerMapSpecs contains maps before they are loaded into the kernel.
@@ -295,6 +308,7 @@ type sakerVariableSpecs struct {
 	BootOffsetNs *ebpf.VariableSpec `ebpf:"boot_offset_ns"`
 	ExcludeTgid  *ebpf.VariableSpec `ebpf:"exclude_tgid"`
 	MmapExecOnly *ebpf.VariableSpec `ebpf:"mmap_exec_only"`
+	Snaplen      *ebpf.VariableSpec `ebpf:"snaplen"`
 	WakeBatch    *ebpf.VariableSpec `ebpf:"wake_batch"`
 	WakeBytes    *ebpf.VariableSpec `ebpf:"wake_bytes"`
 }
@@ -353,6 +367,7 @@ type sakerVariables struct {
 	BootOffsetNs *ebpf.Variable `ebpf:"boot_offset_ns"`
 	ExcludeTgid  *ebpf.Variable `ebpf:"exclude_tgid"`
 	MmapExecOnly *ebpf.Variable `ebpf:"mmap_exec_only"`
+	Snaplen      *ebpf.Variable `ebpf:"snaplen"`
 	WakeBatch    *ebpf.Variable `ebpf:"wake_batch"`
 	WakeBytes    *ebpf.Variable `ebpf:"wake_bytes"`
 }
@@ -414,8 +429,13 @@ type sakerPrograms struct {
 	X_pipe         *ebpf.Program `ebpf:"x_pipe"`
 	X_pipe2        *ebpf.Program `ebpf:"x_pipe2"`
 	X_prctl        *ebpf.Program `ebpf:"x_prctl"`
+	X_pread        *ebpf.Program `ebpf:"x_pread"`
+	X_preadv       *ebpf.Program `ebpf:"x_preadv"`
 	X_ptrace       *ebpf.Program `ebpf:"x_ptrace"`
+	X_pwrite       *ebpf.Program `ebpf:"x_pwrite"`
+	X_pwritev      *ebpf.Program `ebpf:"x_pwritev"`
 	X_read         *ebpf.Program `ebpf:"x_read"`
+	X_readv        *ebpf.Program `ebpf:"x_readv"`
 	X_recvfrom     *ebpf.Program `ebpf:"x_recvfrom"`
 	X_recvmsg      *ebpf.Program `ebpf:"x_recvmsg"`
 	X_rename       *ebpf.Program `ebpf:"x_rename"`
@@ -446,6 +466,7 @@ type sakerPrograms struct {
 	X_userfaultfd  *ebpf.Program `ebpf:"x_userfaultfd"`
 	X_vfork        *ebpf.Program `ebpf:"x_vfork"`
 	X_write        *ebpf.Program `ebpf:"x_write"`
+	X_writev       *ebpf.Program `ebpf:"x_writev"`
 }
 
 func (p *sakerPrograms) Close() error {
@@ -503,8 +524,13 @@ func (p *sakerPrograms) Close() error {
 		p.X_pipe,
 		p.X_pipe2,
 		p.X_prctl,
+		p.X_pread,
+		p.X_preadv,
 		p.X_ptrace,
+		p.X_pwrite,
+		p.X_pwritev,
 		p.X_read,
+		p.X_readv,
 		p.X_recvfrom,
 		p.X_recvmsg,
 		p.X_rename,
@@ -535,6 +561,7 @@ func (p *sakerPrograms) Close() error {
 		p.X_userfaultfd,
 		p.X_vfork,
 		p.X_write,
+		p.X_writev,
 	)
 }
 

@@ -13,6 +13,7 @@
 #include "common.h"
 #include "extract.h"
 #include "compat.h"
+#include "data.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -452,8 +453,87 @@ EXIT_PROG(creat) /* 59: fd, name, mode, dev, ino, creat_flags */
 }
 
 EXIT_PROG(close) { BEGIN(5, 2); put_s64(a, ret); put_fd(a, ARG(0)); END(); }
-EXIT_PROG(read) { BEGIN(7, 4); put_s64(a, ret); put_empty(a); put_fd(a, ARG(0)); put_u32(a, ARG(2)); END(); }
-EXIT_PROG(write) { BEGIN(9, 4); put_s64(a, ret); put_empty(a); put_fd(a, ARG(0)); put_u32(a, ARG(2)); END(); }
+/* ---------------------------------------------------------------- reads and writes (data.h) */
+/* data: what a read returned; what a write was given (written bytes when it succeeded) */
+#define WRITTEN(size) (ret > 0 ? ret : (long)(size))
+EXIT_PROG(read) /* 7: res, data, fd, size */
+{
+	BEGIN(7, 4);
+	put_s64(a, ret);
+	put_udata(a, ARG(1), ret);
+	put_fd(a, ARG(0));
+	put_u32(a, ARG(2));
+	END();
+}
+EXIT_PROG(write) /* 9: res, data, fd, size */
+{
+	BEGIN(9, 4);
+	put_s64(a, ret);
+	put_udata(a, ARG(1), WRITTEN(ARG(2)));
+	put_fd(a, ARG(0));
+	put_u32(a, ARG(2));
+	END();
+}
+EXIT_PROG(pread) /* 113: res, data, fd, size, pos */
+{
+	BEGIN(113, 5);
+	put_s64(a, ret);
+	put_udata(a, ARG(1), ret);
+	put_fd(a, ARG(0));
+	put_u32(a, ARG(2));
+	put_u64(a, ARG(3));
+	END();
+}
+EXIT_PROG(pwrite) /* 115: res, data, fd, size, pos */
+{
+	BEGIN(115, 5);
+	put_s64(a, ret);
+	put_udata(a, ARG(1), WRITTEN(ARG(2)));
+	put_fd(a, ARG(0));
+	put_u32(a, ARG(2));
+	put_u64(a, ARG(3));
+	END();
+}
+EXIT_PROG(readv) /* 117: res, size, data, fd */
+{
+	BEGIN(117, 4);
+	put_s64(a, ret);
+	put_u32(a, iov_size(ARG(1), ARG(2), c32));
+	put_iovdata(a, ARG(1), ARG(2), ret, c32);
+	put_fd(a, ARG(0));
+	END();
+}
+EXIT_PROG(writev) /* 119: res, data, fd, size */
+{
+	BEGIN(119, 4);
+	u64 size = iov_size(ARG(1), ARG(2), c32);
+	put_s64(a, ret);
+	put_iovdata(a, ARG(1), ARG(2), WRITTEN(size), c32);
+	put_fd(a, ARG(0));
+	put_u32(a, size);
+	END();
+}
+EXIT_PROG(preadv) /* 121: res, size, data, fd, pos */
+{
+	BEGIN(121, 5);
+	put_s64(a, ret);
+	put_u32(a, iov_size(ARG(1), ARG(2), c32));
+	put_iovdata(a, ARG(1), ARG(2), ret, c32);
+	put_fd(a, ARG(0));
+	put_u64(a, ARG(3));
+	END();
+}
+EXIT_PROG(pwritev) /* 123: res, data, fd, size, pos */
+{
+	BEGIN(123, 5);
+	u64 size = iov_size(ARG(1), ARG(2), c32);
+	put_s64(a, ret);
+	put_iovdata(a, ARG(1), ARG(2), WRITTEN(size), c32);
+	put_fd(a, ARG(0));
+	put_u32(a, size);
+	put_u64(a, ARG(3));
+	END();
+}
 
 EXIT_PROG(dup) { BEGIN(367, 2); put_s64(a, ret); put_fd(a, ARG(0)); END(); }
 EXIT_PROG(dup2) { BEGIN(363, 3); put_s64(a, ret); put_fd(a, ARG(0)); put_fd(a, ARG(1)); END(); }
@@ -839,7 +919,7 @@ EXIT_PROG(sendto) /* 31: res, data, fd, size, tuple */
 {
 	BEGIN(31, 5);
 	put_s64(a, ret);
-	put_empty(a);
+	put_udata(a, ARG(1), WRITTEN(ARG(2)));
 	put_fd(a, ARG(0));
 	put_u32(a, ARG(2));
 	put_tuple(a, cur_task(), (s32)ARG(0), false, ARG(4), ARG(5));
@@ -852,73 +932,35 @@ EXIT_PROG(recvfrom) /* 35: res, data, tuple, fd, size */
 	if (ARG(5))
 		bpf_probe_read_user(&alen, sizeof(alen), (void *)ARG(5));
 	put_s64(a, ret);
-	put_empty(a);
+	put_udata(a, ARG(1), ret);
 	put_tuple(a, cur_task(), (s32)ARG(0), true, ARG(4), alen);
 	put_fd(a, ARG(0));
 	put_u32(a, ARG(2));
 	END();
 }
 
-/* total iov length and msg_name of a user msghdr */
-static __always_inline u32 msg_size(unsigned long msg, unsigned long *name, u32 *namelen)
-{
-	struct user_msghdr m = {};
-	if (!msg || bpf_probe_read_user(&m, sizeof(m), (void *)msg) < 0)
-		return 0;
-	*name = (unsigned long)m.msg_name;
-	*namelen = m.msg_namelen;
-	u32 total = 0;
-	for (int i = 0; i < 8; i++) {
-		if (i >= m.msg_iovlen)
-			break;
-		struct iovec v = {};
-		bpf_probe_read_user(&v, sizeof(v), (void *)m.msg_iov + i * sizeof(struct iovec));
-		total += v.iov_len;
-	}
-	return total;
-}
-/* the same for a compat call's struct compat_msghdr */
-static __always_inline u32 msg_size32(unsigned long msg, unsigned long *name, u32 *namelen)
-{
-	struct msghdr32 m = {};
-	if (!msg || bpf_probe_read_user(&m, sizeof(m), (void *)msg) < 0)
-		return 0;
-	*name = m.name;
-	*namelen = m.namelen;
-	u32 total = 0;
-	for (int i = 0; i < 8; i++) {
-		if (i >= m.iovlen)
-			break;
-		struct iovec32 v = {};
-		bpf_probe_read_user(&v, sizeof(v), (void *)(unsigned long)m.iov + i * sizeof(v));
-		total += v.len;
-	}
-	return total;
-}
-#define MSG_SIZE(msg, name, nl) (c32 ? msg_size32(msg, name, nl) : msg_size(msg, name, nl))
 EXIT_PROG(sendmsg) /* 49: res, data, fd, size, tuple */
 {
 	BEGIN(49, 5);
-	unsigned long name = 0;
-	u32 nl = 0;
-	u32 size = MSG_SIZE(ARG(1), &name, &nl);
+	struct umsg m = {};
+	read_msghdr(ARG(1), c32, &m);
+	u64 size = iov_size(m.iov, m.iovlen, c32);
 	put_s64(a, ret);
-	put_empty(a);
+	put_iovdata(a, m.iov, m.iovlen, WRITTEN(size), c32);
 	put_fd(a, ARG(0));
 	put_u32(a, size);
-	put_tuple(a, cur_task(), (s32)ARG(0), false, name, nl);
+	put_tuple(a, cur_task(), (s32)ARG(0), false, m.name, m.namelen);
 	END();
 }
 EXIT_PROG(recvmsg) /* 53: res, size, data, tuple, msgcontrol, fd */
 {
 	BEGIN(53, 6);
-	unsigned long name = 0;
-	u32 nl = 0;
-	u32 size = MSG_SIZE(ARG(1), &name, &nl);
+	struct umsg m = {};
+	read_msghdr(ARG(1), c32, &m);
 	put_s64(a, ret);
-	put_u32(a, size);
-	put_empty(a);
-	put_tuple(a, cur_task(), (s32)ARG(0), true, name, nl);
+	put_u32(a, iov_size(m.iov, m.iovlen, c32));
+	put_iovdata(a, m.iov, m.iovlen, ret, c32);
+	put_tuple(a, cur_task(), (s32)ARG(0), true, m.name, m.namelen);
 	put_empty(a);
 	put_fd(a, ARG(0));
 	END();
