@@ -398,3 +398,39 @@ func TestIA32Table(t *testing.T) {
 		t.Errorf("selection values: 257=%d 295=%d 102=%d 362=%d 5=%d", v[257], v[295], v[102], v[362], v[5])
 	}
 }
+
+// A 32-bit process's fork and clone are seen in the parent and in the child, with the flags
+// and ids the 64-bit calls give.
+func TestIA32Fork(t *testing.T) {
+	c := sharedProbe(t)
+	work, _ := filepath.EvalSymlinks(t.TempDir())
+	bins := buildGates(t, work)
+	port, _ := tcpSink(t)
+	for _, g := range gates {
+		c.reset()
+		exe := filepath.Join(work, "saker-gates-"+g.name)
+		b, _ := os.ReadFile(bins[g.name])
+		os.WriteFile(exe, b, 0o755)
+		cmd := exec.Command(exe, work, strconv.Itoa(port), "fork")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", g.name, err, out)
+		}
+		pid := cmd.Process.Pid
+		c.wait(t, "procexit of "+g.name, func(r *rec) bool { return r.is("procexit", pid) })
+		for _, name := range []string{"fork", "clone"} {
+			parent := c.wait(t, g.name+" "+name+" in the parent", func(r *rec) bool { return r.is(name, pid) && r.int(t, "res") > 0 })
+			child := int(parent.int(t, "res"))
+			r := c.wait(t, g.name+" "+name+" in the child", func(r *rec) bool { return r.is(name, child) })
+			checkComplete(t, r)
+			if r.int(t, "res") != 0 || r.int(t, "pid") != int64(child) || r.int(t, "ptid") != int64(pid) ||
+				r.str(t, "exe") != exe || r.str(t, "comm") != filepath.Base(exe)[:15] {
+				t.Errorf("%s %s child: res %d pid %d ptid %d exe %q comm %q", g.name, name, r.int(t, "res"),
+					r.int(t, "pid"), r.int(t, "ptid"), r.str(t, "exe"), r.str(t, "comm"))
+			}
+			// clone(SIGCHLD) and fork share no resources: no CLONE_* flag but those two carry
+			if f, _ := r.ev.ParamUint("flags"); f != 0 {
+				t.Errorf("%s %s child: flags %#x", g.name, name, f)
+			}
+		}
+	}
+}

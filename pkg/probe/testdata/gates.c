@@ -4,7 +4,8 @@
  *                     (build -static -no-pie, so its data lies below 4 GiB)
  *   -DGATE_IA32       a real 32-bit program (-m32 -static), glibc's syscall(), ia32 numbers
  * The probe's tests run the three builds and expect the same events from each.
- * Usage: gates DIR PORT [PAYLOAD]: files are made in DIR, PORT is a TCP listener on 127.0.0.1. */
+ * Usage: gates DIR PORT [PAYLOAD]: files are made in DIR, PORT is a TCP listener on 127.0.0.1;
+ * gates DIR PORT fork: a fork and a clone instead. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,16 @@ int main(int argc, char **argv)
 	if (argc < 3)
 		return 2;
 	snprintf(dir, sizeof(dir), "%s", argv[1]);
+	if (argc > 3 && strcmp(argv[3], "fork") == 0) {
+		/* fork, then clone(SIGCHLD) (what glibc's fork calls); each child exits at once */
+		for (int i = 0; i < 2; i++) {
+			long pid = i == 0 ? S(NR(fork, fork)) : S(NR(clone, clone), 17 /* SIGCHLD */, 0, 0, 0, 0);
+			if (pid == 0)
+				S(NR(exit_group, exit_group), 0);
+			S(NR(wait4, wait4), pid, 0, 0, 0);
+		}
+		return 0;
+	}
 	if (argc > 3)
 		snprintf(payload, sizeof(payload), "%s", argv[3]);
 	snprintf(f1, sizeof(f1), "%s/f1", dir);
