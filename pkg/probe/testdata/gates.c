@@ -41,6 +41,12 @@ static long sys6(long n, long a, long b, long c, long d, long e, long f)
 #define S(n, ...) sys6_(n, ##__VA_ARGS__, 0, 0, 0, 0, 0, 0)
 #define sys6_(n, a, b, c, d, e, f, ...) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
 #define P(x) ((long)(uptr)(uintptr_t)(x))
+/* a uid of the 16-bit ia32 calls, as a caller with a 16-bit uid_t passes it (-1 is 0xffff) */
+#if defined(GATE_SYSCALL64)
+#define UID16(x) (x)
+#else
+#define UID16(x) ((uint16_t)(x))
+#endif
 
 #define AT_FDCWD_ (-100)
 #define O_RDONLY_ 0
@@ -192,14 +198,14 @@ int main(int argc, char **argv)
 	S(NR(chmod, chmod), P(f1), 0600);
 	S(NR(fchmodat, fchmodat), AT_FDCWD_, P(f1), 0644);
 	S(NR(lchown, lchown32), P(f4), 0, 0);
-	S(NR(chown, chown), P(f1), -1, -1); /* ia32: the 16-bit chown */
+	S(NR(chown, chown), P(f1), UID16(-1), UID16(-1)); /* ia32: the 16-bit chown */
 	S(NR(unlink, unlink), P(f4));
 	S(NR(unlink, unlink), P(f5));
 	S(NR(unlink, unlink), P(f6));
 	S(NR(unlinkat, unlinkat), AT_FDCWD_, P(f1), 0);
 	S(NR(setuid, setuid32), 0);
 	S(NR(setuid, setuid), 0); /* ia32: the 16-bit setuid */
-	S(NR(setresuid, setresuid), -1, -1, -1); /* ia32: 16-bit, 0xffff is -1 */
+	S(NR(setresuid, setresuid), UID16(-1), UID16(-1), UID16(-1)); /* ia32: 16-bit, 0xffff is -1 */
 	S(NR(setresgid, setresgid32), -1, -1, -1);
 	S(NR(setgid, setgid32), 0);
 	S(NR(ptrace, ptrace), 2 /* PTRACE_PEEKDATA */, 1, 0x1234, 0);
