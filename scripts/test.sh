@@ -48,6 +48,8 @@ command -v usermod >/dev/null || need+=(passwd)
 command -v setpriv >/dev/null || need+=(util-linux)
 # a real database server for the "database server runs programs" attack checks
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql-15)
+# the probe's 32-bit syscall tests build static ia32 and x86_64 programs
+echo 'int main(void){return 0;}' | gcc -m32 -static -x c -o /dev/null - 2>/dev/null || need+=(gcc gcc-multilib libc6-dev)
 # (dockerd and busybox for the container tests are installed by scripts/dockerd.sh)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then

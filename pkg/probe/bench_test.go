@@ -2,13 +2,19 @@ package probe
 
 import (
 	"errors"
-	"github.com/cilium/ebpf"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/saker-sec/saker/internal/testshared"
 	"golang.org/x/sys/unix"
 )
 
@@ -197,5 +203,57 @@ func BenchmarkEventRate(b *testing.B) {
 	b.ReportMetric(float64(st.KernelDrops-before.KernelDrops), "drops")
 	if os.Getenv("SAKER_BENCH_VERBOSE") != "" {
 		b.Logf("%+v in %v", st, el)
+	}
+}
+
+// BenchmarkGates runs testdata/loop.c's getppid and open+close loops through each syscall
+// gate (x86_64 syscall, int $0x80 from a 64-bit program, a 32-bit program through the vDSO)
+// without and with the probe: the cost of the 32-bit path. One op is one loop iteration; the
+// program's start (about a millisecond) is included and amortized over b.N.
+func BenchmarkGates(b *testing.B) {
+	needProbe(b)
+	dir := b.TempDir()
+	bins := map[string]string{}
+	for _, g := range []struct{ name, flags string }{
+		{"syscall64", "-static -DGATE_SYSCALL64"},
+		{"int80", "-static -no-pie -DGATE_INT80"},
+		{"ia32", "-m32 -static -DGATE_IA32"},
+	} {
+		bin := filepath.Join(dir, "loop-"+g.name)
+		args := append([]string{"-O2", "-Wall", "-Werror", "-o", bin}, strings.Fields(g.flags)...)
+		if out, err := exec.Command("gcc", append(args, "testdata/loop.c")...).CombinedOutput(); err != nil {
+			testshared.Need(b, fmt.Sprintf("gcc %s: %v: %s", g.name, err, out))
+		}
+		bins[g.name] = bin
+	}
+	run := func(b *testing.B, bin, op string) {
+		args := []string{op, strconv.Itoa(b.N)}
+		if op == "openclose" {
+			args = append(args, "/etc/hostname")
+		}
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			b.Fatalf("%s %v: %v: %s", bin, args, err, out)
+		}
+	}
+	for _, gate := range []string{"syscall64", "int80", "ia32"} {
+		for _, op := range []string{"getppid", "openclose"} {
+			b.Run(gate+"/"+op+"/noprobe", func(b *testing.B) {
+				closeShared()
+				run(b, bins[gate], op)
+			})
+			b.Run(gate+"/"+op+"/probe", func(b *testing.B) {
+				d := loadDrained(b, Options{RingBytes: 64 << 20})
+				defer d.close()
+				report := d.bpfCost(b)
+				before := d.p.Stats()
+				b.ResetTimer()
+				run(b, bins[gate], op)
+				b.StopTimer()
+				report()
+				st := d.p.Stats()
+				b.ReportMetric(float64(st.Events-before.Events)/float64(b.N), "events/op")
+				b.ReportMetric(float64(st.KernelDrops-before.KernelDrops), "drops")
+			})
+		}
 	}
 }

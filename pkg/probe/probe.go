@@ -49,7 +49,17 @@ type Options struct {
 	// AllMmap captures mmap and mprotect calls without PROT_EXEC too (default: only
 	// executable mappings).
 	AllMmap bool
+	// SnapLen is how many bytes of data the read, write, send and receive events carry
+	// (evt.buffer, evt.arg.data; Falco's snaplen): 0 means DefaultSnapLen, a negative value
+	// none, at most MaxSnapLen.
+	SnapLen int
 }
+
+// DefaultSnapLen is the data kept per event when Options.SnapLen is 0 (Falco's default).
+const DefaultSnapLen = 80
+
+// MaxSnapLen is the largest Options.SnapLen (bpf/data.h's MAX_SNAPLEN - 1).
+const MaxSnapLen = 16383
 
 // Stats are the probe's counters.
 type Stats struct {
@@ -134,6 +144,14 @@ func Load(opts Options) (*Probe, error) {
 	if opts.NoRealPath {
 		vars["resolve_paths"] = uint8(0)
 	}
+	switch {
+	case opts.SnapLen > MaxSnapLen:
+		return nil, fmt.Errorf("probe: snap length %d is above the maximum %d", opts.SnapLen, MaxSnapLen)
+	case opts.SnapLen < 0:
+		vars["snaplen"] = uint32(0)
+	case opts.SnapLen > 0:
+		vars["snaplen"] = uint32(opts.SnapLen)
+	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]
 		if !ok {
@@ -176,6 +194,16 @@ func (p *Probe) setup(sel map[uint32]bool) error {
 		}
 		if err := exitProgs.Put(s.nr, prog); err != nil {
 			return fmt.Errorf("probe: registering x_%s: %w", name, err)
+		}
+	}
+	tab, err := ia32Table()
+	if err != nil {
+		return err
+	}
+	ia32 := p.coll.Maps["ia32_to_64"]
+	for nr32, nr := range tab {
+		if err := ia32.Put(uint32(nr32), nr); err != nil {
+			return fmt.Errorf("probe: filling the ia32 syscall table: %w", err)
 		}
 	}
 	stages := p.coll.Maps["stage_progs"]
@@ -320,12 +348,9 @@ func selection(names []string) (map[uint32]bool, error) {
 
 func (p *Probe) setSelection(sel map[uint32]bool) error {
 	keys := make([]uint32, 512)
-	vals := make([]uint8, 512)
+	vals := selectionValues(sel)
 	for i := range keys {
 		keys[i] = uint32(i)
-		if sel[uint32(i)] {
-			vals[i] = 1
-		}
 	}
 	if _, err := p.interesting.BatchUpdate(keys, vals, nil); err != nil {
 		// batch ops on arrays need 5.6; fall back to single updates

@@ -30,6 +30,13 @@ type sakerExecName struct {
 	S [4096]int8
 }
 
+type sakerScArgs struct {
+	_    structs.HostLayout
+	A    [6]uint64
+	Nr   uint32
+	Nr32 uint32
+}
+
 type sakerUringReq struct {
 	_       structs.HostLayout
 	Task    uint64
@@ -46,6 +53,9 @@ type sakerUringReq struct {
 	Slot    uint32
 	Size    uint32
 	Addrlen uint32
+	_       [4]byte
+	Buf     uint64
+	Nvec    uint32
 	Addr    [128]uint8
 	P1      [4096]int8
 	P2      [4096]int8
@@ -61,7 +71,9 @@ const (
 	sakerMapExecFname       = "exec_fname"
 	sakerMapExitProgs       = "exit_progs"
 	sakerMapFnameScratch    = "fname_scratch"
+	sakerMapIa32To64        = "ia32_to_64"
 	sakerMapInteresting     = "interesting"
+	sakerMapSc32            = "sc32"
 	sakerMapStageProgs      = "stage_progs"
 	sakerMapStats           = "stats"
 	sakerMapUringPending    = "uring_pending"
@@ -155,8 +167,13 @@ const (
 	sakerProgX_pipe         = "x_pipe"
 	sakerProgX_pipe2        = "x_pipe2"
 	sakerProgX_prctl        = "x_prctl"
+	sakerProgX_pread        = "x_pread"
+	sakerProgX_preadv       = "x_preadv"
 	sakerProgX_ptrace       = "x_ptrace"
+	sakerProgX_pwrite       = "x_pwrite"
+	sakerProgX_pwritev      = "x_pwritev"
 	sakerProgX_read         = "x_read"
+	sakerProgX_readv        = "x_readv"
 	sakerProgX_recvfrom     = "x_recvfrom"
 	sakerProgX_recvmsg      = "x_recvmsg"
 	sakerProgX_rename       = "x_rename"
@@ -187,10 +204,12 @@ const (
 	sakerProgX_userfaultfd  = "x_userfaultfd"
 	sakerProgX_vfork        = "x_vfork"
 	sakerProgX_write        = "x_write"
+	sakerProgX_writev       = "x_writev"
 	sakerVarBootOffsetNs    = "boot_offset_ns"
 	sakerVarExcludeTgid     = "exclude_tgid"
 	sakerVarMmapExecOnly    = "mmap_exec_only"
 	sakerVarResolvePaths    = "resolve_paths"
+	sakerVarSnaplen         = "snaplen"
 	sakerVarWakeBatch       = "wake_batch"
 	sakerVarWakeBytes       = "wake_bytes"
 )
@@ -324,8 +343,13 @@ type sakerProgramSpecs struct {
 	X_pipe         *ebpf.ProgramSpec `ebpf:"x_pipe"`
 	X_pipe2        *ebpf.ProgramSpec `ebpf:"x_pipe2"`
 	X_prctl        *ebpf.ProgramSpec `ebpf:"x_prctl"`
+	X_pread        *ebpf.ProgramSpec `ebpf:"x_pread"`
+	X_preadv       *ebpf.ProgramSpec `ebpf:"x_preadv"`
 	X_ptrace       *ebpf.ProgramSpec `ebpf:"x_ptrace"`
+	X_pwrite       *ebpf.ProgramSpec `ebpf:"x_pwrite"`
+	X_pwritev      *ebpf.ProgramSpec `ebpf:"x_pwritev"`
 	X_read         *ebpf.ProgramSpec `ebpf:"x_read"`
+	X_readv        *ebpf.ProgramSpec `ebpf:"x_readv"`
 	X_recvfrom     *ebpf.ProgramSpec `ebpf:"x_recvfrom"`
 	X_recvmsg      *ebpf.ProgramSpec `ebpf:"x_recvmsg"`
 	X_rename       *ebpf.ProgramSpec `ebpf:"x_rename"`
@@ -356,6 +380,7 @@ type sakerProgramSpecs struct {
 	X_userfaultfd  *ebpf.ProgramSpec `ebpf:"x_userfaultfd"`
 	X_vfork        *ebpf.ProgramSpec `ebpf:"x_vfork"`
 	X_write        *ebpf.ProgramSpec `ebpf:"x_write"`
+	X_writev       *ebpf.ProgramSpec `ebpf:"x_writev"`
 }
 
 // sakerMapSpecs contains maps before they are loaded into the kernel.
@@ -367,7 +392,9 @@ type sakerMapSpecs struct {
 	ExecFname      *ebpf.MapSpec `ebpf:"exec_fname"`
 	ExitProgs      *ebpf.MapSpec `ebpf:"exit_progs"`
 	FnameScratch   *ebpf.MapSpec `ebpf:"fname_scratch"`
+	Ia32To64       *ebpf.MapSpec `ebpf:"ia32_to_64"`
 	Interesting    *ebpf.MapSpec `ebpf:"interesting"`
+	Sc32           *ebpf.MapSpec `ebpf:"sc32"`
 	StageProgs     *ebpf.MapSpec `ebpf:"stage_progs"`
 	Stats          *ebpf.MapSpec `ebpf:"stats"`
 	UringPending   *ebpf.MapSpec `ebpf:"uring_pending"`
@@ -384,6 +411,7 @@ type sakerVariableSpecs struct {
 	ExcludeTgid  *ebpf.VariableSpec `ebpf:"exclude_tgid"`
 	MmapExecOnly *ebpf.VariableSpec `ebpf:"mmap_exec_only"`
 	ResolvePaths *ebpf.VariableSpec `ebpf:"resolve_paths"`
+	Snaplen      *ebpf.VariableSpec `ebpf:"snaplen"`
 	WakeBatch    *ebpf.VariableSpec `ebpf:"wake_batch"`
 	WakeBytes    *ebpf.VariableSpec `ebpf:"wake_bytes"`
 }
@@ -413,7 +441,9 @@ type sakerMaps struct {
 	ExecFname      *ebpf.Map `ebpf:"exec_fname"`
 	ExitProgs      *ebpf.Map `ebpf:"exit_progs"`
 	FnameScratch   *ebpf.Map `ebpf:"fname_scratch"`
+	Ia32To64       *ebpf.Map `ebpf:"ia32_to_64"`
 	Interesting    *ebpf.Map `ebpf:"interesting"`
+	Sc32           *ebpf.Map `ebpf:"sc32"`
 	StageProgs     *ebpf.Map `ebpf:"stage_progs"`
 	Stats          *ebpf.Map `ebpf:"stats"`
 	UringPending   *ebpf.Map `ebpf:"uring_pending"`
@@ -429,7 +459,9 @@ func (m *sakerMaps) Close() error {
 		m.ExecFname,
 		m.ExitProgs,
 		m.FnameScratch,
+		m.Ia32To64,
 		m.Interesting,
+		m.Sc32,
 		m.StageProgs,
 		m.Stats,
 		m.UringPending,
@@ -447,6 +479,7 @@ type sakerVariables struct {
 	ExcludeTgid  *ebpf.Variable `ebpf:"exclude_tgid"`
 	MmapExecOnly *ebpf.Variable `ebpf:"mmap_exec_only"`
 	ResolvePaths *ebpf.Variable `ebpf:"resolve_paths"`
+	Snaplen      *ebpf.Variable `ebpf:"snaplen"`
 	WakeBatch    *ebpf.Variable `ebpf:"wake_batch"`
 	WakeBytes    *ebpf.Variable `ebpf:"wake_bytes"`
 }
@@ -542,8 +575,13 @@ type sakerPrograms struct {
 	X_pipe         *ebpf.Program `ebpf:"x_pipe"`
 	X_pipe2        *ebpf.Program `ebpf:"x_pipe2"`
 	X_prctl        *ebpf.Program `ebpf:"x_prctl"`
+	X_pread        *ebpf.Program `ebpf:"x_pread"`
+	X_preadv       *ebpf.Program `ebpf:"x_preadv"`
 	X_ptrace       *ebpf.Program `ebpf:"x_ptrace"`
+	X_pwrite       *ebpf.Program `ebpf:"x_pwrite"`
+	X_pwritev      *ebpf.Program `ebpf:"x_pwritev"`
 	X_read         *ebpf.Program `ebpf:"x_read"`
+	X_readv        *ebpf.Program `ebpf:"x_readv"`
 	X_recvfrom     *ebpf.Program `ebpf:"x_recvfrom"`
 	X_recvmsg      *ebpf.Program `ebpf:"x_recvmsg"`
 	X_rename       *ebpf.Program `ebpf:"x_rename"`
@@ -574,6 +612,7 @@ type sakerPrograms struct {
 	X_userfaultfd  *ebpf.Program `ebpf:"x_userfaultfd"`
 	X_vfork        *ebpf.Program `ebpf:"x_vfork"`
 	X_write        *ebpf.Program `ebpf:"x_write"`
+	X_writev       *ebpf.Program `ebpf:"x_writev"`
 }
 
 func (p *sakerPrograms) Close() error {
@@ -665,8 +704,13 @@ func (p *sakerPrograms) Close() error {
 		p.X_pipe,
 		p.X_pipe2,
 		p.X_prctl,
+		p.X_pread,
+		p.X_preadv,
 		p.X_ptrace,
+		p.X_pwrite,
+		p.X_pwritev,
 		p.X_read,
+		p.X_readv,
 		p.X_recvfrom,
 		p.X_recvmsg,
 		p.X_rename,
@@ -697,6 +741,7 @@ func (p *sakerPrograms) Close() error {
 		p.X_userfaultfd,
 		p.X_vfork,
 		p.X_write,
+		p.X_writev,
 	)
 }
 

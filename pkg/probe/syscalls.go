@@ -43,11 +43,17 @@ var syscalls = map[string]sysInfo{
 	"setpgid": {109, 295}, "setsid": {112, 275}, "mknod": {133, 415}, "chroot": {161, 267},
 	"mknodat": {259, 417}, "seccomp": {317, 299},
 	"procexit": {procexitSlot, 186},
+	// the other reads and writes (their events carry a data buffer, as read and write do)
+	"pread": {17, 113}, "pwrite": {18, 115}, "readv": {19, 117}, "writev": {20, 119},
+	"preadv": {295, 121}, "pwritev": {296, 123},
 }
 
 // onlyWhenNamed are syscalls left out of the default selection (high volume): they are captured
 // only when Options.Syscalls or SetSyscalls names them.
-var onlyWhenNamed = map[string]bool{"read": true, "write": true}
+var onlyWhenNamed = map[string]bool{
+	"read": true, "write": true, "pread": true, "pwrite": true, "readv": true, "writev": true,
+	"preadv": true, "pwritev": true,
+}
 
 // stage programs of the stage_progs prog array, by index.
 var stagePrograms = []string{"execve_stage2", "execve_stage3", "clone_stage2"}

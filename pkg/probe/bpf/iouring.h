@@ -50,6 +50,8 @@ struct uring_req {
 	u32 slot;   /* direct open/accept: file_slot (index + 1, or FILE_INDEX_ALLOC) */
 	u32 size;
 	u32 addrlen;
+	u64 buf;    /* read/write/send/recv: the user buffer, or the iovec array when nvec > 0 */
+	u32 nvec;   /* iovecs at buf (READV/WRITEV, SENDMSG/RECVMSG) */
 	u8 addr[U_ADDR_MAX];
 	char p1[MAX_STR];
 	char p2[MAX_STR];
@@ -142,7 +144,8 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 	s32 fd = BPF_CORE_READ(req, cqe.fd); /* sqe->fd until the CQE is filled */
 	u->fd = (rflags & L_REQ_F_FIXED_FILE) ? FIXED_FD_BASE + fd : fd;
 	u->dfd = u->dfd2 = 0;
-	u->flags = u->mode = u->slot = u->size = u->addrlen = 0;
+	u->flags = u->mode = u->slot = u->size = u->addrlen = u->nvec = 0;
+	u->buf = 0;
 	u->oflags = u->resolve = 0;
 	u->p1[0] = u->p2[0] = 0;
 	void *cmd = &req->cmd;
@@ -166,7 +169,13 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 	}
 	case 1: case 2: case 4: case 5: case 22: case 23: case 60: case 61: {
 		struct io_rw *rw = cmd;
-		u->size = BPF_CORE_READ(rw, len);
+		u->buf = BPF_CORE_READ(rw, addr);
+		if (op == 1 || op == 2 || op == 60 || op == 61) { /* vectored: len counts iovecs */
+			u->nvec = BPF_CORE_READ(rw, len);
+			u->size = iov_size(u->buf, u->nvec, false);
+		} else {
+			u->size = BPF_CORE_READ(rw, len);
+		}
 		break;
 	}
 	case 16: {
@@ -189,9 +198,13 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 	}
 	case 9: case 10: case 48: {
 		struct io_sr_msg *sr = cmd;
-		unsigned long name = 0;
-		u32 nl = 0;
-		u->size = msg_size((unsigned long)BPF_CORE_READ(sr, umsg), &name, &nl);
+		struct umsg m = {};
+		read_msghdr((unsigned long)BPF_CORE_READ(sr, umsg), false, &m);
+		u->size = iov_size(m.iov, m.iovlen, false);
+		u->buf = m.iov;
+		u->nvec = m.iovlen;
+		unsigned long name = m.name;
+		u32 nl = m.namelen;
 		if (nl > U_ADDR_MAX)
 			nl = U_ADDR_MAX;
 		if (name && nl >= 2 && bpf_probe_read_user(u->addr, U_ADDR_MAX, (void *)name) >= 0)
@@ -201,6 +214,7 @@ int BPF_PROG(uring_submit, struct io_kiocb *req)
 	case 26: case 27: case 47: {
 		struct io_sr_msg *sr = cmd;
 		u->size = BPF_CORE_READ(sr, len);
+		u->buf = (unsigned long)BPF_CORE_READ(sr, buf);
 		break;
 	}
 	case 36: {
@@ -397,11 +411,21 @@ UPROG(close) /* 5: res, fd */
 	return 0;
 }
 
+/* the request's data param, as the syscall's: what a read returned, what a write was given */
+static __always_inline void put_urdata(struct aux *a, struct uring_req *u, long len)
+{
+	if (u->nvec)
+		put_iovdata(a, u->buf, u->nvec, len, false);
+	else
+		put_udata(a, u->buf, len);
+}
+#define UWRITTEN(c) ((c)->res > 0 ? (long)(c)->res : (long)(c)->u->size)
+
 UPROG(read) /* 7: res, data, fd, size */
 {
 	ev_begin(a, 7, 4 + NEXT_FLAGS);
 	put_s64(a, c->res);
-	put_empty(a);
+	put_urdata(a, c->u, c->res);
 	put_s64(a, c->u->fd);
 	put_u32(a, c->u->size);
 	put_ext_flags(a, EXT_IO_URING);
@@ -413,7 +437,7 @@ UPROG(write) /* 9: res, data, fd, size */
 {
 	ev_begin(a, 9, 4 + NEXT_FLAGS);
 	put_s64(a, c->res);
-	put_empty(a);
+	put_urdata(a, c->u, UWRITTEN(c));
 	put_s64(a, c->u->fd);
 	put_u32(a, c->u->size);
 	put_ext_flags(a, EXT_IO_URING);
@@ -499,7 +523,7 @@ UPROG(send) /* 31: res, data, fd, size, tuple */
 	struct uring_req *u = c->u;
 	ev_begin(a, 31, 5 + NEXT_FLAGS);
 	put_s64(a, c->res);
-	put_empty(a);
+	put_urdata(a, c->u, UWRITTEN(c));
 	put_s64(a, u->fd);
 	put_u32(a, u->size);
 	put_tuple(a, c->t, u->fd, false, 0, 0);
@@ -513,7 +537,7 @@ UPROG(recv) /* 35: res, data, tuple, fd, size */
 	struct uring_req *u = c->u;
 	ev_begin(a, 35, 5 + NEXT_FLAGS);
 	put_s64(a, c->res);
-	put_empty(a);
+	put_urdata(a, c->u, c->res);
 	put_tuple(a, c->t, u->fd, true, 0, 0);
 	put_s64(a, u->fd);
 	put_u32(a, u->size);
@@ -527,7 +551,7 @@ UPROG(sendmsg) /* 49: res, data, fd, size, tuple */
 	struct uring_req *u = c->u;
 	ev_begin(a, 49, 5 + NEXT_FLAGS);
 	put_s64(a, c->res);
-	put_empty(a);
+	put_urdata(a, c->u, UWRITTEN(c));
 	put_s64(a, u->fd);
 	put_u32(a, u->size);
 	put_tuple(a, c->t, u->fd, false, 0, 0);
@@ -542,7 +566,7 @@ UPROG(recvmsg) /* 53: res, size, data, tuple, msgcontrol, fd */
 	ev_begin(a, 53, 6 + NEXT_FLAGS);
 	put_s64(a, c->res);
 	put_u32(a, u->size);
-	put_empty(a);
+	put_urdata(a, c->u, c->res);
 	put_tuple(a, c->t, u->fd, true, 0, 0);
 	put_empty(a);
 	put_s64(a, u->fd);

@@ -13,11 +13,25 @@
 #include "common.h"
 #include "extract.h"
 #include "ext.h"
+#include "compat.h"
+#include "data.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define EXIT_PROG(name) \
-	SEC("tp_btf/sys_exit") int BPF_PROG(x_##name, struct pt_regs *regs, long ret)
+/* A program on sys_exit whose body sees regs, ret and c32: the stash of a compat (ia32)
+ * call, NULL for a 64-bit one (compat.h). */
+#define SYS_EXIT_PROG(prog, body)                                                                  \
+	static __always_inline int body(void *ctx, struct pt_regs *regs, long ret,                \
+					struct sc_args *c32);                                       \
+	SEC("tp_btf/sys_exit") int BPF_PROG(prog, struct pt_regs *regs, long ret)                 \
+	{                                                                                          \
+		return body(ctx, regs, ret, compat_args());                                        \
+	}                                                                                          \
+	static __always_inline int body(void *ctx, struct pt_regs *regs, long ret,                \
+					struct sc_args *c32)
+/* the encoder of syscall name (exit_progs), and a stage program (stage_progs) */
+#define EXIT_PROG(name) SYS_EXIT_PROG(x_##name, enc_##name)
+#define STAGE_PROG(name) SYS_EXIT_PROG(name, enc_##name)
 #define BEGIN(code, np)                  \
 	struct aux *a = aux_get();       \
 	if (!a)                          \
@@ -26,7 +40,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define END()         \
 	ev_submit(a); \
 	return 0
-#define ARG(i) sc_arg(regs, i)
+#define ARG(i) sys_arg(regs, c32, i)
+#define SYSNR() sys_nr(regs, c32)
 
 static __always_inline bool selected(u32 nr)
 {
@@ -41,25 +56,37 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	u32 nr = (u32)regs->orig_ax;
 	if (nr >= NSYSCALLS)
 		return 0;
-	if (!selected(nr))
+	u8 *on = bpf_map_lookup_elem(&interesting, &nr);
+	if (!on || !*on)
 		return 0;
+	u8 sel = *on;
 	if ((bpf_get_current_pid_tgid() >> 32) == exclude_tgid)
 		return 0;
-	/* 32-bit (ia32) syscalls number differently: not encoded */
-	struct task_struct *t = bpf_get_current_task_btf();
-	if (bpf_core_field_exists(t->thread_info.status) && (t->thread_info.status & 0x2 /* TS_COMPAT */))
-		return 0;
+	if (!in_ia32()) {
+		if (!(sel & SEL_64))
+			return 0;
+	} else {
+		/* an ia32 call: encoded as the x86_64 syscall it stands for (compat.h) */
+		if (!(sel & SEL_IA32))
+			return 0;
+		nr = ia32_enter(regs, nr);
+		if (nr >= NSYSCALLS)
+			return 0;
+		on = bpf_map_lookup_elem(&interesting, &nr);
+		if (!on || !(*on & SEL_64))
+			return 0;
+	}
 	bpf_tail_call(ctx, &exit_progs, nr);
 	return 0;
 }
 
 /* ---------------------------------------------------------------- process info */
 /* exe (argv[0]) from a user argv array */
-static __always_inline void put_argv_exe(struct aux *a, unsigned long argv)
+static __always_inline void put_argv_exe(struct aux *a, unsigned long argv, u32 psize)
 {
 	unsigned long p = 0;
 	if (argv)
-		bpf_probe_read_user(&p, sizeof(p), (void *)argv);
+		p = read_uptr(argv, psize);
 	put_ustr(a, p);
 }
 
@@ -69,6 +96,7 @@ struct argv_wr {
 	unsigned long argv;
 	u32 start;
 	u32 off;
+	u32 psize; /* 8, or 4 for a compat call */
 };
 static long argv_cb(u64 i, void *ctx)
 {
@@ -77,7 +105,8 @@ static long argv_cb(u64 i, void *ctx)
 	unsigned long p = 0;
 	if (w->off > MAX_ARGS)
 		return 1;
-	if (bpf_probe_read_user(&p, sizeof(p), (void *)(w->argv + i * 8)) < 0 || !p)
+	p = read_uptr(w->argv + i * w->psize, w->psize);
+	if (!p)
 		return 1;
 	long r = bpf_probe_read_user_str(&a->data[(w->start + w->off) & EV_MASK], 1024, (void *)p);
 	if (r <= 0)
@@ -85,9 +114,9 @@ static long argv_cb(u64 i, void *ctx)
 	w->off += r;
 	return 0;
 }
-static __always_inline void put_argv(struct aux *a, unsigned long argv, int skip)
+static __always_inline void put_argv(struct aux *a, unsigned long argv, int skip, u32 psize)
 {
-	struct argv_wr w = {.a = a, .argv = argv + skip * 8, .start = a->pos};
+	struct argv_wr w = {.a = a, .argv = argv + skip * psize, .start = a->pos, .psize = psize};
 	if (argv)
 		bpf_loop(64, argv_cb, &w, 0);
 	push_len(a, w.off);
@@ -96,7 +125,7 @@ static __always_inline void put_argv(struct aux *a, unsigned long argv, int skip
 /* params exe, args, tid, pid, ptid, cwd, fdlimit, pgft_maj, pgft_min, vm_size, vm_rss, vm_swap,
  * comm (shared by execve and the clone family) */
 static __always_inline void put_proc_common(struct aux *a, struct task_struct *t, bool from_mm,
-					    unsigned long argv)
+					    unsigned long argv, u32 psize)
 {
 	struct mm_struct *mm = BPF_CORE_READ(t, mm);
 	if (from_mm && mm) {
@@ -111,8 +140,8 @@ static __always_inline void put_proc_common(struct aux *a, struct task_struct *t
 		put_empty(a);
 		put_empty(a);
 	} else {
-		put_argv_exe(a, argv);
-		put_argv(a, argv, 1);
+		put_argv_exe(a, argv, psize);
+		put_argv(a, argv, 1, psize);
 	}
 	put_s64(a, BPF_CORE_READ(t, pid));
 	put_s64(a, BPF_CORE_READ(t, tgid));
@@ -133,26 +162,26 @@ static __always_inline void put_proc_common(struct aux *a, struct task_struct *t
 
 /* ---------------------------------------------------------------- execve / execveat */
 /* 293 execve / 331 execveat, 31 / 30 params */
-static __always_inline int execve_common(void *ctx, struct pt_regs *regs, long ret, bool at)
+static __always_inline int execve_common(void *ctx, struct pt_regs *regs, long ret, bool at,
+					 struct sc_args *c32)
 {
 	BEGIN(at ? 331 : 293, at ? 30 : 31);
 	put_s64(a, ret);
-	put_proc_common(a, cur_task(), ret == 0, ARG(at ? 2 : 1));
+	put_proc_common(a, cur_task(), ret == 0, ARG(at ? 2 : 1), ptr_size(c32));
 	bpf_tail_call(ctx, &stage_progs, STAGE_PROC2);
 	return 0;
 }
-EXIT_PROG(execve) { return execve_common(ctx, regs, ret, false); }
-EXIT_PROG(execveat) { return execve_common(ctx, regs, ret, true); }
+EXIT_PROG(execve) { return execve_common(ctx, regs, ret, false, c32); }
+EXIT_PROG(execveat) { return execve_common(ctx, regs, ret, true, c32); }
 
 /* params cgroups .. uid */
-SEC("tp_btf/sys_exit")
-int BPF_PROG(execve_stage2, struct pt_regs *regs, long ret)
+STAGE_PROG(execve_stage2)
 {
 	struct aux *a = aux_get();
 	if (!a)
 		return 0;
 	struct task_struct *t = cur_task();
-	bool at = regs->orig_ax == 322;
+	bool at = SYSNR() == 322;
 	put_cgroups(a, t);
 	struct mm_struct *mm = BPF_CORE_READ(t, mm);
 	if (ret == 0 && mm) {
@@ -160,7 +189,7 @@ int BPF_PROG(execve_stage2, struct pt_regs *regs, long ret)
 		unsigned long ee = BPF_CORE_READ(mm, env_end);
 		put_ubytes(a, es, ee > es ? ee - es : 0);
 	} else {
-		put_argv(a, ARG(at ? 3 : 2), 0);
+		put_argv(a, ARG(at ? 3 : 2), 0, ptr_size(c32));
 	}
 	put_u32(a, task_tty(t));
 	put_s64(a, pid_vnr(task_pgrp(t)));
@@ -203,14 +232,13 @@ int BPF_PROG(execve_stage2, struct pt_regs *regs, long ret)
 }
 
 /* params trusted_exepath, pgid, gid, [filename] */
-SEC("tp_btf/sys_exit")
-int BPF_PROG(execve_stage3, struct pt_regs *regs, long ret)
+STAGE_PROG(execve_stage3)
 {
 	struct aux *a = aux_get();
 	if (!a)
 		return 0;
 	struct task_struct *t = cur_task();
-	bool at = regs->orig_ax == 322;
+	bool at = SYSNR() == 322;
 	struct file *exe = BPF_CORE_READ(t, mm, exe_file);
 	if (exe)
 		put_path(a, t, &exe->f_path);
@@ -261,9 +289,9 @@ int BPF_PROG(sched_exec, struct task_struct *p, pid_t old_pid, struct linux_binp
 
 /* ---------------------------------------------------------------- clone family */
 /* 223 clone, 225 fork, 227 vfork, 335 clone3: 21 params */
-static __always_inline u64 clone_raw_flags(struct pt_regs *regs)
+static __always_inline u64 clone_raw_flags(struct pt_regs *regs, struct sc_args *c32)
 {
-	switch (regs->orig_ax) {
+	switch (SYSNR()) {
 	case 56: return ARG(0);                       /* clone */
 	case 58: return 0x4000 | 0x100;               /* vfork: CLONE_VFORK|CLONE_VM */
 	case 435: {                                   /* clone3: clone_args.flags */
@@ -279,7 +307,7 @@ static __always_inline int clone_common(void *ctx, struct pt_regs *regs, long re
 {
 	BEGIN(code, 21);
 	put_s64(a, ret);
-	put_proc_common(a, cur_task(), true, 0);
+	put_proc_common(a, cur_task(), true, 0, 8);
 	bpf_tail_call(ctx, &stage_progs, STAGE_CLONE2);
 	return 0;
 }
@@ -289,15 +317,14 @@ EXIT_PROG(vfork) { return clone_common(ctx, regs, ret, 227); }
 EXIT_PROG(clone3) { return clone_common(ctx, regs, ret, 335); }
 
 /* params cgroups, flags, uid, gid, vtid, vpid, pidns_init_start_ts */
-SEC("tp_btf/sys_exit")
-int BPF_PROG(clone_stage2, struct pt_regs *regs, long ret)
+STAGE_PROG(clone_stage2)
 {
 	struct aux *a = aux_get();
 	if (!a)
 		return 0;
 	struct task_struct *t = cur_task();
 	put_cgroups(a, t);
-	u32 flags = clone_flags_to_scap(clone_raw_flags(regs));
+	u32 flags = clone_flags_to_scap(clone_raw_flags(regs, c32));
 	struct pid *tp = BPF_CORE_READ(t, thread_pid);
 	u32 level = tp ? BPF_CORE_READ(tp, level) : 0;
 	if (ret == 0 && level > 0)
@@ -431,8 +458,87 @@ EXIT_PROG(creat) /* 59: fd, name, mode, dev, ino, creat_flags */
 }
 
 EXIT_PROG(close) { BEGIN(5, 2); put_s64(a, ret); put_fd(a, ARG(0)); END(); }
-EXIT_PROG(read) { BEGIN(7, 4); put_s64(a, ret); put_empty(a); put_fd(a, ARG(0)); put_u32(a, ARG(2)); END(); }
-EXIT_PROG(write) { BEGIN(9, 4); put_s64(a, ret); put_empty(a); put_fd(a, ARG(0)); put_u32(a, ARG(2)); END(); }
+/* ---------------------------------------------------------------- reads and writes (data.h) */
+/* data: what a read returned; what a write was given (written bytes when it succeeded) */
+#define WRITTEN(size) (ret > 0 ? ret : (long)(size))
+EXIT_PROG(read) /* 7: res, data, fd, size */
+{
+	BEGIN(7, 4);
+	put_s64(a, ret);
+	put_udata(a, ARG(1), ret);
+	put_fd(a, ARG(0));
+	put_u32(a, ARG(2));
+	END();
+}
+EXIT_PROG(write) /* 9: res, data, fd, size */
+{
+	BEGIN(9, 4);
+	put_s64(a, ret);
+	put_udata(a, ARG(1), WRITTEN(ARG(2)));
+	put_fd(a, ARG(0));
+	put_u32(a, ARG(2));
+	END();
+}
+EXIT_PROG(pread) /* 113: res, data, fd, size, pos */
+{
+	BEGIN(113, 5);
+	put_s64(a, ret);
+	put_udata(a, ARG(1), ret);
+	put_fd(a, ARG(0));
+	put_u32(a, ARG(2));
+	put_u64(a, ARG(3));
+	END();
+}
+EXIT_PROG(pwrite) /* 115: res, data, fd, size, pos */
+{
+	BEGIN(115, 5);
+	put_s64(a, ret);
+	put_udata(a, ARG(1), WRITTEN(ARG(2)));
+	put_fd(a, ARG(0));
+	put_u32(a, ARG(2));
+	put_u64(a, ARG(3));
+	END();
+}
+EXIT_PROG(readv) /* 117: res, size, data, fd */
+{
+	BEGIN(117, 4);
+	put_s64(a, ret);
+	put_u32(a, iov_size(ARG(1), ARG(2), c32));
+	put_iovdata(a, ARG(1), ARG(2), ret, c32);
+	put_fd(a, ARG(0));
+	END();
+}
+EXIT_PROG(writev) /* 119: res, data, fd, size */
+{
+	BEGIN(119, 4);
+	u64 size = iov_size(ARG(1), ARG(2), c32);
+	put_s64(a, ret);
+	put_iovdata(a, ARG(1), ARG(2), WRITTEN(size), c32);
+	put_fd(a, ARG(0));
+	put_u32(a, size);
+	END();
+}
+EXIT_PROG(preadv) /* 121: res, size, data, fd, pos */
+{
+	BEGIN(121, 5);
+	put_s64(a, ret);
+	put_u32(a, iov_size(ARG(1), ARG(2), c32));
+	put_iovdata(a, ARG(1), ARG(2), ret, c32);
+	put_fd(a, ARG(0));
+	put_u64(a, ARG(3));
+	END();
+}
+EXIT_PROG(pwritev) /* 123: res, data, fd, size, pos */
+{
+	BEGIN(123, 5);
+	u64 size = iov_size(ARG(1), ARG(2), c32);
+	put_s64(a, ret);
+	put_iovdata(a, ARG(1), ARG(2), WRITTEN(size), c32);
+	put_fd(a, ARG(0));
+	put_u32(a, size);
+	put_u64(a, ARG(3));
+	END();
+}
 
 EXIT_PROG(dup) { BEGIN(367, 2); put_s64(a, ret); put_fd(a, ARG(0)); END(); }
 EXIT_PROG(dup2) { BEGIN(363, 3); put_s64(a, ret); put_fd(a, ARG(0)); put_fd(a, ARG(1)); END(); }
@@ -446,7 +552,7 @@ EXIT_PROG(dup3)
 	END();
 }
 
-static __always_inline void put_pipe(struct aux *a, struct pt_regs *regs, long ret)
+static __always_inline void put_pipe(struct aux *a, struct pt_regs *regs, struct sc_args *c32, long ret)
 {
 	int fds[2] = {-1, -1};
 	if (ret == 0)
@@ -460,8 +566,8 @@ static __always_inline void put_pipe(struct aux *a, struct pt_regs *regs, long r
 		ino = BPF_CORE_READ(f, f_inode, i_ino);
 	put_u64(a, ino);
 }
-EXIT_PROG(pipe) { BEGIN(61, 4); put_pipe(a, regs, ret); END(); }
-EXIT_PROG(pipe2) { BEGIN(393, 5); put_pipe(a, regs, ret); put_u32(a, fd_flags_to_scap(ARG(1))); END(); }
+EXIT_PROG(pipe) { BEGIN(61, 4); put_pipe(a, regs, c32, ret); END(); }
+EXIT_PROG(pipe2) { BEGIN(393, 5); put_pipe(a, regs, c32, ret); put_u32(a, fd_flags_to_scap(ARG(1))); END(); }
 
 EXIT_PROG(rename) { BEGIN(175, 3); put_s64(a, ret); put_ustr(a, ARG(0)); put_ustr(a, ARG(1)); END(); }
 EXIT_PROG(renameat)
@@ -793,7 +899,7 @@ EXIT_PROG(connect) /* 23: res, tuple, fd, addr */
 }
 EXIT_PROG(listen) { BEGIN(25, 3); put_s64(a, ret); put_fd(a, ARG(0)); put_u32(a, ARG(1)); END(); }
 
-static __always_inline void put_accept(struct aux *a, struct pt_regs *regs, long ret)
+static __always_inline void put_accept(struct aux *a, struct pt_regs *regs, struct sc_args *c32, long ret)
 {
 	struct task_struct *t = cur_task();
 	put_s64(a, ret);
@@ -811,14 +917,14 @@ static __always_inline void put_accept(struct aux *a, struct pt_regs *regs, long
 	put_u32(a, qlen);
 	put_u32(a, qmax);
 }
-EXIT_PROG(accept) { BEGIN(247, 5); put_accept(a, regs, ret); END(); }
-EXIT_PROG(accept4) { BEGIN(389, 6); put_accept(a, regs, ret); put_u32(a, ARG(3)); END(); }
+EXIT_PROG(accept) { BEGIN(247, 5); put_accept(a, regs, c32, ret); END(); }
+EXIT_PROG(accept4) { BEGIN(389, 6); put_accept(a, regs, c32, ret); put_u32(a, ARG(3)); END(); }
 
 EXIT_PROG(sendto) /* 31: res, data, fd, size, tuple */
 {
 	BEGIN(31, 5);
 	put_s64(a, ret);
-	put_empty(a);
+	put_udata(a, ARG(1), WRITTEN(ARG(2)));
 	put_fd(a, ARG(0));
 	put_u32(a, ARG(2));
 	put_tuple(a, cur_task(), (s32)ARG(0), false, ARG(4), ARG(5));
@@ -831,54 +937,35 @@ EXIT_PROG(recvfrom) /* 35: res, data, tuple, fd, size */
 	if (ARG(5))
 		bpf_probe_read_user(&alen, sizeof(alen), (void *)ARG(5));
 	put_s64(a, ret);
-	put_empty(a);
+	put_udata(a, ARG(1), ret);
 	put_tuple(a, cur_task(), (s32)ARG(0), true, ARG(4), alen);
 	put_fd(a, ARG(0));
 	put_u32(a, ARG(2));
 	END();
 }
 
-/* total iov length and msg_name of a user msghdr */
-static __always_inline u32 msg_size(unsigned long msg, unsigned long *name, u32 *namelen)
-{
-	struct user_msghdr m = {};
-	if (!msg || bpf_probe_read_user(&m, sizeof(m), (void *)msg) < 0)
-		return 0;
-	*name = (unsigned long)m.msg_name;
-	*namelen = m.msg_namelen;
-	u32 total = 0;
-	for (int i = 0; i < 8; i++) {
-		if (i >= m.msg_iovlen)
-			break;
-		struct iovec v = {};
-		bpf_probe_read_user(&v, sizeof(v), (void *)m.msg_iov + i * sizeof(struct iovec));
-		total += v.iov_len;
-	}
-	return total;
-}
 EXIT_PROG(sendmsg) /* 49: res, data, fd, size, tuple */
 {
 	BEGIN(49, 5);
-	unsigned long name = 0;
-	u32 nl = 0;
-	u32 size = msg_size(ARG(1), &name, &nl);
+	struct umsg m = {};
+	read_msghdr(ARG(1), c32, &m);
+	u64 size = iov_size(m.iov, m.iovlen, c32);
 	put_s64(a, ret);
-	put_empty(a);
+	put_iovdata(a, m.iov, m.iovlen, WRITTEN(size), c32);
 	put_fd(a, ARG(0));
 	put_u32(a, size);
-	put_tuple(a, cur_task(), (s32)ARG(0), false, name, nl);
+	put_tuple(a, cur_task(), (s32)ARG(0), false, m.name, m.namelen);
 	END();
 }
 EXIT_PROG(recvmsg) /* 53: res, size, data, tuple, msgcontrol, fd */
 {
 	BEGIN(53, 6);
-	unsigned long name = 0;
-	u32 nl = 0;
-	u32 size = msg_size(ARG(1), &name, &nl);
+	struct umsg m = {};
+	read_msghdr(ARG(1), c32, &m);
 	put_s64(a, ret);
-	put_u32(a, size);
-	put_empty(a);
-	put_tuple(a, cur_task(), (s32)ARG(0), true, name, nl);
+	put_u32(a, iov_size(m.iov, m.iovlen, c32));
+	put_iovdata(a, m.iov, m.iovlen, ret, c32);
+	put_tuple(a, cur_task(), (s32)ARG(0), true, m.name, m.namelen);
 	put_empty(a);
 	put_fd(a, ARG(0));
 	END();
