@@ -273,20 +273,52 @@ func (r *Reloader[T]) Start(ctx context.Context) <-chan struct{} {
 		t := time.NewTicker(r.opts.Interval)
 		defer t.Stop()
 		var pending []string // changed paths seen, waiting for them to be stable
-		after := func() {
+		// reload stamps the watched files before the build reads them, so that a change made
+		// while it runs (or right after OnResult) is seen at the next poll; then it follows
+		// the paths the new value names.
+		reload := func(trigger Trigger, changed ...string) {
+			var snap map[string]stamp
 			if r.opts.Paths != nil {
-				paths = r.opts.Paths()
-				last = stamps(paths, r.opts.DirFiles)
+				snap = stamps(paths, r.opts.DirFiles)
 			}
+			r.Reload(trigger, changed...)
 			pending = nil
+			if r.opts.Paths == nil {
+				return
+			}
+			old := make(map[string]bool, len(paths))
+			for _, p := range paths {
+				old[p] = true
+			}
+			paths = r.opts.Paths()
+			last = map[string]stamp{}
+			for k, v := range stamps(paths, r.opts.DirFiles) {
+				switch s, ok := snap[k]; {
+				case ok:
+					last[k] = s // as the build saw it
+				case old[k] || old[filepath.Dir(k)]:
+					// appeared since the snapshot, under a watched path: the next poll
+					// reports it
+				default:
+					last[k] = v // newly watched
+				}
+			}
+			now := make(map[string]bool, len(paths))
+			for _, p := range paths {
+				now[p] = true
+			}
+			for k, s := range snap {
+				if _, ok := last[k]; !ok && (now[k] || now[filepath.Dir(k)]) {
+					last[k] = s // removed since the snapshot: the next poll reports it
+				}
+			}
 		}
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-sigs:
-				r.Reload(TriggerSignal)
-				after()
+				reload(TriggerSignal)
 			case <-t.C:
 				if r.opts.Paths == nil {
 					continue
@@ -298,8 +330,7 @@ func (r *Reloader[T]) Start(ctx context.Context) <-chan struct{} {
 					continue
 				}
 				if len(pending) > 0 {
-					r.Reload(TriggerFile, dedup(pending)...)
-					after()
+					reload(TriggerFile, dedup(pending)...)
 				}
 			}
 		}
