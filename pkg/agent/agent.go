@@ -243,7 +243,10 @@ func (a *Agent) Run(ctx context.Context, sources ...Source) error {
 			in.reportDrops()
 			rs[i].done.Store(true)
 			if err != nil {
-				errs[i] = fmt.Errorf("%s: %w", s.Name(), err)
+				if !strings.HasPrefix(err.Error(), s.Name()+":") {
+					err = fmt.Errorf("%s: %w", s.Name(), err)
+				}
+				errs[i] = err
 				cancel()
 			}
 		}()

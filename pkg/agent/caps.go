@@ -43,6 +43,9 @@ func CheckCapabilities() error {
 func missingCaps(eff uint64) error {
 	var missing []string
 	for _, c := range probeCapabilities {
+		if (c.bit == unix.CAP_BPF || c.bit == unix.CAP_PERFMON) && eff&(1<<unix.CAP_SYS_ADMIN) != 0 {
+			continue // the kernel accepts CAP_SYS_ADMIN for both (bpf_capable, perfmon_capable)
+		}
 		if eff&(1<<c.bit) == 0 && (c.needed == nil || c.needed()) {
 			missing = append(missing, fmt.Sprintf("%s (%s)", c.name, c.why))
 		}
@@ -51,7 +54,8 @@ func missingCaps(eff uint64) error {
 		return nil
 	}
 	return fmt.Errorf("live capture needs the capabilities %s: run as root or grant them "+
-		"(systemd: AmbientCapabilities=, docker: --cap-add), or replay a capture with -e FILE.scap",
+		"(systemd: AmbientCapabilities=, docker: --cap-add; CAP_SYS_ADMIN stands for CAP_BPF and CAP_PERFMON), "+
+		"or replay a capture with -e FILE.scap",
 		strings.Join(missing, ", "))
 }
 
