@@ -327,3 +327,40 @@ func TestDropsCountedByWhere(t *testing.T) {
 		t.Errorf("second drop alert %v", f2)
 	}
 }
+
+// With watch_config_files, a rules file inside a rules_files directory that is edited in place
+// reloads the rules, and stderr names the file.
+func TestRulesDirectoryEditReloads(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "local.yaml")
+	if err := os.WriteFile(rules, []byte(closeRule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuf
+	a, err := New(Options{Overrides: []string{"stdout_output.enabled=false", "watch_config_files=true", "rules_files=[" + dir + "]"},
+		Stdout: io.Discard, Stderr: &stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if r := a.Rules().Ruleset.Enabled(); len(r) != 1 || r[0].Name != "Any close" {
+		t.Fatalf("rules %v", r)
+	}
+	f, err := os.OpenFile(rules, os.O_WRONLY, 0) // in place: same inode, no rename
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := strings.Index(closeRule, "Any close")
+	f.WriteAt([]byte("Our close"), int64(at))
+	f.Close()
+	want := "configuration and rules reloaded (file): " + rules
+	for i := 0; i < 600 && !strings.Contains(stderr.String(), want); i++ { // bounded wait for the reload
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(stderr.String(), want) {
+		t.Fatalf("no reload naming %s:\n%s", rules, stderr.String())
+	}
+	if r := a.Rules().Ruleset.Enabled(); len(r) != 1 || r[0].Name != "Our close" {
+		t.Errorf("rules after the edit: %v", r)
+	}
+}
