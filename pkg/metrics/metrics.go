@@ -1,6 +1,7 @@
 // Package metrics exposes Saker's operational metrics in the Prometheus format (with
-// prometheus/client_golang) and serves them, with /healthz and /version, on an HTTP endpoint
-// that is off by default and on loopback unless configured otherwise.
+// prometheus/client_golang) and serves them, with /healthz, /readyz and /version, on an HTTP
+// endpoint that is off by default, on loopback unless configured otherwise, and
+// authenticated by a bearer token file and/or client certificates when configured (Serve).
 //
 // The run loop updates the metrics: it adds to EventsRead, gives SetDrops the function that
 // reads its drop counters (by where the events were lost), calls SetState with the state engine's Stats now and then (the state engine is not
