@@ -31,6 +31,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -116,6 +117,11 @@ type Agent struct {
 
 	srcMu   sync.Mutex
 	running []*running
+
+	// the watchdog's view of the generation, readable without a.mu (a stuck event loop holds
+	// it, and a pending reload then blocks new readers): stall_timeout, rules loaded
+	stall  atomic.Int64
+	loaded atomic.Bool
 }
 
 // New loads the configuration and the rules, builds and starts the output channels and the
@@ -167,6 +173,8 @@ func New(opts Options) (*Agent, error) {
 		fmt.Fprintf(a.stderr, "saker: web server on %s\n", g.srv.Addr())
 	}
 	a.gen = g
+	a.stall.Store(int64(g.cfg.Webserver.StallTimeout.D()))
+	a.loaded.Store(true)
 	a.stop = append(a.stop, a.reopenOnSignal())
 	a.em = &emitter{Send: a.deliver} // under a.mu, held by the event loop
 	a.d.Emit = a.em.Collect
@@ -284,10 +292,7 @@ func (a *Agent) Healthy() error {
 // Ready is /readyz: nil once rules are loaded and every source is ready (the probe attached,
 // the host scanned) and still attached.
 func (a *Agent) Ready() error {
-	a.mu.RLock()
-	loaded := a.gen != nil && a.gen.rules != nil
-	a.mu.RUnlock()
-	if !loaded {
+	if !a.loaded.Load() {
 		return errors.New("rules not loaded")
 	}
 	a.srcMu.Lock()
@@ -314,9 +319,7 @@ func (a *Agent) Ready() error {
 }
 
 func (a *Agent) stallTimeout() time.Duration {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	if d := a.gen.cfg.Webserver.StallTimeout.D(); d > 0 {
+	if d := time.Duration(a.stall.Load()); d > 0 {
 		return d
 	}
 	return DefaultStallTimeout

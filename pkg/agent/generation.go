@@ -134,6 +134,7 @@ func (a *Agent) swap(g *generation) {
 	if g.srvCommit != nil {
 		g.srvCommit()
 	}
+	a.stall.Store(int64(g.cfg.Webserver.StallTimeout.D()))
 	a.mu.Lock()
 	old := a.gen
 	a.gen = g
