@@ -35,7 +35,7 @@ func TestLiveNamesMissingCapabilities(t *testing.T) {
 			t.Errorf("the error does not name %s:\n%s", want, out)
 		}
 	}
-	if strings.Contains(string(out), "CAP_BPF ") || strings.Contains(string(out), "needs root") {
+	if strings.Contains(string(out), "CAP_BPF (") || strings.Contains(string(out), "needs root") {
 		t.Errorf("the error names a capability the process has, or asks for root:\n%s", out)
 	}
 }
