@@ -273,10 +273,17 @@ func (a *Agent) Healthy() error {
 	defer a.srcMu.Unlock()
 	var errs []error
 	for _, r := range a.running {
+		at, attacher := r.src.(Attacher)
 		if r.done.Load() {
+			// a capture that ended is fine; a probe that ended is detached
+			if attacher && r.ready.Load() {
+				if err := at.Attached(); err != nil {
+					errs = append(errs, fmt.Errorf("source %s: %w", r.src.Name(), err))
+				}
+			}
 			continue
 		}
-		if at, ok := r.src.(Attacher); ok && r.ready.Load() {
+		if attacher && r.ready.Load() {
 			if err := at.Attached(); err != nil {
 				errs = append(errs, fmt.Errorf("source %s: %w", r.src.Name(), err))
 				continue
@@ -302,13 +309,16 @@ func (a *Agent) Ready() error {
 	}
 	var errs []error
 	for _, r := range a.running {
+		at, attacher := r.src.(Attacher)
 		switch {
+		case r.done.Load() && attacher && at.Attached() != nil:
+			errs = append(errs, fmt.Errorf("source %s: %w", r.src.Name(), at.Attached()))
 		case r.done.Load():
 			errs = append(errs, fmt.Errorf("source %s: ended", r.src.Name()))
 		case !r.ready.Load():
 			errs = append(errs, fmt.Errorf("source %s: not ready", r.src.Name()))
 		default:
-			if at, ok := r.src.(Attacher); ok {
+			if attacher {
 				if err := at.Attached(); err != nil {
 					errs = append(errs, fmt.Errorf("source %s: %w", r.src.Name(), err))
 				}
