@@ -364,3 +364,39 @@ func TestRulesDirectoryEditReloads(t *testing.T) {
 		t.Errorf("rules after the edit: %v", r)
 	}
 }
+
+// The configuration's webserver.auth reaches the agent's server: without the token 401, with
+// it 200; open_health leaves the health paths open but not /metrics.
+func TestWebserverAuthFromConfig(t *testing.T) {
+	token := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(token, []byte("tok-123\n"), 0o600)
+	for _, open := range []bool{false, true} {
+		_, base, _ := newTestAgent(t, &clock{t: time.Now()}, closeRule, nil, "webserver.auth.token_file="+token,
+			fmt.Sprintf("webserver.auth.open_health=%v", open))
+		req := func(path, tok string) int {
+			r, _ := http.NewRequest("GET", base+path, nil)
+			if tok != "" {
+				r.Header.Set("Authorization", "Bearer "+tok)
+			}
+			resp, err := http.DefaultClient.Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if req("/metrics", "") != 401 || req("/metrics", "tok-123") != 200 || req("/version", "") != 401 {
+			t.Errorf("open_health %v: /metrics without the token %d, with it %d", open, req("/metrics", ""), req("/metrics", "tok-123"))
+		}
+		want := 401
+		if open {
+			want = 200
+		}
+		if got := req("/healthz", ""); got != want {
+			t.Errorf("open_health %v: /healthz without the token: %d, want %d", open, got, want)
+		}
+		if got := req("/healthz", "tok-123"); got != 200 {
+			t.Errorf("/healthz with the token: %d", got)
+		}
+	}
+}
