@@ -253,8 +253,7 @@ func (s *ProbeSource) Run(ctx context.Context, in Input) error {
 	var num uint64
 	for {
 		if p.Buffered() == 0 {
-			s.poll(p, in)
-			in.Idle()
+			in.Idle() // (the kernel's counters are read every 1024 records, not here: reading them is a syscall)
 		}
 		if err := p.Read(&buf); err != nil {
 			s.poll(p, in)
