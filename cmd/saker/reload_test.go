@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,12 +18,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/saker-sec/saker/pkg/agent"
 	"github.com/saker-sec/saker/pkg/container"
-	"github.com/saker-sec/saker/pkg/detect"
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/reload"
-	"github.com/saker-sec/saker/pkg/scap"
-	"github.com/saker-sec/saker/pkg/state"
 
 	"github.com/saker-sec/saker/internal/testshared"
 )
@@ -220,17 +219,17 @@ webserver: {enabled: true, listen_port: %d}
 	cmd.SetErr(&stderr)
 	cm := container.New(container.Config{Providers: []container.Provider{}})
 	defer cm.Close()
-	d := detect.New(state.Options{Containers: cm})
-	rn, err := newRunner(cmd, &runOptions{configFile: cfgFile}, d, true)
+	rn, err := newAgent(cmd, &runOptions{configFile: cfgFile}, true, cm)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
-	defer rn.close()
-	rd, err := scap.Open(capture)
+	defer rn.Close()
+	d := rn.Detector()
+	src, err := agent.OpenCapture(capture)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rd.Close()
+	defer src.Close()
 
 	var events, swap1, swap2 int
 	reloadAt := func(ev *event.Event) {
@@ -252,7 +251,7 @@ http_output: {enabled: true, url: %q}
 syslog_output: {enabled: true, address: %q}
 webserver: {enabled: true, listen_port: %d}
 `, file2, httpURL, syslogAddr, port2))
-			if res := rn.rl.Reload(reload.TriggerManual); res.Err != nil {
+			if res := rn.Reload(reload.TriggerManual); res.Err != nil {
 				t.Fatalf("reload: %v\n%s", res.Err, stderr.String())
 			}
 			if open := testshared.OpenPaths(t); open[file1] || !open[file2] {
@@ -287,7 +286,7 @@ http_output: {enabled: true, url: %q, ca_cert: %s}
 syslog_output: {enabled: true, address: %q}
 webserver: {enabled: true, listen_port: %d}
 `, file3, httpURL, filepath.Join(dir, "missing-ca.pem"), syslogAddr, port3))
-			res := rn.rl.Reload(reload.TriggerManual)
+			res := rn.Reload(reload.TriggerManual)
 			if res.Err == nil || !strings.Contains(res.Err.Error(), "missing-ca.pem") {
 				t.Fatalf("broken configuration: reload error %v, want one naming the CA file", res.Err)
 			}
@@ -308,13 +307,14 @@ webserver: {enabled: true, listen_port: %d}
 			}
 		}
 	}
-	if err := replay(rd, rn, d, reloadAt); err != nil {
+	src.Before = reloadAt
+	if err := rn.Run(context.Background(), src); err != nil {
 		t.Fatal(err)
 	}
 	if swap2 == 0 {
 		t.Fatalf("the capture ended before both reloads (events %d)", events)
 	}
-	if err := rn.close(); err != nil {
+	if err := rn.Close(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -337,7 +337,7 @@ webserver: {enabled: true, listen_port: %d}
 			break
 		}
 	}
-	afterWithFailure := append(append(append([]string(nil), after[:internalAt]...), reload.FailureRule+"/0"), after[internalAt:]...)
+	afterWithFailure := append(append(append([]string(nil), after[:internalAt]...), agent.ReloadFailureRule+"/0"), after[internalAt:]...)
 	keys := func(what string, lines []string) []string {
 		rs, ns := alertNums(t, what, lines)
 		out := make([]string, len(rs))
@@ -368,7 +368,7 @@ webserver: {enabled: true, listen_port: %d}
 		t.Errorf("the unchanged program channel was started %d times (%v), want once", len(p), p)
 	}
 	for _, l := range testshared.ReadLines(t, file2) {
-		if strings.Contains(l, reload.FailureRule) && !strings.Contains(l, "missing-ca.pem") {
+		if strings.Contains(l, agent.ReloadFailureRule) && !strings.Contains(l, "missing-ca.pem") {
 			t.Errorf("the failure alert does not name the problem: %s", l)
 		}
 	}
@@ -408,27 +408,26 @@ func TestReloadWebserverInPlace(t *testing.T) {
 	var stderr syncBuffer
 	cmd.SetOut(io.Discard)
 	cmd.SetErr(&stderr)
-	d := detect.New(state.Options{})
-	rn, err := newRunner(cmd, &runOptions{configFile: cfgFile}, d, true)
+	rn, err := newAgent(cmd, &runOptions{configFile: cfgFile}, true, nil)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
-	defer rn.close()
-	srv := rn.gen.srv
+	defer rn.Close()
+	srv := rn.WebServer()
 	writeConfig(fmt.Sprintf("{enabled: true, listen_port: %d, k8s_healthz_endpoint: /ready}", port))
-	if res := rn.rl.Reload(reload.TriggerManual); res.Err != nil {
+	if res := rn.Reload(reload.TriggerManual); res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	if rn.gen.srv != srv || status("/ready") != 200 || status("/healthz") != 404 {
+	if rn.WebServer() != srv || status("/ready") != 200 || status("/healthz") != 404 {
 		t.Errorf("same address: server replaced %v, /ready %d, /healthz %d; want the running server reconfigured",
-			rn.gen.srv != srv, status("/ready"), status("/healthz"))
+			rn.WebServer() != srv, status("/ready"), status("/healthz"))
 	}
 	writeConfig(fmt.Sprintf("{enabled: true, listen_address: 0.0.0.0, listen_port: %d}", port))
-	res := rn.rl.Reload(reload.TriggerManual)
+	res := rn.Reload(reload.TriggerManual)
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "webserver.listen_address") {
 		t.Errorf("another address on the same port: %v, want an error naming webserver.listen_address", res.Err)
 	}
-	if rn.gen.srv != srv || status("/ready") != 200 {
+	if rn.WebServer() != srv || status("/ready") != 200 {
 		t.Errorf("after the failed move: /ready %d", status("/ready"))
 	}
 	if n := strings.Count(stderr.String(), "web server on"); n != 1 {

@@ -1,17 +1,18 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
-	"io"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/saker-sec/saker/pkg/agent"
 	"github.com/saker-sec/saker/pkg/container"
-	"github.com/saker-sec/saker/pkg/detect"
-	"github.com/saker-sec/saker/pkg/event"
-	"github.com/saker-sec/saker/pkg/scap"
-	"github.com/saker-sec/saker/pkg/state"
 )
 
 type runOptions struct {
@@ -50,46 +51,78 @@ func init() {
 	rootCmd.AddCommand(cmd)
 }
 
+func (o *runOptions) overridesWithFlags() []string {
+	ov := append([]string(nil), o.overrides...)
+	if o.json {
+		ov = append(ov, "json_output=true")
+	}
+	if o.first {
+		ov = append(ov, "rule_matching=first")
+	}
+	return ov
+}
+
+// newAgent starts the agent for the run flags; a bad configuration exits with status 2,
+// rules that do not compile with status 1 (the messages on stderr).
+func newAgent(cmd *cobra.Command, o *runOptions, replay bool, cm *container.Manager) (*agent.Agent, error) {
+	a, err := agent.New(agent.Options{
+		ConfigFile: o.configFile, Overrides: o.overridesWithFlags(), RulesFiles: o.rules,
+		Replay: replay, Version: version, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(),
+		DropAlertInterval: o.dropInterval, Containers: cm,
+	})
+	var ce *agent.ConfigError
+	var re agent.RulesError
+	switch {
+	case errors.As(err, &ce):
+		fmt.Fprintln(cmd.ErrOrStderr(), err)
+		return nil, exitError{2}
+	case errors.As(err, &re):
+		fmt.Fprintln(cmd.ErrOrStderr(), err)
+		return nil, exitError{1}
+	}
+	return a, err
+}
+
 func runReplay(cmd *cobra.Command, o *runOptions) error {
-	r, err := scap.Open(o.capture)
+	src, err := agent.OpenCapture(o.capture)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer src.Close()
 	// A replay asks no runtime: container metadata comes from the capture's container events.
 	cm := container.New(container.Config{Providers: []container.Provider{}})
 	defer cm.Close()
-	d := detect.New(state.Options{Containers: cm})
-	rn, err := newRunner(cmd, o, d, true)
+	a, err := newAgent(cmd, o, true, cm)
 	if err != nil {
 		return err
 	}
-	if err := replay(r, rn, d, nil); err != nil {
-		rn.close()
+	if err := a.Run(context.Background(), src); err != nil {
+		a.Close()
 		return err
 	}
-	err = rn.close()
-	fmt.Fprintf(cmd.ErrOrStderr(), "events: %d, alerts: %d\n", d.Events, d.Matched)
+	err = a.Close()
+	fmt.Fprintf(cmd.ErrOrStderr(), "events: %d, alerts: %d\n", a.Detector().Events, a.Detector().Matched)
 	return err
 }
 
-// replay feeds every event of a capture to rn; before, when set, runs before each event
-// (tests reload the configuration there).
-func replay(r *scap.Reader, rn *runner, d *detect.Detector, before func(*event.Event)) error {
-	r.OnMetadata = func(r *scap.Reader) { d.LoadCapture(r) }
-	var ev event.Event
-	for {
-		err := r.Next(&ev)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if before != nil {
-			rn.release() // the hook may reload (tests)
-			before(&ev)
-		}
-		rn.event(&ev)
+func runLive(cmd *cobra.Command, o *runOptions) error {
+	cm := container.New(container.Config{}) // runtimes found on this host; lookups never block
+	defer cm.Close()
+	a, err := newAgent(cmd, o, false, cm)
+	if err != nil {
+		return err
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	probe := &agent.ProbeSource{RingBytes: o.ringBytes, Log: cmd.ErrOrStderr()}
+	err = a.Run(ctx, probe)
+	if cerr := a.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil || a.Detector().Events > 0 {
+		dr := a.Drops()
+		fmt.Fprintf(cmd.ErrOrStderr(), "saker: events: %d, alerts: %d, kernel drops: %d, too big: %d, undecodable: %d\n",
+			a.Detector().Events, a.Detector().Matched, dr.Total(agent.WhereKernel), dr.Total(agent.WhereTooBig), dr.Total(agent.WhereDecode))
+	}
+	return err
 }

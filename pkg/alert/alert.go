@@ -84,9 +84,25 @@ func (a *Alert) MarshalJSON() ([]byte, error) {
 // DropRule is the rule name of the internal alert about events lost between kernel and Saker.
 const DropRule = "Falco internal: syscall event drop"
 
-// Drops is the internal alert Falco raises when syscall events were dropped: n events lost
-// out of total since the previous report.
-func Drops(now time.Time, hostname string, n, total uint64) *Alert {
+// DropCounts are events lost, by where they were lost.
+type DropCounts struct {
+	Kernel uint64 // the kernel's ring buffer was full
+	TooBig uint64 // a record was larger than the probe sends
+	Decode uint64 // a record read failed to decode
+	User   uint64 // a user-side queue was full
+}
+
+// Sum is every lost event.
+func (d DropCounts) Sum() uint64 { return d.Kernel + d.TooBig + d.Decode + d.User }
+
+// Drops is the internal alert Falco raises when syscall events were dropped: interval counts
+// the events lost since the previous report (by where), total since the start, and events the
+// events seen (read or lost) since the previous report. Like Falco's, n_drops and n_evts are
+// the interval's counts and n_drops_buffer_total the ring buffer's drops since the start;
+// n_drops_kernel, n_drops_too_big, n_drops_decode and n_drops_user split the interval's
+// drops by where they happened.
+func Drops(now time.Time, hostname string, interval, total DropCounts, events uint64) *Alert {
+	n := interval.Sum()
 	return &Alert{
 		Time:     now.UTC(),
 		Rule:     DropRule,
@@ -96,8 +112,12 @@ func Drops(now time.Time, hostname string, n, total uint64) *Alert {
 		Output:   fmt.Sprintf("Falco internal: syscall event drop. %d system calls dropped in last interval.", n),
 		OutputFields: map[string]any{
 			"n_drops":              n,
-			"n_evts":               total,
-			"n_drops_buffer_total": n,
+			"n_evts":               events,
+			"n_drops_buffer_total": total.Kernel,
+			"n_drops_kernel":       interval.Kernel,
+			"n_drops_too_big":      interval.TooBig,
+			"n_drops_decode":       interval.Decode,
+			"n_drops_user":         interval.User,
 			"ebpf_enabled":         1,
 		},
 		Hostname: hostname,

@@ -4,9 +4,10 @@
 // rejected with the file, line and key path. Keys use Falco's falco.yaml names where Falco has
 // the same setting.
 //
-// Besides the Config type, the package turns a configuration into the objects the run loop
-// uses: the output manager (Outputs), the rule filters (ApplyRules: minimum priority,
-// enable/disable by name or tag, append_output) and the extra output fields (Extras).
+// The package parses, validates and documents the configuration and nothing else: what is
+// built from it (output channels: pkg/output; the ruleset, rule selection and extra output
+// fields: pkg/agent) belongs to the packages that own those objects. It imports no output,
+// rules or agent package (pkg/agent's import test asserts it).
 package config
 
 import (
@@ -18,8 +19,6 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/saker-sec/saker/pkg/rules/loader"
 )
 
 //go:embed saker.yaml
@@ -113,13 +112,25 @@ type ProgramOutput struct {
 
 // Webserver is webserver.
 type Webserver struct {
-	Enabled                  bool   `yaml:"enabled"`
-	ListenAddress            string `yaml:"listen_address"`
-	ListenPort               int    `yaml:"listen_port"`
-	K8sHealthzEndpoint       string `yaml:"k8s_healthz_endpoint"`
-	PrometheusMetricsEnabled bool   `yaml:"prometheus_metrics_enabled"`
-	SSLEnabled               bool   `yaml:"ssl_enabled"`
-	SSLCertificate           string `yaml:"ssl_certificate"`
+	Enabled                  bool          `yaml:"enabled"`
+	ListenAddress            string        `yaml:"listen_address"`
+	ListenPort               int           `yaml:"listen_port"`
+	K8sHealthzEndpoint       string        `yaml:"k8s_healthz_endpoint"`
+	PrometheusMetricsEnabled bool          `yaml:"prometheus_metrics_enabled"`
+	SSLEnabled               bool          `yaml:"ssl_enabled"`
+	SSLCertificate           string        `yaml:"ssl_certificate"`
+	Auth                     WebserverAuth `yaml:"auth"`
+	ReadTimeout              Duration      `yaml:"read_timeout"`
+	WriteTimeout             Duration      `yaml:"write_timeout"`
+	IdleTimeout              Duration      `yaml:"idle_timeout"`
+	StallTimeout             Duration      `yaml:"stall_timeout"`
+}
+
+// WebserverAuth is webserver.auth: who may call the web server.
+type WebserverAuth struct {
+	TokenFile  string `yaml:"token_file"`
+	ClientCA   string `yaml:"client_ca"`
+	OpenHealth bool   `yaml:"open_health"`
 }
 
 // Pos is where a value came from: a file and line, or a -o override.
@@ -232,7 +243,7 @@ func (c *Config) YAML() ([]byte, error) {
 }
 
 // MinPriority is the configured minimum priority.
-func (c *Config) MinPriority() loader.Priority { return loader.Priority(c.Priority) }
+func (c *Config) MinPriority() Priority { return c.Priority }
 
 // SlogLevel is log_level as a log/slog level: debug; info and notice; warning; error and
 // more severe.

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/saker-sec/saker/pkg/rules/loader"
 )
 
 // decoder decodes YAML nodes onto a Config by reflection (yaml struct tags), reporting unknown
@@ -393,13 +391,40 @@ func (d *decoder) override(src, o string, c *Config) {
 	d.value(path, n, v)
 }
 
-// Priority is a rule priority (priority key).
-type Priority loader.Priority
+// Priority is a rule priority (priority key), numbered like Falco's rule priorities and
+// syslog severities: 0 Emergency … 7 Debug (the agent converts it to the rules loader's
+// priority, which uses the same numbering).
+type Priority int
+
+// priorityNames are the priority names in order, as Falco writes them.
+var priorityNames = [...]string{"Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug"}
+
+// ParsePriority parses a priority name case-insensitively ("info" is Informational, as
+// in Falco).
+func ParsePriority(s string) (Priority, bool) {
+	for i, n := range priorityNames {
+		if strings.EqualFold(s, n) {
+			return Priority(i), true
+		}
+	}
+	if strings.EqualFold(s, "info") {
+		return 6, true
+	}
+	return 0, false
+}
+
+// String is Falco's name of the priority.
+func (p Priority) String() string {
+	if p < 0 || int(p) >= len(priorityNames) {
+		return fmt.Sprintf("Priority(%d)", int(p))
+	}
+	return priorityNames[p]
+}
 
 func (p *Priority) decodeNode(d *decoder, path string, n *yaml.Node) {
 	if n.Kind == yaml.ScalarNode {
-		if v, ok := loader.ParsePriority(n.Value); ok {
-			*p = Priority(v)
+		if v, ok := ParsePriority(n.Value); ok {
+			*p = v
 			return
 		}
 	}
@@ -408,7 +433,7 @@ func (p *Priority) decodeNode(d *decoder, path string, n *yaml.Node) {
 
 // MarshalYAML implements yaml.Marshaler.
 func (p Priority) MarshalYAML() (any, error) {
-	return strings.ToLower(loader.Priority(p).String()), nil
+	return strings.ToLower(p.String()), nil
 }
 
 // RuleMatching is rule_matching: first or all.

@@ -1,12 +1,16 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"strings"
-
-	"github.com/saker-sec/saker/pkg/output"
 )
+
+var sprintf = fmt.Sprintf
+
+// DefaultQueueCapacity is outputs_queue.capacity when it is 0.
+const DefaultQueueCapacity = 1024
 
 // validate checks values that are well-typed but wrong, or inconsistent with each other.
 func (c *Config) validate(d *decoder) {
@@ -19,7 +23,7 @@ func (c *Config) validate(d *decoder) {
 		bad("outputs_queue.capacity", "must not be negative")
 	}
 	if c.OutputsQueue.Capacity == 0 {
-		c.OutputsQueue.Capacity = output.DefaultCapacity
+		c.OutputsQueue.Capacity = DefaultQueueCapacity
 	}
 	if c.OutputTimeout <= 0 {
 		bad("output_timeout", "must be a positive number of milliseconds")
@@ -30,10 +34,10 @@ func (c *Config) validate(d *decoder) {
 	if c.ProgramOutput.Enabled && strings.TrimSpace(c.ProgramOutput.Program) == "" {
 		bad("program_output.program", "empty, with program_output enabled")
 	}
-	if _, _, err := output.ParseSyslogAddress(c.SyslogOutput.Address); err != nil {
+	if _, _, err := ParseSyslogAddress(c.SyslogOutput.Address); err != nil {
 		bad("syslog_output.address", "%v", err)
 	}
-	if _, ok := output.Facilities[c.SyslogOutput.Facility]; !ok {
+	if _, ok := SyslogFacilities[c.SyslogOutput.Facility]; !ok {
 		bad("syslog_output.facility", "unknown facility %q (user, daemon, local0 … local7, …)", c.SyslogOutput.Facility)
 	}
 	h := &c.HTTPOutput
@@ -66,6 +70,21 @@ func (c *Config) validate(d *decoder) {
 	}
 	if w.Enabled && w.SSLEnabled && w.SSLCertificate == "" {
 		bad("webserver.ssl_certificate", "empty, with ssl_enabled")
+	}
+	if w.Auth.ClientCA != "" && !w.SSLEnabled {
+		bad("webserver.auth.client_ca", "client certificates need HTTPS: set ssl_enabled and ssl_certificate")
+	}
+	if w.Auth.OpenHealth && w.Auth.TokenFile == "" && w.Auth.ClientCA == "" {
+		bad("webserver.auth.open_health", "without token_file or client_ca nothing is authenticated anyway")
+	}
+	for _, d := range []struct {
+		path string
+		v    Duration
+	}{{"webserver.read_timeout", w.ReadTimeout}, {"webserver.write_timeout", w.WriteTimeout},
+		{"webserver.idle_timeout", w.IdleTimeout}, {"webserver.stall_timeout", w.StallTimeout}} {
+		if d.v.D() <= 0 {
+			bad(d.path, "must be a positive duration")
+		}
 	}
 	for i, r := range c.RulesFiles {
 		if r == "" {

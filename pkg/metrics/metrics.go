@@ -1,9 +1,10 @@
 // Package metrics exposes Saker's operational metrics in the Prometheus format (with
-// prometheus/client_golang) and serves them, with /healthz and /version, on an HTTP endpoint
-// that is off by default and on loopback unless configured otherwise.
+// prometheus/client_golang) and serves them, with /healthz, /readyz and /version, on an HTTP
+// endpoint that is off by default, on loopback unless configured otherwise, and
+// authenticated by a bearer token file and/or client certificates when configured (Serve).
 //
-// The run loop updates the metrics: it adds to EventsRead, stores the probe's cumulative drop
-// counts, calls SetState with the state engine's Stats now and then (the state engine is not
+// The run loop updates the metrics: it adds to EventsRead, gives SetDrops the function that
+// reads its drop counters (by where the events were lost), calls SetState with the state engine's Stats now and then (the state engine is not
 // safe for concurrent use, so the scrape never reads it), and passes ObserveAlert to the
 // output manager (output.Options.Observe). Rule loads and reloads are reported with
 // ObserveRulesLoad; output queues are read at scrape time from the manager (WatchOutputs,
@@ -31,9 +32,6 @@ type Metrics struct {
 
 	// EventsRead counts events read from the source (probe ring buffer or capture).
 	EventsRead atomic.Uint64
-	// KernelDrops and UserDrops are cumulative counts of events lost in the kernel (ring
-	// buffer full) and in user space (e.g. a decode queue full); Store the totals.
-	KernelDrops, UserDrops atomic.Uint64
 
 	alerts        *prometheus.CounterVec
 	ruleLoad      prometheus.Gauge
@@ -42,6 +40,7 @@ type Metrics struct {
 	reloadFailing prometheus.Gauge
 
 	mu      sync.Mutex
+	drops   func() ([]string, []uint64)
 	st      state.Stats
 	haveSt  bool
 	outputs []*output.Manager
@@ -104,6 +103,14 @@ func (m *Metrics) ObserveRulesLoad(d time.Duration, enabled int, err error, relo
 	}
 }
 
+// SetDrops makes the scrape report saker_events_dropped_total from f: the cumulative counts
+// of events lost, by where (f returns the label values and their counts, in the same order).
+func (m *Metrics) SetDrops(f func() (where []string, n []uint64)) {
+	m.mu.Lock()
+	m.drops = f
+	m.mu.Unlock()
+}
+
 // SetState records a snapshot of the state engine's table sizes and counters.
 func (m *Metrics) SetState(s state.Stats) {
 	m.mu.Lock()
@@ -139,7 +146,7 @@ type collector struct{ m *Metrics }
 
 var (
 	descEventsRead    = prometheus.NewDesc("saker_events_read_total", "Events read from the event source.", nil, nil)
-	descEventsDropped = prometheus.NewDesc("saker_events_dropped_total", "Events lost before evaluation, by where (kernel, user).", []string{"where"}, nil)
+	descEventsDropped = prometheus.NewDesc("saker_events_dropped_total", "Events lost before evaluation, by where they were lost (kernel: ring buffer full; too_big: records larger than the probe sends; decode: records that failed to decode; user: user-side queues full).", []string{"where"}, nil)
 	descQueueDepth    = prometheus.NewDesc("saker_output_queue_depth", "Alerts waiting in a channel's queue.", []string{"channel"}, nil)
 	descQueueCap      = prometheus.NewDesc("saker_output_queue_capacity", "Capacity of a channel's queue.", []string{"channel"}, nil)
 	descOutSent       = prometheus.NewDesc("saker_output_sent_total", "Alerts delivered by a channel.", []string{"channel"}, nil)
@@ -169,11 +176,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
 	}
 	counter(descEventsRead, m.EventsRead.Load())
-	counter(descEventsDropped, m.KernelDrops.Load(), "kernel")
-	counter(descEventsDropped, m.UserDrops.Load(), "user")
 	m.mu.Lock()
-	st, have, outs := m.st, m.haveSt, m.outputs
+	st, have, outs, drops := m.st, m.haveSt, m.outputs, m.drops
 	m.mu.Unlock()
+	if drops != nil {
+		where, n := drops()
+		for i := range where {
+			counter(descEventsDropped, n[i], where[i])
+		}
+	}
 	seen := map[string]bool{}
 	for _, o := range outs {
 		for _, s := range o.Stats() {

@@ -158,8 +158,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		m.SetState(last)
 	}
 	m.ObserveRulesLoad(0, 0, errors.New("broken"), true)
-	m.KernelDrops.Store(7)
-	m.UserDrops.Store(3)
+	m.SetDrops(func() ([]string, []uint64) { return []string{"kernel", "too_big", "user"}, []uint64{7, 2, 3} })
 	if byRule["Open file"] == 0 || byRule["Close file"] == 0 {
 		t.Fatalf("alerts %v", byRule)
 	}
@@ -178,6 +177,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	check("saker_events_read_total", nil, float64(events))
 	check("saker_events_dropped_total", map[string]string{"where": "kernel"}, 7)
 	check("saker_events_dropped_total", map[string]string{"where": "user"}, 3)
+	check("saker_events_dropped_total", map[string]string{"where": "too_big"}, 2)
 	check("saker_alerts_total", map[string]string{"rule": "Open file", "priority": "Warning", "source": "syscall"}, float64(byRule["Open file"]))
 	check("saker_alerts_total", map[string]string{"rule": "Close file", "priority": "Notice"}, float64(byRule["Close file"]))
 	check("saker_output_sent_total", map[string]string{"channel": "stdout"}, float64(total))

@@ -2,7 +2,9 @@ package metrics
 
 import (
 	"context"
+	"crypto/subtle"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -26,8 +29,22 @@ type ServerConfig struct {
 	// CertFile, when set, serves HTTPS with the certificate and key read from this one PEM
 	// file (Falco's ssl_certificate).
 	CertFile string
-	// Healthy, when set, is asked on each /healthz; an error answers 503.
+	// Healthy, when set, is asked on each /healthz; an error answers 503 with the reason.
 	Healthy func() error
+	// Ready, when set, is asked on each /readyz; an error answers 503 with the reason
+	// (without it, /readyz answers like /healthz).
+	Ready func() error
+	// TokenFile, when set, holds the bearer token every request must carry
+	// ("Authorization: Bearer <token>"); others get 401. Read by Serve and Prepare.
+	TokenFile string
+	// ClientCAFile, when set (with CertFile), is the PEM CA bundle client certificates must
+	// chain to: the TLS handshake refuses clients without one (mutual TLS).
+	ClientCAFile string
+	// OpenHealth serves the health and readiness paths without the token.
+	OpenHealth bool
+	// ReadTimeout, WriteTimeout and IdleTimeout bound each connection (10s, 30s and 60s
+	// when 0).
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 }
 
 // Server is the running endpoint. Its handler and TLS settings can be replaced while it runs
@@ -60,8 +77,8 @@ func (l *switchListener) Accept() (net.Conn, error) {
 	return c, nil
 }
 
-// Handler returns the endpoint's handler: /healthz, /version (and Falco's /versions), and
-// /metrics when metricsOn.
+// Handler returns the endpoint's handler: /healthz, /readyz, /version (and Falco's
+// /versions), and /metrics when cfg.Metrics; without authentication (see Serve).
 func (m *Metrics) Handler(cfg ServerConfig) http.Handler {
 	mux := http.NewServeMux()
 	hp := cfg.HealthzPath
@@ -82,6 +99,19 @@ func (m *Metrics) Handler(cfg ServerConfig) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	mux.HandleFunc(readyPath, func(w http.ResponseWriter, r *http.Request) {
+		check := cfg.Ready
+		if check == nil {
+			check = cfg.Healthy
+		}
+		if check != nil {
+			if err := check(); err != nil {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+				return
+			}
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
 	version := func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"saker_version": m.Version, "go_version": runtime.Version()})
 	}
@@ -93,9 +123,57 @@ func (m *Metrics) Handler(cfg ServerConfig) http.Handler {
 	return mux
 }
 
+// readyPath is the readiness endpoint.
+const readyPath = "/readyz"
+
+// authed wraps h with the bearer token check of cfg (none without TokenFile).
+func (m *Metrics) authed(cfg ServerConfig) (http.Handler, error) {
+	h := m.Handler(cfg)
+	if cfg.TokenFile == "" {
+		return h, nil
+	}
+	b, err := os.ReadFile(cfg.TokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("webserver.auth.token_file: %w", err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" {
+		return nil, fmt.Errorf("webserver.auth.token_file %s: empty", cfg.TokenFile)
+	}
+	want := []byte("Bearer " + token)
+	hp := cfg.HealthzPath
+	if hp == "" {
+		hp = "/healthz"
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		open := cfg.OpenHealth && (r.URL.Path == hp || r.URL.Path == readyPath)
+		if !open && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="saker"`)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"status":"unauthorized","error":"a bearer token is required"}` + "\n"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	}), nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
 // Serve starts the endpoint; it listens before returning, so a bad address is an error here.
+// With cfg.TokenFile every request needs the bearer token (cfg.OpenHealth: but the health
+// and readiness paths); with cfg.ClientCAFile every connection a client certificate.
 func (m *Metrics) Serve(cfg ServerConfig) (*Server, error) {
 	tc, err := serverTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h, err := m.authed(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -105,10 +183,14 @@ func (m *Metrics) Serve(cfg ServerConfig) (*Server, error) {
 	}
 	s := &Server{m: m, ln: &switchListener{Listener: ln}, addr: listenAddr(cfg), err: make(chan error, 1)}
 	s.ln.tls.Store(tc)
-	h := m.Handler(cfg)
 	s.handler.Store(&h)
-	s.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*s.handler.Load()).ServeHTTP(w, r) })}
+	// The timeouts are the first configuration's: net/http reads them per connection, but
+	// they cannot be changed safely while it serves, so a reload that changes them needs a
+	// new address (or a restart).
+	s.srv = &http.Server{ReadHeaderTimeout: orDefault(cfg.ReadTimeout, 10*time.Second),
+		ReadTimeout: orDefault(cfg.ReadTimeout, 10*time.Second), WriteTimeout: orDefault(cfg.WriteTimeout, 30*time.Second),
+		IdleTimeout: orDefault(cfg.IdleTimeout, 60*time.Second),
+		Handler:     http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*s.handler.Load()).ServeHTTP(w, r) })}
 	go func() { s.err <- s.srv.Serve(s.ln) }()
 	return s, nil
 }
@@ -121,9 +203,12 @@ func listenAddr(cfg ServerConfig) string {
 	return net.JoinHostPort(host, strconv.Itoa(cfg.ListenPort))
 }
 
-// serverTLS reads the certificate of an HTTPS endpoint (nil for HTTP).
+// serverTLS reads the certificate of an HTTPS endpoint (nil for HTTP), and the client CA.
 func serverTLS(cfg ServerConfig) (*tls.Config, error) {
 	if cfg.CertFile == "" {
+		if cfg.ClientCAFile != "" {
+			return nil, errors.New("webserver.auth.client_ca: client certificates need HTTPS (ssl_enabled)")
+		}
 		return nil, nil
 	}
 	pem, err := os.ReadFile(cfg.CertFile)
@@ -134,7 +219,19 @@ func serverTLS(cfg ServerConfig) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webserver ssl_certificate %s: %w", cfg.CertFile, err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if cfg.ClientCAFile != "" {
+		ca, err := os.ReadFile(cfg.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("webserver.auth.client_ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(ca) {
+			return nil, fmt.Errorf("webserver.auth.client_ca %s: no PEM certificate", cfg.ClientCAFile)
+		}
+		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
 }
 
 // SameAddress reports whether cfg asks for the address s was started with (the same listen
@@ -156,7 +253,10 @@ func (s *Server) Prepare(cfg ServerConfig) (commit func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	h := s.m.Handler(cfg)
+	h, err := s.m.authed(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return func() {
 		s.ln.tls.Store(tc)
 		s.handler.Store(&h)

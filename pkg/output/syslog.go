@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/saker-sec/saker/pkg/config"
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/saker-sec/saker/pkg/alert"
@@ -29,12 +29,8 @@ type SyslogConfig struct {
 	Format  Format
 }
 
-// Facilities maps syslog facility names to numbers.
-var Facilities = map[string]int{
-	"kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
-	"uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
-	"local0": 16, "local1": 17, "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23,
-}
+// Facilities maps syslog facility names to numbers (config.SyslogFacilities).
+var Facilities = config.SyslogFacilities
 
 // SyslogChannel sends each alert as one syslog message (RFC 3164 format, as glibc's syslog()
 // and Go's log/syslog write them), with the alert's priority as the severity: Falco's
@@ -51,29 +47,10 @@ type SyslogChannel struct {
 	pid     string
 }
 
-// ParseSyslogAddress splits a syslog address into network and address ("" → local).
+// ParseSyslogAddress splits a syslog address into network and address ("" → local); see
+// config.ParseSyslogAddress.
 func ParseSyslogAddress(s string) (network, addr string, err error) {
-	if s == "" {
-		return "", "", nil
-	}
-	i := strings.Index(s, "://")
-	if i < 0 {
-		return "", "", fmt.Errorf("syslog address %q: want unix:///path, unixgram:///path, udp://host:port or tcp://host:port", s)
-	}
-	network, addr = s[:i], s[i+3:]
-	switch network {
-	case "unix", "unixgram":
-		if addr == "" {
-			return "", "", fmt.Errorf("syslog address %q: empty socket path", s)
-		}
-	case "udp", "tcp":
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return "", "", fmt.Errorf("syslog address %q: %v", s, err)
-		}
-	default:
-		return "", "", fmt.Errorf("syslog address %q: unknown network %q", s, network)
-	}
-	return network, addr, nil
+	return config.ParseSyslogAddress(s)
 }
 
 // NewSyslog returns a syslog channel. It does not connect until the first alert, so a syslog

@@ -2,8 +2,11 @@
 // (the configuration, a rules file or directory) changes, a new value (saker run: the
 // configuration, the compiled ruleset and the output channels) is built beside the running
 // one through a callback and swapped in atomically. A build that fails leaves the running
-// value in place and is reported (log, the OnResult callback for metrics, and FailureAlert for
-// an internal alert).
+// value in place and is reported (log, and the OnResult callback: the caller counts it and
+// raises its own alert; this package knows nothing of alerts or outputs).
+//
+// A watched directory is followed file by file: a file inside it that is edited in place,
+// added or removed triggers a reload, and Result.Changed names it.
 //
 // The swap is a single atomic pointer store in a Holder, or the caller's Swap function. The
 // run loop reads the value between two events and evaluates each event against the value it
@@ -18,14 +21,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/saker-sec/saker/pkg/alert"
-	"github.com/saker-sec/saker/pkg/output"
-	"github.com/saker-sec/saker/pkg/rules/loader"
 )
 
 // Holder holds the running value. Load and Swap are safe for concurrent use.
@@ -77,7 +78,12 @@ type Options[T any] struct {
 	Build func() (*T, error)
 	// Paths lists the files and directories to watch; it is called again after every
 	// reload, so a configuration naming other rules files is followed. Nil: no file watching.
+	// A directory is watched with the files inside it (not recursively) that DirFiles
+	// accepts.
 	Paths func() []string
+	// DirFiles selects the files of a watched directory that are watched, by name (every
+	// regular file when nil).
+	DirFiles func(name string) bool
 	// Interval is the polling period for file changes (1s when 0). A change is acted on once
 	// the files have been stable for one period, so a file being written is not read half-way.
 	Interval time.Duration
@@ -167,7 +173,8 @@ type stamp struct {
 // maxHashed bounds the files whose content is hashed at each poll.
 const maxHashed = 8 << 20
 
-func stamps(paths []string) map[string]stamp {
+// stamps stamps every path, and the selected files inside the paths that are directories.
+func stamps(paths []string, dirFiles func(string) bool) map[string]stamp {
 	m := make(map[string]stamp, len(paths))
 	for _, p := range paths {
 		st, err := os.Stat(p)
@@ -175,10 +182,51 @@ func stamps(paths []string) map[string]stamp {
 			m[p] = stamp{}
 			continue
 		}
-		s := stamp{exists: true, size: st.Size(), mtime: st.ModTime().UnixNano()}
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			s.ino = sys.Ino
+		if st.IsDir() {
+			ents, err := os.ReadDir(p)
+			if err == nil {
+				names := make([]string, 0, len(ents))
+				for _, e := range ents {
+					if e.Type().IsRegular() || e.Type()&os.ModeSymlink != 0 {
+						if dirFiles == nil || dirFiles(e.Name()) {
+							names = append(names, e.Name())
+						}
+					}
+				}
+				sort.Strings(names)
+				for _, n := range names {
+					f := filepath.Join(p, n)
+					if _, dup := m[f]; !dup {
+						m[f] = stampOf(f)
+					}
+				}
+			}
 		}
+		m[p] = stampOf(p)
+	}
+	return m
+}
+
+func inode(st os.FileInfo) uint64 {
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		return sys.Ino
+	}
+	return 0
+}
+
+func stampOf(p string) stamp {
+	{
+		st, err := os.Stat(p)
+		if err != nil {
+			return stamp{}
+		}
+		if st.IsDir() {
+			// its files are stamped one by one; the directory's own times change with files
+			// the watch ignores (an editor's swap file)
+			return stamp{exists: true, ino: inode(st)}
+		}
+		s := stamp{exists: true, size: st.Size(), mtime: st.ModTime().UnixNano()}
+		s.ino = inode(st)
 		if st.Mode().IsRegular() && st.Size() <= maxHashed {
 			if b, err := os.ReadFile(p); err == nil {
 				h := fnv.New64a()
@@ -186,9 +234,8 @@ func stamps(paths []string) map[string]stamp {
 				s.sum = h.Sum64()
 			}
 		}
-		m[p] = s
+		return s
 	}
-	return m
 }
 
 func changedPaths(old, cur map[string]stamp) []string {
@@ -218,7 +265,7 @@ func (r *Reloader[T]) Start(ctx context.Context) <-chan struct{} {
 	var last map[string]stamp
 	if r.opts.Paths != nil {
 		paths = r.opts.Paths()
-		last = stamps(paths)
+		last = stamps(paths, r.opts.DirFiles)
 	}
 	go func() {
 		defer close(done)
@@ -226,33 +273,64 @@ func (r *Reloader[T]) Start(ctx context.Context) <-chan struct{} {
 		t := time.NewTicker(r.opts.Interval)
 		defer t.Stop()
 		var pending []string // changed paths seen, waiting for them to be stable
-		after := func() {
+		// reload stamps the watched files before the build reads them, so that a change made
+		// while it runs (or right after OnResult) is seen at the next poll; then it follows
+		// the paths the new value names.
+		reload := func(trigger Trigger, changed ...string) {
+			var snap map[string]stamp
 			if r.opts.Paths != nil {
-				paths = r.opts.Paths()
-				last = stamps(paths)
+				snap = stamps(paths, r.opts.DirFiles)
 			}
+			r.Reload(trigger, changed...)
 			pending = nil
+			if r.opts.Paths == nil {
+				return
+			}
+			old := make(map[string]bool, len(paths))
+			for _, p := range paths {
+				old[p] = true
+			}
+			paths = r.opts.Paths()
+			last = map[string]stamp{}
+			for k, v := range stamps(paths, r.opts.DirFiles) {
+				switch s, ok := snap[k]; {
+				case ok:
+					last[k] = s // as the build saw it
+				case old[k] || old[filepath.Dir(k)]:
+					// appeared since the snapshot, under a watched path: the next poll
+					// reports it
+				default:
+					last[k] = v // newly watched
+				}
+			}
+			now := make(map[string]bool, len(paths))
+			for _, p := range paths {
+				now[p] = true
+			}
+			for k, s := range snap {
+				if _, ok := last[k]; !ok && (now[k] || now[filepath.Dir(k)]) {
+					last[k] = s // removed since the snapshot: the next poll reports it
+				}
+			}
 		}
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-sigs:
-				r.Reload(TriggerSignal)
-				after()
+				reload(TriggerSignal)
 			case <-t.C:
 				if r.opts.Paths == nil {
 					continue
 				}
-				cur := stamps(paths)
+				cur := stamps(paths, r.opts.DirFiles)
 				if ch := changedPaths(last, cur); len(ch) > 0 {
 					pending = append(pending, ch...)
 					last = cur
 					continue
 				}
 				if len(pending) > 0 {
-					r.Reload(TriggerFile, dedup(pending)...)
-					after()
+					reload(TriggerFile, dedup(pending)...)
 				}
 			}
 		}
@@ -270,23 +348,4 @@ func dedup(s []string) []string {
 		}
 	}
 	return out
-}
-
-// FailureRule is the rule name of the internal alert announcing a failed reload.
-const FailureRule = "Saker internal: rules reload failed"
-
-// FailureAlert is the internal alert (source "internal") announcing a failed reload, to send
-// through the output manager.
-func FailureAlert(res Result, hostname string) *alert.Alert {
-	msg, changed := "", res.Changed
-	if changed == nil {
-		changed = []string{}
-	}
-	if res.Err != nil {
-		msg = res.Err.Error()
-	}
-	return output.Internal(FailureRule, loader.Error,
-		fmt.Sprintf("%s (trigger %s); the previous configuration and rules keep running: %s", FailureRule, res.Trigger, msg),
-		map[string]any{"error": msg, "trigger": string(res.Trigger), "changed": changed},
-		hostname)
 }

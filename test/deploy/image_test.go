@@ -121,7 +121,8 @@ func TestContainerImage(t *testing.T) {
 	}
 
 	name := fmt.Sprintf("saker-image-test-%d", os.Getpid())
-	id := dd.Docker(t, "run", "-d", "--name", name, "--privileged", "--pid=host",
+	id := dd.Docker(t, "run", "-d", "--name", name, "--pid=host", "--cap-drop=ALL", "--cap-add=SYS_ADMIN",
+		"--cap-add=SYS_PTRACE", "--cap-add=DAC_READ_SEARCH", "--cap-add=SYS_RESOURCE", "--security-opt=apparmor=unconfined",
 		"-v", "/sys/kernel/btf:/sys/kernel/btf:ro",
 		"-v", "/etc/passwd:/etc/passwd:ro", "-v", "/etc/group:/etc/group:ro",
 		"-v", dd.Socket+":/var/run/docker.sock:ro",

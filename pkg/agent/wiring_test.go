@@ -1,9 +1,11 @@
-package config
+package agent
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/saker-sec/saker/pkg/config"
+	"github.com/saker-sec/saker/pkg/output"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,12 +38,12 @@ append_output:
     extra_fields: [proc.name]
 `, rulesFile, events)), 0o600)
 
-	cfg, err := Load(cfgFile, nil)
+	cfg, err := config.Load(cfgFile, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := metrics.New("test")
-	out, err := cfg.Outputs(OutputOptions{Hostname: "h", Observe: m.ObserveAlert})
+	out, err := output.FromConfig(cfg, output.BuildOptions{Hostname: "h", Observe: m.ObserveAlert})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +52,7 @@ append_output:
 
 	d := detect.New(state.Options{})
 	build := func() (*Rules, error) {
-		c, err := Load(cfgFile, nil)
+		c, err := config.Load(cfgFile, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -58,7 +60,7 @@ append_output:
 		if err != nil {
 			return nil, err
 		}
-		rs, errs, _ := c.LoadRules(paths, d.Sources())
+		rs, errs, _ := LoadRules(c, paths, d.Sources())
 		if len(errs) > 0 {
 			return nil, fmt.Errorf("%s", errs[0])
 		}
@@ -74,11 +76,11 @@ append_output:
 		OnResult: func(res reload.Result) {
 			m.ObserveRulesLoad(res.Duration, 0, res.Err, true)
 			if res.Err != nil {
-				out.Send(reload.FailureAlert(res, "h"))
+				out.Send(ReloadFailureAlert(res, "h"))
 			}
 		}})
 
-	em := &Emitter{Send: out.Send}
+	em := &emitter{Send: out.Send}
 	d.Emit = em.Collect
 	// the loop body of saker run: read the holder between events (one atomic load)
 	loop := func(ctx *state.Context) {
@@ -118,7 +120,7 @@ append_output:
 			}
 		}
 	}
-	if byRule["Any close"] == 0 || byRule[reload.FailureRule] != 1 || withName != byRule["Open by cat"] || withName == 0 {
+	if byRule["Any close"] == 0 || byRule[ReloadFailureRule] != 1 || withName != byRule["Open by cat"] || withName == 0 {
 		t.Errorf("alerts by rule %v, %d with the extra field", byRule, withName)
 	}
 	t.Logf("alerts by rule %v", byRule)

@@ -1,7 +1,8 @@
-package config
+package agent
 
 import (
 	"github.com/saker-sec/saker/internal/testshared"
+	"github.com/saker-sec/saker/pkg/config"
 	"io"
 	"os"
 	"path/filepath"
@@ -56,17 +57,17 @@ const testRules = `
 // YAML, returning the alerts (with extra fields applied through an Emitter).
 func replay(t *testing.T, capture, rulesFile, cfgYAML string) []*alert.Alert {
 	t.Helper()
-	c, err := Parse("test.yaml", []byte(cfgYAML), nil)
+	c, err := config.Parse("test.yaml", []byte(cfgYAML), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := detect.New(state.Options{})
-	rules, errs, _ := c.LoadRules([]string{rulesFile}, d.Sources())
+	rules, errs, _ := LoadRules(c, []string{rulesFile}, d.Sources())
 	if len(errs) > 0 {
 		t.Fatalf("%v", errs)
 	}
 	var out []*alert.Alert
-	em := &Emitter{Extras: rules.Extras, Send: func(a *alert.Alert) { out = append(out, a) }}
+	em := &emitter{Extras: rules.Extras, Send: func(a *alert.Alert) { out = append(out, a) }}
 	d.Rules, d.First, d.Emit = rules.Ruleset, rules.First, em.Collect
 	runCapture(t, d, capture, func(ctx *state.Context) { em.Flush(ctx) })
 	return out
@@ -211,14 +212,14 @@ append_output:
 		}
 	}
 	// a bad extra field is reported at its configuration key
-	c, _ := Parse("bad.yaml", []byte("append_output:\n  - extra_fields: [no.such_field]\n"), nil)
+	c, _ := config.Parse("bad.yaml", []byte("append_output:\n  - extra_fields: [no.such_field]\n"), nil)
 	d := detect.New(state.Options{})
-	_, errs, _ := c.LoadRules([]string{rulesFile}, d.Sources())
+	_, errs, _ := LoadRules(c, []string{rulesFile}, d.Sources())
 	if len(errs) == 0 || !strings.Contains(errs[0].String(), "bad.yaml:2:") || errs[0].Item != "append_output[0].extra_fields[0]" {
 		t.Errorf("errors %v", errs)
 	}
-	c, _ = Parse("bad.yaml", []byte("append_output:\n  - extra_output: '%no.such_field'\n"), nil)
-	_, errs, _ = c.LoadRules([]string{rulesFile}, d.Sources())
+	c, _ = config.Parse("bad.yaml", []byte("append_output:\n  - extra_output: '%no.such_field'\n"), nil)
+	_, errs, _ = LoadRules(c, []string{rulesFile}, d.Sources())
 	if len(errs) == 0 || errs[0].Item != "append_output[0].extra_output" {
 		t.Errorf("errors %v", errs)
 	}

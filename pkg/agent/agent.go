@@ -1,0 +1,430 @@
+// Package agent is the running Saker agent: sources yield events, the pipeline (state engine →
+// ruleset, pkg/detect) turns them into alerts, and sinks receive the alerts.
+//
+//	Source (probe, capture, …) ──Input──► pipeline ──► output channels (per generation)
+//	                                          │     └──► Sinks (response, incidents, uplink, …)
+//	                                          └────────► EventSinks (profiles): every event
+//
+// A Source (source.go) is a named producer run on its own goroutine; it delivers to an
+// Input: syscall events, events of other rule sources (Evaluate), host or capture metadata,
+// readiness, idleness and lost events (Lost, counted by Where in the agent's one Drops).
+// A Sink (sink.go) receives every alert; an EventSink also every syscall event.
+//
+// The agent keeps one generation (generation.go): the configuration, the compiled rules, the
+// output manager and the web server, built together and swapped whole by a reload (pkg/reload:
+// SIGHUP or a watched file) between two events. The event loop holds the agent's read lock
+// over batches of events; a reload takes the write lock to swap, so an event is evaluated by
+// one generation's rules and its alerts go to that generation's channels.
+//
+// The web server (pkg/metrics) serves /healthz from the agent's watchdog (health.go: a source
+// that stops making progress while events wait, or a detached probe, fails it) and /readyz
+// (rules loaded and every source ready and attached).
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/saker-sec/saker/pkg/alert"
+	"github.com/saker-sec/saker/pkg/config"
+	"github.com/saker-sec/saker/pkg/container"
+	"github.com/saker-sec/saker/pkg/detect"
+	"github.com/saker-sec/saker/pkg/metrics"
+	"github.com/saker-sec/saker/pkg/output"
+	"github.com/saker-sec/saker/pkg/reload"
+	"github.com/saker-sec/saker/pkg/rules/loader"
+	"github.com/saker-sec/saker/pkg/state"
+)
+
+// Options configure an agent.
+type Options struct {
+	// ConfigFile is saker.yaml (-c; the embedded defaults alone when empty) and Overrides
+	// its -o key=value overrides; both are applied again at every reload.
+	ConfigFile string
+	Overrides  []string
+	// RulesFiles, when set (-r), replace the configuration's rules_files.
+	RulesFiles []string
+	// Replay: the events come from a capture, not a live host. Output queues wait for room
+	// instead of dropping, and no reloader runs (Reload still works).
+	Replay bool
+	// Version is reported by /version and saker_build_info.
+	Version string
+	// Stdout receives the stdout channel's alerts, Stderr the agent's messages (os.Stdout
+	// and os.Stderr when nil).
+	Stdout, Stderr io.Writer
+	// DropAlertInterval rate-limits the drop alert (30s when 0).
+	DropAlertInterval time.Duration
+	// Containers is the container metadata cache the state engine asks (nil: none).
+	Containers *container.Manager
+	// Sinks receive every alert besides the configured output channels.
+	Sinks []Sink
+	// Now is the clock of the health watchdog (time.Now when nil; tests step it).
+	Now func() time.Time
+}
+
+// ConfigError is a configuration that does not load (exit status 2 in saker run).
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// RulesError carries every message of a failed rules load (exit status 1).
+type RulesError []loader.Message
+
+func (e RulesError) Error() string {
+	parts := make([]string, len(e))
+	for i, m := range e {
+		msg := m.Msg
+		if m.Item != "" {
+			msg += " (" + m.Item + ")"
+		}
+		parts[i] = m.Pos.String() + ": " + msg
+	}
+	return strings.Join(parts, "\n")
+}
+
+// Agent is a running Saker agent. New builds it (configuration, rules, outputs, web server);
+// Run runs sources through it; Close flushes and stops everything.
+type Agent struct {
+	opts   Options
+	stderr io.Writer
+	d      *detect.Detector
+	m      *metrics.Metrics
+	em     *emitter
+	rl     *reload.Reloader[generation]
+	drops  Drops
+	now    func() time.Time
+
+	sinks      []Sink
+	eventSinks []EventSink
+
+	// mu is held for reading around events (and each alert sent from outside one), and for
+	// writing while a reload swaps gen (see the package doc).
+	mu     sync.RWMutex
+	gen    *generation // written by New and the reloader's goroutine only
+	stop   []func()
+	closed bool
+
+	srcMu   sync.Mutex
+	running []*running
+
+	// the watchdog's view of the generation, readable without a.mu (a stuck event loop holds
+	// it, and a pending reload then blocks new readers): stall_timeout, rules loaded
+	stall  atomic.Int64
+	loaded atomic.Bool
+}
+
+// New loads the configuration and the rules, builds and starts the output channels and the
+// web server, and (unless Replay) starts the reloader. A configuration that does not load is
+// a *ConfigError, rules that do not compile a RulesError.
+func New(opts Options) (*Agent, error) {
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	if opts.DropAlertInterval <= 0 {
+		opts.DropAlertInterval = 30 * time.Second
+	}
+	a := &Agent{opts: opts, stderr: opts.Stderr, m: metrics.New(opts.Version), now: opts.Now}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	for _, s := range opts.Sinks {
+		a.sinks = append(a.sinks, s)
+		if es, ok := s.(EventSink); ok {
+			a.eventSinks = append(a.eventSinks, es)
+		}
+	}
+	cfg, err := config.Load(opts.ConfigFile, opts.Overrides)
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
+	setLogLevel(cfg)
+	a.d = detect.New(state.Options{Containers: opts.Containers})
+	a.d.Hostname, _ = os.Hostname()
+	a.m.SetDrops(a.drops.labels)
+	g := &generation{cfg: cfg}
+	if g.rules, err = a.buildRules(cfg); err != nil {
+		return nil, err
+	}
+	a.m.ObserveRulesLoad(g.rules.LoadTime, len(g.rules.Ruleset.Enabled()), nil, false)
+	if g.out, err = a.buildOutputs(cfg, nil); err != nil {
+		return nil, err
+	}
+	if err := a.buildServer(g, nil); err != nil {
+		g.out.Discard(context.Background())
+		return nil, err
+	}
+	a.m.WatchOutputs(g.out)
+	g.out.Start()
+	if g.srv != nil {
+		fmt.Fprintf(a.stderr, "saker: web server on %s\n", g.srv.Addr())
+	}
+	a.gen = g
+	a.stall.Store(int64(g.cfg.Webserver.StallTimeout.D()))
+	a.loaded.Store(true)
+	a.stop = append(a.stop, a.reopenOnSignal())
+	a.em = &emitter{Send: a.deliver} // under a.mu, held by the event loop
+	a.d.Emit = a.em.Collect
+	a.apply(g.rules)
+	a.rl = reload.New(reload.Options[generation]{Build: a.build, Swap: a.swap, Paths: a.watched,
+		DirFiles: rulesFileName, OnResult: a.reported})
+	if !opts.Replay {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := a.rl.Start(ctx)
+		a.stop = append(a.stop, func() { cancel(); <-done })
+	}
+	return a, nil
+}
+
+// rulesFileName selects the files of a rules directory (as config.RulesPaths does).
+func rulesFileName(n string) bool {
+	return strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")
+}
+
+// Detector is the pipeline: its Events and Matched counters, Hostname and State. Read its
+// counters once the sources stopped.
+func (a *Agent) Detector() *detect.Detector { return a.d }
+
+// Metrics is the agent's metrics registry (it lives as long as the process).
+func (a *Agent) Metrics() *metrics.Metrics { return a.m }
+
+// Drops is where every lost event is counted.
+func (a *Agent) Drops() *Drops { return &a.drops }
+
+// Rules returns the running rules.
+func (a *Agent) Rules() *Rules {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.gen.rules
+}
+
+// WebServer returns the running web server (nil when webserver.enabled is false).
+func (a *Agent) WebServer() *metrics.Server {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.gen.srv
+}
+
+// Reload rebuilds the generation now (what SIGHUP does) and reports it like any reload.
+func (a *Agent) Reload(trigger reload.Trigger) reload.Result { return a.rl.Reload(trigger) }
+
+// Run runs the sources, each on its own goroutine, until every one has ended or ctx is done
+// (then each stops and delivers what it already read). It returns the sources' errors.
+// When one source fails, the others are stopped too.
+func (a *Agent) Run(ctx context.Context, sources ...Source) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rs := make([]*running, len(sources))
+	a.srcMu.Lock()
+	for i, s := range sources {
+		rs[i] = &running{src: s}
+		a.running = append(a.running, rs[i])
+	}
+	a.srcMu.Unlock()
+	for _, s := range sources {
+		if f, ok := s.(RulesFollower); ok {
+			f.RulesChanged(a.Rules())
+		}
+	}
+	errs := make([]error, len(sources))
+	var wg sync.WaitGroup
+	for i, s := range sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in := &input{a: a, r: rs[i]}
+			err := s.Run(ctx, in)
+			in.release()
+			in.reportDrops()
+			rs[i].done.Store(true)
+			if err != nil {
+				if !strings.HasPrefix(err.Error(), s.Name()+":") {
+					err = fmt.Errorf("%s: %w", s.Name(), err)
+				}
+				errs[i] = err
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	a.m.SetState(a.d.State.Stats())
+	return errors.Join(errs...)
+}
+
+// Healthy is /healthz: nil while every running source makes progress (or waits for events
+// that do not come) and is attached.
+func (a *Agent) Healthy() error {
+	timeout := a.stallTimeout()
+	now := a.now()
+	a.srcMu.Lock()
+	defer a.srcMu.Unlock()
+	var errs []error
+	for _, r := range a.running {
+		at, attacher := r.src.(Attacher)
+		if r.done.Load() {
+			// a capture that ended is fine; a probe that ended is detached
+			if attacher && r.ready.Load() {
+				if err := at.Attached(); err != nil {
+					errs = append(errs, fmt.Errorf("source %s: %w", r.src.Name(), err))
+				}
+			}
+			continue
+		}
+		if attacher && r.ready.Load() {
+			if err := at.Attached(); err != nil {
+				errs = append(errs, fmt.Errorf("source %s: %w", r.src.Name(), err))
+				continue
+			}
+		}
+		if err := r.stalled(now, timeout); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Ready is /readyz: nil once rules are loaded and every source is ready (the probe attached,
+// the host scanned) and still attached.
+func (a *Agent) Ready() error {
+	if !a.loaded.Load() {
+		return errors.New("rules not loaded")
+	}
+	a.srcMu.Lock()
+	defer a.srcMu.Unlock()
+	if len(a.running) == 0 {
+		return errors.New("no event source running")
+	}
+	var errs []error
+	for _, r := range a.running {
+		at, attacher := r.src.(Attacher)
+		switch {
+		case r.done.Load() && attacher && at.Attached() != nil:
+			errs = append(errs, fmt.Errorf("source %s: %w", r.src.Name(), at.Attached()))
+		case r.done.Load():
+			errs = append(errs, fmt.Errorf("source %s: ended", r.src.Name()))
+		case !r.ready.Load():
+			errs = append(errs, fmt.Errorf("source %s: not ready", r.src.Name()))
+		default:
+			if attacher {
+				if err := at.Attached(); err != nil {
+					errs = append(errs, fmt.Errorf("source %s: %w", r.src.Name(), err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Agent) stallTimeout() time.Duration {
+	if d := time.Duration(a.stall.Load()); d > 0 {
+		return d
+	}
+	return DefaultStallTimeout
+}
+
+// deliver hands an alert to the running generation's channels and to the sinks; the caller
+// holds a.mu for reading.
+func (a *Agent) deliver(al *alert.Alert) {
+	a.gen.out.Send(al)
+	for _, s := range a.sinks {
+		s.Alert(al)
+	}
+}
+
+// Send delivers an alert raised outside an event (drops, a failed reload, a source's own
+// alert) to the outputs and sinks. The event loop releases its read lock first.
+func (a *Agent) Send(al *alert.Alert) {
+	a.mu.RLock()
+	a.deliver(al)
+	a.mu.RUnlock()
+}
+
+// reopenOnSignal reopens the running channels' destinations on SIGUSR1 (log rotation).
+func (a *Agent) reopenOnSignal() (stop func()) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGUSR1)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-c:
+				a.mu.RLock()
+				err := a.gen.out.Reopen()
+				a.mu.RUnlock()
+				if err != nil {
+					slog.Error("output: reopen", "err", err)
+				} else {
+					slog.Info("output: reopened on signal")
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(c); close(done) }
+}
+
+// apply puts rules in effect on the detector (on the event loop, under a.mu).
+func (a *Agent) apply(rs *Rules) {
+	a.d.Rules, a.d.First, a.em.Extras = rs.Ruleset, rs.First, rs.Extras
+}
+
+// Close stops reloads and signals, flushes every output queue within the configured
+// flush_timeout, and closes the sinks that have something to flush. Call it after Run.
+func (a *Agent) Close() error {
+	for i := len(a.stop) - 1; i >= 0; i-- {
+		a.stop[i]()
+	}
+	a.stop = nil
+	if a.gen == nil || a.closed {
+		return nil
+	}
+	a.closed = true
+	timeout := a.gen.cfg.OutputsQueue.FlushTimeout.D()
+	errs := []error{a.retire(a.gen, nil, timeout)}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for _, s := range a.sinks {
+		if c, ok := s.(SinkCloser); ok {
+			errs = append(errs, c.Close(ctx))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// setLogLevel applies log_level to Saker's own log (slog's default logger).
+func setLogLevel(c *config.Config) {
+	slog.SetLogLoggerLevel(c.SlogLevel())
+}
+
+// ReloadFailureRule is the rule name of the internal alert announcing a failed reload.
+const ReloadFailureRule = "Saker internal: rules reload failed"
+
+// ReloadFailureAlert is the internal alert (source "internal", priority Error) announcing a
+// failed reload.
+func ReloadFailureAlert(res reload.Result, hostname string) *alert.Alert {
+	msg, changed := "", res.Changed
+	if changed == nil {
+		changed = []string{}
+	}
+	if res.Err != nil {
+		msg = res.Err.Error()
+	}
+	return output.Internal(ReloadFailureRule, loader.Error,
+		fmt.Sprintf("%s (trigger %s); the previous configuration and rules keep running: %s", ReloadFailureRule, res.Trigger, msg),
+		map[string]any{"error": msg, "trigger": string(res.Trigger), "changed": changed},
+		hostname)
+}

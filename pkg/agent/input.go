@@ -1,0 +1,146 @@
+package agent
+
+import (
+	"fmt"
+
+	"github.com/saker-sec/saker/pkg/alert"
+	"github.com/saker-sec/saker/pkg/event"
+	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/rules/engine"
+	"github.com/saker-sec/saker/pkg/state"
+)
+
+// batchEvents bounds the events run under one hold of the read lock (a reload waits for at
+// most that many); the heartbeat moves once per batch.
+const batchEvents = 256
+
+// input is the agent's Input for one running source.
+type input struct {
+	a       *Agent
+	r       *running
+	held    bool   // the source's goroutine holds a.mu for reading
+	idle    bool   // mirror of r.idle, to touch the atomic only on a change
+	unread  uint64 // events not yet added to the events-read counter
+	matches []*engine.Rule
+}
+
+func (in *input) LoadHost(h *Host) error {
+	in.a.d.Metadata(&h.Machine, h.Interfaces, h.Users, h.Groups, h.Threads, h.FDs)
+	return nil
+}
+
+func (in *input) LoadCapture(c state.Capture) { in.a.d.LoadCapture(c) }
+
+func (in *input) Ready(msg string) {
+	if msg != "" {
+		fmt.Fprintf(in.a.stderr, "saker: %s; ready\n", msg)
+	}
+	in.r.ready.Store(true)
+}
+
+// hold takes the read lock for a batch, and brings the detector to the running rules.
+func (in *input) hold() {
+	a := in.a
+	a.mu.RLock()
+	in.held = true
+	if rs := a.gen.rules; rs.Ruleset != a.d.Rules {
+		a.apply(rs)
+	}
+	if in.idle {
+		in.idle = false
+		in.r.idle.Store(false)
+	}
+}
+
+// Syscall runs one event with the running generation: a reload swaps generations between two
+// events, so across a reload no event is lost or evaluated twice, and no alert is sent twice
+// or to channels already closed.
+func (in *input) Syscall(ev *event.Event) {
+	if !in.held {
+		in.hold()
+	}
+	a := in.a
+	ctx := a.d.Event(ev)
+	a.em.Flush(ctx)
+	for _, s := range a.eventSinks {
+		s.Event(ev, ctx)
+	}
+	in.unread++
+	if in.unread >= batchEvents {
+		in.release()
+	}
+	if a.d.Events%4096 == 0 {
+		a.m.SetState(a.d.State.Stats())
+	}
+}
+
+func (in *input) Evaluate(source string, code uint16, ev fields.Event, ts uint64) {
+	if !in.held {
+		in.hold()
+	}
+	a := in.a
+	rs := a.gen.rules
+	if sr := rs.Ruleset.Source(source); sr != nil {
+		in.matches = sr.Match(code, ev, rs.First, in.matches[:0])
+		for _, r := range in.matches {
+			al := alert.New(r, ev, ts, a.d.Hostname)
+			rs.Extras.Apply(al, ev)
+			a.deliver(al)
+		}
+	}
+	in.unread++
+	if in.unread >= batchEvents {
+		in.release()
+	}
+}
+
+func (in *input) Idle() {
+	in.release()
+	if !in.idle {
+		in.idle = true
+		in.r.idle.Store(true)
+	}
+	in.reportDrops()
+}
+
+func (in *input) Lost(where Where, n uint64) {
+	if n == 0 {
+		return
+	}
+	in.a.drops.Add(where, n)
+	in.reportDrops()
+}
+
+// release lets the read lock go, so that a pending reload can swap, brings the events-read
+// counter up to date and moves the heartbeat.
+func (in *input) release() {
+	if in.held {
+		in.a.mu.RUnlock()
+		in.held = false
+	}
+	if in.unread > 0 {
+		in.a.m.EventsRead.Add(in.unread)
+		in.unread = 0
+	}
+	in.r.beats.Add(1)
+	if in.a.drops.unreported() {
+		in.reportDrops()
+	}
+}
+
+// reportDrops raises the drop alert when events were lost since the last one and the
+// drop alert interval has passed since the last one.
+func (in *input) reportDrops() {
+	a := in.a
+	if !a.drops.unreported() {
+		return
+	}
+	events := a.m.EventsRead.Load() + in.unread
+	if al := a.drops.report(a.now(), a.opts.DropAlertInterval, a.d.Hostname, events); al != nil {
+		if in.held {
+			in.a.mu.RUnlock()
+			in.held = false
+		}
+		a.Send(al)
+	}
+}

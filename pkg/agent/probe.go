@@ -1,0 +1,273 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/saker-sec/saker/pkg/event"
+	"github.com/saker-sec/saker/pkg/probe"
+	"github.com/saker-sec/saker/pkg/procscan"
+	"github.com/saker-sec/saker/pkg/rules/engine"
+)
+
+// stateSyscalls are captured whatever the rules need, because the state engine needs them to
+// keep processes and file descriptors right (Falco's libsinsp state set).
+var stateSyscalls = []string{
+	"clone", "clone3", "fork", "vfork", "execve", "execveat", "procexit",
+	"open", "openat", "openat2", "creat", "close", "socket", "connect", "accept", "accept4",
+	"bind", "dup", "dup2", "dup3", "pipe", "pipe2", "chdir", "fchdir", "memfd_create",
+	"setuid", "setgid", "setresuid", "setresgid", "setreuid", "setregid", "capset",
+	"setsid", "setpgid", "chroot",
+}
+
+// ProbeSelection returns the probe's syscalls for a ruleset: those whose events the syscall
+// rules can match, plus the state set. A rule that matches every event type selects all.
+func ProbeSelection(rs *engine.Ruleset) []string {
+	codes, all := rs.EventCodes("syscall")
+	want := map[string]bool{}
+	for _, n := range stateSyscalls {
+		want[n] = true
+	}
+	names := map[string]bool{}
+	for _, c := range codes {
+		names[event.Table[c].Name] = true
+	}
+	for _, n := range probe.Supported() {
+		code, _ := probe.EventCode(n)
+		if all || names[n] || names[event.Table[code].Name] {
+			want[n] = true
+		}
+	}
+	out := make([]string, 0, len(want))
+	for _, n := range probe.Supported() {
+		if want[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Host is the state of the host when capture starts: processes, their fds, users and groups
+// (Falco's /proc scan), so processes started before Saker have full context, and the network
+// interfaces (which end of a connection is local).
+type Host struct {
+	Machine    event.MachineInfo
+	Interfaces []event.Interface
+	Threads    []event.ThreadInfo
+	FDs        []event.FDInfo
+	Users      []event.User
+	Groups     []event.Group
+}
+
+// ScanHost scans /proc, the user and group databases and the network interfaces.
+func ScanHost() (*Host, error) {
+	h := &Host{Machine: MachineInfo()}
+	var err error
+	if h.Threads, h.FDs, err = procscan.Scan("/proc"); err != nil {
+		return nil, fmt.Errorf("scanning /proc: %w", err)
+	}
+	if h.Users, err = procscan.Users(); err != nil {
+		return nil, err
+	}
+	if h.Groups, err = procscan.Groups(); err != nil {
+		return nil, err
+	}
+	if h.Interfaces, err = procscan.Interfaces(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// MachineInfo describes this machine (a capture's machine block, the state's hostname).
+func MachineInfo() event.MachineInfo {
+	mi := event.MachineInfo{NumCPUs: uint32(runtime.NumCPU()), MaxPID: 4194304}
+	mi.Hostname, _ = os.Hostname()
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) == nil {
+		mi.MemoryBytes = uint64(si.Totalram) * uint64(si.Unit)
+		mi.BootTS = uint64(time.Now().Add(-time.Duration(si.Uptime) * time.Second).UnixNano())
+	}
+	return mi
+}
+
+// ProbeSource is the live host: the CO-RE eBPF probe, attached before the host is scanned
+// (so nothing that starts in between is missed). It selects in the kernel the syscalls the
+// rules need (RulesChanged; every supported one but read/write with All), reports the
+// kernel's drops (ring full, records too big) and records that fail to decode as lost, and
+// detaches when ctx is done, delivering what is left in the ring.
+type ProbeSource struct {
+	RingBytes int  // the ring buffer's size (probe.DefaultRingBytes when 0)
+	All       bool // capture every supported syscall, whatever the rules (saker capture)
+	// Log receives a line per record that fails to decode (os.Stderr when nil).
+	Log io.Writer
+
+	mu       sync.Mutex
+	p        *probe.Probe // while attached
+	syscalls []string
+	detached error // why the probe is not attached, once it was
+	stats    probe.Stats
+	last     probe.Stats // the counters already reported as lost
+}
+
+// Name is "probe".
+func (s *ProbeSource) Name() string { return "probe" }
+
+// RulesChanged makes the probe select what rs needs (at once when it is attached).
+func (s *ProbeSource) RulesChanged(rs *Rules) {
+	if s.All {
+		return
+	}
+	sel := ProbeSelection(rs.Ruleset)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.syscalls = sel
+	if s.p != nil {
+		if err := s.p.SetSyscalls(sel); err != nil {
+			fmt.Fprintf(s.log(), "saker: updating the probe's selection: %v\n", err)
+		}
+	}
+}
+
+func (s *ProbeSource) log() io.Writer {
+	if s.Log == nil {
+		return os.Stderr
+	}
+	return s.Log
+}
+
+// Attached is nil while the probe is attached.
+func (s *ProbeSource) Attached() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.p != nil:
+		return nil
+	case s.detached != nil:
+		return s.detached
+	}
+	return errors.New("probe not attached")
+}
+
+// Pending is the bytes waiting in the ring buffer.
+func (s *ProbeSource) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.p == nil {
+		return 0
+	}
+	return s.p.Buffered()
+}
+
+// Stats are the probe's counters: live while it runs, the last ones after.
+func (s *ProbeSource) Stats() probe.Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.p != nil {
+		return s.p.Stats()
+	}
+	return s.stats
+}
+
+// poll reports the kernel's new drops as lost.
+func (s *ProbeSource) poll(p *probe.Probe, in Input) { s.counted(p.Stats(), in) }
+
+// counted reports what the kernel counters st add to the last ones as lost: records the ring
+// had no room for, and records larger than the probe sends.
+func (s *ProbeSource) counted(st probe.Stats, in Input) {
+	in.Lost(WhereKernel, st.KernelDrops-s.last.KernelDrops)
+	in.Lost(WhereTooBig, st.TooBig-s.last.TooBig)
+	s.last = st
+}
+
+// record decodes one record read from the ring and delivers it; a record that does not
+// decode is counted as lost (WhereDecode) and logged.
+func (s *ProbeSource) record(buf []byte, ev *event.Event, num *uint64, in Input) {
+	if err := event.Decode(buf, ev, true); err != nil {
+		in.Lost(WhereDecode, 1)
+		fmt.Fprintf(s.log(), "saker: dropping a record: %v\n", err)
+		return
+	}
+	*num++
+	ev.Num = *num // evt.num counts the events read, as in a capture
+	in.Syscall(ev)
+}
+
+// Run loads and attaches the probe, scans the host into in, says ready and delivers every
+// record until ctx is done.
+func (s *ProbeSource) Run(ctx context.Context, in Input) error {
+	if err := CheckCapabilities(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	sel := s.syscalls
+	if s.All {
+		sel = nil
+	}
+	p, err := probe.Load(probe.Options{ExcludeTGID: uint32(os.Getpid()), Syscalls: sel, RingBytes: s.RingBytes})
+	if err == nil {
+		s.p = p
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		st := p.Stats() // before Close frees the counters
+		s.mu.Lock()
+		s.stats, s.p = st, nil
+		if s.detached == nil {
+			s.detached = errors.New("probe detached")
+		}
+		s.mu.Unlock()
+		p.Close()
+	}()
+	h, err := ScanHost()
+	if err == nil {
+		err = in.LoadHost(h)
+	}
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.detached = errors.New("probe detached: saker is stopping")
+		s.mu.Unlock()
+		p.Stop() // detach; the loop below reads what is left in the ring, then ends
+	})
+	defer stop()
+	what := fmt.Sprintf("%d syscalls selected", len(sel))
+	if len(sel) == 0 {
+		what = "every supported syscall but read/write"
+	}
+	in.Ready(fmt.Sprintf("watching the host (%d processes and threads known, %s)", len(h.Threads), what))
+	var buf []byte
+	var ev event.Event
+	var num uint64
+	for {
+		if p.Buffered() == 0 {
+			in.Idle() // (the kernel's counters are read every 1024 records, not here: reading them is a syscall)
+		}
+		if err := p.Read(&buf); err != nil {
+			s.poll(p, in)
+			if errors.Is(err, probe.ErrClosed) {
+				return nil
+			}
+			s.mu.Lock()
+			s.detached = err
+			s.mu.Unlock()
+			return err
+		}
+		s.record(buf, &ev, &num, in)
+		if num%1024 == 0 {
+			s.poll(p, in)
+		}
+	}
+}

@@ -1,0 +1,51 @@
+package agent
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/saker-sec/saker/internal/testshared"
+)
+
+// With the real probe: /readyz turns 200 once the probe is attached and the host scanned,
+// /healthz is 200 while it runs; once the probe is detached (the source stopped), both fail
+// naming the probe.
+func TestProbeReadyThenDetached(t *testing.T) {
+	testshared.Need(t, testshared.LiveProblem())
+	c := &clock{t: time.Now()}
+	a, base, _ := newTestAgent(t, c, closeRule, nil)
+	src := &ProbeSource{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, src) }()
+	ready := false
+	for i := 0; i < 1200 && !ready; i++ { // bounded wait for the probe to load and the scan
+		if code, _ := get(t, base+"/readyz"); code == http.StatusOK {
+			ready = true
+		} else {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if !ready {
+		cancel()
+		t.Fatalf("/readyz never 200: %v", a.Ready())
+	}
+	if code, body := get(t, base+"/healthz"); code != 200 {
+		t.Errorf("/healthz with the probe attached: %d %v", code, body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if code, body := get(t, base+p); code != 503 || !strings.Contains(body["error"], "probe detached") {
+			t.Errorf("%s after the probe was detached: %d %v", p, code, body)
+		}
+	}
+	if a.Detector().Events == 0 {
+		t.Error("the probe delivered no event")
+	}
+}

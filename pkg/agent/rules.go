@@ -1,0 +1,257 @@
+package agent
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/saker-sec/saker/pkg/alert"
+	"github.com/saker-sec/saker/pkg/config"
+	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/rules/engine"
+	"github.com/saker-sec/saker/pkg/rules/loader"
+)
+
+var sprintf = fmt.Sprintf
+
+// wildcard matches a rule name against a pattern where * stands for any run of characters.
+func wildcard(pattern, name string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == name
+	}
+	if !strings.HasPrefix(name, parts[0]) {
+		return false
+	}
+	name = name[len(parts[0]):]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(name, p)
+		if i < 0 {
+			return false
+		}
+		name = name[i+len(p):]
+	}
+	return strings.HasSuffix(name, parts[len(parts)-1])
+}
+
+func hasTag(tags []string, t string) bool {
+	for _, x := range tags {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+func matches(m config.AppendMatch, r *loader.Rule) bool {
+	return (m.Source == "" || m.Source == r.Source) && (m.Tag == "" || hasTag(r.Tags, m.Tag)) && (m.Rule == "" || m.Rule == r.Name)
+}
+
+// ApplyRules applies c's rule settings to a loaded collection, before it is compiled: the
+// rules selectors in order (enable/disable by name pattern or tag, overriding the files'
+// enabled flags, as Falco does), then the minimum priority (less severe rules are not
+// loaded), then append_output's extra_output text. It returns problems with the selectors
+// (a selector matching no rule) as warnings.
+func ApplyRules(c *config.Config, coll *loader.Collection) (warns []loader.Message) {
+	for i, s := range c.Rules {
+		n := 0
+		for _, r := range coll.Rules {
+			if (s.Tag != "" && hasTag(r.Tags, s.Tag)) || (s.Tag == "" && wildcard(s.Rule, r.Name)) {
+				r.Enabled = s.Enable
+				n++
+			}
+		}
+		if n == 0 {
+			warns = append(warns, cfgMessage(c, sprintf("rules[%d]", i), "selects no rule"))
+		}
+	}
+	for _, r := range coll.Rules {
+		if r.Priority > loader.Priority(c.MinPriority()) {
+			r.Enabled = false
+		}
+	}
+	for _, ao := range c.AppendOutput {
+		if ao.ExtraOutput == "" {
+			continue
+		}
+		for _, r := range coll.Rules {
+			if matches(ao.Match, r) {
+				r.Output.Value = strings.TrimSpace(r.Output.Value + " " + ao.ExtraOutput)
+			}
+		}
+	}
+	return warns
+}
+
+// cfgMessage is a rules-load message located at a configuration key.
+func cfgMessage(c *config.Config, path, msg string) loader.Message {
+	p := c.PosOf(path)
+	return loader.Message{Pos: loader.Pos{File: p.Source, Line: p.Line, Col: p.Col}, Item: path, Msg: msg}
+}
+
+// Rules is a compiled ruleset with the settings the run loop applies around it.
+type Rules struct {
+	Ruleset  *engine.Ruleset
+	First    bool    // rule_matching: first
+	Extras   *Extras // append_output extra_fields; nil when none
+	Files    []string
+	LoadTime time.Duration
+}
+
+// LoadRules reads the rules files, applies ApplyRules, compiles the result against sources and
+// binds append_output's extra fields. The Rules are nil when there are errors.
+func LoadRules(c *config.Config, paths []string, sources map[string]fields.Source) (*Rules, []loader.Message, []loader.Message) {
+	files := make([]loader.File, 0, len(paths))
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, []loader.Message{{Pos: loader.Pos{File: p}, Msg: err.Error()}}, nil
+		}
+		files = append(files, loader.File{Name: p, Data: data})
+	}
+	return LoadRuleFiles(c, files, sources)
+}
+
+// LoadRuleFiles is LoadRules for rules files held in memory (e.g. the built-in rules).
+func LoadRuleFiles(c *config.Config, files []loader.File, sources map[string]fields.Source) (*Rules, []loader.Message, []loader.Message) {
+	start := time.Now()
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = f.Name
+	}
+	coll, errs, warns := loader.Load(files)
+	if coll == nil || len(errs) > 0 {
+		return nil, errs, warns
+	}
+	// check extra_output against the source of each rule it applies to first, to report
+	// errors at the configuration key
+	for i, ao := range c.AppendOutput {
+		if ao.ExtraOutput == "" {
+			continue
+		}
+		checked := map[string]bool{}
+		for _, r := range coll.Rules {
+			src, ok := sources[r.Source]
+			if !ok || checked[r.Source] || !matches(ao.Match, r) {
+				continue
+			}
+			checked[r.Source] = true
+			if _, err := engine.CompileOutput(ao.ExtraOutput, src); err != nil {
+				name := r.Source
+				errs = append(errs, cfgMessage(c, sprintf("append_output[%d].extra_output", i), sprintf("source %s: %v", name, err)))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs, warns
+	}
+	warns = append(warns, ApplyRules(c, coll)...)
+	rs, cerrs, cwarns := engine.Compile(coll, engine.Options{Sources: sources})
+	warns = append(warns, cwarns...)
+	if len(cerrs) > 0 {
+		return nil, cerrs, warns
+	}
+	x, xerrs := compileExtras(c, rs, sources)
+	if len(xerrs) > 0 {
+		return nil, xerrs, warns
+	}
+	return &Rules{Ruleset: rs, First: c.RuleMatching != "all", Extras: x, Files: paths, LoadTime: time.Since(start)}, nil, warns
+}
+
+// Extras are append_output's extra_fields, bound per rule.
+type Extras struct {
+	byRule map[string][]extraField
+}
+
+type extraField struct {
+	name    string
+	out     *engine.Output
+	isField bool
+}
+
+func compileExtras(c *config.Config, rs *engine.Ruleset, sources map[string]fields.Source) (*Extras, []loader.Message) {
+	x := &Extras{byRule: map[string][]extraField{}}
+	var errs []loader.Message
+	type key struct{ src, tmpl string }
+	cache := map[key]*engine.Output{}
+	for i, ao := range c.AppendOutput {
+		for j, ef := range ao.ExtraFields {
+			for _, r := range rs.Rules {
+				if !r.Enabled || !matches(ao.Match, r.Def) {
+					continue
+				}
+				k := key{r.Source, ef.Template}
+				out, ok := cache[k]
+				if !ok {
+					var err error
+					out, err = engine.CompileOutput(ef.Template, sources[r.Source])
+					if err != nil {
+						errs = append(errs, cfgMessage(c, sprintf("append_output[%d].extra_fields[%d]", i, j), sprintf("source %s: %v", r.Source, err)))
+						cache[k] = nil
+						continue
+					}
+					cache[k] = out
+				}
+				if out != nil {
+					x.byRule[r.Name] = append(x.byRule[r.Name], extraField{name: ef.Name, out: out, isField: ef.IsField})
+				}
+			}
+		}
+	}
+	if len(x.byRule) == 0 {
+		return nil, errs
+	}
+	return x, errs
+}
+
+// Apply adds the extra fields of the alert's rule to its output_fields, rendered on the event
+// that raised it.
+func (x *Extras) Apply(a *alert.Alert, ev fields.Event) {
+	if x == nil || ev == nil {
+		return
+	}
+	efs := x.byRule[a.Rule]
+	if len(efs) == 0 {
+		return
+	}
+	if a.OutputFields == nil {
+		a.OutputFields = map[string]any{}
+	}
+	for _, ef := range efs {
+		if ef.isField {
+			// the typed value, under the field's own name
+			ef.out.Render(ev, a.OutputFields)
+			continue
+		}
+		a.OutputFields[ef.name] = ef.out.Render(ev, nil)
+	}
+}
+
+// emitter sits between a detector and the sinks when extra fields need the event: Collect is
+// the detector's Emit, and Flush is called with the context Detector.Event returned.
+// Without extras, Collect sends at once.
+type emitter struct {
+	Extras  *Extras
+	Send    func(*alert.Alert)
+	pending []*alert.Alert
+}
+
+// Collect receives an alert from the detector.
+func (e *emitter) Collect(a *alert.Alert) {
+	if e.Extras == nil {
+		e.Send(a)
+		return
+	}
+	e.pending = append(e.pending, a)
+}
+
+// Flush completes the alerts of the last event with their extra fields and sends them.
+func (e *emitter) Flush(ev fields.Event) {
+	for i, a := range e.pending {
+		e.Extras.Apply(a, ev)
+		e.Send(a)
+		e.pending[i] = nil
+	}
+	e.pending = e.pending[:0]
+}
