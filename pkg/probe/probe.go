@@ -108,9 +108,6 @@ type Probe struct {
 
 // Load checks the environment, loads the programs and maps, and attaches them.
 func Load(opts Options) (*Probe, error) {
-	if os.Geteuid() != 0 {
-		return nil, errors.New("probe: loading eBPF programs needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_RESOURCE)")
-	}
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
 		return nil, fmt.Errorf("probe: the kernel exposes no BTF (/sys/kernel/btf/vmlinux: %v); a kernel built with CONFIG_DEBUG_INFO_BTF=y is required", err)
 	}

@@ -42,7 +42,7 @@ func TestSyscallTable(t *testing.T) {
 		"openat2": unix.SYS_OPENAT2, "setpgid": unix.SYS_SETPGID, "setsid": unix.SYS_SETSID,
 		"mknod": unix.SYS_MKNOD, "chroot": unix.SYS_CHROOT, "mknodat": unix.SYS_MKNODAT,
 		"seccomp": unix.SYS_SECCOMP,
-		"pread": unix.SYS_PREAD64, "pwrite": unix.SYS_PWRITE64, "readv": unix.SYS_READV,
+		"pread":   unix.SYS_PREAD64, "pwrite": unix.SYS_PWRITE64, "readv": unix.SYS_READV,
 		"writev": unix.SYS_WRITEV, "preadv": unix.SYS_PREADV, "pwritev": unix.SYS_PWRITEV,
 	}
 	for name, s := range syscalls {
