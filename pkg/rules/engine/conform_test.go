@@ -306,12 +306,14 @@ func TestUnusedMacrosAreResolved(t *testing.T) {
 	if len(errs) != 1 || errs[0] != want {
 		t.Errorf("errors %q, want %q", errs, want)
 	}
-	// an unused macro naming a defined one: both load, the named one counts as used
+	// an unused macro naming a defined macro and a list: they count as used
 	_, errs, warns := loadConform(t, `
+- list: names
+  items: [x]
 - macro: base
   condition: evt.type = open
 - macro: unused
-  condition: base and proc.name = x
+  condition: base and proc.name in (names)
 - rule: r
   desc: d
   condition: evt.type = execve
@@ -321,7 +323,7 @@ func TestUnusedMacrosAreResolved(t *testing.T) {
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}
-	if strings.Contains(strings.Join(warns, "\n"), `(macro "base")`) || !strings.Contains(strings.Join(warns, "\n"), `(macro "unused")`) {
+	if all := strings.Join(warns, "\n"); strings.Contains(all, `(macro "base")`) || strings.Contains(all, `(list "names")`) || !strings.Contains(all, `(macro "unused")`) {
 		t.Errorf("warnings %q", warns)
 	}
 }

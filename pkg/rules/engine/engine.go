@@ -166,6 +166,9 @@ func (c *compileState) run() {
 		for k := range resolver.UsedMacros() {
 			usedMacros[k] = true
 		}
+		for k := range resolver.UsedLists() {
+			usedLists[k] = true
+		}
 	}
 	for _, m := range c.coll.Macros {
 		if !usedMacros[m.Name] && !c.macroErr[m.Name] {
