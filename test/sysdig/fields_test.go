@@ -285,7 +285,7 @@ var known = []struct {
 	{strings.Fields("fd.dev fd.dev.major fd.dev.minor"),
 		"sysdig 0.29 prints a device number for sockets (e.g. 556B on connect_localhost.scap's socket exit) that the capture records for no socket; Saker prints <NA>"},
 	{strings.Fields("fd.directory fd.containername fd.containerdirectory fd.typechar"),
-		"events on fds Saker's state does not have: cat_write.scap's fd 1 of cat, an fd-table entry with an empty name (sysdig: directory '/', ':' names), and socket() enter events, where sysdig 0.29 shows the socket being created (typechar 4)"},
+		"events on fds Saker's state does not have: cat_write.scap's fd 1 of cat, an fd-table entry with an empty name (sysdig: directory '/', ':' names), and enter events without a fd (socket, pipe), where sysdig 0.29 prints a type character all the same (4, p); it prints 'o' for ping_sendto.scap's ICMP socket, Saker 4"},
 	{strings.Fields("proc.aname[0] proc.apid proc.apid[0] proc.exeline"),
 		"threads the capture does not describe (a tid first seen in an event): sysdig 0.29 makes up a process for it (apid[0] its pid, exeline '<NA> '); Saker has the thread only"},
 	{strings.Fields("proc.cwd"),
