@@ -23,9 +23,24 @@ func NewCatalog(infos []Info) *Catalog {
 }
 
 var (
-	syscallCatalog  = NewCatalog(syscallFields)
+	syscallCatalog  = NewCatalog(numericIndex(syscallFields, "proc.aname", "proc.apid"))
 	k8sAuditCatalog = NewCatalog(k8sAuditFields)
 )
+
+// numericIndex marks the named fields as taking only a numeric index (libsinsp parses their
+// argument as a number and rejects anything else, though its field table does not say so),
+// so `proc.aname[abc]` is an error at load time.
+func numericIndex(infos []Info, names ...string) []Info {
+	out := append([]Info(nil), infos...)
+	for i := range out {
+		for _, n := range names {
+			if out[i].Name == n {
+				out[i].ArgIndex = true
+			}
+		}
+	}
+	return out
+}
 
 // SyscallCatalog is the catalogue of the syscall source: libsinsp's fields plus the container
 // and k8s metadata fields (Falco's container plugin).

@@ -169,7 +169,7 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 				return fields.Value{}, false
 			}
 			if name == "fd.containerdirectory" {
-				d = containerID(c) + ":" + d
+				d = rawContainerID(c) + ":" + d
 			}
 			return str(d)
 		})
@@ -181,7 +181,7 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 				}
 				d := dirOf(v.S)
 				if name == "fd.containerdirectory" {
-					d = containerID(c) + ":" + d
+					d = rawContainerID(c) + ":" + d
 				}
 				return str(d)
 			}
@@ -313,7 +313,7 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 		}, nil
 	case "fd.containername":
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
-			return str(containerID(c) + ":" + f.Name)
+			return str(rawContainerID(c) + ":" + f.Name)
 		}), nil
 	case "fd.realpath":
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
@@ -530,6 +530,15 @@ func firstPresent(ev *event.Event, names ...string) string {
 		}
 	}
 	return names[0]
+}
+
+// rawContainerID is the thread's container id as libsinsp stores it: empty on the host, so
+// fd.containername and fd.containerdirectory of a host process start with ':'.
+func rawContainerID(c *state.Context) string {
+	if id := containerID(c); id != "host" {
+		return id
+	}
+	return ""
 }
 
 func containerID(c *state.Context) string {

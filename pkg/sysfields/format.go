@@ -263,10 +263,12 @@ func Render(info fields.Info, v fields.Value) string {
 	case fields.Double:
 		return strconv.FormatFloat(v.F, 'f', 2, 64)
 	case fields.Dyn:
+		// evt.rawarg: a string param, or a number printed signed as libsinsp prints the
+		// errno, fd and pid params (res=-2) and fields.Format prints Dyn values
 		if v.S != "" {
 			return v.S
 		}
-		return strconv.FormatUint(v.N, 10)
+		return strconv.FormatInt(int64(v.N), 10)
 	}
 	return v.S
 }

@@ -136,6 +136,10 @@ func (s *Source) ancestorField(name, arg string, g threadGetter) (func(c *state.
 			return g(t)
 		}, nil
 	}
+	// Without an index the field matches any ancestor (the values in L); what it prints is the
+	// process's own value (proc.apid[0], as libsinsp documents; proc.aname[0] in sysdig 0.29)
+	// or, for proc.aname with current libsinsp, its parent's.
+	printSelf := name == "proc.apid" || s.opts.Sysdig029
 	return func(c *state.Context) (fields.Value, bool) {
 		t := s.parent(mainOf(c))
 		if t == nil {
@@ -146,6 +150,13 @@ func (s *Source) ancestorField(name, arg string, g threadGetter) (func(c *state.
 			return fields.Value{}, false
 		}
 		out := first
+		if printSelf {
+			if own := mainOf(c); own != nil && !own.Invalid {
+				if v, ok := g(own); ok {
+					out = v
+				}
+			}
+		}
 		out.L = append(out.L[:0:0], first)
 		for i := 0; i < maxAncestors; i++ {
 			t = s.parent(t)

@@ -664,3 +664,45 @@ func TestGenericSyscall(t *testing.T) {
 		}
 	}
 }
+
+// TestAncestorsWithoutIndexPrinted: proc.apid without an index prints the process's own pid
+// (libsinsp: apid[0]); in sysdig 0.29 mode proc.aname prints its own name (aname[0]). Both
+// still match any ancestor.
+func TestAncestorsWithoutIndexPrinted(t *testing.T) {
+	st := testEngine()
+	ctx := st.Process(decode(t, encode(t, "close", 'E', curlPID, tsBase, map[string]any{"fd": 3}), 1))
+	info, ex := bind(t, NewSource(st), "proc.apid")
+	v, ok := ex(ctx)
+	if !ok || Render(info, v) != formatInt(curlPID) || len(v.L) != 2 || v.L[0].N != bashPID {
+		t.Errorf("proc.apid = %q %v (list %v), want %d and ancestors [%d 1]", Render(info, v), ok, v.L, curlPID, bashPID)
+	}
+	info, ex = bind(t, NewSourceWith(st, Options{Sysdig029: true}), "proc.aname")
+	if v, ok := ex(ctx); !ok || Render(info, v) != "curl" || len(v.L) != 2 || v.L[0].S != "bash" {
+		t.Errorf("proc.aname (sysdig 0.29) = %q %v, want curl (list %v)", Render(info, v), ok, v.L)
+	}
+}
+
+// TestContainerNameOfHostFD: fd.containername and fd.containerdirectory start with the raw
+// container id, empty on the host (":/etc/ssl/certs/ca.pem"), as libsinsp builds them.
+func TestContainerNameOfHostFD(t *testing.T) {
+	st := testEngine()
+	src := NewSource(st)
+	ctx := st.Process(decode(t, encode(t, "close", 'E', curlPID, tsBase, map[string]any{"fd": 3}), 1))
+	for f, want := range map[string]string{"fd.containername": ":/etc/ssl/certs/ca.pem", "fd.containerdirectory": ":/etc/ssl/certs"} {
+		if got := value(t, src, f, ctx); got != want {
+			t.Errorf("%s = %q, want %q", f, got, want)
+		}
+	}
+}
+
+// TestRawArgSigned: evt.rawarg of a signed param prints its sign (res=-2), as libsinsp does.
+func TestRawArgSigned(t *testing.T) {
+	st := testEngine()
+	src := NewSource(st)
+	ctx := st.Process(decode(t, encode(t, "openat", 'X', curlPID, tsBase, map[string]any{"fd": -2, "dirfd": -100, "name": "x", "flags": 1, "mode": 0}), 1))
+	for f, want := range map[string]string{"evt.rawarg.fd": "-2", "evt.rawarg.dirfd": "-100", "evt.rawarg.flags": "1"} {
+		if got := value(t, src, f, ctx); got != want {
+			t.Errorf("%s = %q, want %q", f, got, want)
+		}
+	}
+}

@@ -333,13 +333,17 @@ func (c *compiler) values(op string, o ast.Operand) ([]string, error) {
 		}
 		return out, nil
 	case *ast.Literal:
-		if listOp(op) {
-			if !v.Quoted {
-				if items, ok := c.env.Lists[v.Value]; ok {
-					return c.expandList(v.Value, items, nil, nil), nil
+		if !v.Quoted {
+			if items, ok := c.env.Lists[v.Value]; ok {
+				// Falco splices a list's items wherever its name stands as a word, so a bare
+				// list name is its items for any operator; one taking a single value needs a
+				// list of exactly one item.
+				vals := c.expandList(v.Value, items, nil, nil)
+				if !listOp(op) && len(vals) != 1 {
+					return nil, c.errf(v.Pos(), "list '%s' stands for %d values but operator '%s' takes a single value", v.Value, len(vals), op)
 				}
+				return vals, nil
 			}
-			return []string{v.Value}, nil
 		}
 		return []string{v.Value}, nil
 	}

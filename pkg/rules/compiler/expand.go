@@ -48,6 +48,7 @@ func (c *compiler) expand(e ast.Expr) (ast.Expr, error) {
 				return nil, c.errf(n.NamePos, "macro cycle through '%s'", n.Name)
 			}
 		}
+		c.env.usedMacros[n.Name] = true
 		c.stack = append(c.stack, n.Name)
 		saved := c.macro
 		c.macro = n.Name
@@ -62,7 +63,15 @@ func (c *compiler) expand(e ast.Expr) (ast.Expr, error) {
 		cp := *n
 		switch v := n.Value.(type) {
 		case *ast.ListLit, *ast.Literal:
-			if _, isLit := v.(*ast.Literal); isLit && !listOp(n.Op) {
+			if lit, isLit := v.(*ast.Literal); isLit && !listOp(n.Op) {
+				if _, named := c.env.Lists[lit.Value]; !named || lit.Quoted {
+					break
+				}
+				vals, err := c.values(n.Op, v)
+				if err != nil {
+					return nil, err
+				}
+				cp.Value = &ast.Literal{Value: vals[0], Quoted: needsQuote(vals[0])}
 				break
 			}
 			vals, err := c.values(n.Op, v)

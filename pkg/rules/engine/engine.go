@@ -152,6 +152,24 @@ func (c *compileState) run() {
 			}
 		}
 	}
+	// Every macro is resolved, used or not, as Falco does: one naming an undefined macro (or in
+	// a cycle, or with a bad list value) is an error even when no rule uses it.
+	resolver := &compiler.Env{Macros: macros, Lists: lists}
+	for _, m := range c.coll.Macros {
+		if usedMacros[m.Name] || c.macroErr[m.Name] {
+			continue
+		}
+		if _, err := resolver.Expand(macros[m.Name].Expr); err != nil {
+			c.macroError(m, err)
+			continue
+		}
+		for k := range resolver.UsedMacros() {
+			usedMacros[k] = true
+		}
+		for k := range resolver.UsedLists() {
+			usedLists[k] = true
+		}
+	}
 	for _, m := range c.coll.Macros {
 		if !usedMacros[m.Name] && !c.macroErr[m.Name] {
 			c.warnf(m.Pos, itemName("macro", m.Name), "macro not referred to by any rule or macro")
@@ -173,6 +191,21 @@ func (c *compileState) parseError(t loader.Text, item string, err error) {
 	c.errorf(t.Pos, item, "%v", err)
 }
 
+// macroError reports an error found resolving macro m: in m, or in the macro it names.
+func (c *compileState) macroError(m *loader.Macro, err error) {
+	ce, ok := err.(*compiler.Error)
+	if !ok {
+		c.errorf(m.Condition.Pos, itemName("macro", m.Name), "%v", err)
+		return
+	}
+	at := m
+	if d, ok := c.macroDef[ce.Macro]; ok && ce.Macro != "" {
+		at = d
+	}
+	c.macroErr[at.Name] = true
+	c.errorf(at.Condition.Locate(ce.Offset), itemName("macro", at.Name), "%s", ce.Msg)
+}
+
 // compileError reports a compiler error at its position: in the rule's condition, or in the
 // macro it sits in (reported once per macro).
 func (c *compileState) compileError(r *loader.Rule, cond loader.Text, err error) {
@@ -187,7 +220,12 @@ func (c *compileState) compileError(r *loader.Rule, cond loader.Text, err error)
 			return
 		}
 	}
-	if ce.Offset >= len(cond.Value) { // inside an exception, appended after the condition
+	if k := ce.Offset - len(cond.Value); k >= 0 { // inside exception k, appended after the condition
+		if k < len(r.Exceptions) {
+			ex := r.Exceptions[k]
+			c.errorf(ex.Pos, itemName("rule", r.Name), "exception %q: %s", ex.Name, ce.Msg)
+			return
+		}
 		c.errorf(r.Pos, itemName("rule", r.Name), "%s", ce.Msg)
 		return
 	}
@@ -205,11 +243,11 @@ func (c *compileState) compileRule(i int, r *loader.Rule, env *compiler.Env) *Ru
 		for _, f := range ex.Fields {
 			ref, err := parseFieldRef(f)
 			if err != nil {
-				c.errorf(ex.Pos, item, "exception '%s': invalid field '%s'", ex.Name, f)
+				c.errorf(ex.Pos, item, "exception %q: invalid field '%s'", ex.Name, f)
 				return nil
 			}
 			if _, _, ok := fields.Resolve(env.Source.Field, ref.Name); !ok {
-				c.errorf(ex.Pos, item, "exception '%s': unknown field '%s'", ex.Name, ref.Name)
+				c.errorf(ex.Pos, item, "exception %q: unknown field '%s'", ex.Name, ref.Name)
 				return nil
 			}
 		}
@@ -221,7 +259,9 @@ func (c *compileState) compileRule(i int, r *loader.Rule, env *compiler.Env) *Ru
 	}
 	res, err := env.Compile(expr)
 	if err != nil {
-		if ce, ok := err.(*compiler.Error); ok && r.SkipIfUnknownFilter && strings.HasPrefix(ce.Msg, "unknown field") {
+		// skip-if-unknown-filter: a field or an event type this source does not know skips
+		// the rule with a warning, as in Falco
+		if ce, ok := err.(*compiler.Error); ok && r.SkipIfUnknownFilter && unknownName(ce.Msg) {
 			c.warnf(r.Pos, item, "%s; rule skipped (skip-if-unknown-filter)", ce.Msg)
 			return nil
 		}
@@ -230,12 +270,19 @@ func (c *compileState) compileRule(i int, r *loader.Rule, env *compiler.Env) *Ru
 	}
 	out, err := compileOutput(r.Output.Value, env.Source)
 	if err != nil {
-		if oe, ok := err.(*outputError); ok {
+		oe, ok := err.(*outputError)
+		switch {
+		case ok && oe.unknown && r.SkipIfUnknownFilter:
+			c.warnf(r.Pos, item, "%s; rule skipped (skip-if-unknown-filter)", oe.msg)
+		case ok:
 			c.errorf(r.Output.Locate(oe.offset), item, "%s", oe.msg)
-		} else {
+		default:
 			c.errorf(r.Output.Pos, item, "%v", err)
 		}
 		return nil
+	}
+	if strings.Contains(r.Output.Value, containerInfo) {
+		c.warnf(r.Output.Pos, item, "%%container.info is deprecated: it is rendered as %s", containerInfoFormat)
 	}
 	cr := &Rule{
 		Name: r.Name, Desc: r.Desc, Priority: r.Priority, Tags: r.Tags, Source: r.Source,
@@ -248,23 +295,43 @@ func (c *compileState) compileRule(i int, r *loader.Rule, env *compiler.Env) *Ru
 			}
 		}
 	}
-	if res.All && r.WarnEvttypes && env.Source.NumEventCodes() > 1 {
+	// Falco warns when a syscall rule's event-type set is unrestricted or holds more than 100
+	// event codes (`evt.type != open`, `not evt.type = open`, ...).
+	if r.WarnEvttypes && env.Source.NumEventCodes() > 1 && (res.All || len(cr.EventTypes) > maxEventTypes) {
 		c.warnf(r.Pos, item, "rule matches too many evt.type values; this has a significant performance penalty")
 	}
 	return cr
 }
 
+// maxEventTypes is the size of a rule's event-code set above which Falco warns that it
+// matches too many event types.
+const maxEventTypes = 100
+
+// unknownName reports the compile errors skip-if-unknown-filter skips a rule for: an unknown
+// field or an unknown event type.
+func unknownName(msg string) bool {
+	return strings.HasPrefix(msg, "unknown field") || strings.HasPrefix(msg, "unknown event type")
+}
+
 // withExceptions folds a rule's exceptions into its condition, as Falco does:
-// `(cond) and not ((f1 c1 v1 and f2 c2 v2) or ...)`. Synthesized nodes sit at offset base
-// (the end of the condition) so errors in them are reported at the rule.
+// `(cond) and not ((f1 c1 v1 and f2 c2 v2) or ...)`. The nodes made for exception k sit at
+// offset base+k (past the end of the condition), so an error in them names that exception.
+//
+// Values follow Falco's text semantics (it splices them into the condition text): a value is
+// read as condition text, so one written with quotes (`'"cat /dev/null"'`) is that string
+// without them, a bare list name stands for the list's items, and a scalar compared with a
+// list operator (in, intersects, pmatch) is a list, with or without its parentheses
+// (`my_list`, `(my_list)`, `(a, b)`); a value with a space that does not start with a quote
+// is one string.
 func withExceptions(cond ast.Expr, r *loader.Rule, base int) (ast.Expr, error) {
 	var alts []ast.Expr
-	for _, ex := range r.Exceptions {
+	for k, ex := range r.Exceptions {
+		at := base + k
 		refs := make([]*ast.FieldRef, len(ex.Fields))
 		for i, f := range ex.Fields {
 			ref, err := parseFieldRef(f)
 			if err != nil {
-				return nil, fmt.Errorf("exception '%s': bad field '%s': %v", ex.Name, f, err)
+				return nil, fmt.Errorf("exception %q: bad field '%s': %v", ex.Name, f, err)
 			}
 			refs[i] = ref
 		}
@@ -278,24 +345,32 @@ func withExceptions(cond ast.Expr, r *loader.Rule, base int) (ast.Expr, error) {
 			if len(ex.Values) == 0 || len(refs) == 0 {
 				continue
 			}
-			lit := &ast.ListLit{Lparen: base, Rparen: base}
+			lit := &ast.ListLit{Lparen: at, Rparen: at}
 			for _, tuple := range ex.Values {
 				for _, v := range tuple {
 					if v.IsList {
 						for _, it := range v.Items {
-							lit.Items = append(lit.Items, &ast.Literal{Value: it.Value, From: base, To: base})
+							l, err := exceptionItem(it.Value, at)
+							if err != nil {
+								return nil, fmt.Errorf("exception %q: %v", ex.Name, err)
+							}
+							lit.Items = append(lit.Items, l)
 						}
 						continue
 					}
-					lit.Items = append(lit.Items, &ast.Literal{Value: v.Value, From: base, To: base})
+					l, err := exceptionItem(v.Value, at)
+					if err != nil {
+						return nil, fmt.Errorf("exception %q: %v", ex.Name, err)
+					}
+					lit.Items = append(lit.Items, l)
 				}
 			}
-			alts = append(alts, &ast.Compare{Field: refs[0], Op: comp, OpPos: base, Value: lit})
+			alts = append(alts, &ast.Compare{Field: refs[0], Op: comp, OpPos: at, Value: lit})
 			continue
 		}
 		for _, tuple := range ex.Values {
 			if len(tuple) != len(refs) {
-				return nil, fmt.Errorf("exception '%s': value tuple has %d items for %d fields", ex.Name, len(tuple), len(refs))
+				return nil, fmt.Errorf("exception %q: value tuple has %d items for %d fields", ex.Name, len(tuple), len(refs))
 			}
 			var conj ast.Expr
 			for i, v := range tuple {
@@ -303,23 +378,19 @@ func withExceptions(cond ast.Expr, r *loader.Rule, base int) (ast.Expr, error) {
 				if i < len(comps) && comps[i] != "" {
 					comp = comps[i]
 				}
-				var val ast.Operand = &ast.Literal{Value: v.Value, From: base, To: base}
-				if v.IsList {
-					ll := &ast.ListLit{Lparen: base, Rparen: base}
-					for _, it := range v.Items {
-						ll.Items = append(ll.Items, &ast.Literal{Value: it.Value, From: base, To: base})
-					}
-					val = ll
+				val, err := exceptionValue(v, comp, at)
+				if err != nil {
+					return nil, fmt.Errorf("exception %q: %v", ex.Name, err)
 				}
-				cmp := &ast.Compare{Field: refs[i], Op: comp, OpPos: base, Value: val}
+				cmp := &ast.Compare{Field: refs[i], Op: comp, OpPos: at, Value: val}
 				if conj == nil {
 					conj = cmp
 				} else {
-					conj = &ast.BinaryExpr{Op: ast.And, X: conj, Y: cmp, OpPos: base}
+					conj = &ast.BinaryExpr{Op: ast.And, X: conj, Y: cmp, OpPos: at}
 				}
 			}
 			if conj != nil {
-				alts = append(alts, &ast.ParenExpr{X: conj, Lparen: base, Rparen: base})
+				alts = append(alts, &ast.ParenExpr{X: conj, Lparen: at, Rparen: at})
 			}
 		}
 	}
@@ -331,6 +402,77 @@ func withExceptions(cond ast.Expr, r *loader.Rule, base int) (ast.Expr, error) {
 		any = &ast.BinaryExpr{Op: ast.Or, X: any, Y: a, OpPos: base}
 	}
 	return &ast.BinaryExpr{Op: ast.And, X: &ast.ParenExpr{X: cond}, Y: &ast.NotExpr{X: &ast.ParenExpr{X: any, Lparen: base, Rparen: base}, NotPos: base}, OpPos: base}, nil
+}
+
+// isListOp reports the operators whose value is a list.
+func isListOp(op string) bool { return op == "in" || op == "intersects" || op == "pmatch" }
+
+// exceptionValue is the operand of one element of an exception's values tuple (see
+// withExceptions for the text semantics).
+func exceptionValue(v loader.ExceptionValue, comp string, at int) (ast.Operand, error) {
+	if v.IsList {
+		ll := &ast.ListLit{Lparen: at, Rparen: at}
+		for _, it := range v.Items {
+			l, err := exceptionItem(it.Value, at)
+			if err != nil {
+				return nil, err
+			}
+			ll.Items = append(ll.Items, l)
+		}
+		return ll, nil
+	}
+	text := v.Value
+	if isListOp(comp) {
+		if !strings.HasPrefix(text, "(") {
+			text = "(" + text + ")"
+		}
+		o, err := parseOperand(comp, text)
+		if err != nil {
+			return nil, fmt.Errorf("invalid value %q: %v", v.Value, err)
+		}
+		if ll, ok := o.(*ast.ListLit); ok {
+			ll.Lparen, ll.Rparen = at, at
+			for _, it := range ll.Items {
+				it.From, it.To = at, at
+			}
+			return ll, nil
+		}
+		return nil, fmt.Errorf("invalid value %q: not a list", v.Value)
+	}
+	return exceptionItem(text, at)
+}
+
+// exceptionItem reads one scalar value as Falco does: a value with a space that does not start
+// with a quote is that string; otherwise it is condition text for one value (quotes removed,
+// a bare word kept bare, so that a list name is expanded by the compiler).
+func exceptionItem(text string, at int) (*ast.Literal, error) {
+	if strings.Contains(text, " ") && text[0] != '"' && text[0] != '\'' {
+		return &ast.Literal{Value: text, Quoted: true, From: at, To: at}, nil
+	}
+	o, err := parseOperand("=", text)
+	if err != nil {
+		// not valid as condition text (e.g. an unbalanced quote): the string as written
+		return &ast.Literal{Value: text, Quoted: true, From: at, To: at}, nil
+	}
+	l, ok := o.(*ast.Literal)
+	if !ok {
+		return &ast.Literal{Value: text, Quoted: true, From: at, To: at}, nil
+	}
+	l.From, l.To = at, at
+	return l, nil
+}
+
+// parseOperand parses text as the value of a comparison with op.
+func parseOperand(op, text string) (ast.Operand, error) {
+	e, err := parser.ParseCondition("x.x " + op + " " + text)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := e.(*ast.Compare)
+	if !ok {
+		return nil, fmt.Errorf("not a single value")
+	}
+	return c.Value, nil
 }
 
 func parseFieldRef(f string) (*ast.FieldRef, error) {

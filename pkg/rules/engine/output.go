@@ -28,9 +28,17 @@ type outPart struct {
 }
 
 type outputError struct {
-	offset int
-	msg    string
+	offset  int
+	msg     string
+	unknown bool // the template names a field the source does not have
 }
+
+// containerInfo is Falco's legacy output token, rendered as containerInfoFormat (what Falco
+// printed for it before its container plugin: the container's name and id).
+const (
+	containerInfo       = "%container.info"
+	containerInfoFormat = "%container.name (id=%container.id)"
+)
 
 func (e *outputError) Error() string { return e.msg }
 
@@ -49,6 +57,24 @@ func compileOutput(tmpl string, src fields.Source) (*Output, error) {
 	}
 	o := &Output{Template: tmpl}
 	seen := map[string]bool{}
+	if legacy, err := parser.ParseOutput(containerInfoFormat); err == nil {
+		var out []parser.OutputPart
+		for _, p := range parts {
+			if f := p.Field; f != nil && f.Name == "container.info" && !f.HasArg && len(f.Transformers) == 0 {
+				if _, known := src.Field("container.info"); !known {
+					for _, q := range legacy {
+						if q.Field != nil {
+							q.Field.From, q.Field.To, q.Field.NamePos = f.From, f.To, f.NamePos // errors point at %container.info
+						}
+						out = append(out, q)
+					}
+					continue
+				}
+			}
+			out = append(out, p)
+		}
+		parts = out
+	}
 	for _, p := range parts {
 		if p.Field == nil {
 			o.parts = append(o.parts, outPart{text: p.Text})
@@ -57,10 +83,12 @@ func compileOutput(tmpl string, src fields.Source) (*Output, error) {
 		ext, typ, list, err := compiler.BindField(src, p.Field)
 		if err != nil {
 			msg := err.Error()
+			unknown := false
 			if ce, ok := err.(*compiler.Error); ok {
 				msg = ce.Msg
+				unknown = strings.HasPrefix(ce.Msg, "unknown field")
 			}
-			return nil, &outputError{offset: p.Field.Pos(), msg: "invalid output: " + msg}
+			return nil, &outputError{offset: p.Field.Pos(), msg: "invalid output: " + msg, unknown: unknown}
 		}
 		name := p.Text
 		o.parts = append(o.parts, outPart{name: name, ext: ext, typ: typ, list: list, width: p.Width})

@@ -98,6 +98,7 @@ func (c *itemCtx) readExceptions(m *mapping, appendMode bool) ([]exDecl, bool) {
 			}
 		}
 		d := exDecl{name: name.Value, node: e}
+		done := c.inException(name.Value)
 		if f, ok := em.val["fields"]; ok {
 			d.fields = c.entry(f, "Value for key 'fields'", 1)
 		} else if !appendMode {
@@ -117,6 +118,7 @@ func (c *itemCtx) readExceptions(m *mapping, appendMode bool) ([]exDecl, bool) {
 		} else if appendMode {
 			c.warnf(e, "Overriding/appending exception with no values")
 		}
+		done()
 		out = append(out, d)
 	}
 	ok := !c.bad
@@ -127,6 +129,7 @@ func (c *itemCtx) readExceptions(m *mapping, appendMode bool) ([]exDecl, bool) {
 // buildException validates an exception declaration as Falco's collector does and applies
 // the comps defaults.
 func (c *itemCtx) buildException(d *exDecl) (Exception, bool) {
+	defer c.inException(d.name)()
 	ex := Exception{Name: d.name, Pos: c.l.pos(d.node)}
 	if !d.fields.valid {
 		c.errorf(d.node, "Rule exception item must have fields property with a list of fields")
@@ -191,6 +194,7 @@ func (c *itemCtx) buildException(d *exDecl) (Exception, bool) {
 
 // buildValues validates the values of d against an exception of that shape.
 func (c *itemCtx) buildValues(d *exDecl, fieldsIsList bool, nfields int) ([][]ExceptionValue, bool) {
+	defer c.inException(d.name)()
 	var out [][]ExceptionValue
 	ok := true
 	for _, v := range d.values {

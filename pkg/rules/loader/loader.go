@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -254,7 +255,7 @@ func (l *loader) loadFile(file File) {
 			return
 		}
 		if err != nil {
-			l.errs = append(l.errs, yamlErrorMessage(file.Name, err))
+			l.errs = append(l.errs, yamlErrorMessage(l.f, err))
 			return
 		}
 		l.readDocument(&doc)
@@ -274,9 +275,10 @@ var yamlParserProblems = []string{
 	"found duplicate %TAG directive", "found duplicate %YAML directive", "found incompatible YAML document",
 }
 
-// yamlErrorMessage turns a yaml.v3 error into a Message. yaml.v3 reports only a line (that of
-// the construct being parsed), no column.
-func yamlErrorMessage(file string, err error) Message {
+// yamlErrorMessage turns a yaml.v3 error into a Message at FILE:LINE:COL. yaml.v3 reports only
+// a line (that of the construct being parsed); the column is found on that line from what the
+// message is about (yamlColumn).
+func yamlErrorMessage(f *fileSrc, err error) Message {
 	s := err.Error()
 	msg := strings.TrimPrefix(s, "yaml: ")
 	line := 0
@@ -290,7 +292,50 @@ func yamlErrorMessage(file string, err error) Message {
 			break
 		}
 	}
-	return Message{Pos: Pos{File: file, Line: line}, Msg: "YAML syntax error: " + msg}
+	pos := Pos{File: f.name, Line: line}
+	if line > 0 && line <= len(f.lineStarts) {
+		pos.Col = yamlColumn(f.line(line), msg)
+	}
+	return Message{Pos: pos, Msg: "YAML syntax error: " + msg}
+}
+
+// line returns the text of a 1-based line, without its line break.
+func (f *fileSrc) line(n int) string {
+	start := f.lineStarts[n-1]
+	end := len(f.data)
+	if n < len(f.lineStarts) {
+		end = f.lineStarts[n]
+	}
+	return strings.TrimRight(string(f.data[start:end]), "\r\n")
+}
+
+// yamlColumn guesses the 1-based column (in characters) of a YAML syntax error on a line:
+// the character the message names (a tab, the ':' of a mapping value where none is allowed,
+// an unclosed '[' or '{'), else the line's first non-blank character.
+func yamlColumn(line, msg string) int {
+	at := -1
+	switch {
+	case strings.Contains(msg, "tab character"):
+		at = strings.IndexByte(line, '\t')
+	case strings.HasPrefix(msg, "mapping values are not allowed"):
+		for i := len(line) - 1; i >= 0; i-- {
+			if line[i] == ':' && (i+1 == len(line) || line[i+1] == ' ' || line[i+1] == '\t') {
+				at = i
+				break
+			}
+		}
+	case strings.Contains(msg, "expected ',' or ']'"):
+		at = strings.LastIndexByte(line, '[')
+	case strings.Contains(msg, "expected ',' or '}'"):
+		at = strings.LastIndexByte(line, '{')
+	}
+	if at < 0 {
+		at = len(line) - len(strings.TrimLeft(line, " \t"))
+		if at == len(line) {
+			at = 0
+		}
+	}
+	return utf8.RuneCountInString(line[:at]) + 1
 }
 
 func (l *loader) pos(n *yaml.Node) Pos {
@@ -362,6 +407,14 @@ type itemCtx struct {
 	item string
 	node *yaml.Node
 	bad  bool
+	ex   string // the exception being read, named in every error about it; "" if none
+}
+
+// inException names exception name in the errors reported until the returned function runs.
+func (c *itemCtx) inException(name string) func() {
+	saved := c.ex
+	c.ex = name
+	return func() { c.ex = saved }
 }
 
 // maxErrorsPerFile bounds the errors reported for one file (hostile input can otherwise
@@ -372,6 +425,9 @@ func (c *itemCtx) errorf(n *yaml.Node, msg string) {
 	c.bad = true
 	if c.l.spent {
 		return
+	}
+	if c.ex != "" {
+		msg = `exception "` + c.ex + `": ` + msg
 	}
 	c.l.errs = append(c.l.errs, Message{Pos: c.l.pos(n), Item: c.item, Msg: msg})
 	c.l.fileErrs++
@@ -1041,59 +1097,12 @@ func (l *loader) appendRule(c *itemCtx, name string, u *ruleUpdate) {
 	}
 	// validate everything before changing the rule
 	var newExs []Exception
-	type extra struct {
-		at   int
-		vals [][]ExceptionValue
-	}
-	var extras []extra
+	var extras []exceptionExtra
 	for i := range u.exceptions {
 		d := &u.exceptions[i]
-		at := -1
-		for j := range prev.Exceptions {
-			if prev.Exceptions[j].Name == d.name {
-				at = j
-				break
-			}
-		}
-		if at < 0 {
-			for j := range newExs {
-				if newExs[j].Name == d.name {
-					at = len(prev.Exceptions) + j
-				}
-			}
-		}
-		if at < 0 {
-			if !d.fields.valid {
-				c.errorf(d.node, "Rule exception must have fields property with a list of fields")
-				continue
-			}
-			if len(d.values) == 0 {
-				c.errorf(d.node, "Rule exception must have values property with a list of values")
-				continue
-			}
-			if ex, ok := c.buildException(d); ok {
-				newExs = append(newExs, ex)
-			}
-			continue
-		}
-		if d.fields.valid {
-			c.errorf(d.node, "Can not append exception fields to existing exception, only values")
-			continue
-		}
-		if d.comps.valid {
-			c.errorf(d.node, "Can not append exception comps to existing exception, only values")
-			continue
-		}
-		var shape *Exception
-		if at < len(prev.Exceptions) {
-			shape = &prev.Exceptions[at]
-		} else {
-			shape = &newExs[at-len(prev.Exceptions)]
-		}
-		vals, ok := c.buildValues(d, shape.FieldsIsList, len(shape.Fields))
-		if ok {
-			extras = append(extras, extra{at, vals})
-		}
+		done := c.inException(d.name)
+		c.appendException(d, prev, &newExs, &extras)
+		done()
 	}
 	if c.bad {
 		return
@@ -1122,6 +1131,64 @@ func (l *loader) appendRule(c *itemCtx, name string, u *ruleUpdate) {
 		ex.Values = append(append([][]ExceptionValue(nil), ex.Values...), e.vals...)
 	}
 	prev.Exceptions = exs
+}
+
+// exceptionExtra is values appended to the exception at index at (of the rule's exceptions
+// followed by the new ones).
+type exceptionExtra struct {
+	at   int
+	vals [][]ExceptionValue
+}
+
+// appendException validates one exception of an append to prev: a new exception (added to
+// newExs) or values for an existing one (added to extras).
+func (c *itemCtx) appendException(d *exDecl, prev *Rule, newExs *[]Exception, extras *[]exceptionExtra) {
+	at := -1
+	for j := range prev.Exceptions {
+		if prev.Exceptions[j].Name == d.name {
+			at = j
+			break
+		}
+	}
+	if at < 0 {
+		for j := range *newExs {
+			if (*newExs)[j].Name == d.name {
+				at = len(prev.Exceptions) + j
+			}
+		}
+	}
+	if at < 0 {
+		if !d.fields.valid {
+			c.errorf(d.node, "Rule exception must have fields property with a list of fields")
+			return
+		}
+		if len(d.values) == 0 {
+			c.errorf(d.node, "Rule exception must have values property with a list of values")
+			return
+		}
+		if ex, ok := c.buildException(d); ok {
+			*newExs = append(*newExs, ex)
+		}
+		return
+	}
+	if d.fields.valid {
+		c.errorf(d.node, "Can not append exception fields to existing exception, only values")
+		return
+	}
+	if d.comps.valid {
+		c.errorf(d.node, "Can not append exception comps to existing exception, only values")
+		return
+	}
+	var shape *Exception
+	if at < len(prev.Exceptions) {
+		shape = &prev.Exceptions[at]
+	} else {
+		shape = &(*newExs)[at-len(prev.Exceptions)]
+	}
+	vals, ok := c.buildValues(d, shape.FieldsIsList, len(shape.Fields))
+	if ok {
+		*extras = append(*extras, exceptionExtra{at, vals})
+	}
 }
 
 func (l *loader) replaceRule(c *itemCtx, name string, u *ruleUpdate) {

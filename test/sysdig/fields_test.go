@@ -1,0 +1,508 @@
+package sysdig
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/saker-sec/saker/internal/testshared"
+	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/sysfields"
+)
+
+// sakerBin is the saker binary TestMain builds.
+var sakerBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "saker-sysdig-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	root, err := testshared.RepoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	sakerBin = filepath.Join(dir, "saker")
+	build := exec.Command("go", "build", "-o", sakerBin, "./cmd/saker")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build ./cmd/saker: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// captures are the shared captures with the capture sysdig reads for each:
+// curl_google_comments.scap (whose section header has comment options sysdig 0.29 cannot
+// read) holds the same events as curl_google.scap.
+func captures(t *testing.T, dir string) [][2]string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][2]string
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasSuffix(n, ".scap") {
+			continue
+		}
+		oracle := n
+		if n == "curl_google_comments.scap" {
+			oracle = "curl_google.scap"
+		}
+		out = append(out, [2]string{n, oracle})
+	}
+	if len(out) < 10 {
+		t.Fatalf("only %d captures in %s", len(out), dir)
+	}
+	return out
+}
+
+// fieldArgs are the arguments each field that takes one is checked with ("" is the field
+// without one); a field taking a required argument that is not listed here is reported.
+var fieldArgs = map[string][]string{
+	"evt.type.is":                 {".open", ".execve"},
+	"evt.abspath":                 {"", ".src", ".dst"},
+	"evt.arg":                     {"[0]", "[1]", "[2]", ".fd", ".res", ".name", ".flags", ".data", ".tuple", ".size", ".path", ".pid"},
+	"evt.rawarg":                  {".res", ".fd", ".size", ".flags", ".pid"},
+	"proc.aname":                  {"", "[0]", "[1]", "[2]", "[3]"},
+	"proc.apid":                   {"", "[0]", "[1]", "[2]", "[3]"},
+	"thread.cgroup":               {".cpuset", ".memory"},
+	"container.mount":             {"[0]", "[/]"},
+	"container.mount.source":      {"[0]"},
+	"container.mount.dest":        {"[0]"},
+	"container.mount.mode":        {"[0]"},
+	"container.mount.rdwr":        {"[0]"},
+	"container.mount.propagation": {"[0]"},
+	"k8s.pod.label":               {".app"},
+}
+
+// sysdigFields lists the fields of sysdig 0.29.3's field list (sysdig -l) that Saker serves,
+// with their arguments expanded (fieldArgs), and the ones it does not serve.
+func sysdigFields(t *testing.T, shared string) (checked, missing, noArg []string) {
+	f, err := os.Open(filepath.Join(shared, "scap", "sysdig-0.29-fields.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] < 'a' || line[0] > 'z' {
+			continue
+		}
+		name, _, _ := strings.Cut(line, " ")
+		info, ok := sysfields.Catalog().Field(name)
+		if !ok || !sysfields.Supported(name) {
+			missing = append(missing, name)
+			continue
+		}
+		args, listed := fieldArgs[name]
+		switch {
+		case listed:
+		case info.Arg == fields.ArgRequired:
+			noArg = append(noArg, name)
+			continue
+		default:
+			args = []string{""}
+		}
+		for _, a := range args {
+			checked = append(checked, name+a)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return
+}
+
+// result is what one run printed: its standard output, or failed with its standard error.
+type result struct {
+	failed bool
+	out    string
+}
+
+func (r result) String() string {
+	if r.failed {
+		return "error: " + r.out
+	}
+	return r.out
+}
+
+// oracle runs sysdig, caching its output (the key is the capture, format and filter) in a
+// directory that lives for the test run, or across runs when SAKER_SYSDIG_CACHE names one.
+type oracle struct {
+	bin, cache string
+}
+
+func (o *oracle) run(file, format, filter string) result {
+	h := sha256.Sum256([]byte(file + "\x00" + format + "\x00" + filter))
+	path := filepath.Join(o.cache, hex.EncodeToString(h[:16]))
+	if b, err := os.ReadFile(path); err == nil {
+		st, out, _ := strings.Cut(string(b), "\n")
+		return result{failed: st == "err", out: out}
+	}
+	args := []string{"-r", file, "-p", format}
+	if filter != "" {
+		args = append(args, filter)
+	}
+	r := runCmd(o.bin, args...)
+	st := "ok"
+	if r.failed {
+		st = "err"
+	}
+	os.WriteFile(path+".tmp", []byte(st+"\n"+r.out), 0o644)
+	os.Rename(path+".tmp", path)
+	return r
+}
+
+func runCmd(bin string, args ...string) result {
+	cmd := exec.Command(bin, args...)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return result{failed: true, out: strings.TrimSpace(stderr.String()) + " (" + err.Error() + ")"}
+	}
+	return result{out: out.String()}
+}
+
+func runSaker(file, format, filter string) result {
+	args := []string{"events", "--sysdig-029", "-p", format, file}
+	if filter != "" {
+		args = append(args, filter)
+	}
+	return runCmd(sakerBin, args...)
+}
+
+// parallel runs f(0) ... f(n-1) on two workers (the machine is shared).
+func parallel(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+// Check kinds: the field printed for every event, the events `FIELD exists` selects, and the
+// events `FIELD = V` selects, V being the first value sysdig printed for the field there.
+const (
+	kindPrint  = "print"
+	kindExists = "exists"
+	kindEqual  = "equal"
+)
+
+// job is one comparison.
+type job struct {
+	field, capture, oracle, kind string
+	format, filter               string
+	want, got                    result
+}
+
+// filterOnlyValue names, for each field sysdig only filters on, the printable field whose
+// value it is compared with, and what to append to that value (a /32 to make an address a
+// network).
+var filterOnlyValue = map[string][2]string{
+	"fd.ip": {"fd.sip", ""}, "fd.port": {"fd.sport", ""}, "fd.proto": {"fd.sproto", ""},
+	"fd.net": {"fd.sip", "/32"}, "fd.cnet": {"fd.cip", "/32"}, "fd.snet": {"fd.sip", "/32"},
+	"fd.lnet": {"fd.lip", "/32"}, "fd.rnet": {"fd.rip", "/32"},
+}
+
+// maxFilterValue bounds the values compared in filters: sysdig 0.29 rejects longer filter
+// parameters ("filter parameter too long").
+const maxFilterValue = 200
+
+// valueFilter returns `FIELD = V` for the first value sysdig printed (lines "NUM VALUE"), with
+// suffix appended and quoted when needed; "" when there is none that can be written in a
+// filter.
+func valueFilter(field, printed, suffix string) string {
+	for _, l := range strings.Split(printed, "\n") {
+		_, v, ok := strings.Cut(l, " ")
+		if !ok || v == "" || v == "<NA>" || len(v) > maxFilterValue || strings.ContainsAny(v, "\"\\\n\r\t") {
+			continue
+		}
+		if suffix != "" && strings.Contains(v, ":") {
+			continue // an IPv6 address: /32 would not be its host network
+		}
+		v += suffix
+		if strings.ContainsAny(v, " ()=,<>!'[]") {
+			v = `"` + v + `"`
+		}
+		return field + " = " + v
+	}
+	return ""
+}
+
+// known lists the fields whose output (printed, or selected by a filter) differs from sysdig
+// 0.29.3's on some captures, with the reason. Each field listed must still differ somewhere;
+// a field not listed must agree on every capture and check.
+var known = []struct {
+	fields []string
+	reason string
+}{
+	{strings.Fields("evt.arg.fd evt.arg[0] evt.args evt.info fd.l4proto"),
+		"current libsinsp (and Saker) knows a socket's L4 protocol from socket() (fd=4(<4t>), fd.l4proto=tcp); sysdig 0.29 only once it has an address"},
+	{strings.Fields("fd.cip fd.cnet fd.connected fd.cport fd.cproto fd.is_server fd.lip fd.lnet fd.lport fd.lproto fd.rip fd.rnet fd.rport fd.rproto fd.sip fd.snet fd.sockfamily fd.sport fd.sproto fd.type fd.name"),
+		"socket state: sysdig 0.29 misreads ping_sendto.scap's PL_V9 process list and loses pid 738's ICMP socket (fd 3); a second connect() of a UDP socket gives it the new destination in current libsinsp (test_ipv6_client, single_ipv6_conn), sysdig 0.29 keeps the first; sysdig 0.29 renders a failed connect()'s tuple into fd.name (curl_google's nscd socket)"},
+	{strings.Fields("fd.ip fd.net fd.port fd.proto"),
+		"sysdig 0.29 rejects `exists` on these filter-only fields ('IP filter only supports = and !='), Saker accepts it; their comparisons differ where the socket state above does"},
+	{strings.Fields("evt.rawarg.fd evt.rawarg.flags evt.rawarg.pid evt.rawarg.size"),
+		"sysdig 0.29 types evt.rawarg.X by the first event it sees with a parameter X and then aborts ('wrong event type', 'wrong parameter type') or prints <NA> for events whose X has another type; current libsinsp (and Saker) reads each event's own parameter"},
+	{strings.Fields("evt.type.is.open evt.type.is.execve"),
+		"sysdig 0.29 evaluates evt.type.is.X in filters only and prints <NA> for it; current libsinsp (and Saker) prints 1 or 0"},
+	{strings.Fields("evt.category evt.count.error.file evt.count.error.other"),
+		"the event categories of sysdig 0.29's event table differ from current libsinsp's, which Saker uses (exit_group: unknown vs process; access: other vs file), and the error counters follow the category"},
+	{strings.Fields("proc.vpid thread.vtid proc.sid proc.vpgid proc.sname"),
+		"not recorded by these captures' process lists (or misread by sysdig 0.29 in PL_V9): sysdig prints <NA> or -1, Saker's state stores the pid/tid and 0 (not fixed: the state keeps no 'unknown' for them)"},
+	{strings.Fields("proc.tty user.loginuid user.loginname proc.is_exe_writable group.gid"),
+		"sysdig 0.29 misreads sample.scap's PL_V9 process list (tty, loginuid, exe_writable); on curl_google.scap it prints gid 8589934591 where the capture has 4294967295"},
+	{strings.Fields("proc.vmsize proc.vmrss thread.vmsize thread.vmrss thread.pfminor"),
+		"memory counters around execve and clone (e.g. curl_google.scap's clone child: sysdig 0.29 prints 0, Saker the parent's); cause in sysdig 0.29 not established, not fixed"},
+	{strings.Fields("fd.dev fd.dev.major fd.dev.minor"),
+		"sysdig 0.29 prints a device number for sockets (e.g. 556B on connect_localhost.scap's socket exit) that the capture records for no socket; Saker prints <NA>"},
+	{strings.Fields("fd.directory fd.containername fd.containerdirectory fd.typechar"),
+		"events on fds Saker's state does not have: cat_write.scap's fd 1 of cat, an fd-table entry with an empty name (sysdig: directory '/', ':' names), and enter events without a fd (socket, pipe), where sysdig 0.29 prints a type character all the same (4, p); it prints 'o' for ping_sendto.scap's ICMP socket, Saker 4"},
+	{strings.Fields("proc.aname[0] proc.apid proc.apid[0] proc.exeline"),
+		"threads the capture does not describe (a tid first seen in an event): sysdig 0.29 makes up a process for it (apid[0] its pid, exeline '<NA> '); Saker has the thread only"},
+	{strings.Fields("proc.cwd"),
+		"a thread first seen at its execve: sysdig 0.29 leaves its cwd empty, Saker takes the execve's cwd parameter as current libsinsp does"},
+	{strings.Fields("proc.fdopencount proc.fdusage proc.duration evt.buflen fd.name_changed thread.cgroups"),
+		"sysdig 0.29 quirks, not fixed: it still counts the fd a close exit closed, prints fd usage with one decimal and cannot compare it in filters ('wrong parameter type'), gives a clone child a proc.duration, gives non-I/O events no buffer length, never selects fd.name_changed = true though it prints it, names the io cgroup blkio"},
+	{strings.Fields("thread.totexectime"),
+		"sysdig 0.29 aborts ('invalid thread state ID2') on some captures when it is used in a filter"},
+	{strings.Fields("evt.abspath"),
+		"current libsinsp's catalogue requires an argument (evt.abspath.src, evt.abspath.dst), as Saker does; sysdig 0.29 also takes the bare name"},
+	{strings.Fields("container.type"),
+		"sysdig 0.29 prints 'host' for host processes, Saker <NA> (container.* fields are being reworked on another branch; not changed here)"},
+}
+
+func knownReason(field string) (int, bool) {
+	for i, k := range known {
+		for _, f := range k.fields {
+			if f == field {
+				return i, true
+			}
+		}
+	}
+	return -1, false
+}
+
+// firstDiff describes the first differing line of two outputs.
+func firstDiff(got, want result) string {
+	if got.failed != want.failed {
+		return fmt.Sprintf("saker %q, sysdig %q", trunc(got.String()), trunc(want.String()))
+	}
+	g, w := strings.Split(got.out, "\n"), strings.Split(want.out, "\n")
+	for i := 0; i < len(g) || i < len(w); i++ {
+		var a, b string
+		if i < len(g) {
+			a = g[i]
+		}
+		if i < len(w) {
+			b = w[i]
+		}
+		if a != b {
+			return fmt.Sprintf("line %d (of %d / %d): saker %q, sysdig %q", i+1, len(g)-1, len(w)-1, a, b)
+		}
+	}
+	return "identical"
+}
+
+func trunc(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "..."
+	}
+	return s
+}
+
+// TestAllFieldsMatchSysdig is the all-fields differential test (see the package doc).
+func TestAllFieldsMatchSysdig(t *testing.T) {
+	shared := testshared.Dir(t)
+	bin, err := exec.LookPath("sysdig")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("sysdig is not installed (apt-get install -y --no-install-recommends sysdig)")
+		}
+		t.Skip("sysdig is not installed (apt-get install -y --no-install-recommends sysdig)")
+	}
+	// About 5500 runs of each side: minutes on a quiet machine, ten or more on a busy one.
+	if d, ok := t.Deadline(); ok && time.Until(d) < 25*time.Minute && os.Getenv("SAKER_SYSDIG_CACHE") == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the all-fields differential test needs go test -timeout 30m or more (%v left)", time.Until(d).Round(time.Second))
+		}
+		t.Skipf("the all-fields differential test needs go test -timeout 30m or more (%v left), or SAKER_SYSDIG_CACHE=DIR to reuse sysdig's outputs", time.Until(d).Round(time.Second))
+	}
+	cache := os.Getenv("SAKER_SYSDIG_CACHE")
+	if cache == "" {
+		cache = t.TempDir()
+	} else if err := os.MkdirAll(cache, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o := &oracle{bin: bin, cache: cache}
+	dir := filepath.Join(shared, "captures")
+	caps := captures(t, dir)
+	checked, missing, noArg := sysdigFields(t, shared)
+	if len(checked) < 150 {
+		t.Fatalf("only %d fields to check", len(checked))
+	}
+	for _, f := range noArg {
+		t.Errorf("field %s takes an argument: add the arguments to check it with to fieldArgs", f)
+	}
+
+	// phase 1: every field printed for every event
+	var jobs []*job
+	for _, f := range checked {
+		for _, c := range caps {
+			jobs = append(jobs, &job{field: f, capture: c[0], oracle: c[1], kind: kindPrint, format: "*%evt.num %" + f})
+		}
+	}
+	runJobs(o, dir, jobs)
+	// Fields sysdig only filters on (fd.ip, fd.port, fd.net, ...) cannot be printed: their print
+	// check is dropped, their filters print the event type, and the value they are compared
+	// with comes from the printable field filterOnlyValue names.
+	filterOnly := map[string]bool{}
+	printed := map[[2]string]string{} // (field, capture) → sysdig's print output
+	var kept []*job
+	for _, j := range jobs {
+		if j.want.failed && strings.Contains(j.want.out, "filter only") {
+			filterOnly[j.field] = true
+			continue
+		}
+		printed[[2]string{j.field, j.capture}] = j.want.out
+		kept = append(kept, j)
+	}
+	jobs = kept
+	// phase 2: filters on each field
+	var filters []*job
+	for _, f := range checked {
+		for _, c := range caps {
+			base := job{field: f, capture: c[0], oracle: c[1], format: "*%evt.num %" + f}
+			from, suffix := f, ""
+			if filterOnly[f] {
+				base.format = "*%evt.num %evt.type"
+				from, suffix = filterOnlyValue[f][0], filterOnlyValue[f][1]
+			}
+			ex := base
+			ex.kind, ex.filter = kindExists, f+" exists"
+			filters = append(filters, &ex)
+			if out, ok := printed[[2]string{from, c[0]}]; ok && from != "" {
+				if flt := valueFilter(f, out, suffix); flt != "" {
+					eq := base
+					eq.kind, eq.filter = kindEqual, flt
+					filters = append(filters, &eq)
+				}
+			}
+		}
+	}
+	runJobs(o, dir, filters)
+	jobs = append(jobs, filters...)
+	if len(filterOnly) == 0 {
+		t.Errorf("no filter-only field found: sysdig's error message changed?")
+	}
+
+	type pair struct{ field, capture string }
+	pairs := map[pair]bool{} // agreed on every check
+	differed := map[string]bool{}
+	divergent := map[string][]string{} // field → "capture/check" where it differs
+	nonEmpty := 0
+	for _, j := range jobs {
+		p := pair{j.field, j.capture}
+		if _, seen := pairs[p]; !seen {
+			pairs[p] = true
+		}
+		if j.want.out != "" && !j.want.failed {
+			nonEmpty++
+		}
+		if j.got == j.want {
+			continue
+		}
+		pairs[p] = false
+		if _, ok := knownReason(j.field); ok {
+			differed[j.field] = true
+			divergent[j.field] = append(divergent[j.field], j.capture+"/"+j.kind)
+			continue
+		}
+		where := j.format
+		if j.filter != "" {
+			where += " " + j.filter
+		}
+		t.Errorf("%s, %s (%s): %s", j.capture, where, j.kind, firstDiff(j.got, j.want))
+	}
+	nknown := 0
+	for _, k := range known {
+		for _, f := range k.fields {
+			nknown++
+			if !differed[f] {
+				t.Errorf("documented divergence %s no longer differs on any capture: remove it from the list", f)
+			}
+		}
+	}
+	if testing.Verbose() {
+		for _, k := range known {
+			for _, f := range k.fields {
+				t.Logf("documented divergence %s: %s", f, strings.Join(divergent[f], " "))
+			}
+		}
+	}
+	agreed := 0
+	for _, ok := range pairs {
+		if ok {
+			agreed++
+		}
+	}
+	t.Logf("fields: %d checked (arguments expanded), %d of sysdig 0.29's not served by Saker: %s",
+		len(checked), len(missing), strings.Join(missing, " "))
+	t.Logf("%d comparisons (%d where sysdig prints something); (field, capture) pairs agreed on every check: %d of %d; fields with a documented divergence: %d",
+		len(jobs), nonEmpty, agreed, len(pairs), nknown)
+	if nonEmpty < len(jobs)/3 {
+		t.Errorf("sysdig printed something in only %d of %d comparisons", nonEmpty, len(jobs))
+	}
+	if os.Getenv("SAKER_SYSDIG_REPORT") != "" {
+		var lines []string
+		for _, j := range jobs {
+			if j.got != j.want {
+				lines = append(lines, fmt.Sprintf("%s\t%s\t%s\t%s", j.field, j.capture, j.kind, firstDiff(j.got, j.want)))
+			}
+		}
+		sort.Strings(lines)
+		os.WriteFile(os.Getenv("SAKER_SYSDIG_REPORT"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	}
+}
+
+// runJobs fills want (sysdig, cached) and got (saker) of every job, two at a time.
+func runJobs(o *oracle, dir string, jobs []*job) {
+	parallel(len(jobs), func(i int) {
+		j := jobs[i]
+		j.want = o.run(filepath.Join(dir, j.oracle), j.format, j.filter)
+		j.got = runSaker(filepath.Join(dir, j.capture), j.format, j.filter)
+		if j.got.failed && j.want.failed {
+			// both reject the filter or the field: the messages differ, the verdict is the same
+			j.got.out, j.want.out = "", ""
+		}
+	})
+}
