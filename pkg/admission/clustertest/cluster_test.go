@@ -26,6 +26,7 @@ import (
 	"github.com/saker-sec/saker/pkg/fields"
 	"github.com/saker-sec/saker/pkg/k8saudit"
 	"github.com/saker-sec/saker/pkg/rules/engine"
+	"github.com/saker-sec/saker/pkg/rules/loader"
 )
 
 // needCluster skips without root unless CI=true (then it fails), and returns the script.
@@ -86,7 +87,15 @@ func TestAdmissionAgainstAPIServer(t *testing.T) {
 	dir := t.TempDir()
 	run(t, nil, script, "certs", dir)
 
-	rs, errs, warns := engine.LoadFiles([]string{"../testdata/rules.yaml"}, engine.Options{Sources: map[string]fields.Source{
+	// The test rules, then the built-in admission rules with the repository rule enabled for
+	// busybox only.
+	testRules, err := os.ReadFile("../testdata/rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	approved := loader.File{Name: "approved.yaml", Data: []byte("- list: admission_approved_repositories\n  items: [docker.io/library/busybox]\n  override:\n    items: append\n" +
+		"- rule: Admission Deny Unapproved Image Repository\n  enabled: true\n  override:\n    enabled: replace\n")}
+	rs, errs, warns := engine.Load([]loader.File{{Name: "rules.yaml", Data: testRules}, admission.DefaultRules(), approved}, engine.Options{Sources: map[string]fields.Source{
 		admission.SourceName: admission.NewFieldSource(), k8saudit.SourceName: k8saudit.NewFieldSource()}})
 	if len(errs)+len(warns) > 0 {
 		t.Fatal(errs, warns)
@@ -232,6 +241,14 @@ plugins:
 		p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "etc", MountPath: "/host/etc"}}
 	}), ns, "pod mounting a sensitive host path refused (user=admin pod=hostpath ns=saker-adm paths=(/etc))")
 
+	zero := int64(0)
+	denied(pod("pidroot", func(p *corev1.Pod) {
+		p.Spec.HostPID = true
+		p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: &zero}
+	}), ns, "Root pod in the host PID namespace refused (user=admin pod=pidroot ns=saker-adm run_as_user=(0))")
+	denied(pod("miner", func(p *corev1.Pod) { p.Spec.Containers[0].Image = "evil.example/miner:6.1" }), ns,
+		"Image from an unapproved repository refused (user=admin pod=miner ns=saker-adm images=(evil.example/miner:6.1))")
+
 	admitted(pod("benign", nil), ns)
 	if w := warned.take(); len(w) != 0 {
 		t.Errorf("benign pod: warnings %q", w)
@@ -252,6 +269,7 @@ plugins:
 
 	before := ctl.Stats().Exempt
 	admitted(pod("priv-system", privileged), "kube-system")
+	admitted(pod("pidroot-system", func(p *corev1.Pod) { p.Spec.HostPID = true }), "kube-system")
 	if ctl.Stats().Exempt <= before {
 		t.Error("the kube-system pod was not reviewed as exempt")
 	}
