@@ -118,8 +118,8 @@ type Rule struct {
 	Action string
 	// DryRun is Saker's `dryrun` key: an admission rule that only audits (never denies or warns).
 	DryRun bool
-	Pos                 Pos   // of the latest full definition
-	File                string
+	Pos    Pos // of the latest full definition
+	File   string
 }
 
 // Collection is the result of loading one or more rules files. Lists, macros and rules are
