@@ -113,13 +113,14 @@ type Rule struct {
 	SkipIfUnknownFilter bool
 	Capture             bool  // `capture`: take a capture when the rule triggers
 	CaptureDuration     int64 // `capture_duration` in milliseconds; 0 when not set
+	Pos                 Pos   // of the latest full definition
+	File                string
+
 	// Action is Saker's `action` key for admission rules (source k8s_admission): "deny",
 	// "warn" or "alert"; "" when not set (alert only).
 	Action string
 	// DryRun is Saker's `dryrun` key: an admission rule that only audits (never denies or warns).
 	DryRun bool
-	Pos    Pos // of the latest full definition
-	File   string
 }
 
 // Collection is the result of loading one or more rules files. Lists, macros and rules are
