@@ -58,11 +58,14 @@ type Decision struct {
 	Response Response
 	Matches  []Match
 	Exempt   string // why the request was exempt ("" when it was evaluated)
+	// Quarantined: denied because the pod is quarantined (no rule was evaluated).
+	Quarantined bool
 }
 
 // Stats are the controller's counters.
 type Stats struct {
 	Reviews, Allowed, Denied, Warned, Exempt, Alerts, Errors uint64
+	Quarantined                                              uint64 // of Denied: connections into quarantined pods
 }
 
 // Controller evaluates the k8s_admission rules of a ruleset on admission requests. Its
@@ -71,14 +74,19 @@ type Stats struct {
 type Controller struct {
 	Exemptions Exemptions
 	Hostname   string
+	// Quarantine, when set, denies exec, attach and port-forward into its pods (before
+	// exemptions and rules).
+	Quarantine *Quarantine
 	// Emit receives the alert of every matching rule (deny, warn, alert and dry-run alike),
 	// called with the evaluation lock released.
 	Emit func(m Match)
 
 	mu    sync.Mutex // held while rules are evaluated
 	rules atomic.Pointer[engine.Ruleset]
-	stats struct{ reviews, allowed, denied, warned, exempt, alerts, errors atomic.Uint64 }
-	now   func() time.Time
+	stats struct {
+		reviews, allowed, denied, warned, exempt, alerts, errors, quarantined atomic.Uint64
+	}
+	now func() time.Time
 }
 
 // NewController returns a controller evaluating rs (nil: none yet; every request is
@@ -96,7 +104,7 @@ func (c *Controller) SetRules(rs *engine.Ruleset) { c.rules.Store(rs) }
 func (c *Controller) Stats() Stats {
 	s := &c.stats
 	return Stats{Reviews: s.reviews.Load(), Allowed: s.allowed.Load(), Denied: s.denied.Load(), Warned: s.warned.Load(),
-		Exempt: s.exempt.Load(), Alerts: s.alerts.Load(), Errors: s.errors.Load()}
+		Exempt: s.exempt.Load(), Alerts: s.alerts.Load(), Errors: s.errors.Load(), Quarantined: s.quarantined.Load()}
 }
 
 // Review decides on one request. The response's uid is the request's. The deny message is
@@ -106,6 +114,14 @@ func (c *Controller) Stats() Stats {
 func (c *Controller) Review(r *Request) (*Decision, error) {
 	c.stats.reviews.Add(1)
 	d := &Decision{Response: Response{UID: r.UID, Allowed: true}}
+	if msg := c.Quarantine.denial(r); msg != "" {
+		c.stats.denied.Add(1)
+		c.stats.quarantined.Add(1)
+		d.Response.Allowed = false
+		d.Response.Result = &Status{Code: 403, Reason: "Forbidden", Message: msg}
+		d.Quarantined = true
+		return d, nil
+	}
 	if why, ok := c.Exemptions.Exempt(r); ok {
 		c.stats.exempt.Add(1)
 		c.stats.allowed.Add(1)
