@@ -75,7 +75,7 @@ type Controller struct {
 	Exemptions Exemptions
 	Hostname   string
 	// Quarantine, when set, denies exec, attach and port-forward into its pods (before
-	// exemptions and rules).
+	// exemptions and rules). Set it before serving; its pods change at any time.
 	Quarantine *Quarantine
 	// Emit receives the alert of every matching rule (deny, warn, alert and dry-run alike),
 	// called with the evaluation lock released.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/saker-sec/saker/internal/testshared"
 	"github.com/saker-sec/saker/pkg/admission"
+	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/fields"
 	"github.com/saker-sec/saker/pkg/k8saudit"
 	"github.com/saker-sec/saker/pkg/rules/engine"
@@ -102,6 +103,7 @@ func TestAdmissionAgainstAPIServer(t *testing.T) {
 	}
 	ctl := admission.NewController(rs)
 	ctl.Hostname = "saker-test"
+	ctl.Quarantine = admission.NewQuarantine() // set before serving; filled by Observe later
 	var mu sync.Mutex
 	var matches []admission.Match
 	ctl.Emit = func(m admission.Match) { mu.Lock(); matches = append(matches, m); mu.Unlock() }
@@ -283,6 +285,34 @@ plugins:
 	execErr := exe.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &so, Stderr: &se})
 	if execErr == nil || !strings.Contains(execErr.Error(), "exec into pod refused (pod=benign command=cat user=admin)") {
 		t.Errorf("exec: %v", execErr)
+	}
+
+	// Quarantine: with the built-in rules only (exec is alert-only there), exec into a pod with
+	// an open Critical incident is refused naming it, exec into an ordinary pod is admitted
+	// (and then fails for want of a kubelet).
+	builtin, errs, _ := engine.Load([]loader.File{admission.DefaultRules()}, engine.Options{Sources: map[string]fields.Source{admission.SourceName: admission.NewFieldSource()}})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	ctl.SetRules(builtin)
+	if !ctl.Quarantine.Observe(&alert.Alert{Rule: "Drop and execute new binary in container", Priority: loader.Critical, Time: time.Now(),
+		OutputFields: map[string]any{"k8s.ns.name": ns, "k8s.pod.name": "benign"}}) {
+		t.Fatal("not quarantined")
+	}
+	execInto := func(name string) error {
+		req := cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(name).SubResource("exec").
+			VersionedParams(&corev1.PodExecOptions{Container: "c", Command: []string{"id"}, Stdout: true}, scheme.ParameterCodec)
+		exe, err := remotecommand.NewSPDYExecutor(cfg, "POST", req.URL())
+		must(err)
+		return exe.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &so, Stderr: &se})
+	}
+	if err := execInto("benign"); err == nil || !strings.Contains(err.Error(), `pod saker-adm/benign is quarantined (open incident: Critical "Drop and execute new binary in container" at `) {
+		t.Errorf("exec into the quarantined pod: %v", err)
+	}
+	if err := execInto("latest"); err == nil || strings.Contains(err.Error(), "denied the request") || matched("Admission Exec Into Pod", "latest") == nil {
+		t.Errorf("exec into an ordinary pod: %v (admission alert %v)", err, matched("Admission Exec Into Pod", "latest"))
+	} else {
+		t.Logf("exec into an ordinary pod, admitted: %v", err)
 	}
 
 	st := srv.Stats()
