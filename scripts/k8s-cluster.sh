@@ -18,6 +18,9 @@
 # token in DIR/audit-token. The receiver may serve DIR/receiver.crt/key (SANs 127.0.0.1, ::1,
 # localhost), signed by the same CA. SAKER_K8S_AUDIT_POLICY overrides the audit policy file.
 # The log backend always writes the same events to DIR/audit.log (JSON lines).
+# SAKER_K8S_ADMISSION_CONFIG names an AdmissionConfiguration file for
+# --admission-control-config-file (e.g. the kubeconfig the API server authenticates to
+# admission webhooks with); DIR/audit-client.crt/key can serve as that client pair.
 #
 # The kube-apiserver module (a go.mod requiring k8s.io/kubernetes with a replace for every
 # staging module, and a main calling app.NewAPIServerCommand) lives in the cache directory,
@@ -262,6 +265,10 @@ EOF
 	fi
 	# the log backend too: the same events as JSON lines in DIR/audit.log
 	audit+=(--audit-log-path="$d/audit.log" --audit-log-format=json)
+	# the admission plugins' configuration (how the API server authenticates to webhooks)
+	if [ -n "${SAKER_K8S_ADMISSION_CONFIG:-}" ]; then
+		audit+=(--admission-control-config-file="$SAKER_K8S_ADMISSION_CONFIG")
+	fi
 	setsid "$bin" --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$ap" \
 		--endpoint-reconciler-type=none --etcd-servers="http://127.0.0.1:$ec" --allow-privileged=true \
 		--tls-cert-file="$d/apiserver.crt" --tls-private-key-file="$d/apiserver.key" \

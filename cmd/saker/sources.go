@@ -14,6 +14,8 @@ func ruleSources(_ any) map[string]fields.Source {
 			Codes: syscallCodes, NumCodes: event.NumEvents},
 		"k8s_audit": &fields.CatalogSource{SourceName: "k8s_audit", Catalog: fields.K8sAuditCatalog(),
 			Codes: func(string) ([]uint16, bool) { return nil, false }, NumCodes: 1},
+		"k8s_admission": &fields.CatalogSource{SourceName: "k8s_admission", Catalog: fields.K8sAuditCatalog(),
+			Codes: func(string) ([]uint16, bool) { return nil, false }, NumCodes: 1},
 	}
 }
 

@@ -116,6 +116,12 @@ type Rule struct {
 	CaptureDuration     int64 // `capture_duration` in milliseconds; 0 when not set
 	Pos                 Pos   // of the latest full definition
 	File                string
+
+	// Action is Saker's `action` key for admission rules (source k8s_admission): "deny",
+	// "warn" or "alert"; "" when not set (alert only).
+	Action string
+	// DryRun is Saker's `dryrun` key: an admission rule that only audits (never denies or warns).
+	DryRun bool
 }
 
 // Collection is the result of loading one or more rules files. Lists, macros and rules are
@@ -203,14 +209,14 @@ var (
 	macroKeys = set("macro", "condition", "append", "override")
 	ruleKeys  = set("rule", "desc", "condition", "output", "priority", "tags", "enabled", "source",
 		"exceptions", "append", "override", "warn_evttypes", "skip-if-unknown-filter",
-		"capture", "capture_duration", "capture_events", "capture_filesize")
+		"capture", "capture_duration", "capture_events", "capture_filesize", "action", "dryrun")
 
 	ruleAppendable  = set("condition", "output", "desc", "tags", "exceptions")
 	ruleReplaceable = set("condition", "output", "desc", "priority", "tags", "exceptions", "enabled",
-		"warn_evttypes", "skip-if-unknown-filter", "capture", "capture_duration")
+		"warn_evttypes", "skip-if-unknown-filter", "capture", "capture_duration", "action", "dryrun")
 	// ruleOverrideOrder is the order in which override keys are checked and decoded.
 	ruleOverrideOrder = []string{"condition", "exceptions", "output", "desc", "tags", "priority",
-		"enabled", "warn_evttypes", "skip-if-unknown-filter", "capture", "capture_duration"}
+		"enabled", "warn_evttypes", "skip-if-unknown-filter", "capture", "capture_duration", "action", "dryrun"}
 
 	// comparison operators libsinsp's filter parser supports
 	supportedOps = set("exists", "<=", "<", ">=", ">", "==", "=", "!=", "glob", "iglob", "contains",
@@ -857,6 +863,8 @@ type ruleUpdate struct {
 	skipUnk    bool
 	capture    bool
 	captureDur int64
+	action     string
+	dryrun     bool
 }
 
 // decodeRuleKey decodes one overridable key of a rule into u.
@@ -889,10 +897,28 @@ func (c *itemCtx) decodeRuleKey(m *mapping, key string, u *ruleUpdate, appendMod
 		u.capture, ok = c.boolean(m, key, true)
 	case "capture_duration":
 		u.captureDur, ok = c.integer(m, key)
+	case "action":
+		u.action, ok = c.action(m)
+	case "dryrun":
+		u.dryrun, ok = c.boolean(m, key, true)
 	}
 	if ok {
 		u.keys[key] = true
 	}
+}
+
+// action reads an admission rule's `action` (deny, warn or alert).
+func (c *itemCtx) action(m *mapping) (string, bool) {
+	t, ok := c.str(m, "action", true)
+	if !ok {
+		return "", false
+	}
+	switch t.Value {
+	case "deny", "warn", "alert":
+		return t.Value, true
+	}
+	c.errorf(m.val["action"], "Invalid action '"+t.Value+"' (deny, warn or alert)")
+	return "", false
 }
 
 func (c *itemCtx) priority(m *mapping) (Priority, bool) {
@@ -1053,6 +1079,12 @@ func (l *loader) defineRule(c *itemCtx, m *mapping, name string) {
 	}
 	for _, k := range []string{"capture_events", "capture_filesize"} {
 		c.integer(m, k)
+	}
+	if m.has("action") {
+		r.Action, _ = c.action(m)
+	}
+	if v, ok := c.boolean(m, "dryrun", false); ok {
+		r.DryRun = v
 	}
 	if tags, ok := c.strSeq(m, "tags", false); ok {
 		r.Tags = tagSet(nil, tags)
@@ -1240,5 +1272,11 @@ func (l *loader) replaceRule(c *itemCtx, name string, u *ruleUpdate) {
 	}
 	if u.keys["capture_duration"] {
 		prev.CaptureDuration = u.captureDur
+	}
+	if u.keys["action"] {
+		prev.Action = u.action
+	}
+	if u.keys["dryrun"] {
+		prev.DryRun = u.dryrun
 	}
 }

@@ -1,0 +1,242 @@
+package admission
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of ServerConfig.
+const (
+	DefaultListen       = "127.0.0.1:9766"
+	DefaultPath         = "/validate"
+	DefaultMaxBodyBytes = 4 << 20 // the API server's objects are at most 3 MiB
+)
+
+// ServerConfig configures the webhook's HTTPS endpoint.
+type ServerConfig struct {
+	// Listen is the address (default 127.0.0.1:9766, loopback).
+	Listen string
+	// Path is the endpoint's path (default /validate).
+	Path string
+	// CertFile and KeyFile are the serving pair (required: the API server only calls HTTPS).
+	CertFile, KeyFile string
+	// ClientCAFile: an API server presenting a client certificate signed by one of its CAs
+	// is authenticated (its --admission-control-config-file kubeconfig names the pair).
+	ClientCAFile string
+	// Tokens are the accepted bearer tokens; TokenFile adds those of a file (one a line;
+	// blank lines and # comments ignored). A client CA or a token is required.
+	Tokens    []string
+	TokenFile string
+	// MaxBodyBytes bounds a review's body (default 4 MiB); larger ones get 413.
+	MaxBodyBytes int64
+}
+
+// ServerStats are the endpoint's counters (the decisions are the Controller's).
+type ServerStats struct {
+	Requests, Unauthorized, BadRequests, TooLarge uint64
+}
+
+// Server is the HTTPS endpoint answering AdmissionReviews with a Controller's decisions.
+type Server struct {
+	cfg    ServerConfig
+	ctl    *Controller
+	ln     net.Listener
+	srv    *http.Server
+	tokens [][32]byte
+	served chan struct{}
+	stats  struct{ requests, unauthorized, bad, tooLarge atomic.Uint64 }
+}
+
+// NewServer validates cfg, listens and serves ctl's decisions in the background. Close stops it.
+func NewServer(cfg ServerConfig, ctl *Controller) (*Server, error) {
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.Path == "" {
+		cfg.Path = DefaultPath
+	}
+	if !strings.HasPrefix(cfg.Path, "/") {
+		return nil, fmt.Errorf("admission webhook: path %q must start with /", cfg.Path)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.CertFile == "" || cfg.KeyFile == "" {
+		return nil, errors.New("admission webhook: TLS is required (a certificate and a key file)")
+	}
+	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		return nil, fmt.Errorf("admission webhook: listen address %q: %v", cfg.Listen, err)
+	}
+	s := &Server{cfg: cfg, ctl: ctl, served: make(chan struct{})}
+	tokens := append([]string(nil), cfg.Tokens...)
+	if cfg.TokenFile != "" {
+		more, err := readTokens(cfg.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("admission webhook: %v", err)
+		}
+		tokens = append(tokens, more...)
+	}
+	for _, t := range tokens {
+		if t == "" {
+			return nil, errors.New("admission webhook: empty bearer token")
+		}
+		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
+	}
+	if len(s.tokens) == 0 && cfg.ClientCAFile == "" {
+		return nil, errors.New("admission webhook: no authentication configured (bearer tokens or a client CA)")
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("admission webhook: %v", err)
+	}
+	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if cfg.ClientCAFile != "" {
+		pem, err := os.ReadFile(cfg.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("admission webhook: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("admission webhook: %s: no PEM certificate", cfg.ClientCAFile)
+		}
+		tlsConf.ClientCAs = pool
+		tlsConf.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("admission webhook: %v", err)
+	}
+	s.ln = ln
+	mux := http.NewServeMux()
+	mux.Handle(cfg.Path, s.Handler())
+	s.srv = &http.Server{Handler: mux, TLSConfig: tlsConf, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		MaxHeaderBytes: 64 << 10, ErrorLog: log.New(io.Discard, "", 0)}
+	go func() {
+		defer close(s.served)
+		s.srv.ServeTLS(ln, "", "")
+	}()
+	return s, nil
+}
+
+func readTokens(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		l = strings.TrimSpace(l)
+		if l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// Addr is the listening address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// URL is the endpoint's https URL.
+func (s *Server) URL() string { return "https://" + s.ln.Addr().String() + s.cfg.Path }
+
+// Stats returns the endpoint's counters.
+func (s *Server) Stats() ServerStats {
+	return ServerStats{Requests: s.stats.requests.Load(), Unauthorized: s.stats.unauthorized.Load(),
+		BadRequests: s.stats.bad.Load(), TooLarge: s.stats.tooLarge.Load()}
+}
+
+// Close stops serving and waits for the server goroutine.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	<-s.served
+	return err
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+		return true
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || len(s.tokens) == 0 {
+		return false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	match := 0
+	for i := range s.tokens {
+		match |= subtle.ConstantTimeCompare(sum[:], s.tokens[i][:])
+	}
+	return match == 1
+}
+
+// failure writes a Kubernetes Status body with the reason.
+func failure(rw http.ResponseWriter, code int, reason, msg string) {
+	rw.Header().Set("Content-Type", "application/json")
+	rw.WriteHeader(code)
+	body, _ := json.Marshal(map[string]any{"kind": "Status", "apiVersion": "v1", "metadata": map[string]any{},
+		"status": "Failure", "message": msg, "reason": reason, "code": code})
+	rw.Write(append(body, '\n'))
+}
+
+// Handler is the endpoint's handler: authentication, limits, decoding, decision.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
+
+func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
+	s.stats.requests.Add(1)
+	if !s.authorized(r) {
+		s.stats.unauthorized.Add(1)
+		failure(rw, http.StatusUnauthorized, "Unauthorized", "admission webhook: a client certificate or bearer token is required")
+		return
+	}
+	if r.Method != http.MethodPost {
+		s.stats.bad.Add(1)
+		rw.Header().Set("Allow", "POST")
+		failure(rw, http.StatusMethodNotAllowed, "MethodNotAllowed", "admission webhook: only POST is served")
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		s.stats.bad.Add(1)
+		failure(rw, http.StatusUnsupportedMediaType, "UnsupportedMediaType", fmt.Sprintf("admission webhook: content type %q (application/json expected)", ct))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			s.stats.tooLarge.Add(1)
+			failure(rw, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", fmt.Sprintf("admission webhook: request body over %d bytes", s.cfg.MaxBodyBytes))
+			return
+		}
+		s.stats.bad.Add(1)
+		failure(rw, http.StatusBadRequest, "BadRequest", "admission webhook: reading the request: "+err.Error())
+		return
+	}
+	rv, err := DecodeReview(body)
+	if err != nil {
+		s.stats.bad.Add(1)
+		failure(rw, http.StatusBadRequest, "BadRequest", "admission webhook: "+err.Error())
+		return
+	}
+	d, err := s.ctl.Review(rv.Request)
+	if err != nil {
+		s.stats.bad.Add(1)
+		failure(rw, http.StatusBadRequest, "BadRequest", "admission webhook: "+err.Error())
+		return
+	}
+	out, _ := json.Marshal(&Review{APIVersion: APIVersion, Kind: ReviewKind, Response: &d.Response})
+	rw.Header().Set("Content-Type", "application/json")
+	rw.Write(append(out, '\n'))
+}
