@@ -122,6 +122,15 @@ type Agent struct {
 	// it, and a pending reload then blocks new readers): stall_timeout, rules loaded
 	stall  atomic.Int64
 	loaded atomic.Bool
+
+	// events of other rule sources (Input.Evaluate) and their alerts
+	evaluated, evalMatched atomic.Uint64
+}
+
+// Evaluated counts the events of other rule sources than syscall (k8s_audit) and their
+// alerts.
+func (a *Agent) Evaluated() (events, alerts uint64) {
+	return a.evaluated.Load(), a.evalMatched.Load()
 }
 
 // New loads the configuration and the rules, builds and starts the output channels and the

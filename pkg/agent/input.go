@@ -80,8 +80,10 @@ func (in *input) Evaluate(source string, code uint16, ev fields.Event, ts uint64
 	}
 	a := in.a
 	rs := a.gen.rules
+	a.evaluated.Add(1)
 	if sr := rs.Ruleset.Source(source); sr != nil {
 		in.matches = sr.Match(code, ev, rs.First, in.matches[:0])
+		a.evalMatched.Add(uint64(len(in.matches)))
 		for _, r := range in.matches {
 			al := alert.New(r, ev, ts, a.d.Hostname)
 			rs.Extras.Apply(al, ev)
