@@ -46,7 +46,7 @@ func TestRunAuditFile(t *testing.T) {
 		"Create Privileged Pod":                            {"ka.resp.name": "priv", "ka.target.namespace": "saker-e2e"},
 		"Create Disallowed Namespace":                      {"ka.target.name": "saker-e2e", "ka.user.name": "admin"},
 		"Attach/Exec Pod":                                  {"ka.target.subresource": "exec", "ka.uri.param[command]": "cat"},
-		"Create Sensitive Mount Pod":                       {"ka.target.name": "hostpath"},
+		"Create Sensitive Mount Pod":                       {"ka.resp.name": "hostpath"},
 		"K8s Secret Get Successfully":                      {"ka.target.name": "db-pass", "ka.response.code": "200"},
 		"Attach to cluster-admin Role":                     {"ka.user.name": "admin"},
 		"Create/Modify Configmap With Private Credentials": {"ka.req.configmap.name": "aws-creds"},
