@@ -133,8 +133,17 @@ func runLive(cmd *cobra.Command, o *runOptions) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	probe := &agent.ProbeSource{RingBytes: o.ringBytes, Log: cmd.ErrOrStderr()}
-	err = a.Run(ctx, probe)
+	sources := []agent.Source{&agent.ProbeSource{RingBytes: o.ringBytes, Log: cmd.ErrOrStderr()}}
+	if cfg := a.Config(); cfg.K8sAudit.Enabled {
+		warn := func(err error) { fmt.Fprintln(cmd.ErrOrStderr(), "saker: k8s audit webhook:", err) }
+		wh, err := agent.NewWebhookSource(agent.WebhookConfig(cfg, warn))
+		if err != nil {
+			a.Close()
+			return err
+		}
+		sources = append(sources, wh)
+	}
+	err = a.Run(ctx, sources...)
 	if cerr := a.Close(); err == nil {
 		err = cerr
 	}

@@ -163,6 +163,7 @@ func New(opts Options) (*Agent, error) {
 	setLogLevel(cfg)
 	a.d = detect.New(state.Options{Containers: opts.Containers})
 	a.d.Hostname, _ = os.Hostname()
+	a.d.K8sAudit.ClusterName = cfg.K8sAudit.ClusterName // ka.cluster.name (read at start only)
 	a.m.SetDrops(a.drops.labels)
 	g := &generation{cfg: cfg}
 	if g.rules, err = a.buildRules(cfg); err != nil {
@@ -206,6 +207,13 @@ func rulesFileName(n string) bool {
 // Detector is the pipeline: its Events and Matched counters, Hostname and State. Read its
 // counters once the sources stopped.
 func (a *Agent) Detector() *detect.Detector { return a.d }
+
+// Config is the running generation's configuration.
+func (a *Agent) Config() *config.Config {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.gen.cfg
+}
 
 // Metrics is the agent's metrics registry (it lives as long as the process).
 func (a *Agent) Metrics() *metrics.Metrics { return a.m }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 
+	"github.com/saker-sec/saker/pkg/config"
 	"github.com/saker-sec/saker/pkg/k8saudit"
 )
 
@@ -39,6 +40,15 @@ func NewWebhookSource(cfg k8saudit.WebhookConfig) (*AuditSource, error) {
 		return nil, err
 	}
 	return &AuditSource{name: "k8s_audit_webhook", src: wh, wh: wh}, nil
+}
+
+// WebhookConfig is the webhook of the configuration's k8s_audit section; warn receives the
+// items of accepted requests that were no usable events.
+func WebhookConfig(c *config.Config, warn func(error)) k8saudit.WebhookConfig {
+	w := c.K8sAudit.Webhook
+	return k8saudit.WebhookConfig{Listen: w.Listen, Path: w.Path, CertFile: w.TLS.Cert, KeyFile: w.TLS.Key,
+		ClientCAFile: w.TLS.ClientCA, Tokens: w.Tokens, TokenFile: w.TokenFile, MaxBodyBytes: int64(w.MaxBodyBytes),
+		QueueEvents: w.QueueEvents, RetryAfter: w.RetryAfter.D(), Warn: warn}
 }
 
 // Name is "k8s_audit" (a file) or "k8s_audit_webhook".
