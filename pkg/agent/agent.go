@@ -107,6 +107,7 @@ type Agent struct {
 
 	sinks      []Sink
 	eventSinks []EventSink
+	resp       *ResponseSink // nil without response.policy_file
 
 	// mu is held for reading around events (and each alert sent from outside one), and for
 	// writing while a reload swaps gen (see the package doc).
@@ -185,6 +186,14 @@ func New(opts Options) (*Agent, error) {
 	a.gen = g
 	a.stall.Store(int64(g.cfg.Webserver.StallTimeout.D()))
 	a.loaded.Store(true)
+	if a.resp, err = a.startResponse(cfg); err != nil {
+		a.retire(g, nil, time.Second)
+		return nil, &ConfigError{err}
+	}
+	if a.resp != nil {
+		a.sinks = append(a.sinks, a.resp)
+		a.eventSinks = append(a.eventSinks, a.resp)
+	}
 	a.stop = append(a.stop, a.reopenOnSignal())
 	a.em = &emitter{Send: a.deliver} // under a.mu, held by the event loop
 	a.d.Emit = a.em.Collect
@@ -214,6 +223,9 @@ func (a *Agent) Config() *config.Config {
 	defer a.mu.RUnlock()
 	return a.gen.cfg
 }
+
+// Response is the response engine's sink (nil when response.policy_file is not set).
+func (a *Agent) Response() *ResponseSink { return a.resp }
 
 // Metrics is the agent's metrics registry (it lives as long as the process).
 func (a *Agent) Metrics() *metrics.Metrics { return a.m }
@@ -353,10 +365,15 @@ func (a *Agent) stallTimeout() time.Duration {
 }
 
 // deliver hands an alert to the running generation's channels and to the sinks; the caller
-// holds a.mu for reading.
-func (a *Agent) deliver(al *alert.Alert) {
+// holds a.mu for reading. ctx is the state of the syscall event that raised it, on the
+// syscall source's goroutine (nil for any other alert).
+func (a *Agent) deliver(al *alert.Alert, ctx *state.Context) {
 	a.gen.out.Send(al)
 	for _, s := range a.sinks {
+		if ss, ok := s.(StateSink); ok && ctx != nil {
+			ss.EventAlert(al, a.d.State, ctx)
+			continue
+		}
 		s.Alert(al)
 	}
 }
@@ -365,7 +382,7 @@ func (a *Agent) deliver(al *alert.Alert) {
 // alert) to the outputs and sinks. The event loop releases its read lock first.
 func (a *Agent) Send(al *alert.Alert) {
 	a.mu.RLock()
-	a.deliver(al)
+	a.deliver(al, nil)
 	a.mu.RUnlock()
 }
 
@@ -411,11 +428,15 @@ func (a *Agent) Close() error {
 	}
 	a.closed = true
 	timeout := a.gen.cfg.OutputsQueue.FlushTimeout.D()
-	errs := []error{a.retire(a.gen, nil, timeout)}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	var errs []error
+	if a.resp != nil { // first: the alerts of its last actions go to the outputs
+		errs = append(errs, a.resp.Close(ctx))
+	}
+	errs = append(errs, a.retire(a.gen, nil, timeout))
 	for _, s := range a.sinks {
-		if c, ok := s.(SinkCloser); ok {
+		if c, ok := s.(SinkCloser); ok && s != Sink(a.resp) {
 			errs = append(errs, c.Close(ctx))
 		}
 	}
