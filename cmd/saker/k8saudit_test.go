@@ -2,10 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // alertsOf decodes Falco JSON alerts, one per line.
@@ -110,5 +114,61 @@ func TestRunAuditFileSkipsBadLines(t *testing.T) {
 	}
 	if n := len(alertsOf(t, out)); n != 12 {
 		t.Errorf("%d alerts, want 12", n)
+	}
+}
+
+// TestLiveWebhookBesideProbe: `saker run` with k8s_audit enabled runs the audit webhook
+// beside the probe; an EventList of a privileged pod's creation posted with the token
+// raises the upstream rule's alert on stdout, and a request without it gets 401.
+func TestLiveWebhookBesideProbe(t *testing.T) {
+	shared := sharedDir(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := filepath.Join(dir, "saker.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`rules_files: [%s, %s]
+json_output: true
+k8s_audit:
+  enabled: true
+  webhook:
+    listen: 127.0.0.1:%d
+    tokens: [t0ken]
+`, filepath.Join(shared, "falco-rules/falco_rules.yaml"), filepath.Join(shared, "falco-rules/k8s_audit_rules.yaml"), port)), 0o644)
+	p, lines := liveSaker(t, "-c", cfg)
+	ev, err := os.ReadFile("../../pkg/k8saudit/testdata/privileged-pod.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[` + strings.TrimSpace(string(ev)) + `]}`
+	url := fmt.Sprintf("http://127.0.0.1:%d/k8s-audit", port)
+	post := func(token string) int {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%v; saker: %s", err, p)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(""); code != 401 {
+		t.Errorf("without the token: %d, want 401", code)
+	}
+	if code := post("t0ken"); code != 200 {
+		t.Fatalf("with the token: %d", code)
+	}
+	a, ok := waitAlert(t, lines, 60*time.Second, func(a falcoAlert) bool { return a.Rule == "Create Privileged Pod" })
+	if !ok {
+		t.Fatalf("no privileged pod alert; saker: %s", p)
+	}
+	if a.Source != "k8s_audit" || a.OutputFields["ka.user.name"] != "alice" {
+		t.Errorf("alert %+v", a)
+	}
+	if err := p.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("saker: %v\n%s", err, p)
+	}
+	if !strings.Contains(p.String(), "k8s audit webhook on http://127.0.0.1:") {
+		t.Errorf("stderr does not announce the webhook: %s", p)
 	}
 }
