@@ -13,6 +13,7 @@ import (
 
 	"github.com/saker-sec/saker/pkg/agent"
 	"github.com/saker-sec/saker/pkg/container"
+	"github.com/saker-sec/saker/pkg/k8saudit"
 )
 
 type runOptions struct {
@@ -30,7 +31,7 @@ type runOptions struct {
 func init() {
 	var o runOptions
 	cmd := &cobra.Command{
-		Use:   "run [-e FILE.scap] -r RULES...",
+		Use:   "run [-e FILE.scap|AUDIT.json] -r RULES...",
 		Short: "Detect threats: live with the eBPF probe, or replaying a capture with -e",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -41,7 +42,7 @@ func init() {
 		},
 	}
 	cmd.Flags().StringArrayVarP(&o.rules, "rules", "r", nil, "rules file (repeatable; loaded in order); default: Saker's built-in rules")
-	cmd.Flags().StringVarP(&o.capture, "events", "e", "", "replay this .scap capture instead of watching the host; exit at its end")
+	cmd.Flags().StringVarP(&o.capture, "events", "e", "", "replay this .scap capture, or this Kubernetes audit log (JSON), instead of watching the host; exit at its end")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print alerts as Falco JSON, one object per line")
 	cmd.Flags().BoolVar(&o.first, "first-match", false, "stop at the first matching rule of each event (-o rule_matching=first)")
 	cmd.Flags().StringVarP(&o.configFile, "config", "c", "", "configuration file (saker.yaml; see `saker config show --defaults`)")
@@ -84,7 +85,20 @@ func newAgent(cmd *cobra.Command, o *runOptions, replay bool, cm *container.Mana
 }
 
 func runReplay(cmd *cobra.Command, o *runOptions) error {
-	src, err := agent.OpenCapture(o.capture)
+	var src interface {
+		agent.Source
+		Close() error
+	}
+	audit, err := k8saudit.IsAuditFile(o.capture)
+	if err != nil {
+		return err
+	}
+	if audit {
+		warn := func(err error) { fmt.Fprintln(cmd.ErrOrStderr(), "saker: warning:", err) }
+		src, err = agent.OpenAuditFile(o.capture, warn)
+	} else {
+		src, err = agent.OpenCapture(o.capture)
+	}
 	if err != nil {
 		return err
 	}
@@ -101,7 +115,12 @@ func runReplay(cmd *cobra.Command, o *runOptions) error {
 		return err
 	}
 	err = a.Close()
-	fmt.Fprintf(cmd.ErrOrStderr(), "events: %d, alerts: %d\n", a.Detector().Events, a.Detector().Matched)
+	if audit {
+		ev, al := a.Evaluated()
+		fmt.Fprintf(cmd.ErrOrStderr(), "events: %d, alerts: %d\n", ev, al)
+	} else {
+		fmt.Fprintf(cmd.ErrOrStderr(), "events: %d, alerts: %d\n", a.Detector().Events, a.Detector().Matched)
+	}
 	return err
 }
 
@@ -114,8 +133,17 @@ func runLive(cmd *cobra.Command, o *runOptions) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	probe := &agent.ProbeSource{RingBytes: o.ringBytes, Log: cmd.ErrOrStderr()}
-	err = a.Run(ctx, probe)
+	sources := []agent.Source{&agent.ProbeSource{RingBytes: o.ringBytes, Log: cmd.ErrOrStderr()}}
+	if cfg := a.Config(); cfg.K8sAudit.Enabled {
+		warn := func(err error) { fmt.Fprintln(cmd.ErrOrStderr(), "saker: k8s audit webhook:", err) }
+		wh, err := agent.NewWebhookSource(agent.WebhookConfig(cfg, warn))
+		if err != nil {
+			a.Close()
+			return err
+		}
+		sources = append(sources, wh)
+	}
+	err = a.Run(ctx, sources...)
 	if cerr := a.Close(); err == nil {
 		err = cerr
 	}

@@ -107,6 +107,7 @@ type Agent struct {
 
 	sinks      []Sink
 	eventSinks []EventSink
+	resp       *ResponseSink // nil without response.policy_file
 
 	// mu is held for reading around events (and each alert sent from outside one), and for
 	// writing while a reload swaps gen (see the package doc).
@@ -122,6 +123,15 @@ type Agent struct {
 	// it, and a pending reload then blocks new readers): stall_timeout, rules loaded
 	stall  atomic.Int64
 	loaded atomic.Bool
+
+	// events of other rule sources (Input.Evaluate) and their alerts
+	evaluated, evalMatched atomic.Uint64
+}
+
+// Evaluated counts the events of other rule sources than syscall (k8s_audit) and their
+// alerts.
+func (a *Agent) Evaluated() (events, alerts uint64) {
+	return a.evaluated.Load(), a.evalMatched.Load()
 }
 
 // New loads the configuration and the rules, builds and starts the output channels and the
@@ -154,6 +164,7 @@ func New(opts Options) (*Agent, error) {
 	setLogLevel(cfg)
 	a.d = detect.New(state.Options{Containers: opts.Containers})
 	a.d.Hostname, _ = os.Hostname()
+	a.d.K8sAudit.ClusterName = cfg.K8sAudit.ClusterName // ka.cluster.name (read at start only)
 	a.m.SetDrops(a.drops.labels)
 	g := &generation{cfg: cfg}
 	if g.rules, err = a.buildRules(cfg); err != nil {
@@ -175,6 +186,14 @@ func New(opts Options) (*Agent, error) {
 	a.gen = g
 	a.stall.Store(int64(g.cfg.Webserver.StallTimeout.D()))
 	a.loaded.Store(true)
+	if a.resp, err = a.startResponse(cfg); err != nil {
+		a.retire(g, nil, time.Second)
+		return nil, &ConfigError{err}
+	}
+	if a.resp != nil {
+		a.sinks = append(a.sinks, a.resp)
+		a.eventSinks = append(a.eventSinks, a.resp)
+	}
 	a.stop = append(a.stop, a.reopenOnSignal())
 	a.em = &emitter{Send: a.deliver} // under a.mu, held by the event loop
 	a.d.Emit = a.em.Collect
@@ -197,6 +216,16 @@ func rulesFileName(n string) bool {
 // Detector is the pipeline: its Events and Matched counters, Hostname and State. Read its
 // counters once the sources stopped.
 func (a *Agent) Detector() *detect.Detector { return a.d }
+
+// Config is the running generation's configuration.
+func (a *Agent) Config() *config.Config {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.gen.cfg
+}
+
+// Response is the response engine's sink (nil when response.policy_file is not set).
+func (a *Agent) Response() *ResponseSink { return a.resp }
 
 // Metrics is the agent's metrics registry (it lives as long as the process).
 func (a *Agent) Metrics() *metrics.Metrics { return a.m }
@@ -336,10 +365,15 @@ func (a *Agent) stallTimeout() time.Duration {
 }
 
 // deliver hands an alert to the running generation's channels and to the sinks; the caller
-// holds a.mu for reading.
-func (a *Agent) deliver(al *alert.Alert) {
+// holds a.mu for reading. ctx is the state of the syscall event that raised it, on the
+// syscall source's goroutine (nil for any other alert).
+func (a *Agent) deliver(al *alert.Alert, ctx *state.Context) {
 	a.gen.out.Send(al)
 	for _, s := range a.sinks {
+		if ss, ok := s.(StateSink); ok && ctx != nil {
+			ss.EventAlert(al, a.d.State, ctx)
+			continue
+		}
 		s.Alert(al)
 	}
 }
@@ -348,7 +382,7 @@ func (a *Agent) deliver(al *alert.Alert) {
 // alert) to the outputs and sinks. The event loop releases its read lock first.
 func (a *Agent) Send(al *alert.Alert) {
 	a.mu.RLock()
-	a.deliver(al)
+	a.deliver(al, nil)
 	a.mu.RUnlock()
 }
 
@@ -394,11 +428,15 @@ func (a *Agent) Close() error {
 	}
 	a.closed = true
 	timeout := a.gen.cfg.OutputsQueue.FlushTimeout.D()
-	errs := []error{a.retire(a.gen, nil, timeout)}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	var errs []error
+	if a.resp != nil { // first: the alerts of its last actions go to the outputs
+		errs = append(errs, a.resp.Close(ctx))
+	}
+	errs = append(errs, a.retire(a.gen, nil, timeout))
 	for _, s := range a.sinks {
-		if c, ok := s.(SinkCloser); ok {
+		if c, ok := s.(SinkCloser); ok && s != Sink(a.resp) {
 			errs = append(errs, c.Close(ctx))
 		}
 	}

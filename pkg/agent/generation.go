@@ -11,6 +11,7 @@ import (
 	"github.com/saker-sec/saker/pkg/metrics"
 	"github.com/saker-sec/saker/pkg/output"
 	"github.com/saker-sec/saker/pkg/reload"
+	"github.com/saker-sec/saker/pkg/response"
 	"github.com/saker-sec/saker/pkg/rules/loader"
 	defaultrules "github.com/saker-sec/saker/rules"
 )
@@ -25,6 +26,8 @@ type generation struct {
 	// srvCommit, when set, puts this generation's web server settings in effect on srv,
 	// the previous generation's server, which listens at the same address.
 	srvCommit func()
+	// policy is the response policy read again by a reload (nil: none running)
+	policy *response.Policy
 }
 
 // buildRules compiles the rules: -r files when given, else the configuration's rules_files,
@@ -116,6 +119,11 @@ func (a *Agent) build() (*generation, error) {
 		return nil, err
 	}
 	g := &generation{cfg: c, rules: rs}
+	if a.resp != nil && c.Response.PolicyFile != "" {
+		if g.policy, err = response.LoadFile(c.Response.PolicyFile); err != nil {
+			return nil, fmt.Errorf("response.policy_file: %w", err)
+		}
+	}
 	if g.out, err = a.buildOutputs(c, prev); err != nil {
 		return nil, err
 	}
@@ -140,6 +148,14 @@ func (a *Agent) swap(g *generation) {
 	a.gen = g
 	a.mu.Unlock()
 	a.m.SwapOutputs(old.out, g.out)
+	switch {
+	case g.policy != nil:
+		a.resp.rs.SetPolicy(g.policy)
+	case a.resp != nil:
+		fmt.Fprintf(a.stderr, "saker: response.policy_file removed: the response engine keeps its policy until restarted\n")
+	case g.cfg.Response.PolicyFile != "":
+		fmt.Fprintf(a.stderr, "saker: response.policy_file set: restart saker to start the response engine\n")
+	}
 	setLogLevel(g.cfg)
 	if g.srv != nil && g.srv != old.srv {
 		fmt.Fprintf(a.stderr, "saker: web server on %s\n", g.srv.Addr())
@@ -175,6 +191,9 @@ func (a *Agent) watched() []string {
 		return nil
 	}
 	files := append([]string(nil), g.cfg.Files...)
+	if a.resp != nil && g.cfg.Response.PolicyFile != "" {
+		files = append(files, g.cfg.Response.PolicyFile)
+	}
 	if len(a.opts.RulesFiles) > 0 {
 		return append(files, a.opts.RulesFiles...)
 	}

@@ -61,10 +61,10 @@ func (in *input) Syscall(ev *event.Event) {
 	}
 	a := in.a
 	ctx := a.d.Event(ev)
-	a.em.Flush(ctx)
 	for _, s := range a.eventSinks {
 		s.Event(ev, ctx)
 	}
+	a.em.Flush(ctx) // after the event sinks: a response snapshot holds the alert's event
 	in.unread++
 	if in.unread >= batchEvents {
 		in.release()
@@ -80,12 +80,14 @@ func (in *input) Evaluate(source string, code uint16, ev fields.Event, ts uint64
 	}
 	a := in.a
 	rs := a.gen.rules
+	a.evaluated.Add(1)
 	if sr := rs.Ruleset.Source(source); sr != nil {
 		in.matches = sr.Match(code, ev, rs.First, in.matches[:0])
+		a.evalMatched.Add(uint64(len(in.matches)))
 		for _, r := range in.matches {
 			al := alert.New(r, ev, ts, a.d.Hostname)
 			rs.Extras.Apply(al, ev)
-			a.deliver(al)
+			a.deliver(al, nil)
 		}
 	}
 	in.unread++

@@ -11,6 +11,7 @@ import (
 	"github.com/saker-sec/saker/pkg/fields"
 	"github.com/saker-sec/saker/pkg/rules/engine"
 	"github.com/saker-sec/saker/pkg/rules/loader"
+	"github.com/saker-sec/saker/pkg/state"
 )
 
 var sprintf = fmt.Sprintf
@@ -228,29 +229,29 @@ func (x *Extras) Apply(a *alert.Alert, ev fields.Event) {
 	}
 }
 
-// emitter sits between a detector and the sinks when extra fields need the event: Collect is
-// the detector's Emit, and Flush is called with the context Detector.Event returned.
-// Without extras, Collect sends at once.
+// emitter sits between a detector and the sinks: Collect keeps the alerts of the event being
+// evaluated, Flush completes them with their extra fields (which need the event) and sends
+// them with the event's state, once the event sinks saw the event.
 type emitter struct {
 	Extras  *Extras
-	Send    func(*alert.Alert)
+	Send    func(*alert.Alert, *state.Context)
 	pending []*alert.Alert
 }
 
 // Collect receives an alert from the detector.
 func (e *emitter) Collect(a *alert.Alert) {
-	if e.Extras == nil {
-		e.Send(a)
-		return
-	}
 	e.pending = append(e.pending, a)
 }
 
 // Flush completes the alerts of the last event with their extra fields and sends them.
-func (e *emitter) Flush(ev fields.Event) {
+func (e *emitter) Flush(ctx *state.Context) {
+	var ev fields.Event
+	if ctx != nil {
+		ev = ctx
+	}
 	for i, a := range e.pending {
 		e.Extras.Apply(a, ev)
-		e.Send(a)
+		e.Send(a, ctx)
 		e.pending[i] = nil
 	}
 	e.pending = e.pending[:0]

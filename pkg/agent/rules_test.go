@@ -67,7 +67,7 @@ func replay(t *testing.T, capture, rulesFile, cfgYAML string) []*alert.Alert {
 		t.Fatalf("%v", errs)
 	}
 	var out []*alert.Alert
-	em := &emitter{Extras: rules.Extras, Send: func(a *alert.Alert) { out = append(out, a) }}
+	em := &emitter{Extras: rules.Extras, Send: func(a *alert.Alert, _ *state.Context) { out = append(out, a) }}
 	d.Rules, d.First, d.Emit = rules.Ruleset, rules.First, em.Collect
 	runCapture(t, d, capture, func(ctx *state.Context) { em.Flush(ctx) })
 	return out

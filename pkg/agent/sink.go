@@ -28,6 +28,16 @@ type EventSink interface {
 	Event(ev *event.Event, ctx *state.Context)
 }
 
+// StateSink is a Sink that wants the state of the syscall event behind an alert (the
+// response engine finds the process and container to act on there). EventAlert replaces
+// Alert for the alerts of syscall rules: it is called on the syscall source's goroutine,
+// after the EventSinks saw the event (st and ctx are only valid during the call); every
+// other alert still goes to Alert.
+type StateSink interface {
+	Sink
+	EventAlert(a *alert.Alert, st *state.Engine, ctx *state.Context)
+}
+
 // SinkCloser is a Sink with something to flush at shutdown: Agent.Close calls Close after
 // the sources stopped, within the configured flush timeout.
 type SinkCloser interface {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/config"
 	"github.com/saker-sec/saker/pkg/output"
 	"os"
@@ -80,7 +81,7 @@ append_output:
 			}
 		}})
 
-	em := &emitter{Send: out.Send}
+	em := &emitter{Send: func(a *alert.Alert, _ *state.Context) { out.Send(a) }}
 	d.Emit = em.Collect
 	// the loop body of saker run: read the holder between events (one atomic load)
 	loop := func(ctx *state.Context) {

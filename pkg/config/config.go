@@ -49,6 +49,8 @@ type Config struct {
 	ProgramOutput              ProgramOutput  `yaml:"program_output"`
 	Webserver                  Webserver      `yaml:"webserver"`
 	LogLevel                   LogLevel       `yaml:"log_level"`
+	K8sAudit                   K8sAudit       `yaml:"k8s_audit"`
+	Response                   Response       `yaml:"response"`
 
 	// Files lists the files the configuration was read from (for reload watching).
 	Files []string `yaml:"-"`
@@ -124,6 +126,50 @@ type Webserver struct {
 	WriteTimeout             Duration      `yaml:"write_timeout"`
 	IdleTimeout              Duration      `yaml:"idle_timeout"`
 	StallTimeout             Duration      `yaml:"stall_timeout"`
+}
+
+// K8sAudit is the `k8s_audit:` section: the Kubernetes audit webhook source.
+type K8sAudit struct {
+	Enabled     bool            `yaml:"enabled"`
+	ClusterName string          `yaml:"cluster_name"`
+	Webhook     K8sAuditWebhook `yaml:"webhook"`
+}
+
+// K8sAuditWebhook is where the API server's audit webhook backend posts.
+type K8sAuditWebhook struct {
+	Listen       string      `yaml:"listen"`
+	Path         string      `yaml:"path"`
+	TLS          K8sAuditTLS `yaml:"tls"`
+	Tokens       []string    `yaml:"tokens"`
+	TokenFile    string      `yaml:"token_file"`
+	MaxBodyBytes int         `yaml:"max_body_bytes"`
+	QueueEvents  int         `yaml:"queue_events"`
+	RetryAfter   Duration    `yaml:"retry_after"`
+}
+
+// K8sAuditTLS: HTTPS for the webhook, and client certificates signed by ClientCA.
+type K8sAuditTLS struct {
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client_ca"`
+}
+
+// Response is the `response:` section: the response engine (pkg/response.Config).
+type Response struct {
+	PolicyFile       string   `yaml:"policy_file"`
+	DryRun           bool     `yaml:"dry_run"`
+	NeverKill        []string `yaml:"never_kill"`
+	DockerSocket     string   `yaml:"docker_socket"`
+	ContainerdSocket string   `yaml:"containerd_socket"`
+	SnapshotDir      string   `yaml:"snapshot_dir"`
+	NetworkIsolation bool     `yaml:"network_isolation"`
+	Kubeconfig       string   `yaml:"kubeconfig"`
+	RingSeconds      int      `yaml:"ring_seconds"`
+	RingEvents       int      `yaml:"ring_events"`
+	RingMiB          int      `yaml:"ring_mib"`
+	RingWorkloads    int      `yaml:"ring_workloads"`
+	Queue            int      `yaml:"queue"`
+	Workers          int      `yaml:"workers"`
 }
 
 // WebserverAuth is webserver.auth: who may call the web server.

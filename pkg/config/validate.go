@@ -13,11 +13,62 @@ var sprintf = fmt.Sprintf
 const DefaultQueueCapacity = 1024
 
 // validate checks values that are well-typed but wrong, or inconsistent with each other.
+// isLoopbackHost: localhost or a loopback IP.
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
 func (c *Config) validate(d *decoder) {
 	bad := func(path, format string, args ...any) {
 		e := &Error{Pos: c.pos[path], Path: path}
 		e.Msg = sprintf(format, args...)
 		d.errs = append(d.errs, e)
+	}
+	if k := &c.K8sAudit; k.Enabled {
+		w := &k.Webhook
+		host, _, err := net.SplitHostPort(w.Listen)
+		tls := w.TLS.Cert != "" || w.TLS.Key != ""
+		switch {
+		case err != nil:
+			bad("k8s_audit.webhook.listen", "want host:port, got %q", w.Listen)
+		case !tls && !isLoopbackHost(host):
+			bad("k8s_audit.webhook.listen", "%q is not loopback: set tls.cert and tls.key", w.Listen)
+		}
+		if !strings.HasPrefix(w.Path, "/") {
+			bad("k8s_audit.webhook.path", "want a path starting with /, got %q", w.Path)
+		}
+		if tls && (w.TLS.Cert == "" || w.TLS.Key == "") {
+			bad("k8s_audit.webhook.tls", "needs both cert and key")
+		}
+		if w.TLS.ClientCA != "" && !tls {
+			bad("k8s_audit.webhook.tls.client_ca", "client certificates need HTTPS: set tls.cert and tls.key")
+		}
+		if len(w.Tokens) == 0 && w.TokenFile == "" && w.TLS.ClientCA == "" {
+			bad("k8s_audit.webhook", "no authentication: set tokens, token_file or tls.client_ca")
+		}
+		for i, t := range w.Tokens {
+			if strings.TrimSpace(t) == "" {
+				bad(sprintf("k8s_audit.webhook.tokens[%d]", i), "empty token")
+			}
+		}
+	}
+	for _, f := range []struct {
+		path string
+		v    int
+	}{{"k8s_audit.webhook.max_body_bytes", c.K8sAudit.Webhook.MaxBodyBytes}, {"k8s_audit.webhook.queue_events", c.K8sAudit.Webhook.QueueEvents},
+		{"response.ring_seconds", c.Response.RingSeconds}, {"response.ring_events", c.Response.RingEvents},
+		{"response.ring_mib", c.Response.RingMiB}, {"response.ring_workloads", c.Response.RingWorkloads},
+		{"response.queue", c.Response.Queue}, {"response.workers", c.Response.Workers}} {
+		if f.v < 0 {
+			bad(f.path, "must not be negative")
+		}
+	}
+	if c.K8sAudit.Webhook.RetryAfter < 0 {
+		bad("k8s_audit.webhook.retry_after", "must not be negative")
 	}
 	if c.OutputsQueue.Capacity < 0 {
 		bad("outputs_queue.capacity", "must not be negative")

@@ -6,6 +6,7 @@ import (
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/k8saudit"
 	"github.com/saker-sec/saker/pkg/rules/engine"
 	"github.com/saker-sec/saker/pkg/state"
 	"github.com/saker-sec/saker/pkg/sysfields"
@@ -15,6 +16,8 @@ import (
 type Detector struct {
 	State    *state.Engine
 	Source   fields.Source
+	// K8sAudit is the k8s_audit rule source (its ClusterName is ka.cluster.name).
+	K8sAudit *k8saudit.FieldSource
 	Rules    *engine.Ruleset
 	Hostname string
 	// First stops at the first matching rule of an event (rule_matching: first).
@@ -33,18 +36,16 @@ type Detector struct {
 // New returns a detector over a fresh state engine; call Sources to compile rules against it.
 func New(opts state.Options) *Detector {
 	st := state.New(opts)
-	return &Detector{State: st, Source: sysfields.NewSource(st)}
+	return &Detector{State: st, Source: sysfields.NewSource(st), K8sAudit: k8saudit.NewFieldSource()}
 }
 
 // Sources are the rule sources the detector serves, to compile a ruleset with.
 func (d *Detector) Sources() map[string]fields.Source {
-	return map[string]fields.Source{"syscall": d.Source, "k8s_audit": K8sAuditCatalogSource()}
-}
-
-// K8sAuditCatalogSource is the k8s_audit source's catalogue, so rules files mixing sources
-// compile; its events arrive through the k8s audit input, not a syscall stream.
-func K8sAuditCatalogSource() fields.Source {
-	return &fields.CatalogSource{SourceName: "k8s_audit", Catalog: fields.K8sAuditCatalog(), NumCodes: 1}
+	k := d.K8sAudit
+	if k == nil {
+		k = k8saudit.NewFieldSource()
+	}
+	return map[string]fields.Source{"syscall": d.Source, "k8s_audit": k}
 }
 
 // Metadata loads a capture's or a /proc scan's metadata into the state.
