@@ -72,16 +72,63 @@ func ApplyRules(c *config.Config, coll *loader.Collection) (warns []loader.Messa
 		}
 	}
 	for _, ao := range c.AppendOutput {
-		if ao.ExtraOutput == "" {
-			continue
-		}
 		for _, r := range coll.Rules {
-			if matches(ao.Match, r) {
+			if !matches(ao.Match, r) {
+				continue
+			}
+			if ao.ExtraOutput != "" {
 				r.Output.Value = strings.TrimSpace(r.Output.Value + " " + ao.ExtraOutput)
+			}
+			if ao.SuggestedOutput && r.Source == "syscall" {
+				r.Output.Value = SuggestOutput(r.Output.Value)
 			}
 		}
 	}
 	return warns
+}
+
+// suggestedFields are the fields Falco's container plugin marks as suggested for output, in
+// its order, each appended as name=%field (the field with _ for .).
+var suggestedFields = []string{
+	"container.id", "container.name", "container.image.repository", "container.image.tag",
+	"k8s.pod.name", "k8s.ns.name",
+}
+
+// SuggestOutput appends to a syscall rule's output the suggested fields it does not already
+// print (as %field or %{field}), in Falco's form: " container_id=%container.id ...".
+func SuggestOutput(out string) string {
+	var b strings.Builder
+	b.WriteString(strings.TrimRight(out, " \t\n"))
+	for _, f := range suggestedFields {
+		if printsField(out, f) {
+			continue
+		}
+		b.WriteString(" " + strings.ReplaceAll(f, ".", "_") + "=%" + f)
+	}
+	return b.String()
+}
+
+// printsField reports whether an output template references field f itself (not a longer
+// field that starts with the same name, nor f with an argument).
+func printsField(out, f string) bool {
+	if strings.Contains(out, "%{"+f+"}") || strings.Contains(out, "%("+f+")") {
+		return true
+	}
+	for i := 0; ; {
+		j := strings.Index(out[i:], "%"+f)
+		if j < 0 {
+			return false
+		}
+		end := i + j + 1 + len(f)
+		if end == len(out) || !isFieldChar(out[end]) {
+			return true
+		}
+		i = end
+	}
+}
+
+func isFieldChar(c byte) bool {
+	return c == '.' || c == '_' || c == '[' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // cfgMessage is a rules-load message located at a configuration key.

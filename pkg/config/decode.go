@@ -538,11 +538,14 @@ func (r RuleSelector) MarshalYAML() (any, error) {
 	return map[string]any{op: sel}, nil
 }
 
-// AppendOutput is one entry of append_output.
+// AppendOutput is one entry of append_output. SuggestedOutput appends the fields Falco's
+// container plugin suggests for output (container and Kubernetes identity) to the matching
+// syscall rules, as Falco does.
 type AppendOutput struct {
-	Match       AppendMatch  `yaml:"match"`
-	ExtraOutput string       `yaml:"extra_output"`
-	ExtraFields []ExtraField `yaml:"extra_fields"`
+	Match           AppendMatch  `yaml:"match"`
+	ExtraOutput     string       `yaml:"extra_output"`
+	ExtraFields     []ExtraField `yaml:"extra_fields"`
+	SuggestedOutput bool         `yaml:"suggested_output"`
 }
 
 // AppendMatch selects rules; every non-empty condition must hold.
