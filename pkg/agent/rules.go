@@ -9,6 +9,7 @@ import (
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/config"
 	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/probe"
 	"github.com/saker-sec/saker/pkg/rules/engine"
 	"github.com/saker-sec/saker/pkg/rules/loader"
 )
@@ -140,8 +141,9 @@ func cfgMessage(c *config.Config, path, msg string) loader.Message {
 // Rules is a compiled ruleset with the settings the run loop applies around it.
 type Rules struct {
 	Ruleset  *engine.Ruleset
-	First    bool    // rule_matching: first
-	Extras   *Extras // append_output extra_fields; nil when none
+	First    bool                // rule_matching: first
+	Extras   *Extras             // append_output extra_fields; nil when none
+	Base     config.BaseSyscalls // base_syscalls: the live probe's selection besides the rules'
 	Files    []string
 	LoadTime time.Duration
 }
@@ -190,6 +192,11 @@ func LoadRuleFiles(c *config.Config, files []loader.File, sources map[string]fie
 			}
 		}
 	}
+	for i, n := range c.BaseSyscalls.CustomSet {
+		if _, ok := probe.EventCode(strings.TrimPrefix(n, "!")); !ok {
+			errs = append(errs, cfgMessage(c, sprintf("base_syscalls.custom_set[%d]", i), sprintf("%q is not a syscall the probe supports", strings.TrimPrefix(n, "!"))))
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errs, warns
 	}
@@ -203,7 +210,7 @@ func LoadRuleFiles(c *config.Config, files []loader.File, sources map[string]fie
 	if len(xerrs) > 0 {
 		return nil, xerrs, warns
 	}
-	return &Rules{Ruleset: rs, First: c.RuleMatching != "all", Extras: x, Files: paths, LoadTime: time.Since(start)}, nil, warns
+	return &Rules{Ruleset: rs, First: c.RuleMatching != "all", Extras: x, Base: c.BaseSyscalls, Files: paths, LoadTime: time.Since(start)}, nil, warns
 }
 
 // Extras are append_output's extra_fields, bound per rule.

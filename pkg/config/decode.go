@@ -402,8 +402,9 @@ func (d *decoder) override(src, o string, c *Config) {
 }
 
 // overrideValue reads the value of a -o override as YAML, as Falco does, except that a value
-// Falco's documentation writes bare (`*`, `Read *`, `*x`, `a #b`) is the string as given:
-// a value that is not YAML, or that YAML would read as an alias, an anchor or with a comment.
+// Falco's documentation writes bare (`*`, `Read *`, `*x`, `!name`, `a #b`) is the string as given:
+// a value that is not YAML, or that YAML would read as an alias, an anchor, a tag or with a
+// comment.
 // A value that opens a flow list or mapping or a quoted string must be valid YAML.
 func overrideValue(val string) (*yaml.Node, error) {
 	str := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val}
@@ -421,7 +422,8 @@ func overrideValue(val string) (*yaml.Node, error) {
 	surprising := false
 	var walk func(*yaml.Node)
 	walk = func(x *yaml.Node) {
-		if x.Kind == yaml.AliasNode || x.Anchor != "" || x.HeadComment != "" || x.LineComment != "" || x.FootComment != "" {
+		localTag := strings.HasPrefix(x.Tag, "!") && !strings.HasPrefix(x.Tag, "!!") && x.Style&yaml.TaggedStyle != 0
+		if x.Kind == yaml.AliasNode || x.Anchor != "" || localTag || x.HeadComment != "" || x.LineComment != "" || x.FootComment != "" {
 			surprising = true
 		}
 		for _, c := range x.Content {
