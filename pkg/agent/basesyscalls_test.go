@@ -1,9 +1,16 @@
 package agent
 
 import (
+	"context"
+	"net/http"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/saker-sec/saker/internal/testshared"
 
 	"github.com/saker-sec/saker/pkg/config"
 	"github.com/saker-sec/saker/pkg/detect"
@@ -105,5 +112,74 @@ func TestBaseSyscallsSelection(t *testing.T) {
 	ov, _ := config.Parse("x.yaml", nil, []string{"base_syscalls.custom_set[]=!close", "base_syscalls.repair=true", "base_syscalls.all=false"})
 	if ov == nil || !slices.Equal([]string(ov.BaseSyscalls.CustomSet), []string{"!close"}) || !ov.BaseSyscalls.Repair {
 		t.Errorf("overrides %+v", ov)
+	}
+}
+
+// Live: base_syscalls reaches the kernel. mkdir is run, then rmdir as a marker; the mkdir
+// rule alerts by default and stays silent once custom_set removes mkdir and mkdirat, though
+// the rules need them (the marker's alert shows the later event was delivered).
+func TestBaseSyscallsLive(t *testing.T) {
+	testshared.Need(t, testshared.LiveProblem())
+	dir := t.TempDir()
+	rulesYAML := `
+- rule: Made dir
+  desc: x
+  condition: evt.type in (mkdir, mkdirat) and evt.dir = < and proc.name = mkdir
+  output: "mkdir by %proc.name"
+  priority: WARNING
+- rule: Removed dir
+  desc: x
+  condition: evt.type in (rmdir, unlinkat) and evt.dir = < and proc.name = rmdir
+  output: "rmdir by %proc.name"
+  priority: WARNING
+`
+	run := func(extra ...string) (made bool) {
+		t.Helper()
+		sink := &collectSink{}
+		a, base, _ := newTestAgent(t, &clock{t: time.Now()}, rulesYAML, []Sink{sink}, extra...)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx, &ProbeSource{}) }()
+		defer func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}()
+		for i := 0; ; i++ { // bounded wait for the probe to load and the scan
+			if code, _ := get(t, base+"/readyz"); code == http.StatusOK {
+				break
+			}
+			if i == 1200 {
+				t.Fatalf("/readyz never 200: %v", a.Ready())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		d := filepath.Join(dir, "d")
+		for i := 0; ; i++ { // until the marker's alert arrives (each try is a new mkdir + rmdir)
+			if out, err := exec.Command("sh", "-c", "mkdir "+d+" && rmdir "+d).CombinedOutput(); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			sink.mu.Lock()
+			marker := false
+			for _, al := range sink.as {
+				marker = marker || al.Rule == "Removed dir"
+				made = made || al.Rule == "Made dir"
+			}
+			sink.mu.Unlock()
+			if marker {
+				return made
+			}
+			if i == 200 {
+				t.Fatal("the marker rule never alerted")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if !run() {
+		t.Fatal("by default the mkdir rule did not alert")
+	}
+	if run(`base_syscalls.custom_set=["!mkdir", "!mkdirat"]`) {
+		t.Fatal("custom_set removed mkdir and mkdirat, yet the mkdir rule alerted")
 	}
 }
