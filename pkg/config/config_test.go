@@ -188,6 +188,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("json_output: true\nhttp_output: {enabled: true, url: 'http://x'}\n"), "rules_files[]=/x")
 	f.Add([]byte("rules:\n  - disable: {rule: '*'}\nappend_output:\n  - match: {tag: a}\n    extra_fields: [a, {b: c}]\n"), "a.b[0]=1")
 	f.Add([]byte("webserver: &w {enabled: true}\nstdout_output: *w\n"), "http_output.headers.X=${HOME}")
+	f.Add([]byte("base_syscalls:\n  custom_set:\n    - !close\n    - execve\n  repair: true\n"), "rules[].disable.rule=Read *")
+	f.Add([]byte("base_syscalls: {custom_set: [!x, y], all: true}\n"), "base_syscalls.custom_set[]=!close")
 	f.Fuzz(func(t *testing.T, doc []byte, o string) {
 		c, err := Parse("fuzz.yaml", doc, []string{o})
 		if err != nil {
