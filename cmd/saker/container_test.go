@@ -34,6 +34,7 @@ json_output: true
 append_output:
   - match: {source: syscall}
     extra_fields: [container.id, container.name, container.image.repository, container.image.tag, container.privileged, container.mounts, container.type]
+    suggested_output: true
 `), 0o644)
 	own := filepath.Join(dir, "own.yaml")
 	os.WriteFile(own, []byte(`
@@ -71,6 +72,13 @@ append_output:
 		f["container.privileged"] != true || f["container.type"] != "docker" ||
 		!strings.Contains(fmt.Sprint(f["container.mounts"]), hostDir+":/host::true:") {
 		t.Errorf("read in the privileged container: %v", f)
+	}
+	// suggested_output: Falco's container fields at the end of the text, and in output_fields
+	if want := " container_id=" + short + " container_name=" + name + " container_image_repository=saker-test/busybox container_image_tag=1.35 k8s_pod_name=<NA> k8s_ns_name=<NA>"; !strings.HasSuffix(a.Output, want) {
+		t.Errorf("output %q does not end with %q", a.Output, want)
+	}
+	if _, ok := f["k8s.ns.name"]; !ok {
+		t.Errorf("output_fields lack k8s.ns.name: %v", f)
 	}
 	// the same read from the host
 	os.ReadFile(filepath.Join(hostDir, marker))

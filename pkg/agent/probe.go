@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/saker-sec/saker/pkg/config"
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/probe"
 	"github.com/saker-sec/saker/pkg/procscan"
@@ -28,31 +30,141 @@ var stateSyscalls = []string{
 	"setsid", "setpgid", "chroot",
 }
 
-// ProbeSelection returns the probe's syscalls for a ruleset: those whose events the syscall
-// rules can match, plus the state set. A rule that matches every event type selects all.
+// ProbeSelection returns the probe's syscalls for a ruleset with the default base_syscalls:
+// those whose events the syscall rules can match, plus the state set. A rule that matches
+// every event type selects all.
 func ProbeSelection(rs *engine.Ruleset) []string {
-	codes, all := rs.EventCodes("syscall")
-	want := map[string]bool{}
-	for _, n := range stateSyscalls {
-		want[n] = true
+	sel, _ := SyscallSelection(rs, config.BaseSyscalls{})
+	return sel
+}
+
+// repairProcess are the syscalls base_syscalls.repair always adds: the process tree (who
+// forked and executed what, and when a process ends) that every proc.* field relies on.
+var repairProcess = []string{"clone", "clone3", "fork", "vfork", "execve", "execveat", "procexit"}
+
+// fdSyscalls create or use file descriptors or paths relative to one: with one of them selected, repair adds close
+// (so fd numbers are not taken for the file they once named) and the cwd changes (so
+// relative paths resolve right).
+var fdSyscalls = map[string]bool{
+	"open": true, "openat": true, "openat2": true, "creat": true, "open_by_handle_at": true,
+	"read": true, "write": true, "pread64": true, "pwrite64": true, "readv": true, "writev": true,
+	"preadv": true, "pwritev": true, "sendfile": true, "splice": true, "mmap": true, "ioctl": true,
+	"fcntl": true, "dup": true, "dup2": true, "dup3": true, "pipe": true, "pipe2": true,
+	"memfd_create": true, "eventfd": true, "eventfd2": true, "signalfd": true, "signalfd4": true,
+	"timerfd_create": true, "inotify_init": true, "inotify_init1": true, "userfaultfd": true,
+	"io_uring_setup": true, "bpf": true, "fchdir": true, "fchmod": true, "fchown": true,
+	"ftruncate": true, "flock": true,
+	// paths relative to a directory fd or the cwd
+	"mkdir": true, "mkdirat": true, "rmdir": true, "unlink": true, "unlinkat": true,
+	"rename": true, "renameat": true, "renameat2": true, "link": true, "linkat": true,
+	"symlink": true, "symlinkat": true, "chmod": true, "fchmodat": true, "chown": true,
+	"lchown": true, "fchownat": true, "mknod": true, "mknodat": true,
+}
+
+// netSyscalls use sockets: with one of them selected, repair adds socket and bind (the
+// socket's family and local address) besides close.
+var netSyscalls = map[string]bool{
+	"socket": true, "socketpair": true, "connect": true, "accept": true, "accept4": true,
+	"bind": true, "listen": true, "sendto": true, "recvfrom": true, "sendmsg": true,
+	"recvmsg": true, "sendmmsg": true, "recvmmsg": true, "send": true, "recv": true,
+	"getsockopt": true, "setsockopt": true, "shutdown": true,
+}
+
+// RepairSet is what base_syscalls.repair adds to a selection: the minimal syscalls Saker's
+// state engine needs to give the selected syscalls' events their process, fd and network
+// context.
+func RepairSet(sel []string) []string {
+	out := append([]string(nil), repairProcess...)
+	fd, net := false, false
+	for _, n := range sel {
+		fd = fd || fdSyscalls[n] || netSyscalls[n]
+		net = net || netSyscalls[n]
 	}
-	names := map[string]bool{}
-	for _, c := range codes {
-		names[event.Table[c].Name] = true
+	if fd {
+		out = append(out, "close", "chdir", "fchdir")
 	}
-	for _, n := range probe.Supported() {
-		code, _ := probe.EventCode(n)
-		if all || names[n] || names[event.Table[code].Name] {
-			want[n] = true
+	if net {
+		out = append(out, "socket", "bind")
+	}
+	return out
+}
+
+// SyscallSelection returns the probe's syscalls for a ruleset and Falco's base_syscalls:
+//   - all: every supported syscall (read and write included);
+//   - otherwise the syscalls the enabled syscall rules can match (all of them for a rule
+//     that matches every event type), plus the state set when custom_set names no syscall
+//     and repair is off (the default), or else plus the custom_set names and, with repair,
+//     RepairSet of the result;
+//   - then the custom_set's !name entries are removed.
+//
+// A name the probe does not support is an error naming it.
+func SyscallSelection(rs *engine.Ruleset, b config.BaseSyscalls) ([]string, error) {
+	supported := probe.Supported()
+	known := map[string]bool{}
+	for _, n := range supported {
+		known[n] = true
+	}
+	var add, remove []string
+	for _, n := range b.CustomSet {
+		name, neg := strings.CutPrefix(n, "!")
+		if !known[name] {
+			return nil, fmt.Errorf("base_syscalls.custom_set: %q is not a syscall the probe supports", name)
+		}
+		if neg {
+			remove = append(remove, name)
+		} else {
+			add = append(add, name)
 		}
 	}
+	want := map[string]bool{}
+	if b.All {
+		for _, n := range supported {
+			want[n] = true
+		}
+	} else {
+		var codes []uint16
+		all := false
+		if rs != nil {
+			codes, all = rs.EventCodes("syscall")
+		}
+		names := map[string]bool{}
+		for _, c := range codes {
+			names[event.Table[c].Name] = true
+		}
+		for _, n := range supported {
+			code, _ := probe.EventCode(n)
+			if all || names[n] || names[event.Table[code].Name] {
+				want[n] = true
+			}
+		}
+		if len(add) == 0 && !b.Repair {
+			for _, n := range stateSyscalls {
+				want[n] = true
+			}
+		}
+		for _, n := range add {
+			want[n] = true
+		}
+		if b.Repair {
+			cur := make([]string, 0, len(want))
+			for n := range want {
+				cur = append(cur, n)
+			}
+			for _, n := range RepairSet(cur) {
+				want[n] = true
+			}
+		}
+	}
+	for _, n := range remove {
+		delete(want, n)
+	}
 	out := make([]string, 0, len(want))
-	for _, n := range probe.Supported() {
+	for _, n := range supported {
 		if want[n] {
 			out = append(out, n)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // Host is the state of the host when capture starts: processes, their fds, users and groups
@@ -125,7 +237,11 @@ func (s *ProbeSource) RulesChanged(rs *Rules) {
 	if s.All {
 		return
 	}
-	sel := ProbeSelection(rs.Ruleset)
+	sel, err := SyscallSelection(rs.Ruleset, rs.Base)
+	if err != nil { // LoadRuleFiles checked the names: not reached
+		fmt.Fprintf(s.log(), "saker: %v\n", err)
+		sel = ProbeSelection(rs.Ruleset)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.syscalls = sel

@@ -9,6 +9,7 @@ import (
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/config"
 	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/probe"
 	"github.com/saker-sec/saker/pkg/rules/engine"
 	"github.com/saker-sec/saker/pkg/rules/loader"
 	"github.com/saker-sec/saker/pkg/state"
@@ -73,16 +74,63 @@ func ApplyRules(c *config.Config, coll *loader.Collection) (warns []loader.Messa
 		}
 	}
 	for _, ao := range c.AppendOutput {
-		if ao.ExtraOutput == "" {
-			continue
-		}
 		for _, r := range coll.Rules {
-			if matches(ao.Match, r) {
+			if !matches(ao.Match, r) {
+				continue
+			}
+			if ao.ExtraOutput != "" {
 				r.Output.Value = strings.TrimSpace(r.Output.Value + " " + ao.ExtraOutput)
+			}
+			if ao.SuggestedOutput && r.Source == "syscall" {
+				r.Output.Value = SuggestOutput(r.Output.Value)
 			}
 		}
 	}
 	return warns
+}
+
+// suggestedFields are the fields Falco's container plugin marks as suggested for output, in
+// its order, each appended as name=%field (the field with _ for .).
+var suggestedFields = []string{
+	"container.id", "container.name", "container.image.repository", "container.image.tag",
+	"k8s.pod.name", "k8s.ns.name",
+}
+
+// SuggestOutput appends to a syscall rule's output the suggested fields it does not already
+// print (as %field or %{field}), in Falco's form: " container_id=%container.id ...".
+func SuggestOutput(out string) string {
+	var b strings.Builder
+	b.WriteString(strings.TrimRight(out, " \t\n"))
+	for _, f := range suggestedFields {
+		if printsField(out, f) {
+			continue
+		}
+		b.WriteString(" " + strings.ReplaceAll(f, ".", "_") + "=%" + f)
+	}
+	return b.String()
+}
+
+// printsField reports whether an output template references field f itself (not a longer
+// field that starts with the same name, nor f with an argument).
+func printsField(out, f string) bool {
+	if strings.Contains(out, "%{"+f+"}") || strings.Contains(out, "%("+f+")") {
+		return true
+	}
+	for i := 0; ; {
+		j := strings.Index(out[i:], "%"+f)
+		if j < 0 {
+			return false
+		}
+		end := i + j + 1 + len(f)
+		if end == len(out) || !isFieldChar(out[end]) {
+			return true
+		}
+		i = end
+	}
+}
+
+func isFieldChar(c byte) bool {
+	return c == '.' || c == '_' || c == '[' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // cfgMessage is a rules-load message located at a configuration key.
@@ -94,8 +142,9 @@ func cfgMessage(c *config.Config, path, msg string) loader.Message {
 // Rules is a compiled ruleset with the settings the run loop applies around it.
 type Rules struct {
 	Ruleset  *engine.Ruleset
-	First    bool    // rule_matching: first
-	Extras   *Extras // append_output extra_fields; nil when none
+	First    bool                // rule_matching: first
+	Extras   *Extras             // append_output extra_fields; nil when none
+	Base     config.BaseSyscalls // base_syscalls: the live probe's selection besides the rules'
 	Files    []string
 	LoadTime time.Duration
 }
@@ -144,6 +193,11 @@ func LoadRuleFiles(c *config.Config, files []loader.File, sources map[string]fie
 			}
 		}
 	}
+	for i, n := range c.BaseSyscalls.CustomSet {
+		if _, ok := probe.EventCode(strings.TrimPrefix(n, "!")); !ok {
+			errs = append(errs, cfgMessage(c, sprintf("base_syscalls.custom_set[%d]", i), sprintf("%q is not a syscall the probe supports", strings.TrimPrefix(n, "!"))))
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errs, warns
 	}
@@ -157,7 +211,7 @@ func LoadRuleFiles(c *config.Config, files []loader.File, sources map[string]fie
 	if len(xerrs) > 0 {
 		return nil, xerrs, warns
 	}
-	return &Rules{Ruleset: rs, First: c.RuleMatching != "all", Extras: x, Files: paths, LoadTime: time.Since(start)}, nil, warns
+	return &Rules{Ruleset: rs, First: c.RuleMatching != "all", Extras: x, Base: c.BaseSyscalls, Files: paths, LoadTime: time.Since(start)}, nil, warns
 }
 
 // Extras are append_output's extra_fields, bound per rule.

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"github.com/saker-sec/saker/internal/testshared"
 	"github.com/saker-sec/saker/pkg/config"
 	"io"
@@ -242,4 +243,66 @@ func itoa(n int64) string {
 		s = "-" + s
 	}
 	return s
+}
+
+// suggested_output (on by default, as in Falco): every syscall alert carries the container
+// and Kubernetes fields in its text, in Falco's form, and in output_fields; a field the rule
+// already prints is not repeated.
+func TestSuggestedOutputDefault(t *testing.T) {
+	capture := filepath.Join(sharedDir(t), "captures", "curl_google.scap")
+	rulesFile := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(rulesFile, []byte(`
+- rule: Open by cat
+  desc: x
+  condition: evt.type in (open, openat) and evt.dir=<
+  output: "open %fd.name by %proc.name in %container.name"
+  priority: WARNING
+`), 0o600)
+	as := replay(t, capture, rulesFile, "json_output: true\n")
+	if len(as) == 0 {
+		t.Fatal("no alerts")
+	}
+	for _, a := range as {
+		for _, f := range []string{"container.id", "container.name", "container.image.repository", "container.image.tag", "k8s.pod.name", "k8s.ns.name"} {
+			if _, ok := a.OutputFields[f]; !ok {
+				t.Fatalf("output_fields lack %s: %v", f, a.OutputFields)
+			}
+		}
+		want := " container_id=" + str(a.OutputFields["container.id"]) +
+			" container_image_repository=" + str(a.OutputFields["container.image.repository"]) +
+			" container_image_tag=" + str(a.OutputFields["container.image.tag"]) +
+			" k8s_pod_name=" + str(a.OutputFields["k8s.pod.name"]) +
+			" k8s_ns_name=" + str(a.OutputFields["k8s.ns.name"])
+		if !strings.HasSuffix(a.Output, want) {
+			t.Fatalf("output %q does not end with %q", a.Output, want)
+		}
+		if strings.Contains(a.Output, "container_name=") {
+			t.Fatalf("container.name repeated: %q", a.Output)
+		}
+	}
+	// turned off: the rule's own output only
+	as = replay(t, capture, rulesFile, "append_output: []\n")
+	if len(as) == 0 || strings.Contains(as[0].Output, "container_id=") || as[0].OutputFields["k8s.ns.name"] != nil {
+		t.Fatalf("without suggested_output: %q %v", as[0].Output, as[0].OutputFields)
+	}
+}
+
+// str is a value of output_fields as the text line prints it (a missing value is null there).
+func str(v any) string {
+	if v == nil {
+		return "<NA>"
+	}
+	return fmt.Sprint(v)
+}
+
+func TestSuggestOutput(t *testing.T) {
+	for in, want := range map[string]string{
+		"x": "x container_id=%container.id container_name=%container.name container_image_repository=%container.image.repository container_image_tag=%container.image.tag k8s_pod_name=%k8s.pod.name k8s_ns_name=%k8s.ns.name",
+		"a %container.id b %k8s.ns.name %container.image.repository %container.image.tag %container.name %k8s.pod.name": "a %container.id b %k8s.ns.name %container.image.repository %container.image.tag %container.name %k8s.pod.name",
+		"%container.ids %{k8s.pod.name} %(k8s.ns.name) %container.image.tag[0] %container.name":                         "%container.ids %{k8s.pod.name} %(k8s.ns.name) %container.image.tag[0] %container.name container_id=%container.id container_image_repository=%container.image.repository container_image_tag=%container.image.tag",
+	} {
+		if got := SuggestOutput(in); got != want {
+			t.Errorf("SuggestOutput(%q)\n = %q\nwant %q", in, got, want)
+		}
+	}
 }

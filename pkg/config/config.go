@@ -34,6 +34,7 @@ type Config struct {
 	WatchConfigFiles           bool           `yaml:"watch_config_files"`
 	Priority                   Priority       `yaml:"priority"`
 	RuleMatching               RuleMatching   `yaml:"rule_matching"`
+	BaseSyscalls               BaseSyscalls   `yaml:"base_syscalls"`
 	JSONOutput                 bool           `yaml:"json_output"`
 	JSONIncludeOutputProperty  bool           `yaml:"json_include_output_property"`
 	JSONIncludeTagsProperty    bool           `yaml:"json_include_tags_property"`
@@ -55,6 +56,48 @@ type Config struct {
 	// Files lists the files the configuration was read from (for reload watching).
 	Files []string `yaml:"-"`
 	pos   map[string]Pos
+}
+
+// BaseSyscalls is base_syscalls, Falco's keys for what the live probe selects besides the
+// syscalls the rules match: All selects every supported syscall; CustomSet replaces the
+// built-in state set with these names (a "!name" entry removes name from the result);
+// Repair adds the minimal set the state engine needs for the rules' and custom syscalls.
+type BaseSyscalls struct {
+	CustomSet SyscallSet `yaml:"custom_set"`
+	Repair    bool       `yaml:"repair"`
+	All       bool       `yaml:"all"`
+}
+
+// SyscallSet is a list of syscall names, each optionally prefixed with ! (written bare, YAML
+// reads !name as a tag: it is taken as the name).
+type SyscallSet []string
+
+func (s *SyscallSet) decodeNode(d *decoder, path string, n *yaml.Node) {
+	*s = nil
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+	}
+	for i, c := range items {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		d.pos[p] = d.at(c)
+		name := c.Value
+		if c.Kind == yaml.ScalarNode && name == "" && strings.HasPrefix(c.Tag, "!") && !strings.HasPrefix(c.Tag, "!!") {
+			name = c.Tag
+		}
+		if c.Kind == yaml.ScalarNode && c.Value != "" && strings.HasPrefix(c.Tag, "!") && !strings.HasPrefix(c.Tag, "!!") {
+			d.errorf(c, p, "YAML reads %s here as a tag: quote it (\"%s\")", c.Tag, strings.TrimSuffix(c.Tag, ","))
+			continue
+		}
+		if c.Kind != yaml.ScalarNode || strings.TrimPrefix(name, "!") == "" {
+			d.errorf(c, p, "want a syscall name or !name")
+			continue
+		}
+		*s = append(*s, name)
+	}
 }
 
 // OutputsQueue is outputs_queue.

@@ -188,6 +188,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("json_output: true\nhttp_output: {enabled: true, url: 'http://x'}\n"), "rules_files[]=/x")
 	f.Add([]byte("rules:\n  - disable: {rule: '*'}\nappend_output:\n  - match: {tag: a}\n    extra_fields: [a, {b: c}]\n"), "a.b[0]=1")
 	f.Add([]byte("webserver: &w {enabled: true}\nstdout_output: *w\n"), "http_output.headers.X=${HOME}")
+	f.Add([]byte("base_syscalls:\n  custom_set:\n    - !close\n    - execve\n  repair: true\n"), "rules[].disable.rule=Read *")
+	f.Add([]byte("base_syscalls: {custom_set: [!x, y], all: true}\n"), "base_syscalls.custom_set[]=!close")
 	f.Fuzz(func(t *testing.T, doc []byte, o string) {
 		c, err := Parse("fuzz.yaml", doc, []string{o})
 		if err != nil {
@@ -200,4 +202,47 @@ func FuzzParse(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// -o takes Falco's documented forms verbatim: rules[].disable.rule=NAME, rules[].enable.tag=T,
+// and bare strings YAML would not read as strings (`*` is an alias in YAML, `a #b` a comment).
+func TestOverrideFalcoForms(t *testing.T) {
+	c, err := Parse("x.yaml", []byte("rules:\n  - enable: {rule: First}\n"), []string{
+		"rules[].disable.rule=*",
+		"rules[].enable.tag=network",
+		"rules[].disable.rule=Read *",
+		"rules[].enable.rule=Read sensitive file #2",
+		"rules[0].disable.tag=a b",
+		"file_output.filename=*out",
+		"syslog_output.tag=&x",
+		"rules_files=[/a.yaml, /b.yaml]",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []RuleSelector{{Tag: "a b"}, {Rule: "*"}, {Enable: true, Tag: "network"}, {Rule: "Read *"}, {Enable: true, Rule: "Read sensitive file #2"}}
+	if !reflect.DeepEqual(c.Rules, want) {
+		t.Errorf("rules %+v\nwant %+v", c.Rules, want)
+	}
+	if c.FileOutput.Filename != "*out" || c.SyslogOutput.Tag != "&x" {
+		t.Errorf("strings %q %q", c.FileOutput.Filename, c.SyslogOutput.Tag)
+	}
+	if !reflect.DeepEqual(c.RulesFiles, []string{"/a.yaml", "/b.yaml"}) {
+		t.Errorf("rules_files %v", c.RulesFiles)
+	}
+	if p := c.PosOf("rules[1]"); !strings.HasPrefix(p.Source, "-o #1") {
+		t.Errorf("position of rules[1]: %v", p)
+	}
+	for o, msg := range map[string]string{
+		"rules[].remove.rule=x":     "rules[1].remove: unknown key",
+		"rules[].disable.name=x":    "rules[1].disable.name: unknown key (want rule or tag)",
+		"rules[].disable.rule=":     "empty value",
+		"rules[].disable.rule[0]=x": "takes no list index",
+		"rules[].disable=x":         "want a mapping with one key, rule or tag",
+	} {
+		_, err := Parse("x.yaml", []byte("rules:\n  - enable: {rule: First}\n"), []string{o})
+		if err == nil || !strings.Contains(err.Error(), msg) || !strings.Contains(err.Error(), "-o #1 ("+o+")") {
+			t.Errorf("%s: error %v, want %q", o, err, msg)
+		}
+	}
 }

@@ -311,14 +311,10 @@ func (d *decoder) override(src, o string, c *Config) {
 		d.errorf(nil, "", "want key.path=value")
 		return
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal([]byte(val), &root); err != nil {
+	n, err := overrideValue(val)
+	if err != nil {
 		d.errorf(nil, key, "bad value: %v", strings.TrimPrefix(err.Error(), "yaml: "))
 		return
-	}
-	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: ""}
-	if len(root.Content) > 0 {
-		n = root.Content[0]
 	}
 	d.expand(n, key)
 	v := reflect.ValueOf(c).Elem()
@@ -341,6 +337,20 @@ func (d *decoder) override(src, o string, c *Config) {
 			}
 		}
 		last := si == len(segs)-1
+		if v.CanAddr() && si > 0 {
+			if _, ok := v.Addr().Interface().(nodeDecoder); ok {
+				// a type that decodes itself (rules[].disable.rule=NAME): the rest of the
+				// key becomes nested mappings around the value
+				for i := len(segs) - 1; i >= si; i-- {
+					if strings.ContainsAny(segs[i], "[]") {
+						d.errorf(nil, key, "%s takes no list index", segs[i])
+						return
+					}
+					n = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{{Kind: yaml.ScalarNode, Tag: "!!str", Value: segs[i]}, n}}
+				}
+				break
+			}
+		}
 		switch v.Kind() {
 		case reflect.Struct:
 			fi, ok := fieldIndex(v.Type())[name]
@@ -389,6 +399,42 @@ func (d *decoder) override(src, o string, c *Config) {
 		}
 	}
 	d.value(path, n, v)
+}
+
+// overrideValue reads the value of a -o override as YAML, as Falco does, except that a value
+// Falco's documentation writes bare (`*`, `Read *`, `*x`, `!name`, `a #b`) is the string as given:
+// a value that is not YAML, or that YAML would read as an alias, an anchor, a tag or with a
+// comment.
+// A value that opens a flow list or mapping or a quoted string must be valid YAML.
+func overrideValue(val string) (*yaml.Node, error) {
+	str := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val}
+	var root yaml.Node
+	if err := yaml.Unmarshal([]byte(val), &root); err != nil {
+		if t := strings.TrimSpace(val); t != "" && strings.ContainsRune("[{\"'", rune(t[0])) {
+			return nil, err
+		}
+		return str, nil
+	}
+	if len(root.Content) == 0 {
+		return str, nil
+	}
+	n := root.Content[0]
+	surprising := false
+	var walk func(*yaml.Node)
+	walk = func(x *yaml.Node) {
+		localTag := strings.HasPrefix(x.Tag, "!") && !strings.HasPrefix(x.Tag, "!!") && x.Style&yaml.TaggedStyle != 0
+		if x.Kind == yaml.AliasNode || x.Anchor != "" || localTag || x.HeadComment != "" || x.LineComment != "" || x.FootComment != "" {
+			surprising = true
+		}
+		for _, c := range x.Content {
+			walk(c)
+		}
+	}
+	walk(&root)
+	if surprising {
+		return str, nil
+	}
+	return n, nil
 }
 
 // Priority is a rule priority (priority key), numbered like Falco's rule priorities and
@@ -492,6 +538,7 @@ type RuleSelector struct {
 }
 
 func (r *RuleSelector) decodeNode(d *decoder, path string, n *yaml.Node) {
+	*r = RuleSelector{}
 	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
 		d.errorf(n, path, "want a mapping with one key, enable or disable")
 		return
@@ -538,11 +585,14 @@ func (r RuleSelector) MarshalYAML() (any, error) {
 	return map[string]any{op: sel}, nil
 }
 
-// AppendOutput is one entry of append_output.
+// AppendOutput is one entry of append_output. SuggestedOutput appends the fields Falco's
+// container plugin suggests for output (container and Kubernetes identity) to the matching
+// syscall rules, as Falco does.
 type AppendOutput struct {
-	Match       AppendMatch  `yaml:"match"`
-	ExtraOutput string       `yaml:"extra_output"`
-	ExtraFields []ExtraField `yaml:"extra_fields"`
+	Match           AppendMatch  `yaml:"match"`
+	ExtraOutput     string       `yaml:"extra_output"`
+	ExtraFields     []ExtraField `yaml:"extra_fields"`
+	SuggestedOutput bool         `yaml:"suggested_output"`
 }
 
 // AppendMatch selects rules; every non-empty condition must hold.
