@@ -117,7 +117,7 @@ grep -qi "restart" %[1]s/apt.out || { echo "needrestart did not run after apt-ge
 # unattended-upgrade's dry run resolves every upgrade (minutes on a loaded machine): it runs
 # beside the next steps, bounded to 150s (timeout's 124 is accepted: its start, cache, lock and
 # log handling are what a server sees every day)
-( timeout -k 10 150 unattended-upgrade --dry-run >uu.out 2>&1; echo $? > uu.rc ) & UU=$!
+( timeout -k 10 150 unattended-upgrade --dry-run >uu.out 2>&1 && echo 0 > uu.rc || echo $? > uu.rc ) & UU=$!
 mkdir -p logs && echo line > logs/app.log
 printf '%%s {\n rotate 2\n compress\n missingok\n postrotate\n  echo rotated > %[1]s/logs/postrotate.out\n endscript\n}\n' %[1]s/logs/app.log > logrotate.conf
 logrotate -f -s %[1]s/logrotate.state logrotate.conf
