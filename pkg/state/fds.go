@@ -672,3 +672,21 @@ func (e *Engine) inferAddr(dst netip.Addr, v6 bool) netip.Addr {
 	}
 	return netip.IPv4Unspecified()
 }
+
+// ResolvePath is the path a relative path argument names, as libsinsp resolves an event's
+// FSPATH (against the thread's cwd) and FSRELPATH (against its dirfd argument; AT_FDCWD is
+// the cwd) arguments for evt.arg: ".", ".." and repeated slashes cleaned, "<UNKNOWN>" before
+// the name when the dirfd is not a known fd. An absolute name is returned cleaned.
+func (e *Engine) ResolvePath(t *Thread, name string, dirfd int64, hasDirfd bool) string {
+	if t == nil || name == "" {
+		return concatPaths("", name)
+	}
+	if !hasDirfd {
+		return concatPaths(t.Main().Cwd, name)
+	}
+	dir, known := e.parseDirfd(t, name, dirfd)
+	if !known {
+		return concatPaths("<UNKNOWN>", name)
+	}
+	return concatPaths(dir, name)
+}

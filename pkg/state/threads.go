@@ -605,6 +605,9 @@ func (e *Engine) onChroot(ctx *Context) {
 
 func (e *Engine) onSetID(ctx *Context, user bool) {
 	ev := ctx.Ev
+	if user {
+		ctx.PrevUID = ctx.Thread.UID
+	}
 	if r, ok := res(ev); !ok || r != 0 {
 		return
 	}

@@ -303,6 +303,9 @@ type Context struct {
 
 	// OldFDName is the fd's name before this event (fd.name_changed compares it with FD.Name).
 	OldFDName string
+	// PrevUID is the thread's effective uid before a setuid/setreuid/setresuid exit (set for
+	// those events only, successful or not; user.prev_uid reads it).
+	PrevUID uint32
 }
 
 // group is what the threads of one process share.

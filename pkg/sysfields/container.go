@@ -7,6 +7,7 @@ import (
 
 	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/rules/compiler"
 	"github.com/saker-sec/saker/pkg/state"
 )
 
@@ -66,7 +67,11 @@ func findMount(in *container.Info, field, arg string) (container.Mount, bool) {
 		return container.Mount{}, false
 	}
 	for _, m := range in.Mounts {
-		if (field == "container.mount.source" && m.Dest == arg) || (field != "container.mount.source" && m.Source == arg) {
+		p := m.Source
+		if field == "container.mount.source" {
+			p = m.Dest
+		}
+		if compiler.Glob(arg, p, false) { // libsinsp mount_by_source/mount_by_dest: fnmatch
 			return m, true
 		}
 	}
@@ -149,10 +154,18 @@ func containerMetaField(name, arg string) func(c *state.Context) (fields.Value, 
 		})
 	case "container.mount", "container.mount.source", "container.mount.dest", "container.mount.mode",
 		"container.mount.rdwr", "container.mount.propagation":
-		return info(func(in *container.Info) (fields.Value, bool) {
+		// No such mount (or no metadata, or the host) is the string "<NA>", which is how
+		// Falco renders it and what the upstream rules compare with: sensitive_mount tests
+		// `not container.mount.dest[/proc*] in ("<NA>","N/A")`, true for every container
+		// if a missing mount had no value at all.
+		return func(c *state.Context) (fields.Value, bool) {
+			in, ok := containerInfo(c)
+			if !ok {
+				return str(naString)
+			}
 			m, ok := findMount(in, name, arg)
 			if !ok {
-				return fields.Value{}, false
+				return str(naString)
 			}
 			switch name {
 			case "container.mount.source":
@@ -167,7 +180,7 @@ func containerMetaField(name, arg string) func(c *state.Context) (fields.Value, 
 				return str(m.Propagation)
 			}
 			return str(mountText(m))
-		})
+		}
 	case "container.start_ts":
 		return info(func(in *container.Info) (fields.Value, bool) {
 			if in.StartTS() == 0 {

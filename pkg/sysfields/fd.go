@@ -575,6 +575,19 @@ func (s *Source) userField(name string) (func(c *state.Context) (fields.Value, b
 	switch name {
 	case "user.uid":
 		return on(thread, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.UID)) }), nil
+	case "user.prev_uid":
+		return func(c *state.Context) (fields.Value, bool) {
+			if c.Thread == nil {
+				return fields.Value{}, false
+			}
+			if ev := c.Ev; ev != nil && ev.Info != nil && ev.Info.Dir == 'X' {
+				switch ev.Info.Name {
+				case "setuid", "setreuid", "setresuid":
+					return num(uint64(c.PrevUID))
+				}
+			}
+			return num(uint64(c.Thread.UID))
+		}, nil
 	case "user.name":
 		return user(func(u event.User) (fields.Value, bool) { return str(u.Name) }, thrUID), nil
 	case "user.homedir":

@@ -247,7 +247,15 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 	case "proc.pid":
 		return on(self, getPid), nil
 	case "proc.ppid":
-		return on(proc, func(t *state.Thread) (fields.Value, bool) { return inum(t.PTID) }), nil
+		// The parent's process id (getppid(2)): the state engine's parent link is the thread
+		// that forked (libsinsp's m_ptid), which for a multithreaded parent can be one of its
+		// threads; its tgid is the process. Unknown parent thread: the link as it is.
+		return on(proc, func(t *state.Thread) (fields.Value, bool) {
+			if p := s.parent(t); p != nil && p.PID > 0 {
+				return inum(p.PID)
+			}
+			return inum(t.PTID)
+		}), nil
 	case "proc.vpid":
 		return on(proc, func(t *state.Thread) (fields.Value, bool) {
 			if t.VPID < 0 {

@@ -78,7 +78,22 @@ func (r *renderer) param(c *state.Context, ev *event.Event, i int) (val, res str
 			res = errnoName(-v)
 		}
 		return val, res
-	case event.PTCharbuf, event.PTFspath, event.PTFsrelpath:
+	case event.PTFspath, event.PTFsrelpath:
+		// A relative path is shown with what it resolves to, as sysdig does
+		// ("path=.x(/cwd/.x)"), and evt.arg.NAME is the resolved path.
+		name := ev.Str(i)
+		val = sanitize(name)
+		if name == "" || name[0] == '/' || r.st == nil || c == nil || c.Thread == nil {
+			return val, ""
+		}
+		dirfd, hasDirfd := int64(0), false
+		if p.Type == event.PTFsrelpath {
+			if j := dirfdParam(info, i); j >= 0 && ev.Has(j) {
+				dirfd, hasDirfd = ev.Int(j), true
+			}
+		}
+		return val, sanitize(r.st.ResolvePath(c.Thread, name, dirfd, hasDirfd))
+	case event.PTCharbuf:
 		return sanitize(ev.Str(i)), ""
 	case event.PTBytebuf:
 		return printableBuf(b), ""
@@ -470,4 +485,15 @@ func enumName(table string, v uint32) string {
 		}
 	}
 	return ""
+}
+
+// dirfdParam is the index of the directory fd a FSRELPATH param i is relative to: the
+// nearest fd param before it (dirfd, olddirfd/newdirfd, olddir/newdir, linkdirfd), or -1.
+func dirfdParam(info *event.Info, i int) int {
+	for j := i - 1; j >= 0; j-- {
+		if t := info.Params[j].Type; t == event.PTFd || t == event.PTFd32 {
+			return j
+		}
+	}
+	return -1
 }

@@ -83,6 +83,7 @@ func NewSourceWith(st *state.Engine, opts Options) *Source {
 // process categories of health probes (sinsp_threadinfo's m_category), which rules use to
 // silence health-check noise, and Saker's own probe fields (evt.is_io_uring, fd.realpath).
 var extraFields = []fields.Info{
+	{Name: "user.prev_uid", Type: fields.Uint64, Desc: "Saker: the thread's effective user id before the event, for setuid, setreuid and setresuid (so a rule can tell a real change of user from a no-op); user.uid for other events."},
 	{Name: "proc.is_container_healthcheck", Type: fields.Bool, Desc: "'true' if this process is running as a part of the container's health check."},
 	{Name: "proc.is_container_liveness_probe", Type: fields.Bool, Desc: "'true' if this process is running as a part of the container's liveness probe."},
 	{Name: "proc.is_container_readiness_probe", Type: fields.Bool, Desc: "'true' if this process is running as a part of the container's readiness probe."},

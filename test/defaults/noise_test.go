@@ -18,11 +18,50 @@ import (
 // severe are the priorities the benign workload must not raise.
 var severe = map[string]bool{"Emergency": true, "Alert": true, "Critical": true, "Error": true, "Warning": true}
 
-// TestBenignWorkloadNoise runs a benign workload under the package's saker (default rules): a
-// git clone of this repository, a go build of Saker from the clone, an apt-get reinstall of a
-// small package, `go test` of one small package (its binary runs from /tmp/go-build*),
-// `docker run --rm busybox true`, and `docker exec` into a running busybox
-// container (ls, ps, ping of its loopback). No alert of priority Warning or above may be attributable to it.
+// serverPackages are what a Debian server runs beside its applications and what the benign
+// workload exercises; the test installs them (non-interactive) before it starts.
+var serverPackages = []string{"needrestart", "unattended-upgrades", "logrotate", "man-db", "cron", "openssh-server", "openssh-client", "python3"}
+
+// installServerPackages installs serverPackages with apt-get (retrying while another process
+// holds the dpkg lock). needrestart is kept in list mode so that it never restarts a service.
+func installServerPackages(t *testing.T) {
+	t.Helper()
+	var missing []string
+	for _, p := range serverPackages {
+		if out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", p).Output(); err != nil || !strings.Contains(string(out), "install ok installed") {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	var last []byte
+	for i := 0; i < 30; i++ {
+		cmd := exec.Command("apt-get", append([]string{"install", "-y", "-q"}, missing...)...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive", "NEEDRESTART_MODE=l")
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return
+		}
+		last = out
+		if !strings.Contains(string(out), "lock") {
+			break
+		}
+		time.Sleep(10 * time.Second)
+	}
+	t.Fatalf("apt-get install %v failed:\n%s", missing, last)
+}
+
+// TestBenignWorkloadNoise runs a benign workload under the package's saker (default rules), the
+// work of a Debian server: a git clone of this repository, a go build of Saker from the clone,
+// `go test` of one small package (its binary runs from /tmp/go-build*), python3 -m compileall,
+// an apt-get reinstall of a small package with needrestart hooked into apt (it reads every
+// process's environment and maps), unattended-upgrade --dry-run, logrotate -f on a test
+// configuration (compress, postrotate script), mandb, cron running a job from /etc/cron.d, an
+// ssh login with a key to an sshd on 127.0.0.1, `docker run --rm busybox true` and `docker
+// exec` into a running busybox container (ls, ps, ping of its loopback). No alert of priority
+// Warning or above may be attributable to it. A systemd timer (systemd-run --on-active) is
+// part of it only where systemd is PID 1.
 //
 // Attribution (other tests run on this machine at the same time): an alert is the workload's
 // when its process is the workload's shell or descends from it (proc.apid[1..15] holds the
@@ -38,21 +77,74 @@ func TestBenignWorkloadNoise(t *testing.T) {
 	cidRm := filepath.Join(dir, "cid-rm")
 	cidExec := filepath.Join(dir, "cid-exec")
 	dk := fmt.Sprintf("%s -H unix://%s", dockertest.DockerCLI, dd.Socket)
+	installServerPackages(t)
+	tag := "saker-noise-" + stamp // in the command lines of the cron job, the timer and the ssh command
+	cronFile := "/etc/cron.d/" + tag
+	t.Cleanup(func() { os.Remove(cronFile) })
+	systemd := false
+	if b, err := os.ReadFile("/proc/1/comm"); err == nil && strings.TrimSpace(string(b)) == "systemd" {
+		systemd = true
+	} else {
+		t.Logf("PID 1 is %q, not systemd: no systemd-run timer in the workload", strings.TrimSpace(string(b)))
+	}
+	sshPort := 20000 + os.Getpid()%20000
+	// the administrator's part, before the mark: the cron job file, the ssh keys and sshd's
+	// configuration (writing them is what the persistence rules watch for)
+	setup := fmt.Sprintf(`set -e
+cd %[1]s
+echo "* * * * * root echo %[2]s > %[1]s/cron.out" > %[3]s
+mkdir -p /run/sshd
+ssh-keygen -q -t ed25519 -N '' -f hostkey && ssh-keygen -q -t ed25519 -N '' -f userkey
+cp userkey.pub authorized_keys
+printf 'ListenAddress 127.0.0.1\nPort %[4]d\nHostKey %[1]s/hostkey\nAuthorizedKeysFile %[1]s/authorized_keys\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM yes\nPidFile %[1]s/sshd.pid\n' > sshd_config
+`, dir, tag, cronFile, sshPort)
+	if out, err := exec.Command("/bin/bash", "-c", setup).CombinedOutput(); err != nil {
+		t.Fatalf("workload setup: %v\n%s", err, out)
+	}
 	script := fmt.Sprintf(`set -e
 cd %[1]s
 git clone -q %[2]s repo
 cd repo && go build -o %[1]s/saker-built ./cmd/saker && go test -count=1 -run NONE ./pkg/fields/ >/dev/null && cd ..
+mkdir -p py/pkg && printf 'def f():\n    return 1\n' > py/pkg/a.py && printf 'import os\n' > py/pkg/__init__.py
+python3 -m compileall -q py
+export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=l
 for i in $(seq 1 30); do
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall hostname >/dev/null 2>%[1]s/apt.err && break
+	apt-get install -y -q --reinstall hostname >%[1]s/apt.out 2>%[1]s/apt.err && break
 	sleep 10 # another process may hold the dpkg lock
 done
 [ "$i" -lt 30 ]
+grep -qi "restart" %[1]s/apt.out || { echo "needrestart did not run after apt-get"; cat %[1]s/apt.out; exit 1; }
+# unattended-upgrade's dry run resolves every upgrade (minutes on a loaded machine): it runs
+# beside the next steps, bounded to 150s (timeout's 124 is accepted: its start, cache, lock and
+# log handling are what a server sees every day)
+( timeout -k 10 150 unattended-upgrade --dry-run >uu.out 2>&1 && echo 0 > uu.rc || echo $? > uu.rc ) & UU=$!
+mkdir -p logs && echo line > logs/app.log
+printf '%%s {\n rotate 2\n compress\n missingok\n postrotate\n  echo rotated > %[1]s/logs/postrotate.out\n endscript\n}\n' %[1]s/logs/app.log > logrotate.conf
+logrotate -f -s %[1]s/logrotate.state logrotate.conf
+[ -s logs/postrotate.out ]
+mandb -q
+CRON=
+pgrep -x cron >/dev/null || { cron -f -L 0 & CRON=$!; } # a running cron runs the job as well
+for i in $(seq 1 80); do [ -s cron.out ] && break; sleep 1; done
+[ -z "$CRON" ] || { kill $CRON; wait $CRON 2>/dev/null || true; }
+[ -s cron.out ] || { echo "cron did not run the job"; exit 1; }
+/usr/sbin/sshd -D -e -f %[1]s/sshd_config 2>sshd.log & SSHD=$!
+for i in $(seq 1 50); do ssh -q -i userkey -p %[10]d -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=%[1]s/known_hosts root@127.0.0.1 "echo %[8]s; id -u" > ssh.out 2>ssh.err && break; sleep 0.2; done
+kill $SSHD; wait $SSHD 2>/dev/null || true
+grep -q %[8]s ssh.out || { echo "ssh login failed"; cat ssh.err sshd.log; exit 1; }
+wait $UU
+grep -qx '0\|124\|137' uu.rc || { echo "unattended-upgrade failed: $(cat uu.rc)"; cat uu.out; exit 1; }
+if [ %[11]t = true ]; then
+	systemd-run --quiet --on-active=1 --unit %[8]s /bin/sh -c "echo %[8]s > %[1]s/timer.out"
+	for i in $(seq 1 30); do [ -s timer.out ] && break; sleep 1; done
+	[ -s timer.out ]
+fi
 %[3]s run --rm --network none --cidfile %[4]s %[5]s true
 %[3]s run -d --network none --cidfile %[6]s --name %[7]s %[5]s sleep 120 >/dev/null
 %[3]s exec %[7]s ls / >/dev/null
 %[3]s exec %[7]s sh -c 'cat /etc/hostname; ps' >/dev/null
 %[3]s exec %[7]s ping -c 1 -W 2 127.0.0.1 >/dev/null
-`, dir, repoRoot, dk, cidRm, dockertest.Image, cidExec, name)
+`, dir, repoRoot, dk, cidRm, dockertest.Image, cidExec, name, tag, cronFile, sshPort, systemd)
 	t.Cleanup(func() { dd.Try("rm", "-f", name) })
 
 	n := saker.Mark()
@@ -115,6 +207,9 @@ done
 			}
 			if strings.Contains(v, name) {
 				return "runtime process of " + name
+			}
+			if strings.Contains(v, tag) {
+				return "command of the workload (cron job, timer or ssh command)"
 			}
 		}
 		return ""

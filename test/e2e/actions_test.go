@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -142,6 +144,39 @@ func actions() []action {
 			run(t, false, nil, argv...)
 			return []expect{{"Create Hidden Files or Directories", map[string]string{
 				"proc.name": "mkdir", "proc.cmdline": cmdline(argv...), "evt.type": "mkdir"}}}
+		}},
+		{"hidden directory by a relative path", func(t *testing.T, e *env) []expect {
+			// mkdir(".x") in the cwd: the rule tests evt.arg.path, which Falco resolves
+			// against the cwd (a relative path alone has no "/.").
+			argv := []string{"/usr/bin/mkdir", ".hidden-" + e.tok}
+			runIn(t, e.dir, argv...)
+			return []expect{{"Create Hidden Files or Directories", map[string]string{
+				"proc.name": "mkdir", "proc.cmdline": cmdline(argv...), "evt.type": "mkdir"}}}
+		}},
+		{"rename to a hidden name by a relative path", func(t *testing.T, e *env) []expect {
+			writeFile(t, filepath.Join(e.dir, "plain"), "x")
+			argv := []string{"/usr/bin/mv", "plain", ".plain-" + e.tok}
+			runIn(t, e.dir, argv...)
+			return []expect{{"Create Hidden Files or Directories", map[string]string{
+				"proc.name": "mv", "proc.cmdline": cmdline(argv...), "evt.type": "renameat2",
+				"evt.arg.newpath": filepath.Join(e.dir, ".plain-"+e.tok)}}}
+		}},
+		{"read a shell configuration file by a relative path", func(t *testing.T, e *env) []expect {
+			writeFile(t, filepath.Join(e.dir, ".zshrc"), "# "+e.tok)
+			argv := []string{"/usr/bin/python3", "-c", "open('.zshrc').read() # " + e.tok}
+			runIn(t, e.dir, argv...)
+			return []expect{{"Read Shell Configuration File", map[string]string{
+				"proc.name": "python3", "fd.name": filepath.Join(e.dir, ".zshrc"), "proc.cmdline": cmdline(argv...)}}}
+		}},
+		{"proc.ppid of a child forked by a thread", func(t *testing.T, e *env) []expect {
+			// The parent's process id, not the id of its thread that forked.
+			cmd := exec.Command(helperBin, "thread-spawn", "/usr/bin/true", ppidToken, e.tok)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
+			}
+			return []expect{{ppidRule, map[string]string{
+				"proc.ppid": strconv.Itoa(cmd.Process.Pid), "proc.pname": "sakerhelper",
+				"proc.cmdline": "true " + ppidToken + " " + e.tok}}}
 		}},
 		{"crontab", func(t *testing.T, e *env) []expect {
 			c := copyExe(t, "/usr/bin/true", filepath.Join(e.dir, "crontab"))

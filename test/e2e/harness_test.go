@@ -96,7 +96,7 @@ func setup() error {
 	}
 	helperBin = filepath.Join(runDir, "sakerhelper")
 	src := filepath.Join(repoRoot, "test", "e2e", "testdata", "helper.c")
-	if out, err := exec.Command("gcc", "-O1", "-Wall", "-o", helperBin, src).CombinedOutput(); err != nil {
+	if out, err := exec.Command("gcc", "-O1", "-Wall", "-pthread", "-o", helperBin, src).CombinedOutput(); err != nil {
 		return fmt.Errorf("gcc helper.c: %v\n%s", err, out)
 	}
 	return nil

@@ -167,7 +167,28 @@ const enableRules = `
   enabled: true
   override:
     enabled: replace
+- rule: E2E child of a thread
+  desc: a process started by the test's thread-spawn helper, to read its proc.ppid
+  condition: evt.type in (execve, execveat) and evt.dir=< and proc.cmdline contains "sakere2e-ppid"
+  output: child of a thread (ppid=%proc.ppid pid=%proc.pid pname=%proc.pname cmdline=%proc.cmdline)
+  priority: DEBUG
 `
+
+// ppidRule (in enableRules) shows proc.ppid of the processes whose command line has ppidToken.
+const (
+	ppidRule  = "E2E child of a thread"
+	ppidToken = "sakere2e-ppid"
+)
+
+// runIn runs argv in directory dir, failing the test when it fails.
+func runIn(t *testing.T, dir string, argv ...string) {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%q in %s: %v\n%s", argv, dir, err, out)
+	}
+}
 
 // liveRuleArgs are the -r flags of TestLive: the three upstream files, then enableRules.
 func liveRuleArgs(t *testing.T) []string {

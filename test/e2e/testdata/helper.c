@@ -3,6 +3,7 @@
  * Copies of this binary run under rule-relevant names (nginx, mysqld, ssh, tee, ...). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -38,6 +39,32 @@ static int inet(const char *addr, const char *port, struct sockaddr_in *sa) {
 	return inet_pton(AF_INET, addr, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
+/* thread_spawn: run on a second thread, which forks and execs spawn_argv, so the child's
+ * parent task is a thread that is not the process's main thread. */
+static char **spawn_argv;
+static int spawn_status = -1;
+
+static void *thread_spawn(void *unused) {
+	(void)unused;
+	if (syscall(SYS_gettid) == getpid()) {
+		fprintf(stderr, "helper: the spawning thread is the main thread\n");
+		return NULL;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		fail("fork");
+		return NULL;
+	}
+	if (pid == 0) {
+		execv(spawn_argv[0], spawn_argv);
+		_exit(127);
+	}
+	int st;
+	if (waitpid(pid, &st, 0) == pid && WIFEXITED(st))
+		spawn_status = WEXITSTATUS(st);
+	return NULL;
+}
+
 int main(int argc, char **argv) {
 	if (argc < 2) {
 		fprintf(stderr, "usage: helper ACTION ARGS...\n");
@@ -55,6 +82,14 @@ int main(int argc, char **argv) {
 		int st;
 		waitpid(p, &st, 0);
 		return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+	}
+	if (!strcmp(a, "thread-spawn") && argc >= 3) { /* thread-spawn PATH ARGS...: fork+exec from a thread */
+		pthread_t th;
+		spawn_argv = argv + 2;
+		if (pthread_create(&th, NULL, thread_spawn, NULL) != 0)
+			return fail("pthread_create");
+		pthread_join(th, NULL);
+		return spawn_status == 0 ? 0 : 1;
 	}
 	if (!strcmp(a, "memfd") && argc >= 3) { /* memfd SRC ARGS...: copy SRC to a memfd, fexecve it */
 		int src = open(argv[2], O_RDONLY);
