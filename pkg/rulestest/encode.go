@@ -14,8 +14,8 @@ import (
 // encodeRecord builds a scap event record (26-byte header with nparams, u16 or u32 param
 // lengths, values) of the current version of name/dir from params given by name. Params not
 // given get their type's zero value (so every param of the layout is present, as the probe
-// writes them).
-func encodeRecord(name string, dir byte, ts uint64, tid int64, params map[string]any) ([]byte, error) {
+// writes them). ext are extension params, appended after the table's (see event.Ext).
+func encodeRecord(name string, dir byte, ts uint64, tid int64, params map[string]any, ext ...[]byte) ([]byte, error) {
 	code := event.Current(name, dir)
 	if code == 0xFFFF {
 		return nil, fmt.Errorf("unknown event type %q", name)
@@ -34,6 +34,9 @@ func encodeRecord(name string, dir byte, ts uint64, tid int64, params map[string
 		}
 		vals[i] = b
 	}
+	if len(vals)+len(ext) > event.MaxParams {
+		return nil, fmt.Errorf("%s: too many params with the extension params", name)
+	}
 	if used != len(params) {
 		var unknown []string
 		for k := range params {
@@ -48,6 +51,7 @@ func encodeRecord(name string, dir byte, ts uint64, tid int64, params map[string
 		}
 		return nil, fmt.Errorf("%s: unknown param(s) %s (the event has: %s)", name, strings.Join(unknown, ", "), strings.Join(known, ", "))
 	}
+	vals = append(vals, ext...)
 	lsize := 2
 	if info.Flags&event.EFLargePayload != 0 {
 		lsize = 4

@@ -3,6 +3,7 @@ package rulestest
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -219,4 +220,45 @@ func FuzzParse(f *testing.F) {
 		}
 		r.Run([]*Suite{s})
 	})
+}
+
+// TestExtParams checks that the compact form's `realpath` and `io_uring` keys reach
+// fd.realpath and evt.is_io_uring as the live probe's extension params do, and that
+// fd.realpath falls back to fd.name without them.
+func TestExtParams(t *testing.T) {
+	r, err := NewRunner([]loader.File{{Name: "ext.yaml", Data: []byte(`
+- required_engine_version: 0.50.0
+- rule: Resolved shadow
+  desc: test rule
+  condition: evt.type = openat and evt.dir=< and fd.realpath = /etc/shadow
+  output: shadow (name=%fd.name real=%fd.realpath uring=%evt.is_io_uring)
+  priority: WARNING
+- rule: Uring connect
+  desc: test rule
+  condition: evt.type = connect and evt.dir=< and evt.is_io_uring = true
+  output: uring connect (conn=%fd.name)
+  priority: WARNING
+`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := runYAML(t, r, `tests:
+  - {name: pass symlink, proc: {name: cat}, event: {type: openat, name: /tmp/l, realpath: /etc/shadow}, expect: [{rule: Resolved shadow, output: {fd.name: /tmp/l, fd.realpath: /etc/shadow, evt.is_io_uring: false}}]}
+  - {name: pass uring symlink, proc: {name: cat}, event: {type: openat, name: /tmp/l, realpath: /etc/shadow, io_uring: true}, expect: [{rule: Resolved shadow, output: {fd.realpath: /etc/shadow, evt.is_io_uring: true}}]}
+  - {name: pass fallback, proc: {name: cat}, event: {type: openat, name: /etc/shadow}, expect: [{rule: Resolved shadow, output: {fd.realpath: /etc/shadow, evt.is_io_uring: false}}]}
+  - {name: pass no realpath, proc: {name: cat}, event: {type: openat, name: /tmp/l}, expect: []}
+  - {name: pass uring connect, proc: {name: x}, event: {type: connect, tuple: "127.0.0.1:5000->127.0.0.1:80", io_uring: true}, expect: [Uring connect]}
+  - {name: pass syscall connect, proc: {name: x}, event: {type: connect, tuple: "127.0.0.1:5000->127.0.0.1:80"}, expect: []}
+  - {name: fail realpath on connect, proc: {name: x}, event: {type: connect, tuple: "127.0.0.1:5000->127.0.0.1:80", realpath: /x}, expect: []}
+  - {name: fail io_uring not bool, proc: {name: x}, event: {type: connect, io_uring: 3}, expect: []}
+`)
+	for _, x := range res {
+		want := strings.HasPrefix(x.Case.Name, "pass")
+		if x.Passed() != want {
+			t.Errorf("%s: passed=%v, want %v (failures: %v)", x.Case.Name, x.Passed(), want, x.Failures)
+		}
+		if !want && !strings.Contains(fmt.Sprint(x.Failures), "`") {
+			t.Errorf("%s: failures %v do not name the bad key", x.Case.Name, x.Failures)
+		}
+	}
 }

@@ -20,6 +20,12 @@
 //	        output: {proc.name: cat}           # output fields the alert must carry
 //	    expect_not: [Some other rule]          # rules that must not fire
 //
+// An event may carry what only the live probe knows: `realpath: PATH` on an open (the kernel's
+// resolved path of the opened file, fd.realpath; without it fd.realpath is fd.name) and
+// `io_uring: true` on any event (it came from an io_uring request, evt.is_io_uring):
+//
+//	event: {type: openat, name: /tmp/link, realpath: /etc/shadow, io_uring: true}
+//
 // `expect: []` asserts that no alert at all is raised. A case may give `capture: FILE.scap`
 // (relative to the test file) instead of events.
 //

@@ -1,6 +1,7 @@
 package rulestest
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -56,8 +57,14 @@ func newWorld(d *detect.Detector) *world {
 
 // emit encodes one record, decodes it with the production decoder and feeds the detector.
 func (w *world) emit(name string, tid int64, params map[string]any) error {
+	return w.emitExt(name, tid, params, nil)
+}
+
+// emitExt is emit with Saker's extension params (event.ExtFlags, event.ExtRealPath) appended
+// after the table's, as the live probe writes them.
+func (w *world) emitExt(name string, tid int64, params map[string]any, ext [][]byte) error {
 	w.ts += 1000
-	rec, err := encodeRecord(name, 'X', w.ts, tid, params)
+	rec, err := encodeRecord(name, 'X', w.ts, tid, params, ext...)
 	if err != nil {
 		return err
 	}
@@ -563,6 +570,10 @@ func copyParams(m map[string]any, drop ...string) map[string]any {
 // that made it, and open-like events default to O_RDONLY relative to the cwd.
 func (w *world) syscall(p *proc, typ string, ev map[string]any) error {
 	params := copyParams(ev)
+	ext, err := extParams(typ, params)
+	if err != nil {
+		return err
+	}
 	newFD := func(key string) (int64, error) {
 		if n, ok, err := intParam(params, key); ok || err != nil {
 			if n >= p.nextFD {
@@ -677,5 +688,42 @@ func (w *world) syscall(p *proc, typ string, ev map[string]any) error {
 			}
 		}
 	}
-	return w.emit(typ, p.pid, params)
+	return w.emitExt(typ, p.pid, params, ext)
+}
+
+// extParams takes the compact form's keys for the probe's extension params out of params:
+// `io_uring: true` (the event came from an io_uring request: evt.is_io_uring) and, on the
+// open family, `realpath: PATH` (the kernel's resolved path of the opened file: fd.realpath).
+func extParams(typ string, params map[string]any) ([][]byte, error) {
+	rp, hasRP := params["realpath"]
+	ur, hasUR := params["io_uring"]
+	delete(params, "realpath")
+	delete(params, "io_uring")
+	if !hasRP && !hasUR {
+		return nil, nil
+	}
+	var flags uint32
+	if hasUR {
+		b, ok := ur.(bool)
+		if !ok {
+			return nil, fmt.Errorf("%s: `io_uring` is true or false, not %v", typ, ur)
+		}
+		if b {
+			flags |= event.ExtIOUring
+		}
+	}
+	ext := [][]byte{binary.LittleEndian.AppendUint32(nil, flags)}
+	if hasRP {
+		switch typ {
+		case "open", "openat", "openat2", "creat":
+		default:
+			return nil, fmt.Errorf("%s: `realpath` is for the open family (open, openat, openat2, creat)", typ)
+		}
+		s, err := asString(rp)
+		if err != nil {
+			return nil, fmt.Errorf("%s: realpath: %v", typ, err)
+		}
+		ext = append(ext, append([]byte(s), 0))
+	}
+	return ext, nil
 }

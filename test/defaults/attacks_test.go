@@ -62,7 +62,54 @@ func copyAs(src, name string) string {
 	return fmt.Sprintf("mkdir -p {D}/bin && cp %s {D}/bin/%s", src, name)
 }
 
+// viaLink makes /tmp/saker-{T}-NAME a symbolic link to target and runs script with {L} standing
+// for the link (a link placed outside the watched directory), removing the link afterwards.
+func viaLink(name, target, script string) string {
+	l := "/tmp/saker-{T}-" + name
+	return fmt.Sprintf("ln -s %s %s && %s; rm -f %s", target, l, strings.ReplaceAll(script, "{L}", l), l)
+}
+
+// uring runs the io_uring helper (pkg/probe/testdata/uring.c, built by the test as {U}) as
+// {D}/bin/name: its opens, writes and connects are io_uring requests, not syscalls.
+func uring(name, args string) string {
+	return fmt.Sprintf("mkdir -p {D}/bin && cp {U} {D}/bin/%[1]s && {D}/bin/%[1]s %s", name, args)
+}
+
+// uringConnect has the io_uring helper named name connect (through io_uring) to a listener
+// on 127.0.0.1 that reads the helper's two messages and answers.
+func uringConnect(name string) string {
+	return `/usr/bin/python3 -c "
+import socket
+l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen()
+print(l.getsockname()[1], flush=True)
+c, _ = l.accept(); d = b''
+while len(d) < 8:
+    b = c.recv(16)
+    if not b: break
+    d += b
+c.sendall(b'ok'); c.close() # {T}" > {D}/port & for i in $(seq 200); do [ -s {D}/port ] && break; sleep 0.05; done; ` +
+		uring(name, "connect 127.0.0.1 $(cat {D}/port)") + "; wait"
+}
+
 var attacks = []attack{
+	{"sensitive file read", []way{
+		{"plain", check{[]string{"Shadow file read by unexpected process"}, ": > {D}/empty && cat /etc/shadow {D}/empty >/dev/null",
+			map[string]string{"proc.name": "cat", "fd.name": "/etc/shadow", "fd.realpath": "/etc/shadow", "evt.is_io_uring": "false"}}},
+		{"symlink in /tmp", check{[]string{"Shadow file read by unexpected process"}, viaLink("s", "/etc/shadow", "cat {L} >/dev/null"),
+			map[string]string{"proc.name": "cat", "fd.name": "/tmp/saker-{T}-s", "fd.realpath": "/etc/shadow", "evt.is_io_uring": "false"}}},
+		{"io_uring", check{[]string{"Shadow file read by unexpected process"}, uring("rd", "open /etc/shadow"),
+			map[string]string{"proc.name": "rd", "fd.name": "/etc/shadow", "fd.realpath": "/etc/shadow", "evt.is_io_uring": "true"}}},
+		{"io_uring through a symlink", check{[]string{"Shadow file read by unexpected process"}, viaLink("s", "/etc/shadow", uring("rd", "open {L}")),
+			map[string]string{"proc.name": "rd", "fd.name": "/tmp/saker-{T}-s", "fd.realpath": "/etc/shadow", "evt.is_io_uring": "true"}}},
+		{"io_uring relative to a directory fd", check{[]string{"Shadow file read by unexpected process"}, uring("rd", "open shadow /etc"),
+			map[string]string{"proc.name": "rd", "fd.name": "/etc/shadow", "fd.realpath": "/etc/shadow", "evt.is_io_uring": "true"}}},
+		{"ssh key through a symlink", check{[]string{"SSH private key read by unexpected process"}, "mkdir -p {D}/.ssh && echo k > {D}/.ssh/id_rsa && " + viaLink("k", "{D}/.ssh/id_rsa", "cat {L} >/dev/null"),
+			map[string]string{"proc.name": "cat", "fd.name": "/tmp/saker-{T}-k", "fd.realpath": "{D}/.ssh/id_rsa"}}},
+		{"ssh key through io_uring and a symlink", check{[]string{"SSH private key read by unexpected process"}, "mkdir -p {D}/.ssh && echo k > {D}/.ssh/id_ed25519 && " + viaLink("k", "{D}/.ssh/id_ed25519", uring("rd", "open {L}")),
+			map[string]string{"proc.name": "rd", "fd.name": "/tmp/saker-{T}-k", "fd.realpath": "{D}/.ssh/id_ed25519", "evt.is_io_uring": "true"}}},
+		{"cloud credentials through a symlink", check{[]string{"Cloud provider credentials read"}, "mkdir -p {D}/.aws && echo k > {D}/.aws/credentials && " + viaLink("c", "{D}/.aws/credentials", "cat {L} >/dev/null"),
+			map[string]string{"proc.name": "cat", "fd.name": "/tmp/saker-{T}-c", "fd.realpath": "{D}/.aws/credentials"}}},
+	}},
 	{"log clearing", []way{
 		{"plain", check{[]string{"Log file truncated"}, ": >> /var/log/saker-{T}.log && : > /var/log/saker-{T}.log; rm -f /var/log/saker-{T}.log",
 			map[string]string{"proc.name": "bash", "fd.name": "/var/log/saker-{T}.log"}}},
@@ -70,6 +117,8 @@ var attacks = []attack{
 			map[string]string{"proc.name": "truncate", "fd.name": "/var/log/saker-{T}.log"}}},
 		{"moved away through ..", check{[]string{"Log file overwritten or moved away"}, ": >> /var/log/saker-{T}.log && cd /var/log/apt && mv ../saker-{T}.log {D}/gone.log",
 			map[string]string{"proc.name": "mv", "fs.path.source": "/var/log/saker-{T}.log"}}},
+		{"truncate -s 0 through a symlink", check{[]string{"Log file overwritten or moved away"}, ": >> /var/log/saker-{T}.log && " + viaLink("log", "/var/log/saker-{T}.log", "truncate -s 0 {L}") + "; rm -f /var/log/saker-{T}.log",
+			map[string]string{"proc.name": "truncate", "fd.name": "/tmp/saker-{T}-log", "fd.realpath": "/var/log/saker-{T}.log"}}},
 	}},
 	{"shell history", []way{
 		{"plain delete", check{[]string{"Shell history deleted or truncated"}, "printf ls >> {D}/.bash_history && rm {D}/.bash_history",
@@ -84,6 +133,8 @@ var attacks = []attack{
 			map[string]string{"proc.name": "bash", "fd.name": "{D}/.ssh/config"}}},
 		{"dirfd and //", check{[]string{"Write below SSH directory"}, "mkdir -p {D}/.ssh && " + pyDirfd("{D}", ".//.ssh//rc"),
 			map[string]string{"proc.name": "python3", "fd.name": "{D}/.ssh/rc"}}},
+		{"symlink in /tmp", check{[]string{"Write below SSH directory"}, "mkdir -p {D}/.ssh && " + viaLink("c", "{D}/.ssh/config", "echo 'Host *' > {L}"),
+			map[string]string{"proc.name": "bash", "fd.name": "/tmp/saker-{T}-c", "fd.realpath": "{D}/.ssh/config"}}},
 	}},
 	{"links to sensitive files", []way{
 		{"plain symlink", check{[]string{"Symbolic link to credential file created"}, "ln -s /etc/shadow {D}/s",
@@ -104,6 +155,8 @@ var attacks = []attack{
 			map[string]string{"proc.name": "sh", "fd.name": "/dev/shm/saker-{T}"}}},
 		{"python", check{[]string{"Script run from shared memory"}, "echo 'pass' > /dev/shm/saker-{T}.py && /usr/bin/python3 /dev/shm/saker-{T}.py; rm -f /dev/shm/saker-{T}.py",
 			map[string]string{"proc.name": "python3", "fd.name": "/dev/shm/saker-{T}.py"}}},
+		{"executed through a symlink in /tmp", check{[]string{"Script run from shared memory"}, "printf '#!/bin/sh\\ntrue\\n' > /dev/shm/saker-{T}.sh && chmod +x /dev/shm/saker-{T}.sh && " + viaLink("x", "/dev/shm/saker-{T}.sh", "{L}") + "; rm -f /dev/shm/saker-{T}.sh",
+			map[string]string{"proc.exepath": "/usr/bin/dash", "fd.name": "/tmp/saker-{T}-x", "fd.realpath": "/dev/shm/saker-{T}.sh"}}},
 	}},
 	{"write below etc", []way{
 		{"plain", check{[]string{"Write below etc"}, etcWrite("/etc", "/etc/saker-{T}"),
@@ -114,12 +167,18 @@ var attacks = []attack{
 			map[string]string{"proc.name": "sh", "fd.name": "/etc/saker-{T}"}}},
 		{"renamed into place", check{[]string{"Write below etc"}, inChroot("echo x > /var/tmp/m && mv /var/tmp/m /etc/motd-{T}"),
 			map[string]string{"proc.name": "busybox", "fs.path.target": "/etc/motd-{T}"}}},
+		{"symlink in /tmp", check{[]string{"Write below etc"}, inPrivate("/etc", viaLink("e", "/etc/saker-{T}", ": >> {L}")),
+			map[string]string{"proc.name": "sh", "fd.name": "/tmp/saker-{T}-e", "fd.realpath": "/etc/saker-{T}", "evt.is_io_uring": "false"}}},
+		{"io_uring through a symlink in /tmp", check{[]string{"Write below etc"}, "mkdir -p {D}/bin && cp {U} {D}/bin/cfg && " + inPrivate("/etc", viaLink("e", "/etc/saker-{T}", "{D}/bin/cfg create {L}")),
+			map[string]string{"proc.name": "cfg", "fd.name": "/tmp/saker-{T}-e", "fd.realpath": "/etc/saker-{T}", "evt.is_io_uring": "true"}}},
 	}},
 	{"write below root", []way{
 		{"plain", check{[]string{"Write below root directory"}, ": > /saker-{T}; rm -f /saker-{T}",
 			map[string]string{"proc.name": "bash", "fd.name": "/saker-{T}"}}},
 		{"dirfd", check{[]string{"Write below root directory"}, pyDirfd("/", "saker-{T}") + "; rm -f /saker-{T}",
 			map[string]string{"proc.name": "python3", "fd.name": "/saker-{T}"}}},
+		{"symlink in /tmp", check{[]string{"Write below root directory"}, viaLink("r", "/saker-{T}", ": > {L}") + "; rm -f /saker-{T}",
+			map[string]string{"proc.name": "bash", "fd.name": "/tmp/saker-{T}-r", "fd.realpath": "/saker-{T}"}}},
 	}},
 	{"write below binary dir", []way{
 		{"plain", check{[]string{"Write below binary directory"}, ": > /usr/local/bin/saker-{T}; rm -f /usr/local/bin/saker-{T}",
@@ -128,6 +187,8 @@ var attacks = []attack{
 			map[string]string{"proc.name": "cp", "fd.name": "/usr/local/bin/saker-{T}"}}},
 		{"symlink planted", check{[]string{"Binary directory entry changed"}, "ln -s {D}/payload /usr/local/bin/saker-{T}; rm -f /usr/local/bin/saker-{T}",
 			map[string]string{"proc.name": "ln", "fs.path.target": "/usr/local/bin/saker-{T}"}}},
+		{"written through a symlink in /tmp", check{[]string{"Write below binary directory"}, viaLink("b", "/usr/local/bin/saker-{T}", "cat /bin/true > {L}") + "; rm -f /usr/local/bin/saker-{T}",
+			map[string]string{"proc.name": "bash", "fd.name": "/tmp/saker-{T}-b", "fd.realpath": "/usr/local/bin/saker-{T}"}}},
 	}},
 	{"ssh key discovery", []way{
 		{"plain", check{[]string{"Credential search on the command line"}, "find {D} -name id_rsa",
@@ -154,6 +215,8 @@ var attacks = []attack{
 			map[string]string{"proc.name": "sha1sum", "proc.exepath": "{D}/bin/sha1sum"}}},
 		{"listener named date", check{[]string{"System utility made network connection"}, copyAs("/usr/bin/python3", "date") + ` && {D}/bin/date -c "import socket; l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen() # {T}"`,
 			map[string]string{"proc.name": "date", "proc.exepath": "{D}/bin/date"}}},
+		{"io_uring connect by a program named date", check{[]string{"System utility made network connection"}, uringConnect("date"),
+			map[string]string{"proc.name": "date", "proc.exepath": "{D}/bin/date", "evt.is_io_uring": "true"}}},
 	}},
 	{"user management", []way{
 		{"useradd", check{[]string{"User account created"}, inEtc("useradd -M -N -s /usr/sbin/nologin sk{T}"),
@@ -184,12 +247,16 @@ var attacks = []attack{
 			map[string]string{"proc.name": "python3", "fd.name": "/dev/saker-{T}"}}},
 		{"hidden directory through //", check{[]string{"File created below dev"}, `/usr/bin/python3 -c "import os; os.mkdir('//dev//.saker-{T}')"; rmdir /dev/.saker-{T}`,
 			map[string]string{"proc.name": "python3", "fs.path.name": "/dev/.saker-{T}"}}},
+		{"symlink in /tmp", check{[]string{"File created below dev"}, viaLink("d", "/dev/saker-{T}", ": > {L}") + "; rm -f /dev/saker-{T}",
+			map[string]string{"proc.name": "bash", "fd.name": "/tmp/saker-{T}-d", "fd.realpath": "/dev/saker-{T}"}}},
 	}},
 	{"package database write", []way{
 		{"plain", check{[]string{"Package database modified by unexpected program"}, inPrivate("/var/lib/dpkg", ": > /var/lib/dpkg/status # {T}"),
 			map[string]string{"proc.name": "sh", "fd.name": "/var/lib/dpkg/status"}}},
 		{"renamed into place through .. and //", check{[]string{"Package database modified by unexpected program"}, inChroot("echo x > /var/tmp/s && mv /var/tmp/s //var/lib/../lib/dpkg//status"),
 			map[string]string{"proc.name": "busybox", "fs.path.target": "/var/lib/dpkg/status"}}},
+		{"symlink in /tmp", check{[]string{"Package database modified by unexpected program"}, inPrivate("/var/lib/dpkg", viaLink("p", "/var/lib/dpkg/status", ": > {L}")),
+			map[string]string{"proc.name": "sh", "fd.name": "/tmp/saker-{T}-p", "fd.realpath": "/var/lib/dpkg/status"}}},
 	}},
 }
 
@@ -199,6 +266,7 @@ var attacks = []attack{
 // /srv) or is a token-named file removed at once (/var/log, /dev, /, /usr/local/bin).
 func TestLiveAttacks(t *testing.T) {
 	need(t)
+	helper := buildUring(t)
 	i := 0
 	for _, a := range attacks {
 		for _, w := range a.ways {
@@ -211,7 +279,7 @@ func TestLiveAttacks(t *testing.T) {
 				}
 				defer os.RemoveAll(dir)
 				n := saker.Mark()
-				script := subst(w.script, tok, dir, "") + "\n# " + tok
+				script := subst(strings.ReplaceAll(w.script, "{U}", helper), tok, dir, "") + "\n# " + tok
 				if out, err := runScript(script); err != nil {
 					t.Fatalf("action failed: %v\n%s\n%s", err, script, out)
 				}
@@ -219,6 +287,25 @@ func TestLiveAttacks(t *testing.T) {
 			})
 		}
 	}
+}
+
+// buildUring compiles the probe tests' io_uring helper (pkg/probe/testdata/uring.c: file
+// and network operations through raw io_uring requests) with gcc into the run directory.
+func buildUring(t *testing.T) string {
+	t.Helper()
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		testNeedTool(t, "gcc (Debian package gcc)")
+	}
+	bin := filepath.Join(runDir, "uring")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	src := filepath.Join(repoRoot, "pkg", "probe", "testdata", "uring.c")
+	if out, err := exec.Command(gcc, "-O1", "-Wall", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc %s: %v\n%s", src, err, out)
+	}
+	return bin
 }
 
 // pgBin finds the PostgreSQL server programs (Debian's postgresql-NN package).
