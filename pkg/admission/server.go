@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/saker-sec/saker/internal/tlsfiles"
 )
 
 // Defaults of ServerConfig.
@@ -104,13 +105,9 @@ func NewServer(cfg ServerConfig, ctl *Controller) (*Server, error) {
 	}
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if cfg.ClientCAFile != "" {
-		pem, err := os.ReadFile(cfg.ClientCAFile)
+		pool, err := tlsfiles.CertPool(cfg.ClientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("admission webhook: %v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("admission webhook: %s: no PEM certificate", cfg.ClientCAFile)
 		}
 		tlsConf.ClientCAs = pool
 		tlsConf.ClientAuth = tls.VerifyClientCertIfGiven

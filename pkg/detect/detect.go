@@ -14,8 +14,8 @@ import (
 
 // Detector evaluates the syscall rules of a ruleset over a stream of scap-layout events.
 type Detector struct {
-	State    *state.Engine
-	Source   fields.Source
+	State  *state.Engine
+	Source fields.Source
 	// K8sAudit is the k8s_audit rule source (its ClusterName is ka.cluster.name).
 	K8sAudit *k8saudit.FieldSource
 	Rules    *engine.Ruleset

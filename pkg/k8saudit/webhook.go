@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/saker-sec/saker/internal/tlsfiles"
 )
 
 // WebhookConfig configures the audit webhook endpoint kube-apiserver's webhook backend posts
@@ -158,13 +159,9 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		if cfg.ClientCAFile != "" {
-			pem, err := os.ReadFile(cfg.ClientCAFile)
+			pool, err := tlsfiles.CertPool(cfg.ClientCAFile)
 			if err != nil {
 				return nil, fmt.Errorf("k8s audit webhook: %v", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("k8s audit webhook: %s: no PEM certificate", cfg.ClientCAFile)
 			}
 			tlsConf.ClientCAs = pool
 			tlsConf.ClientAuth = tls.VerifyClientCertIfGiven

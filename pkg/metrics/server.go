@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/saker-sec/saker/internal/tlsfiles"
 )
 
 // ServerConfig configures the HTTP endpoint (Falco's webserver keys).
@@ -221,13 +222,9 @@ func serverTLS(cfg ServerConfig) (*tls.Config, error) {
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if cfg.ClientCAFile != "" {
-		ca, err := os.ReadFile(cfg.ClientCAFile)
+		pool, err := tlsfiles.CertPool(cfg.ClientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("webserver.auth.client_ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(ca) {
-			return nil, fmt.Errorf("webserver.auth.client_ca %s: no PEM certificate", cfg.ClientCAFile)
 		}
 		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
