@@ -1,8 +1,6 @@
 package admission
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -11,12 +9,11 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/saker-sec/saker/internal/tlsfiles"
+	"github.com/saker-sec/saker/internal/webauth"
 )
 
 // Defaults of ServerConfig.
@@ -56,7 +53,7 @@ type Server struct {
 	ctl    *Controller
 	ln     net.Listener
 	srv    *http.Server
-	tokens [][32]byte
+	tokens webauth.Tokens
 	served chan struct{}
 	stats  struct{ requests, unauthorized, bad, tooLarge atomic.Uint64 }
 }
@@ -82,20 +79,11 @@ func NewServer(cfg ServerConfig, ctl *Controller) (*Server, error) {
 		return nil, fmt.Errorf("admission webhook: listen address %q: %v", cfg.Listen, err)
 	}
 	s := &Server{cfg: cfg, ctl: ctl, served: make(chan struct{})}
-	tokens := append([]string(nil), cfg.Tokens...)
-	if cfg.TokenFile != "" {
-		more, err := readTokens(cfg.TokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("admission webhook: %v", err)
-		}
-		tokens = append(tokens, more...)
+	tokens, err := webauth.LoadTokens(cfg.Tokens, cfg.TokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("admission webhook: %v", err)
 	}
-	for _, t := range tokens {
-		if t == "" {
-			return nil, errors.New("admission webhook: empty bearer token")
-		}
-		s.tokens = append(s.tokens, sha256.Sum256([]byte(t)))
-	}
+	s.tokens = tokens
 	if len(s.tokens) == 0 && cfg.ClientCAFile == "" {
 		return nil, errors.New("admission webhook: no authentication configured (bearer tokens or a client CA)")
 	}
@@ -105,7 +93,7 @@ func NewServer(cfg ServerConfig, ctl *Controller) (*Server, error) {
 	}
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if cfg.ClientCAFile != "" {
-		pool, err := tlsfiles.CertPool(cfg.ClientCAFile)
+		pool, err := webauth.CertPool(cfg.ClientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("admission webhook: %v", err)
 		}
@@ -129,21 +117,6 @@ func NewServer(cfg ServerConfig, ctl *Controller) (*Server, error) {
 	return s, nil
 }
 
-func readTokens(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, l := range strings.Split(string(data), "\n") {
-		l = strings.TrimSpace(l)
-		if l != "" && !strings.HasPrefix(l, "#") {
-			out = append(out, l)
-		}
-	}
-	return out, nil
-}
-
 // Addr is the listening address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
@@ -163,22 +136,6 @@ func (s *Server) Close() error {
 	return err
 }
 
-func (s *Server) authorized(r *http.Request) bool {
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
-		return true
-	}
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || len(s.tokens) == 0 {
-		return false
-	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	match := 0
-	for i := range s.tokens {
-		match |= subtle.ConstantTimeCompare(sum[:], s.tokens[i][:])
-	}
-	return match == 1
-}
-
 // failure writes a Kubernetes Status body with the reason.
 func failure(rw http.ResponseWriter, code int, reason, msg string) {
 	rw.Header().Set("Content-Type", "application/json")
@@ -193,7 +150,7 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 
 func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 	s.stats.requests.Add(1)
-	if !s.authorized(r) {
+	if !s.tokens.Authorized(r) {
 		s.stats.unauthorized.Add(1)
 		failure(rw, http.StatusUnauthorized, "Unauthorized", "admission webhook: a client certificate or bearer token is required")
 		return

@@ -1,11 +1,8 @@
 package k8saudit
 
 import (
-	"bufio"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -21,7 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/saker-sec/saker/internal/tlsfiles"
+	"github.com/saker-sec/saker/internal/webauth"
 )
 
 // WebhookConfig configures the audit webhook endpoint kube-apiserver's webhook backend posts
@@ -76,7 +73,7 @@ type Webhook struct {
 	ln       net.Listener
 	srv      *http.Server
 	tls      bool
-	tokens   [][32]byte
+	tokens   webauth.Tokens
 	queue    chan *Event
 	queued   atomic.Int64
 	closing  atomic.Bool
@@ -134,20 +131,11 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 		return nil, errors.New("k8s audit webhook: client certificate authentication requires TLS")
 	}
 	w := &Webhook{cfg: cfg, tls: useTLS, queue: make(chan *Event, cfg.QueueEvents), served: make(chan struct{})}
-	tokens := append([]string(nil), cfg.Tokens...)
-	if cfg.TokenFile != "" {
-		more, err := readTokens(cfg.TokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("k8s audit webhook: %v", err)
-		}
-		tokens = append(tokens, more...)
+	tokens, err := webauth.LoadTokens(cfg.Tokens, cfg.TokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("k8s audit webhook: %v", err)
 	}
-	for _, t := range tokens {
-		if t == "" {
-			return nil, errors.New("k8s audit webhook: empty bearer token")
-		}
-		w.tokens = append(w.tokens, sha256.Sum256([]byte(t)))
-	}
+	w.tokens = tokens
 	if len(w.tokens) == 0 && cfg.ClientCAFile == "" {
 		return nil, errors.New("k8s audit webhook: no authentication configured (bearer tokens or a client CA)")
 	}
@@ -159,7 +147,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		if cfg.ClientCAFile != "" {
-			pool, err := tlsfiles.CertPool(cfg.ClientCAFile)
+			pool, err := webauth.CertPool(cfg.ClientCAFile)
 			if err != nil {
 				return nil, fmt.Errorf("k8s audit webhook: %v", err)
 			}
@@ -204,24 +192,6 @@ func isLoopback(host string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.IsLoopback()
-}
-
-func readTokens(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		t := strings.TrimSpace(sc.Text())
-		if t == "" || strings.HasPrefix(t, "#") {
-			continue
-		}
-		out = append(out, t)
-	}
-	return out, sc.Err()
 }
 
 // Addr is the address the endpoint listens on.
@@ -288,23 +258,6 @@ func (w *Webhook) Close() error {
 	return err
 }
 
-func (w *Webhook) authorized(r *http.Request) bool {
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
-		return true
-	}
-	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || len(w.tokens) == 0 {
-		return false
-	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	match := 0
-	for i := range w.tokens {
-		match |= subtle.ConstantTimeCompare(sum[:], w.tokens[i][:])
-	}
-	return match == 1
-}
-
 // status writes a Kubernetes Status body, which the API server's client decodes.
 func status(rw http.ResponseWriter, code int, reason, msg string, retryAfter int) {
 	rw.Header().Set("Content-Type", "application/json")
@@ -326,7 +279,7 @@ func (w *Webhook) Handler() http.Handler {
 func (w *Webhook) serve(rw http.ResponseWriter, r *http.Request) {
 	s := &w.stats
 	s.requests.Add(1)
-	if !w.authorized(r) {
+	if !w.tokens.Authorized(r) {
 		s.unauthorized.Add(1)
 		rw.Header().Set("WWW-Authenticate", `Bearer realm="saker"`)
 		status(rw, http.StatusUnauthorized, "Unauthorized", "authentication required", 0)

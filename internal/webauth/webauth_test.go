@@ -1,4 +1,4 @@
-package tlsfiles
+package webauth
 
 import (
 	"crypto/ecdsa"
@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,5 +47,36 @@ func TestCertPool(t *testing.T) {
 	}
 	if _, err := CertPool(filepath.Join(dir, "missing.pem")); err == nil || !strings.Contains(err.Error(), "missing.pem") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tokens")
+	os.WriteFile(file, []byte("# comment\n\n  from-file  \n"), 0o600)
+	ts, err := LoadTokens([]string{"listed"}, file)
+	if err != nil || len(ts) != 2 {
+		t.Fatalf("LoadTokens: %d tokens, %v", len(ts), err)
+	}
+	for tok, want := range map[string]bool{"Bearer listed": true, "Bearer from-file": true,
+		"Bearer other": false, "listed": false, "": false, "Bearer ": false} {
+		r, _ := http.NewRequest("POST", "https://127.0.0.1/", nil)
+		if tok != "" {
+			r.Header.Set("Authorization", tok)
+		}
+		if got := ts.Authorized(r); got != want {
+			t.Errorf("Authorization %q: %v, want %v", tok, got, want)
+		}
+	}
+	if _, err := LoadTokens([]string{""}, ""); err == nil {
+		t.Error("an empty token was accepted")
+	}
+	if _, err := LoadTokens(nil, file+".missing"); err == nil {
+		t.Error("a missing token file was accepted")
+	}
+	var none Tokens
+	r, _ := http.NewRequest("POST", "https://127.0.0.1/", nil)
+	r.Header.Set("Authorization", "Bearer ")
+	if none.Authorized(r) {
+		t.Error("no tokens configured, yet authorized")
 	}
 }
