@@ -147,6 +147,14 @@ fi
 `, dir, repoRoot, dk, cidRm, dockertest.Image, cidExec, name, tag, cronFile, sshPort, systemd)
 	t.Cleanup(func() { dd.Try("rm", "-f", name) })
 
+	// the setup's own alerts (it writes what the persistence rules watch) may still be on
+	// their way: a marker process run after it bounds the wait, so they land before the mark
+	setupEnd := "saker-noise-setup-" + stamp
+	m0 := saker.Mark()
+	exec.Command("/bin/echo", "linpeas", setupEnd).Run()
+	if _, ok := waitFor(saker, m0, func(a *alert) bool { v, _ := a.Field("proc.cmdline"); return strings.Contains(v, setupEnd) }); !ok {
+		t.Fatalf("marker alert for %q never came: saker may have stopped reading events", setupEnd)
+	}
 	n := saker.Mark()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
