@@ -18,7 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/saker-sec/saker/internal/tlsfiles"
+	"github.com/saker-sec/saker/internal/webauth"
 )
 
 // ServerConfig configures the HTTP endpoint (Falco's webserver keys).
@@ -222,7 +222,7 @@ func serverTLS(cfg ServerConfig) (*tls.Config, error) {
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if cfg.ClientCAFile != "" {
-		pool, err := tlsfiles.CertPool(cfg.ClientCAFile)
+		pool, err := webauth.CertPool(cfg.ClientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("webserver.auth.client_ca: %w", err)
 		}
