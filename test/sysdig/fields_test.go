@@ -281,7 +281,7 @@ var known = []struct {
 		"not recorded by these captures' process lists (or misread by sysdig 0.29 in PL_V9): sysdig prints <NA> or -1, Saker's state stores the pid/tid and 0 (not fixed: the state keeps no 'unknown' for them)"},
 	{strings.Fields("proc.tty user.loginuid user.loginname proc.is_exe_writable group.gid"),
 		"sysdig 0.29 misreads sample.scap's PL_V9 process list (tty, loginuid, exe_writable); on curl_google.scap it prints gid 8589934591 where the capture has 4294967295"},
-	{strings.Fields("container.mount container.mount.source container.mount.dest container.mount.mode container.mount.rdwr container.mount.propagation"),
+	{strings.Fields("container.mount[0] container.mount[/] container.mount.source[0] container.mount.dest[0] container.mount.mode[0] container.mount.rdwr[0] container.mount.propagation[0]"),
 		"with an argument that matches no mount, Saker gives the value <NA> as Falco's container plugin does (upstream's sensitive_mount macro compares it: not container.mount.dest[/proc*] in (\"<NA>\",\"N/A\")); sysdig 0.29 has no value, so `exists` differs (the printed <NA> is the same)"},
 	{strings.Fields("proc.vmsize proc.vmrss thread.vmsize thread.vmrss thread.pfminor"),
 		"memory counters around execve and clone (e.g. curl_google.scap's clone child: sysdig 0.29 prints 0, Saker the parent's); cause in sysdig 0.29 not established, not fixed"},
