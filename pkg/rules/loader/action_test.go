@@ -25,3 +25,27 @@ func TestAdmissionActionAndDryRun(t *testing.T) {
 		t.Fatalf("errors %v", errs)
 	}
 }
+
+func TestEnforceKey(t *testing.T) {
+	base := "- rule: K\n  desc: d\n  condition: evt.type=execve\n  output: o\n  priority: critical\n  enforce: kill\n"
+	c, errs, warns := Load([]File{{Name: "a.yaml", Data: []byte(base)}})
+	if len(errs)+len(warns) > 0 {
+		t.Fatalf("errors %v warnings %v", errs, warns)
+	}
+	if r := c.Rule("K"); r.Enforce != "kill" {
+		t.Fatalf("enforce %q", r.Enforce)
+	}
+	over := "- rule: K\n  enforce: deny\n  override:\n    enforce: replace\n"
+	c, errs, warns = Load([]File{{Name: "a.yaml", Data: []byte(base)}, {Name: "b.yaml", Data: []byte(over)}})
+	if len(errs)+len(warns) > 0 {
+		t.Fatalf("errors %v warnings %v", errs, warns)
+	}
+	if r := c.Rule("K"); r.Enforce != "deny" {
+		t.Fatalf("after override: enforce %q", r.Enforce)
+	}
+	bad := "- rule: Q\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: warning\n  enforce: block\n"
+	_, errs, _ = Load([]File{{Name: "c.yaml", Data: []byte(bad)}})
+	if len(errs) != 1 || errs[0].String() != `c.yaml:6:12: Invalid enforce 'block' (kill or deny) (rule "Q")` {
+		t.Fatalf("errors %v", errs)
+	}
+}

@@ -122,6 +122,10 @@ type Rule struct {
 	Action string
 	// DryRun is Saker's `dryrun` key: an admission rule that only audits (never denies or warns).
 	DryRun bool
+	// Enforce is Saker's `enforce` key for syscall rules: "kill" (the probe kills the process
+	// at syscall entry), "deny" (the file access is refused with EPERM); "" when not set
+	// (detection only).
+	Enforce string
 }
 
 // Collection is the result of loading one or more rules files. Lists, macros and rules are
@@ -209,14 +213,14 @@ var (
 	macroKeys = set("macro", "condition", "append", "override")
 	ruleKeys  = set("rule", "desc", "condition", "output", "priority", "tags", "enabled", "source",
 		"exceptions", "append", "override", "warn_evttypes", "skip-if-unknown-filter",
-		"capture", "capture_duration", "capture_events", "capture_filesize", "action", "dryrun")
+		"capture", "capture_duration", "capture_events", "capture_filesize", "action", "dryrun", "enforce")
 
 	ruleAppendable  = set("condition", "output", "desc", "tags", "exceptions")
 	ruleReplaceable = set("condition", "output", "desc", "priority", "tags", "exceptions", "enabled",
-		"warn_evttypes", "skip-if-unknown-filter", "capture", "capture_duration", "action", "dryrun")
+		"warn_evttypes", "skip-if-unknown-filter", "capture", "capture_duration", "action", "dryrun", "enforce")
 	// ruleOverrideOrder is the order in which override keys are checked and decoded.
 	ruleOverrideOrder = []string{"condition", "exceptions", "output", "desc", "tags", "priority",
-		"enabled", "warn_evttypes", "skip-if-unknown-filter", "capture", "capture_duration", "action", "dryrun"}
+		"enabled", "warn_evttypes", "skip-if-unknown-filter", "capture", "capture_duration", "action", "dryrun", "enforce"}
 
 	// comparison operators libsinsp's filter parser supports
 	supportedOps = set("exists", "<=", "<", ">=", ">", "==", "=", "!=", "glob", "iglob", "contains",
@@ -865,6 +869,7 @@ type ruleUpdate struct {
 	captureDur int64
 	action     string
 	dryrun     bool
+	enforce    string
 }
 
 // decodeRuleKey decodes one overridable key of a rule into u.
@@ -901,10 +906,26 @@ func (c *itemCtx) decodeRuleKey(m *mapping, key string, u *ruleUpdate, appendMod
 		u.action, ok = c.action(m)
 	case "dryrun":
 		u.dryrun, ok = c.boolean(m, key, true)
+	case "enforce":
+		u.enforce, ok = c.enforce(m)
 	}
 	if ok {
 		u.keys[key] = true
 	}
+}
+
+// enforce reads a rule's `enforce` (kill or deny).
+func (c *itemCtx) enforce(m *mapping) (string, bool) {
+	t, ok := c.str(m, "enforce", true)
+	if !ok {
+		return "", false
+	}
+	switch t.Value {
+	case "kill", "deny":
+		return t.Value, true
+	}
+	c.errorf(m.val["enforce"], "Invalid enforce '"+t.Value+"' (kill or deny)")
+	return "", false
 }
 
 // action reads an admission rule's `action` (deny, warn or alert).
@@ -1085,6 +1106,9 @@ func (l *loader) defineRule(c *itemCtx, m *mapping, name string) {
 	}
 	if v, ok := c.boolean(m, "dryrun", false); ok {
 		r.DryRun = v
+	}
+	if m.has("enforce") {
+		r.Enforce, _ = c.enforce(m)
 	}
 	if tags, ok := c.strSeq(m, "tags", false); ok {
 		r.Tags = tagSet(nil, tags)
@@ -1278,5 +1302,8 @@ func (l *loader) replaceRule(c *itemCtx, name string, u *ruleUpdate) {
 	}
 	if u.keys["dryrun"] {
 		prev.DryRun = u.dryrun
+	}
+	if u.keys["enforce"] {
+		prev.Enforce = u.enforce
 	}
 }
