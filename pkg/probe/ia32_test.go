@@ -134,11 +134,12 @@ func runGate(t *testing.T, c *collector, bin, work string, port int, extra ...st
 // rendered is an event as a rule sees it.
 type rendered struct {
 	typ, args, fdName, procName string
+	ia32                        string // evt.is_ia32
 	rec                         *rec
 }
 
-// render runs records through a state engine and reads evt.type, evt.args, fd.name and
-// proc.name, the way rules and outputs do.
+// render runs records through a state engine and reads evt.type, evt.args, fd.name,
+// proc.name and evt.is_ia32, the way rules and outputs do.
 func render(t *testing.T, recs []*rec) []rendered {
 	t.Helper()
 	d := detect.New(state.Options{})
@@ -153,7 +154,7 @@ func render(t *testing.T, recs []*rec) []rendered {
 		}
 		return ex
 	}
-	names := []string{"evt.type", "evt.args", "fd.name", "proc.name"}
+	names := []string{"evt.type", "evt.args", "fd.name", "proc.name", "evt.is_ia32"}
 	exs := make([]fields.Extractor, len(names))
 	infos := make([]fields.Info, len(names))
 	for i, n := range names {
@@ -170,13 +171,13 @@ func render(t *testing.T, recs []*rec) []rendered {
 		if ctx == nil {
 			continue
 		}
-		var vals [4]string
+		var vals [5]string
 		for i, ex := range exs {
 			if v, ok := ex(ctx); ok {
 				vals[i] = fields.Format(infos[i].Type, infos[i].List, v)
 			}
 		}
-		out = append(out, rendered{vals[0], vals[1], vals[2], vals[3], r})
+		out = append(out, rendered{vals[0], vals[1], vals[2], vals[3], vals[4], r})
 	}
 	return out
 }
@@ -269,6 +270,29 @@ func TestIA32SameEvents(t *testing.T) {
 			t.Errorf("%s: exec args %q", g.name, a)
 		}
 		got[g.name] = between(t, evs, files)
+		// evt.is_ia32: true on every event of the program's 32-bit calls, false on its
+		// 64-bit ones. The exec that starts it is the test's own 64-bit call, but the kernel
+		// returns from the exec of a 32-bit program as from a 32-bit call: true there.
+		want := "false"
+		if g.name != "syscall64" {
+			want = "true"
+		}
+		if wx := map[bool]string{true: "true", false: "false"}[g.name == "ia32"]; evs[x].ia32 != wx {
+			t.Errorf("%s: evt.is_ia32=%s on the exec of the program, want %s", g.name, evs[x].ia32, wx)
+		}
+		n := 0
+		for _, e := range evs[x+1:] {
+			if e.typ == "procexit" { // not a syscall
+				continue
+			}
+			n++
+			if e.ia32 != want {
+				t.Errorf("%s: evt.is_ia32=%s on %s %s", g.name, e.ia32, e.typ, e.args)
+			}
+		}
+		if n < 40 {
+			t.Errorf("%s: only %d events after the exec", g.name, n)
+		}
 	}
 	ref := got["syscall64"]
 	// the reference itself: every call of the sequence, decoded as the 64-bit probe does
@@ -422,6 +446,10 @@ func TestIA32Fork(t *testing.T) {
 			child := int(parent.int(t, "res"))
 			r := c.wait(t, g.name+" "+name+" in the child", func(r *rec) bool { return r.is(name, child) })
 			checkComplete(t, r)
+			// the child returns from the parent's call: a 32-bit one for int80 and ia32
+			if r.ev.IsIA32() != (g.name != "syscall64") || parent.ev.IsIA32() != (g.name != "syscall64") {
+				t.Errorf("%s %s: evt.is_ia32 %v in the parent, %v in the child", g.name, name, parent.ev.IsIA32(), r.ev.IsIA32())
+			}
 			if r.int(t, "res") != 0 || r.int(t, "pid") != int64(child) || r.int(t, "ptid") != int64(pid) ||
 				r.str(t, "exe") != exe || r.str(t, "comm") != filepath.Base(exe)[:15] {
 				t.Errorf("%s %s child: res %d pid %d ptid %d exe %q comm %q", g.name, name, r.int(t, "res"),

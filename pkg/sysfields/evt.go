@@ -132,6 +132,8 @@ func (s *Source) evtField(name, arg string) (func(c *state.Context) (fields.Valu
 	switch name {
 	case "evt.is_io_uring":
 		return func(c *state.Context) (fields.Value, bool) { return boolean(c.Ev.IsIOUring()) }, nil
+	case "evt.is_ia32":
+		return func(c *state.Context) (fields.Value, bool) { return boolean(c.Ev.IsIA32()) }, nil
 	case "evt.num":
 		return func(c *state.Context) (fields.Value, bool) { return num(c.Ev.Num) }, nil
 	case "evt.time", "evt.outputtime":

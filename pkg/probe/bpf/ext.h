@@ -3,7 +3,8 @@
  *
  * Some events carry params beyond those of their row in the scap event table, appended after
  * the table's params (the header's nparams counts them; pkg/event.Event.Ext reads them):
- *   ext 0  u32 flags: EXT_IO_URING (the operation came through io_uring, not a syscall)
+ *   ext 0  u32 flags: EXT_IO_URING (the operation came through io_uring, not a syscall),
+ *          EXT_IA32 (a 32-bit syscall: int $0x80 or a 32-bit program; every such event has it)
  *   ext 1  the kernel's path of the opened file (open, openat, openat2, creat; io_uring opens),
  *          empty where the file has none (fixed-file slots, failed opens)
  * Events without them are unchanged. Keep in step with pkg/event/ext.go. */
@@ -14,6 +15,7 @@
 #include "extract.h"
 
 #define EXT_IO_URING 0x1
+#define EXT_IA32 0x2
 #define NEXT_FLAGS 1 /* ext params of an event with flags only */
 #define NEXT_OPEN 2  /* flags and the resolved path */
 
@@ -33,10 +35,11 @@ static __always_inline void put_ext_realpath(struct aux *a, struct task_struct *
 	put_path(a, t, &f->f_path);
 }
 
-/* the ext params of a syscall open: no flags, the resolved path of the fd it returned */
-static __always_inline void put_ext_open(struct aux *a, long fd)
+/* the ext params of a syscall open: EXT_IA32 for a compat call, the resolved path of the fd
+ * it returned */
+static __always_inline void put_ext_open(struct aux *a, long fd, bool ia32)
 {
-	put_ext_flags(a, 0);
+	put_ext_flags(a, ia32 ? EXT_IA32 : 0);
 	put_ext_realpath(a, cur_task(), fd);
 }
 

@@ -32,13 +32,19 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* the encoder of syscall name (exit_progs), and a stage program (stage_progs) */
 #define EXIT_PROG(name) SYS_EXIT_PROG(x_##name, enc_##name)
 #define STAGE_PROG(name) SYS_EXIT_PROG(name, enc_##name)
-#define BEGIN(code, np)                  \
+/* BEGIN(code, np) starts the event; a compat call's event gets one more param, ext flags
+ * EXT_IA32, which END() appends (ext.h). BEGIN_EXT is for the events that write their own ext
+ * params (the open family: put_ext_open sets EXT_IA32 itself). */
+#define BEGIN_EXT(code, np)              \
 	struct aux *a = aux_get();       \
 	if (!a)                          \
 		return 0;                \
 	ev_begin(a, code, np)
-#define END()         \
-	ev_submit(a); \
+#define BEGIN(code, np) BEGIN_EXT(code, (np) + (c32 ? NEXT_FLAGS : 0))
+#define END()                                     \
+	if (c32 && a->idx + NEXT_FLAGS == a->np) \
+		put_ext_flags(a, EXT_IA32);       \
+	ev_submit(a);                             \
 	return 0
 #define ARG(i) sys_arg(regs, c32, i)
 #define SYSNR() sys_nr(regs, c32)
@@ -303,7 +309,8 @@ static __always_inline u64 clone_raw_flags(struct pt_regs *regs, struct sc_args 
 	return 0; /* fork */
 }
 
-static __always_inline int clone_common(void *ctx, struct pt_regs *regs, long ret, u32 code)
+static __always_inline int clone_common(void *ctx, struct pt_regs *regs, long ret, u32 code,
+					struct sc_args *c32)
 {
 	BEGIN(code, 21);
 	put_s64(a, ret);
@@ -311,10 +318,10 @@ static __always_inline int clone_common(void *ctx, struct pt_regs *regs, long re
 	bpf_tail_call(ctx, &stage_progs, STAGE_CLONE2);
 	return 0;
 }
-EXIT_PROG(clone) { return clone_common(ctx, regs, ret, 223); }
-EXIT_PROG(fork) { return clone_common(ctx, regs, ret, 225); }
-EXIT_PROG(vfork) { return clone_common(ctx, regs, ret, 227); }
-EXIT_PROG(clone3) { return clone_common(ctx, regs, ret, 335); }
+EXIT_PROG(clone) { return clone_common(ctx, regs, ret, 223, c32); }
+EXIT_PROG(fork) { return clone_common(ctx, regs, ret, 225, c32); }
+EXIT_PROG(vfork) { return clone_common(ctx, regs, ret, 227, c32); }
+EXIT_PROG(clone3) { return clone_common(ctx, regs, ret, 335, c32); }
 
 /* params cgroups, flags, uid, gid, vtid, vpid, pidns_init_start_ts */
 STAGE_PROG(clone_stage2)
@@ -356,6 +363,7 @@ int BPF_PROG(sched_exit, struct task_struct *p, bool group_dead)
 		return 0;
 	if ((bpf_get_current_pid_tgid() >> 32) == exclude_tgid)
 		return 0;
+	struct sc_args *c32 = NULL; /* not a syscall: no ext flags */
 	BEGIN(186, 5);
 	int code = BPF_CORE_READ(p, exit_code);
 	put_s64(a, code);
@@ -403,32 +411,32 @@ static __always_inline u32 file_created(long fd)
 
 EXIT_PROG(open) /* 3: fd, name, flags, mode, dev, ino */
 {
-	BEGIN(3, 6 + NEXT_OPEN);
+	BEGIN_EXT(3, 6 + NEXT_OPEN);
 	put_s64(a, ret);
 	put_ustr(a, ARG(0));
 	put_u32(a, open_flags_to_scap(ARG(1)) | file_created(ret));
 	put_u32(a, open_mode_to_scap(ARG(1), ARG(2)));
 	put_file_dev_ino(a, ret, NULL);
-	put_ext_open(a, ret);
+	put_ext_open(a, ret, c32 != NULL);
 	END();
 }
 
 EXIT_PROG(openat) /* 307: fd, dirfd, name, flags, mode, dev, ino */
 {
-	BEGIN(307, 7 + NEXT_OPEN);
+	BEGIN_EXT(307, 7 + NEXT_OPEN);
 	put_s64(a, ret);
 	put_fd(a, ARG(0));
 	put_ustr(a, ARG(1));
 	put_u32(a, open_flags_to_scap(ARG(2)) | file_created(ret));
 	put_u32(a, open_mode_to_scap(ARG(2), ARG(3)));
 	put_file_dev_ino(a, ret, NULL);
-	put_ext_open(a, ret);
+	put_ext_open(a, ret, c32 != NULL);
 	END();
 }
 
 EXIT_PROG(openat2) /* 327: fd, dirfd, name, flags, mode, resolve, dev, ino */
 {
-	BEGIN(327, 8 + NEXT_OPEN);
+	BEGIN_EXT(327, 8 + NEXT_OPEN);
 	struct open_how how = {};
 	bpf_probe_read_user(&how, sizeof(how), (void *)ARG(2));
 	put_s64(a, ret);
@@ -438,13 +446,13 @@ EXIT_PROG(openat2) /* 327: fd, dirfd, name, flags, mode, resolve, dev, ino */
 	put_u32(a, open_mode_to_scap(how.flags, how.mode));
 	put_u32(a, (u32)how.resolve);
 	put_file_dev_ino(a, ret, NULL);
-	put_ext_open(a, ret);
+	put_ext_open(a, ret, c32 != NULL);
 	END();
 }
 
 EXIT_PROG(creat) /* 59: fd, name, mode, dev, ino, creat_flags */
 {
-	BEGIN(59, 6 + NEXT_OPEN);
+	BEGIN_EXT(59, 6 + NEXT_OPEN);
 	put_s64(a, ret);
 	put_ustr(a, ARG(0));
 	put_u32(a, ARG(1) & 07777);
@@ -453,7 +461,7 @@ EXIT_PROG(creat) /* 59: fd, name, mode, dev, ino, creat_flags */
 		u32 fl = file_created(ret);
 		put_u16(a, (fl & 0x8000) ? 1 : (fl & 0x10000) ? 2 : 0); /* FD_UPPER/LOWER_LAYER_CREAT */
 	}
-	put_ext_open(a, ret);
+	put_ext_open(a, ret, c32 != NULL);
 	END();
 }
 
