@@ -389,7 +389,7 @@ func (e *Engine) touch(t *Thread) {
 // lazyThread creates the entry for an unknown tid (libsinsp's fake thread in replay).
 func (e *Engine) lazyThread(tid int64) *Thread {
 	t := &Thread{
-		TID: tid, PID: tid, PTID: -1, VTID: tid, VPID: tid, PGID: -1,
+		TID: tid, PID: tid, PTID: -1, VTID: -1, VPID: -1, SID: -1, VPGID: -1, PGID: -1,
 		UID: 0xFFFFFFFF, GID: 0xFFFFFFFF, LoginUID: 0xFFFFFFFF,
 		Invalid: true, ContainerID: "host",
 	}

@@ -327,9 +327,6 @@ func (e *Engine) onExec(ctx *Context) {
 		if ptid, ok := pInt(ev, "ptid"); ok {
 			e.setParent(t, ptid)
 		}
-		if t.Flags&cloneChildInPNS == 0 {
-			t.VTID, t.VPID = t.TID, t.PID
-		}
 		t.Invalid = false
 		if t.Cwd == "" {
 			if cwd, ok := pStr(ev, "cwd"); ok {

@@ -125,7 +125,17 @@ func containerMetaField(name, arg string) func(c *state.Context) (fields.Value, 
 			return nonEmpty(in.Name)
 		}
 	case "container.type":
-		return info(func(in *container.Info) (fields.Value, bool) { return str(in.Type.String()) })
+		// a host process's is "host", as libsinsp's host container (and sysdig) give it
+		return func(c *state.Context) (fields.Value, bool) {
+			if c.Thread != nil && containerID(c) == container.HostID {
+				return str(container.HostID)
+			}
+			in, ok := containerInfo(c)
+			if !ok {
+				return fields.Value{}, false
+			}
+			return str(in.Type.String())
+		}
 	case "container.image":
 		return info(func(in *container.Info) (fields.Value, bool) { return nonEmpty(in.Image) })
 	case "container.image.id":

@@ -39,8 +39,8 @@ func (s *Source) parent(t *state.Thread) *state.Thread {
 // a thread made up for an unknown tid.
 func (s *Source) ancestor(c *state.Context, n int) *state.Thread {
 	t := mainOf(c)
-	if t != nil && t.Invalid {
-		return nil
+	if t != nil && t.Invalid && n > 0 {
+		return nil // a made-up thread is its own ancestor 0 (its pid, name <NA>) and has no others
 	}
 	for i := 0; i < n && t != nil; i++ {
 		t = s.parent(t)
@@ -67,11 +67,21 @@ func cmdline(t *state.Thread) string {
 	return comm(t) + " " + strings.Join(t.Args, " ")
 }
 
-func exeline(t *state.Thread) string {
-	if len(t.Args) == 0 {
-		return t.Exe
+// mainOnly is v on a process's main thread and 0 on its other threads (thread.vm*).
+func mainOnly(t *state.Thread, v uint64) uint64 {
+	if t.TID != t.PID {
+		return 0
 	}
-	return t.Exe + " " + strings.Join(t.Args, " ")
+	return v
+}
+
+// exeline is libsinsp's proc.exeline: the exe, a space, the args (so "exe " without args).
+func exeline(t *state.Thread) string {
+	exe := t.Exe
+	if t.Invalid && exe == "" {
+		exe = naString // as proc.exe
+	}
+	return exe + " " + strings.Join(t.Args, " ")
 }
 
 // threadGetter is a per-thread field read from some thread of the context.
@@ -257,7 +267,9 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 			return inum(t.PTID)
 		}), nil
 	case "proc.vpid":
-		return on(proc, func(t *state.Thread) (fields.Value, bool) {
+		// the event thread's own (libsinsp's m_vpid): a thread the capture made by clone
+		// knows its process's vpid while a main thread first seen in an event does not
+		return on(self, func(t *state.Thread) (fields.Value, bool) {
 			if t.VPID < 0 {
 				return fields.Value{}, false
 			}
@@ -432,20 +444,23 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 			}
 			return inum(t.FDLimit)
 		}), nil
+	// libsinsp keeps the memory counters per thread and updates the event thread's (execve,
+	// clone, brk, mmap, munmap): proc.vm* read the event thread's; thread.vm* are the same on
+	// a main thread and 0 on the others
 	case "proc.vmsize":
-		return on(proc, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.VMSizeKB)) }), nil
-	case "proc.vmrss":
-		return on(proc, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.VMRSSKB)) }), nil
-	case "proc.vmswap":
-		return on(proc, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.VMSwapKB)) }), nil
-	case "thread.vmsize":
 		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.VMSizeKB)) }), nil
-	case "thread.vmrss":
+	case "proc.vmrss":
 		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.VMRSSKB)) }), nil
+	case "proc.vmswap":
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.VMSwapKB)) }), nil
+	case "thread.vmsize":
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(mainOnly(t, uint64(t.VMSizeKB))) }), nil
+	case "thread.vmrss":
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(mainOnly(t, uint64(t.VMRSSKB))) }), nil
 	case "thread.vmsize.b":
-		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.VMSizeKB) * 1024) }), nil
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(mainOnly(t, uint64(t.VMSizeKB)*1024)) }), nil
 	case "thread.vmrss.b":
-		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.VMRSSKB) * 1024) }), nil
+		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(mainOnly(t, uint64(t.VMRSSKB)*1024)) }), nil
 	case "thread.pfmajor":
 		return on(self, func(t *state.Thread) (fields.Value, bool) { return num(t.PFMajor) }), nil
 	case "thread.pfminor":

@@ -305,7 +305,15 @@ func TestExtractorValuesAndTypes(t *testing.T) {
 	run(ghost, []check{
 		{"proc.name", fields.String, "<NA>"},
 		{"proc.pname", fields.String, nil},
-		{"proc.aname[0]", fields.String, nil},
+		{"proc.aname[0]", fields.String, "<NA>"}, // it is its own ancestor 0, as in sysdig
+		{"proc.apid[0]", fields.Int64, int64(999)},
+		{"proc.aname[1]", fields.String, nil},
+		{"proc.vpid", fields.Int64, nil}, // not known (libsinsp's -1)
+		{"thread.vtid", fields.Int64, nil},
+		{"proc.sid", fields.Int64, int64(-1)},
+		{"proc.vpgid", fields.Int64, int64(-1)},
+		{"proc.exeline", fields.String, "<NA> "},
+		{"container.type", fields.String, "host"},
 		{"user.uid", fields.Uint64, uint64(0xFFFFFFFF)},
 		{"user.name", fields.String, nil},
 		{"fd.num", fields.Int64, int64(7)},
