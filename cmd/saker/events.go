@@ -79,6 +79,7 @@ func runEvents(stdout io.Writer, path, filter string, o eventsOptions) error {
 	st := state.New(state.Options{})
 	st.LoadCapture(r)
 	src := sysfields.NewSourceWith(st, sysfields.Options{Sysdig029: o.sysdig029})
+	psrc := printSource(st, src, o.sysdig029)
 
 	var match compiler.Filter
 	if strings.TrimSpace(filter) != "" {
@@ -87,7 +88,7 @@ func runEvents(stdout io.Writer, path, filter string, o eventsOptions) error {
 			return fmt.Errorf("filter: %w", err)
 		}
 	}
-	fm, err := sysfields.NewFormatter(o.format, src)
+	fm, err := sysfields.NewFormatter(o.format, psrc)
 	if err != nil {
 		return err
 	}
@@ -132,12 +133,13 @@ func runEvents(stdout io.Writer, path, filter string, o eventsOptions) error {
 			st.LoadCapture(r)
 			norm.Reset()
 			src = sysfields.NewSourceWith(st, sysfields.Options{Sysdig029: o.sysdig029})
+			psrc = printSource(st, src, o.sysdig029)
 			if match != nil {
 				if match, err = compiler.CompileFilter(filter, src); err != nil {
 					return err
 				}
 			}
-			if fm, err = sysfields.NewFormatter(o.format, src); err != nil {
+			if fm, err = sysfields.NewFormatter(o.format, psrc); err != nil {
 				return err
 			}
 		}
@@ -153,6 +155,9 @@ func runEvents(stdout io.Writer, path, filter string, o eventsOptions) error {
 		}
 		ctx := st.Process(&ev)
 		src.Track(ctx)
+		if psrc != src {
+			psrc.Track(ctx)
+		}
 		if o.limit > 0 && ev.Num > o.limit {
 			break
 		}
@@ -191,6 +196,16 @@ func runEvents(stdout io.Writer, path, filter string, o eventsOptions) error {
 		return outFile.Close()
 	}
 	return bw.Flush()
+}
+
+// printSource is the source the output format reads: src, or with sysdig029 a second source
+// over the same state that prints the few fields sysdig 0.29.3 prints otherwise than its
+// filters compare them (sysfields.Options.Print029).
+func printSource(st *state.Engine, src *sysfields.Source, sysdig029 bool) *sysfields.Source {
+	if !sysdig029 {
+		return src
+	}
+	return sysfields.NewSourceWith(st, sysfields.Options{Sysdig029: true, Print029: true})
 }
 
 // hidden reports events sysdig never shows: state-only events, procinfo, scapevent and

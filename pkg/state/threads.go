@@ -245,7 +245,7 @@ func (e *Engine) cloneCaller(ctx *Context, childTID int64) {
 		}
 	}
 	flags, _ := pUint(ev, "flags")
-	if flags&(cloneChildInPNS|cloneNewPID|cloneParent) != 0 || caller.TID != caller.VTID {
+	if flags&(cloneChildInPNS|cloneNewPID|cloneParent) != 0 || inPidNS(caller) {
 		return // the child's own exit will make its entry (its pid here is not ours)
 	}
 	if flags&cloneVfork != 0 || ev.Info.Name == "vfork" {
@@ -294,6 +294,10 @@ func (e *Engine) cloneCaller(ctx *Context, childTID int64) {
 	e.setParent(c, c.PTID)
 	e.identifyCategory(c)
 }
+
+// inPidNS reports a thread whose virtual tid (known) is not its tid: it runs in a pid
+// namespace of its own. An unknown vtid (-1: not in the capture) is not taken for one.
+func inPidNS(t *Thread) bool { return t.VTID >= 0 && t.TID != t.VTID }
 
 // onExec handles a successful execve/execveat exit (libsinsp parse_execve_exit).
 func (e *Engine) onExec(ctx *Context) {
@@ -537,7 +541,7 @@ func (e *Engine) findReaper(t *Thread) *Thread {
 			}
 		}
 	}
-	inNS := t.TID != t.VTID
+	inNS := inPidNS(t)
 	seen := map[int64]bool{t.TID: true}
 	start := t
 	if m := t.Main(); m != nil {
@@ -549,7 +553,7 @@ func (e *Engine) findReaper(t *Thread) *Thread {
 			break
 		}
 		seen[p.TID] = true
-		if (p.TID != p.VTID) != inNS {
+		if inPidNS(p) != inNS {
 			break
 		}
 		if p.g != nil && p.g.reaper {

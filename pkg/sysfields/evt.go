@@ -237,6 +237,9 @@ func (s *Source) evtField(name, arg string) (func(c *state.Context) (fields.Valu
 			return str(typeName(c.Ev))
 		}, nil
 	case "evt.type.is":
+		if s.opts.Sysdig029 && s.opts.Print029 {
+			return func(c *state.Context) (fields.Value, bool) { return fields.Value{}, false }, nil
+		}
 		return func(c *state.Context) (fields.Value, bool) { return boolean(typeName(c.Ev) == arg) }, nil
 	case "syscall.type":
 		return func(c *state.Context) (fields.Value, bool) {

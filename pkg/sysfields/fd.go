@@ -164,6 +164,9 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 			case isFileLike(f.Type):
 				d = dirOf(f.Name)
 			case f.Type == event.FDUnixSock:
+				if f.Name == "" {
+					return fields.Value{}, false // an unnamed unix socket has none (sysdig 0.29)
+				}
 				d = dirOf(f.Name)
 			default:
 				return fields.Value{}, false

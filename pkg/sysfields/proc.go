@@ -150,9 +150,13 @@ func (s *Source) ancestorField(name, arg string, g threadGetter) (func(c *state.
 	// process's own value (proc.apid[0], as libsinsp documents; proc.aname[0] in sysdig 0.29)
 	// or, for proc.aname with current libsinsp, its parent's.
 	printSelf := name == "proc.apid" || s.opts.Sysdig029
+	print029 := name == "proc.apid" && s.opts.Sysdig029 && s.opts.Print029
 	return func(c *state.Context) (fields.Value, bool) {
 		t := s.parent(mainOf(c))
 		if t == nil {
+			if own := mainOf(c); print029 && own != nil {
+				return g(own) // sysdig 0.29 prints its own pid (a filter finds no ancestor)
+			}
 			return fields.Value{}, false
 		}
 		first, ok := g(t)

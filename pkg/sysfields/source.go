@@ -44,6 +44,11 @@ type Options struct {
 	// params, no enter params merged), and the fd fields ignore the fd of mmap/mmap2, like
 	// sysdig 0.29.3.
 	Sysdig029 bool
+	// Print029, with Sysdig029, is for a source whose extractors only print (sysdig -p) and
+	// never filter: the few fields whose printed value in sysdig 0.29.3 is not the one its
+	// filters compare (evt.type.is.X prints <NA>; proc.apid of a thread without ancestors
+	// prints its own pid) print as sysdig 0.29.3 does.
+	Print029 bool
 }
 
 // Source is the syscall event source. Its extractors read *state.Context values; they are not
