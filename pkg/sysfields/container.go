@@ -102,6 +102,19 @@ func containerMetaField(name, arg string) func(c *state.Context) (fields.Value, 
 		}
 		return fields.Value{}, true
 	}
+	// hostOr: "host" for a host process (libsinsp's host container), else g of the metadata
+	hostOr := func(g func(in *container.Info) (fields.Value, bool)) func(c *state.Context) (fields.Value, bool) {
+		return func(c *state.Context) (fields.Value, bool) {
+			if c.Thread != nil && containerID(c) == container.HostID {
+				return str(container.HostID)
+			}
+			in, ok := containerInfo(c)
+			if !ok {
+				return fields.Value{}, false
+			}
+			return g(in)
+		}
+	}
 	switch name {
 	case "container.full_id":
 		return func(c *state.Context) (fields.Value, bool) {
@@ -114,28 +127,10 @@ func containerMetaField(name, arg string) func(c *state.Context) (fields.Value, 
 			return fields.Value{}, false
 		}
 	case "container.name":
-		return func(c *state.Context) (fields.Value, bool) {
-			if c.Thread != nil && containerID(c) == container.HostID {
-				return str(container.HostID)
-			}
-			in, ok := containerInfo(c)
-			if !ok {
-				return fields.Value{}, false
-			}
-			return nonEmpty(in.Name)
-		}
+		return hostOr(func(in *container.Info) (fields.Value, bool) { return nonEmpty(in.Name) })
 	case "container.type":
 		// a host process's is "host", as libsinsp's host container (and sysdig) give it
-		return func(c *state.Context) (fields.Value, bool) {
-			if c.Thread != nil && containerID(c) == container.HostID {
-				return str(container.HostID)
-			}
-			in, ok := containerInfo(c)
-			if !ok {
-				return fields.Value{}, false
-			}
-			return str(in.Type.String())
-		}
+		return hostOr(func(in *container.Info) (fields.Value, bool) { return str(in.Type.String()) })
 	case "container.image":
 		return info(func(in *container.Info) (fields.Value, bool) { return nonEmpty(in.Image) })
 	case "container.image.id":
