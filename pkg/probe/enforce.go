@@ -364,7 +364,7 @@ func enfCStr(b []byte) string {
 }
 
 func decodeEnforce(b []byte) EnforceEvent {
-	if len(b) < 40+16+512 {
+	if len(b) < 560 {
 		return EnforceEvent{}
 	}
 	le := binary.LittleEndian

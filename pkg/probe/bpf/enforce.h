@@ -293,7 +293,7 @@ static __noinline int enf_pred_eval(struct enf_ctx *c, struct enf_pred *p)
 		r = enf_str(c, 1, p);
 		break;
 	case EF_STR: {
-		u32 slot = p->arg & (ENF_SLOTS - 1);
+		u32 slot = (2 + p->arg) & (ENF_SLOTS - 1);
 		if (c->faults & (1u << slot))
 			return -1;
 		r = (slot <= 2 || slot < 3 + c->nanc) ? enf_str(c, slot, p) : false;
@@ -370,12 +370,20 @@ static __always_inline void enf_ustr(struct enf_ctx *c, u32 slot, unsigned long 
 	c->slen[slot] = n - 1;
 }
 
+/* a comm into slot, zero padded to 16 bytes (a key of enf_allow_comm) */
 static __always_inline u32 enf_kcomm(struct enf_ctx *c, u32 slot, struct task_struct *t)
 {
 	slot &= ENF_SLOTS - 1;
-	long n = bpf_probe_read_kernel_str(c->s[slot], 16, &t->comm);
-	c->slen[slot] = n > 0 ? n - 1 : 0;
-	return c->slen[slot];
+	char *d = c->s[slot];
+	if (bpf_probe_read_kernel(d, 16, &t->comm) < 0)
+		d[0] = 0;
+	d[15] = 0;
+	u32 n = 15;
+	for (int i = 14; i >= 0; i--)
+		if (d[i] == 0)
+			n = i;
+	c->slen[slot] = n;
+	return n;
 }
 
 struct enf_base {
@@ -413,6 +421,7 @@ static __always_inline void enf_exec_name(struct enf_ctx *c)
 	struct enf_base b = {.c = c, .n = c->slen[0]};
 	bpf_loop(b.n, enf_slash_cb, &b, 0);
 	c->slen[2] = 0;
+	__builtin_memset(c->s[2], 0, 16);
 	bpf_loop(15, enf_copy_cb, &b, 0);
 	c->s[2][c->slen[2] & 15] = 0;
 }
@@ -474,6 +483,10 @@ int BPF_PROG(enforce_enter, struct pt_regs *regs, long id)
 			return 0;
 		}
 		enf_exec_name(c);
+		if (!(c->faults & 4) && bpf_map_lookup_elem(&enf_allow_comm, c->s[2])) {
+			enf_stat(ES_SPARED);
+			return 0;
+		}
 	}
 	if (need & EN_EXE) {
 		if (need & EN_EXEC) {
