@@ -127,7 +127,7 @@ func startLive(t *testing.T, opts Options) *liveEnv {
   enforce: kill
 - rule: enf test secret
   desc: kill the untrusted readers of the test's secret
-  condition: evt.type in (open, openat, openat2) and fd.name = DIR/secret and proc.name in (enfreader, enfallowed, enforce.test)
+  condition: evt.type in (open, openat, openat2) and fd.name = DIR/secret and proc.name in (enfreader, enfreader32, enfallowed, enforce.test)
   output: open %fd.name
   priority: CRITICAL
   enforce: kill
@@ -241,6 +241,42 @@ func TestLiveDryRun(t *testing.T) {
 	}
 	a := l.waitAlert(t, cmd.Process.Pid)
 	if a.OutputFields["dry_run"] != true || a.OutputFields["outcome"] != "dry_run" {
+		t.Fatalf("alert %+v", a.OutputFields)
+	}
+}
+
+// TestLiveKillIA32: the same rules stop a 32-bit program's execve and open (ia32 syscall
+// numbers, translated in the probe).
+func TestLiveKillIA32(t *testing.T) {
+	l := startLive(t, Options{})
+	if _, err := exec.LookPath("gcc"); err != nil {
+		testshared.Need(t, "gcc not installed (the ia32 test builds a 32-bit program)")
+	}
+	gate := filepath.Join(l.dir, "enfreader32")
+	src, _ := filepath.Abs("testdata/gate32.c")
+	if b, err := exec.Command("gcc", "-m32", "-static", "-O1", "-o", gate, src).CombinedOutput(); err != nil {
+		testshared.Need(t, fmt.Sprintf("gcc cannot build static 32-bit programs (gcc-multilib missing?): %v: %s", err, b))
+	}
+	bin := filepath.Join(l.dir, "kill", "enfecho")
+	copyFile(t, "/bin/echo", bin)
+	cmd := exec.Command(gate, "exec", bin)
+	out, err := cmd.CombinedOutput()
+	if !killedBySIGKILL(err) || len(out) != 0 {
+		t.Fatalf("ia32 exec: %v %q, want death by SIGKILL and no output", err, out)
+	}
+	if a := l.waitAlert(t, cmd.Process.Pid); a.OutputFields["syscall.compat"] != true || a.OutputFields["evt.type"] != "execve" {
+		t.Fatalf("alert %+v", a.OutputFields)
+	}
+	secret := filepath.Join(l.dir, "secret")
+	if err := os.WriteFile(secret, []byte("TOP-SECRET-BYTES"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(gate, "read", secret)
+	out, err = cmd.CombinedOutput()
+	if !killedBySIGKILL(err) || strings.Contains(string(out), "SECRET") {
+		t.Fatalf("ia32 read: %v %q, want death by SIGKILL before a byte", err, out)
+	}
+	if a := l.waitAlert(t, cmd.Process.Pid); a.OutputFields["syscall.compat"] != true {
 		t.Fatalf("alert %+v", a.OutputFields)
 	}
 }
