@@ -51,7 +51,7 @@ func compileText(t testing.TB, name, text string) (*Program, error) {
 	return Compile(rs)
 }
 
-func copyFile(t *testing.T, from, to string) {
+func copyFile(t testing.TB, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
 	if err != nil {
@@ -76,7 +76,7 @@ func (l *liveEnv) got() []*alert.Alert {
 }
 
 // waitAlert waits for an enforcement alert whose target pid is pid.
-func (l *liveEnv) waitAlert(t *testing.T, pid int) *alert.Alert {
+func (l *liveEnv) waitAlert(t testing.TB, pid int) *alert.Alert {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
@@ -97,7 +97,7 @@ var (
 	liveErr  error
 )
 
-func startLive(t *testing.T, opts Options) *liveEnv {
+func startLive(t testing.TB, opts Options) *liveEnv {
 	t.Helper()
 	testshared.Need(t, testshared.LiveProblem())
 	liveOnce.Do(func() {

@@ -54,7 +54,7 @@ func DetectLSM() LSMStatus {
 	})
 	if err != nil {
 		if errors.Is(err, unix.EPERM) {
-			return LSMStatus{Reason: fmt.Sprintf("the kernel refused a BPF LSM program with EPERM (%v)%s", err, note)}
+			return LSMStatus{Reason: "the kernel refused a BPF LSM program with EPERM" + note}
 		}
 		return LSMStatus{Reason: fmt.Sprintf("loading a BPF LSM program: %v%s", err, note)}
 	}
