@@ -47,7 +47,7 @@ func compileEnforce(rs *engine.Ruleset) (*enforce.Program, []loader.Message) {
 		}
 		var ee *enforce.Error
 		if errors.As(err, &ee) {
-			msgs = append(msgs, loader.Message{Pos: ee.Pos, Item: fmt.Sprintf("rule %q", ee.Rule), Msg: ee.Error()})
+			msgs = append(msgs, loader.Message{Pos: ee.Pos, Item: fmt.Sprintf("rule %q", ee.Rule), Msg: ee.Detail()})
 			return
 		}
 		msgs = append(msgs, loader.Message{Msg: err.Error()})

@@ -49,12 +49,15 @@ type Error struct {
 	Msg   string
 }
 
-func (e *Error) Error() string {
+func (e *Error) Error() string { return fmt.Sprintf("%s: rule %q: %s", e.Pos, e.Rule, e.Detail()) }
+
+// Detail is the message without the position and the rule.
+func (e *Error) Detail() string {
 	in := ""
 	if e.Macro != "" {
 		in = fmt.Sprintf(" (in macro '%s')", e.Macro)
 	}
-	return fmt.Sprintf("%s: rule %q: enforce: kill: `%s`%s cannot run in the kernel: %s", e.Pos, e.Rule, e.Expr, in, e.Msg)
+	return fmt.Sprintf("enforce: kill: `%s`%s cannot run in the kernel: %s", e.Expr, in, e.Msg)
 }
 
 // Compile compiles the enabled rules of rs with `enforce: kill`. The error joins one *Error
