@@ -1,6 +1,7 @@
 package enforce
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -85,5 +86,21 @@ func TestCompileShapes(t *testing.T) {
 	// B: (port or ip) and not aname in (..) → 2 clauses, each with two negated ancestor checks
 	if len(b) != 2 || len(b[0].Preds) != 3 || b[1].Preds[0].Num != 10<<24|1 || !b[0].Preds[1].Neg || b[0].Preds[1].Field != probe.EnfAncAny {
 		t.Fatalf("B: %+v", b)
+	}
+}
+
+// The example in deploy/ compiles whole (it is never loaded live here: its rules name real
+// system paths).
+func TestExampleRulesCompile(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/enforce-rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := compileText(t, "enforce-rules.yaml", string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prog.Rules) != 4 {
+		t.Fatalf("rules %v", prog.Rules)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/saker-sec/saker/pkg/detect"
+	"github.com/saker-sec/saker/pkg/probe"
 	"github.com/saker-sec/saker/pkg/rules/engine"
 	"github.com/saker-sec/saker/pkg/rules/loader"
 	"github.com/saker-sec/saker/pkg/state"
@@ -34,7 +35,7 @@ func FuzzCompile(f *testing.F) {
 			return
 		}
 		for _, c := range prog.Clauses {
-			if len(c.Preds) > 8 || len(c.Syscalls) == 0 {
+			if len(c.Preds) > probe.EnfMaxPreds || len(c.Syscalls) == 0 {
 				t.Fatalf("clause %+v", c)
 			}
 		}

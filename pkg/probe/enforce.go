@@ -42,7 +42,7 @@ const (
 const (
 	EnfMaxClauses   = 512 // clauses over all syscalls
 	EnfMaxPerSys    = 256 // clauses per syscall
-	EnfMaxPreds     = 8   // predicates per clause
+	EnfMaxPreds     = 16  // predicates per clause
 	EnfMaxStr       = 255 // bytes of a string value
 	EnfMaxAncestors = 8
 )

@@ -29,7 +29,7 @@ type sakerEnfClause struct {
 	_     structs.HostLayout
 	Rule  uint32
 	Npred uint32
-	P     [8]struct {
+	P     [16]struct {
 		_     structs.HostLayout
 		Field uint8
 		Op    uint8

@@ -29,7 +29,7 @@
 
 #define ENF_MAX_CLAUSES 512
 #define ENF_MAX_PER_SYS 256
-#define ENF_MAX_PRED 8
+#define ENF_MAX_PRED 16
 #define ENF_STR 256
 #define ENF_SLOTS 16
 #define ENF_ANC 8
