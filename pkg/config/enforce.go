@@ -42,8 +42,8 @@ func (c *Config) validateEnforce(bad func(path, format string, args ...any)) {
 		switch {
 		case strings.TrimSpace(a) == "":
 			bad(p, "empty entry")
-		case strings.HasPrefix(a, "/") && len(a) > 255:
-			bad(p, "path longer than the 255 bytes the probe compares")
+		case strings.HasPrefix(a, "/") && len(a) > 254:
+			bad(p, "path longer than the 254 bytes the probe compares")
 		case !strings.HasPrefix(a, "/") && len(a) > 15:
 			bad(p, "process name %q is longer than 15 bytes (the kernel's comm): it can never match", a)
 		}

@@ -43,7 +43,7 @@ const (
 	EnfMaxClauses   = 512 // clauses over all syscalls
 	EnfMaxPerSys    = 256 // clauses per syscall
 	EnfMaxPreds     = 16  // predicates per clause
-	EnfMaxStr       = 255 // bytes of a string value
+	EnfMaxStr       = 254 // bytes of a string value (a 255-byte read is a cut path: it equals no value)
 	EnfMaxAncestors = 8
 )
 

@@ -14,7 +14,8 @@
  * The syscall has not run: an execve killed here never loads the new program, an open never
  * returns a file descriptor. A user string that cannot be read at entry (paged out) leaves
  * the clauses that need it unmatched and counts a fault: a process is never killed on a
- * partial or failed read.
+ * partial or failed read. A path longer than ENF_STR - 1 bytes is read cut: it still has the
+ * right prefixes, and values are at most ENF_STR - 2 bytes, so it equals none.
  *
  * Never killed: pid 1, the probe's own process (exclude_tgid), the tgids in enf_protect
  * (filled from user space: Saker, the container runtime, the kubelet, the allowlist), the
