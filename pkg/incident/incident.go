@@ -69,7 +69,7 @@ type Owner struct {
 	Name string `json:"name"`
 }
 
-// Step is one link of an incident's chain: an API action or an alert.
+// Step is one link of an incident's chain: an API action (no Priority) or an alert.
 type Step struct {
 	Time     time.Time `json:"time"`
 	Source   string    `json:"source"` // k8s_audit, or the alert's source (syscall, ...)
@@ -142,7 +142,7 @@ func (in *Incident) Chain() string { return in.chain }
 func (in *Incident) render() {
 	parts := make([]string, 0, 6)
 	step := func(s *Step) string {
-		if s.Source == "k8s_audit" {
+		if s.Priority == "" { // an API action
 			return s.What
 		}
 		return s.What + " (" + s.Priority + ")"
@@ -172,7 +172,7 @@ func (in *Incident) add(s Step) {
 		in.Dropped++
 	}
 	in.Steps = append(in.Steps, s)
-	if s.Source == "k8s_audit" {
+	if s.Priority == "" { // an API action; alerts have a priority
 		if in.User == "" {
 			in.User, in.Verb = s.User, s.Verb
 		}

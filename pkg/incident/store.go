@@ -489,7 +489,7 @@ func Describe(in *Incident) string {
 	if in.User != "" {
 		fmt.Fprintf(&b, ", %s %s", in.User, in.Verb)
 	}
-	if n := len(in.Steps); n > 0 && in.Steps[n-1].Source != "k8s_audit" {
+	if n := len(in.Steps); n > 0 && in.Steps[n-1].Priority != "" {
 		fmt.Fprintf(&b, ", last alert %q", in.Steps[n-1].What)
 	}
 	b.WriteString(")")
