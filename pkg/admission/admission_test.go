@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/saker-sec/saker/internal/testpki"
 )
 
 func podObject(name string, spec string) string {
@@ -150,10 +152,10 @@ func TestDecodeReviewErrors(t *testing.T) {
 	}
 }
 
-func newTestServer(t *testing.T, cfg ServerConfig) (*Server, *testPKI) {
+func newTestServer(t *testing.T, cfg ServerConfig) (*Server, *testpki.PKI) {
 	t.Helper()
-	p := newPKI(t)
-	cfg.Listen, cfg.CertFile, cfg.KeyFile, cfg.ClientCAFile = "127.0.0.1:0", p.certFile, p.keyFile, p.caFile
+	p := testpki.New(t, "admission test")
+	cfg.Listen, cfg.CertFile, cfg.KeyFile, cfg.ClientCAFile = "127.0.0.1:0", p.CertFile, p.KeyFile, p.CAFile
 	s, err := NewServer(cfg, NewController(loadRules(t)))
 	if err != nil {
 		t.Fatal(err)
@@ -164,8 +166,8 @@ func newTestServer(t *testing.T, cfg ServerConfig) (*Server, *testPKI) {
 
 func TestServer(t *testing.T) {
 	s, p := newTestServer(t, ServerConfig{Tokens: []string{"s3cret"}, MaxBodyBytes: 64 << 10})
-	withCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{p.clientCert}}}}
-	noCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.pool}}}
+	withCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.Pool, Certificates: []tls.Certificate{p.ClientCert}}}}
+	noCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.Pool}}}
 	post := func(c *http.Client, method, token, ctype string, body []byte) (int, map[string]any) {
 		t.Helper()
 		req, _ := http.NewRequest(method, s.URL()+"?timeout=10s", bytes.NewReader(body))
@@ -225,16 +227,16 @@ func TestServer(t *testing.T) {
 }
 
 func TestServerConfigErrors(t *testing.T) {
-	p := newPKI(t)
+	p := testpki.New(t, "admission test")
 	for _, tc := range []struct {
 		cfg  ServerConfig
 		want string
 	}{
 		{ServerConfig{Tokens: []string{"x"}}, "TLS is required"},
-		{ServerConfig{CertFile: p.certFile, KeyFile: p.keyFile}, "no authentication configured"},
-		{ServerConfig{CertFile: p.certFile, KeyFile: p.keyFile, Tokens: []string{""}}, "empty bearer token"},
-		{ServerConfig{CertFile: p.certFile, KeyFile: p.keyFile, Tokens: []string{"x"}, Path: "validate"}, "must start with /"},
-		{ServerConfig{CertFile: p.certFile, KeyFile: p.keyFile, ClientCAFile: p.keyFile}, "no PEM certificate"},
+		{ServerConfig{CertFile: p.CertFile, KeyFile: p.KeyFile}, "no authentication configured"},
+		{ServerConfig{CertFile: p.CertFile, KeyFile: p.KeyFile, Tokens: []string{""}}, "empty bearer token"},
+		{ServerConfig{CertFile: p.CertFile, KeyFile: p.KeyFile, Tokens: []string{"x"}, Path: "validate"}, "must start with /"},
+		{ServerConfig{CertFile: p.CertFile, KeyFile: p.KeyFile, ClientCAFile: p.KeyFile}, "no PEM certificate"},
 	} {
 		s, err := NewServer(tc.cfg, NewController(nil))
 		if err == nil {
@@ -245,7 +247,7 @@ func TestServerConfigErrors(t *testing.T) {
 		}
 	}
 	// loopback by default
-	s, err := NewServer(ServerConfig{CertFile: p.certFile, KeyFile: p.keyFile, Tokens: []string{"x"}, Listen: ""}, NewController(nil))
+	s, err := NewServer(ServerConfig{CertFile: p.CertFile, KeyFile: p.KeyFile, Tokens: []string{"x"}, Listen: ""}, NewController(nil))
 	if err != nil {
 		t.Skipf("default port busy: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/saker-sec/saker/internal/testpki"
 	"github.com/saker-sec/saker/pkg/rules/engine"
 	"github.com/saker-sec/saker/pkg/rules/loader"
 )
@@ -131,13 +132,13 @@ func BenchmarkReview(b *testing.B) {
 // BenchmarkReviewHTTPS is one review through the HTTPS endpoint on loopback (keep-alive
 // connection, bearer token), as the API server sends it.
 func BenchmarkReviewHTTPS(b *testing.B) {
-	p := newPKI(b)
-	s, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", CertFile: p.certFile, KeyFile: p.keyFile, Tokens: []string{"t"}}, NewController(benchRules(b)))
+	p := testpki.New(b, "admission test")
+	s, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", CertFile: p.CertFile, KeyFile: p.KeyFile, Tokens: []string{"t"}}, NewController(benchRules(b)))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.pool}}}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.Pool}}}
 	body := benchReview()
 	times := make([]time.Duration, 0, b.N)
 	for b.Loop() {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/saker-sec/saker/internal/testpki"
 	"github.com/saker-sec/saker/pkg/alert"
 )
 
@@ -47,8 +48,8 @@ func benchEvents(tb testing.TB) [][]byte {
 //	go test -run '^$' -bench BenchmarkWebhookEvents -benchtime 200000x ./pkg/k8saudit/
 func BenchmarkWebhookEvents(b *testing.B) {
 	rs := upstreamRules(b)
-	pki := newPKI(b, "bench")
-	w, err := NewWebhook(WebhookConfig{Listen: "127.0.0.1:0", CertFile: pki.certFile, KeyFile: pki.keyFile, Tokens: []string{testToken}, QueueEvents: 1 << 16})
+	pki := testpki.New(b, "bench")
+	w, err := NewWebhook(WebhookConfig{Listen: "127.0.0.1:0", CertFile: pki.CertFile, KeyFile: pki.KeyFile, Tokens: []string{testToken}, QueueEvents: 1 << 16})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func BenchmarkWebhookEvents(b *testing.B) {
 			processed.Add(1)
 		}
 	}()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}, MaxIdleConnsPerHost: 4}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.Pool}, MaxIdleConnsPerHost: 4}
 	client := &http.Client{Transport: tr}
 	posts := (b.N + batch - 1) / batch
 	total := int64(posts * batch)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/saker-sec/saker/internal/testpki"
 )
 
 const testToken = "s3cret-token"
@@ -67,9 +69,9 @@ func nextIDs(t *testing.T, w *Webhook, n int) []string {
 }
 
 func TestWebhookTLSTokenAndClientCert(t *testing.T) {
-	pki := newPKI(t, "saker-test")
-	w, err := NewWebhook(WebhookConfig{Listen: "127.0.0.1:0", CertFile: pki.certFile, KeyFile: pki.keyFile,
-		ClientCAFile: pki.caFile, Tokens: []string{testToken}, Warn: func(error) {}})
+	pki := testpki.New(t, "saker-test")
+	w, err := NewWebhook(WebhookConfig{Listen: "127.0.0.1:0", CertFile: pki.CertFile, KeyFile: pki.KeyFile,
+		ClientCAFile: pki.CAFile, Tokens: []string{testToken}, Warn: func(error) {}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,10 +79,10 @@ func TestWebhookTLSTokenAndClientCert(t *testing.T) {
 	if !strings.HasPrefix(w.URL(), "https://127.0.0.1:") || !strings.HasSuffix(w.URL(), "/k8s-audit") {
 		t.Fatalf("url %s", w.URL())
 	}
-	plain := poster{t, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}}, w.URL()}
-	withCert := poster{t, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool, Certificates: []tls.Certificate{pki.clientCert}}}}, w.URL()}
-	other := newPKI(t, "other")
-	foreignCert := poster{t, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool, Certificates: []tls.Certificate{other.clientCert}}}}, w.URL()}
+	plain := poster{t, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.Pool}}}, w.URL()}
+	withCert := poster{t, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.Pool, Certificates: []tls.Certificate{pki.ClientCert}}}}, w.URL()}
+	other := testpki.New(t, "other")
+	foreignCert := poster{t, &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.Pool, Certificates: []tls.Certificate{other.ClientCert}}}}, w.URL()}
 
 	if code, h := plain.post([]byte(eventList("n1")), nil); code != 401 || h.Get("WWW-Authenticate") == "" {
 		t.Errorf("no credentials: %d", code)
@@ -120,7 +122,7 @@ func TestWebhookTLSTokenAndClientCert(t *testing.T) {
 }
 
 func TestWebhookConfigChecks(t *testing.T) {
-	pki := newPKI(t, "saker-test")
+	pki := testpki.New(t, "saker-test")
 	for _, c := range []struct {
 		cfg  WebhookConfig
 		want string
@@ -128,8 +130,8 @@ func TestWebhookConfigChecks(t *testing.T) {
 		{WebhookConfig{Listen: "0.0.0.0:0", Tokens: []string{"t"}}, "requires TLS"},
 		{WebhookConfig{Listen: "[::]:0", Tokens: []string{"t"}}, "requires TLS"},
 		{WebhookConfig{Listen: "127.0.0.1:0"}, "no authentication"},
-		{WebhookConfig{Listen: "127.0.0.1:0", ClientCAFile: pki.caFile}, "requires TLS"},
-		{WebhookConfig{Listen: "127.0.0.1:0", Tokens: []string{"t"}, CertFile: pki.certFile}, "both"},
+		{WebhookConfig{Listen: "127.0.0.1:0", ClientCAFile: pki.CAFile}, "requires TLS"},
+		{WebhookConfig{Listen: "127.0.0.1:0", Tokens: []string{"t"}, CertFile: pki.CertFile}, "both"},
 		{WebhookConfig{Listen: "127.0.0.1:0", Tokens: []string{""}}, "empty bearer token"},
 		{WebhookConfig{Listen: "127.0.0.1:0", TokenFile: "/nonexistent/tokens"}, "no such file"},
 	} {
@@ -145,7 +147,7 @@ func TestWebhookConfigChecks(t *testing.T) {
 	}
 	// Non-loopback with TLS is allowed (listening on all addresses; the test only connects to
 	// loopback).
-	w, err := NewWebhook(WebhookConfig{Listen: "0.0.0.0:0", CertFile: pki.certFile, KeyFile: pki.keyFile, Tokens: []string{"t"}})
+	w, err := NewWebhook(WebhookConfig{Listen: "0.0.0.0:0", CertFile: pki.CertFile, KeyFile: pki.KeyFile, Tokens: []string{"t"}})
 	if err != nil {
 		t.Fatal(err)
 	}

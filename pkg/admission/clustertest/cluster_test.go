@@ -1,12 +1,10 @@
 package clustertest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,10 +16,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 
-	"github.com/saker-sec/saker/internal/testshared"
+	"github.com/saker-sec/saker/internal/k8stest"
 	"github.com/saker-sec/saker/pkg/admission"
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/fields"
@@ -29,39 +26,6 @@ import (
 	"github.com/saker-sec/saker/pkg/rules/engine"
 	"github.com/saker-sec/saker/pkg/rules/loader"
 )
-
-// needCluster skips without root unless CI=true (then it fails), and returns the script.
-func needCluster(t *testing.T) string {
-	t.Helper()
-	root, err := testshared.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the test control plane needs root (it installs etcd-server); CI runs as root")
-		}
-		t.Skip("the test control plane needs root (it installs etcd-server); CI runs it")
-	}
-	for _, tool := range []string{"openssl", "curl", "ss", "setsid", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing (scripts/test.sh installs what the tests need): %v", tool, err)
-		}
-	}
-	return filepath.Join(root, "scripts", "k8s-cluster.sh")
-}
-
-func run(t *testing.T, env []string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("bash", args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
-	}
-	return out.String()
-}
 
 // warnings collects the warning headers the API server returns to the client.
 type warnings struct {
@@ -84,9 +48,8 @@ func (w *warnings) take() []string {
 }
 
 func TestAdmissionAgainstAPIServer(t *testing.T) {
-	script := needCluster(t)
-	dir := t.TempDir()
-	run(t, nil, script, "certs", dir)
+	script := k8stest.Script(t)
+	dir := k8stest.Certs(t, script)
 
 	// The test rules, then the built-in admission rules with the repository rule enabled for
 	// busybox only.
@@ -153,22 +116,10 @@ plugins:
       kubeConfigFile: %s
 `, kubeconfig), 0o600))
 
-	// Stop the control plane whatever happens from here on (also when start fails half way).
-	t.Cleanup(func() { exec.Command("bash", script, "stop", dir).Run() })
-	out := run(t, []string{"SAKER_K8S_ADMISSION_CONFIG=" + admConf}, script, "start", dir)
-	info := map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			info[k] = v
-		}
-	}
-	if info["server"] == "" || info["token"] == "" {
-		t.Fatalf("start printed %q", out)
-	}
+	cluster := k8stest.Start(t, script, dir, "SAKER_K8S_ADMISSION_CONFIG="+admConf)
 	warned := &warnings{}
-	cfg := &rest.Config{Host: info["server"], BearerToken: info["token"], TLSClientConfig: rest.TLSClientConfig{CAFile: info["ca"]},
-		UserAgent: "saker-admission-test", WarningHandler: warned}
+	cfg := cluster.Config("saker-admission-test")
+	cfg.WarningHandler = warned
 	cs, err := kubernetes.NewForConfig(cfg)
 	must(err)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

@@ -1,12 +1,10 @@
 package clustertest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,11 +14,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 
+	"github.com/saker-sec/saker/internal/k8stest"
 	"github.com/saker-sec/saker/internal/testshared"
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/fields"
@@ -29,39 +26,6 @@ import (
 	"github.com/saker-sec/saker/pkg/state"
 	"github.com/saker-sec/saker/pkg/sysfields"
 )
-
-// needCluster skips the test when it runs neither as root nor under CI (it installs
-// etcd-server and may build kube-apiserver, about 12 minutes on 2 cores when not cached;
-// scripts/test.sh builds it first), fails under CI=true without root or tools, and returns the
-// cluster script.
-func needCluster(t *testing.T) string {
-	t.Helper()
-	ci := os.Getenv("CI") == "true"
-	root, err := testshared.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	script := filepath.Join(root, "scripts", "k8s-cluster.sh")
-	if os.Geteuid() != 0 {
-		if ci {
-			t.Fatal("the test control plane needs root (it installs etcd-server); CI runs as root")
-		}
-		t.Skip("the test control plane needs root (it installs etcd-server); CI runs it")
-	}
-	for _, tool := range []string{"openssl", "curl", "ss", "setsid", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing (scripts/test.sh installs what the tests need): %v", tool, err)
-		}
-	}
-	cache := os.Getenv("SAKER_K8S_CACHE")
-	if cache == "" {
-		cache = "/var/cache/saker-test/kube-apiserver"
-	}
-	if m, _ := filepath.Glob(filepath.Join(cache, "bin", "kube-apiserver-*")); len(m) == 0 {
-		t.Log("kube-apiserver is not built yet: building it now (about 12 minutes on 2 cores; scripts/test.sh does it before the tests)")
-	}
-	return script
-}
 
 // collector keeps the alerts and events the webhook delivered, for tests to wait on.
 type collector struct {
@@ -104,22 +68,9 @@ func (c *collector) wait(t *testing.T, rule string, match func(of map[string]any
 	}
 }
 
-func run(t *testing.T, env []string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("bash", args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
-	}
-	return out.String()
-}
-
 func TestAuditRulesAgainstAPIServer(t *testing.T) {
-	script := needCluster(t)
-	dir := t.TempDir()
-	run(t, nil, script, "certs", dir)
+	script := k8stest.Script(t)
+	dir := k8stest.Certs(t, script)
 	token, err := os.ReadFile(filepath.Join(dir, "audit-token"))
 	if err != nil {
 		t.Fatal(err)
@@ -165,24 +116,9 @@ func TestAuditRulesAgainstAPIServer(t *testing.T) {
 		}
 	}()
 
-	// Stop the control plane whatever happens from here on (also when start fails half way).
-	t.Cleanup(func() { exec.Command("bash", script, "stop", dir).Run() })
-	out := run(t, []string{"SAKER_K8S_AUDIT_URL=" + wh.URL()}, script, "start", dir)
-	info := map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			info[k] = v
-		}
-	}
-	if info["server"] == "" || info["token"] == "" {
-		t.Fatalf("start printed %q", out)
-	}
-	cfg := &rest.Config{Host: info["server"], BearerToken: info["token"], TLSClientConfig: rest.TLSClientConfig{CAFile: info["ca"]}, UserAgent: "saker-clustertest"}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cluster := k8stest.Start(t, script, dir, "SAKER_K8S_AUDIT_URL="+wh.URL())
+	cfg := cluster.Config("saker-clustertest")
+	cs := cluster.Client(t, "saker-clustertest")
 	tctx, tcancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer tcancel()
 	ns := "saker-e2e"
