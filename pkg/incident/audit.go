@@ -345,7 +345,7 @@ func (s *Store) podStep(p *podEntry, kind string, a *Action, what string) string
 	if !s.openAt(in, a.Time) {
 		in = s.newIncident(kind, p)
 		p.inc = in
-	} else if contextKind(in.Kind) && !contextKind(kind) {
+	} else if (contextKind(in.Kind) || in.Kind == KindAlert) && !contextKind(kind) {
 		// the first notable action anchors the incident: its kind and its user
 		in.Kind, in.User, in.Verb = kind, a.User, verbOf(kind, a)
 	}
@@ -359,6 +359,17 @@ func (s *Store) podStep(p *podEntry, kind string, a *Action, what string) string
 		in.ServiceAccount = p.sa
 	}
 	s.addStep(in, Step{Time: a.Time, Source: "k8s_audit", User: a.User, Verb: verbOf(kind, a), What: what, AuditID: a.AuditID})
+	// alerts raised after the action that came before its audit event join now
+	kept := p.pending[:0]
+	for _, st := range p.pending {
+		if !st.Time.Before(a.Time.Add(-Skew)) && !st.Time.After(a.Time.Add(s.opts.Window)) {
+			s.addStep(in, st)
+		} else if st.Time.After(a.Time) {
+			kept = append(kept, st)
+		}
+	}
+	clear(p.pending[len(kept):])
+	p.pending = kept
 	return in.ID
 }
 

@@ -54,7 +54,14 @@ type podEntry struct {
 	owners        []Owner
 	inc           *Incident
 	touched       time.Time
+	// pending are the latest alerts that joined nothing (the audit webhook delivers in
+	// batches: an exec's event may come after the alerts it caused); an action opening an
+	// incident takes those raised after it.
+	pending []Step
 }
+
+// maxPending bounds a pod's pending alerts.
+const maxPending = 8
 
 // Store is the incident store. Its methods are safe for concurrent use.
 type Store struct {
@@ -271,8 +278,10 @@ func (s *Store) Incident(id string) (*Incident, bool) {
 
 // Alert joins an alert raised in pod namespace/name (uid when known) to the pod's open
 // incident, else to its service account's open token-read incident; an alert at Critical or
-// above in a pod with neither opens an incident of its own (KindAlert). It returns the
-// incident joined or opened ("" when none).
+// above in a pod with neither opens an incident of its own (KindAlert), a lesser one is kept
+// pending (the latest 8 of a pod) for an API action whose audit event comes later (the
+// webhook backend batches) and happened at most Skew after the alert. It returns the incident
+// joined or opened ("" when none; a pending alert carries no incident fields).
 func (s *Store) Alert(ns, name, uid string, a *alert.Alert) string {
 	if ns == "" || name == "" {
 		return ""
@@ -280,18 +289,22 @@ func (s *Store) Alert(ns, name, uid string, a *alert.Alert) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	in := s.current(ns, name, uid, a.Time)
+	st := alertStep(a)
 	if in == nil {
-		if a.Priority > loader.Critical {
-			return ""
-		}
 		p := s.pod(ns, name, uid, true)
 		if p == nil {
+			return ""
+		}
+		if a.Priority > loader.Critical {
+			if len(p.pending) >= maxPending {
+				p.pending = append(p.pending[:0], p.pending[1:]...)
+			}
+			p.pending = append(p.pending, st)
 			return ""
 		}
 		in = s.newIncident(KindAlert, p)
 		p.inc = in
 	}
-	st := alertStep(a)
 	if in.Pod == "" || in.Namespace != ns || in.Pod != name {
 		st.What += " in pod " + ns + "/" + name
 	}

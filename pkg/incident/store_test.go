@@ -335,3 +335,27 @@ func TestQuarantineFeedsAdmission(t *testing.T) {
 		t.Fatal("owner still frozen after the window")
 	}
 }
+
+// The audit webhook delivers in batches: the alerts an exec caused may come before its event.
+func TestAlertsBeforeTheirAuditEvent(t *testing.T) {
+	c := &clock{t: t0}
+	s := open(t, "", c, nil)
+	s.Alert("team", "web", "", al("Too early", loader.Warning, t0.Add(-time.Minute)))
+	s.Alert("team", "web", "", al("Read sensitive file untrusted", loader.Warning, t0.Add(2*time.Second)))
+	if id, _, _, _ := lookup(s, "team", "web", "", t0.Add(2*time.Second)); id != "" {
+		t.Fatal("an alert alone opened an incident")
+	}
+	id := s.Audit(audit(t, t0, "alice", "create", "pods", "exec", "team", "web", nil), nil)
+	in, _ := s.Incident(id)
+	if in.Alerts != 1 || in.Severity != "Warning" || in.Chain() != "alice exec [sh -c id] -> Read sensitive file untrusted (Warning)" {
+		t.Fatalf("%+v", in)
+	}
+	// a Critical alert opens its own incident; the exec that arrives later anchors it
+	lone := s.Alert("team", "db", "", al("Drop and execute new binary in container", loader.Critical, t0.Add(time.Second)))
+	if got := s.Audit(audit(t, t0, "bob", "create", "pods", "attach", "team", "db", nil), nil); got != lone {
+		t.Fatalf("the attach opened %q, not the alert's %q", got, lone)
+	}
+	if in, _ := s.Incident(lone); in.Kind != KindAttach || in.User != "bob" || in.Verb != "attach" {
+		t.Fatalf("%+v", in)
+	}
+}
