@@ -139,6 +139,19 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
+// SetQuarantine sets (or replaces) the Quarantiner after Open (an admission webhook started
+// later) and tells it the open Critical+ incidents.
+func (s *Store) SetQuarantine(q Quarantiner) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.Quarantine = q
+	for _, p := range s.pods {
+		if p.inc != nil {
+			s.quarantine(p.inc)
+		}
+	}
+}
+
 // Window is the join window.
 func (s *Store) Window() time.Duration { return s.opts.Window }
 

@@ -359,3 +359,14 @@ func TestAlertsBeforeTheirAuditEvent(t *testing.T) {
 		t.Fatalf("%+v", in)
 	}
 }
+
+func TestSetQuarantineLater(t *testing.T) {
+	c := &clock{t: t0}
+	s := open(t, "", c, nil)
+	id := s.Alert("team", "db", "", al("Drop and execute new binary in container", loader.Critical, t0))
+	q := admission.NewQuarantine()
+	s.SetQuarantine(AdmissionQuarantine(q))
+	if inc, ok := q.Incident("team", "db"); !ok || !strings.HasPrefix(inc, id+" (Critical") {
+		t.Fatalf("%q %v", inc, ok)
+	}
+}
