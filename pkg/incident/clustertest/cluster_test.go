@@ -17,7 +17,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -136,13 +135,7 @@ func TestIncidentAgainstAPIServerAndContainer(t *testing.T) {
 		ClientCAFile: filepath.Join(dir, "ca.crt")}, ctl)
 	must(err)
 	defer srv.Close()
-	kubeconfig := filepath.Join(dir, "admission-webhook.kubeconfig")
-	must(os.WriteFile(kubeconfig, fmt.Appendf(nil, "apiVersion: v1\nkind: Config\nusers:\n  - name: %q\n    user:\n      client-certificate: %s\n      client-key: %s\n",
-		srv.Addr().String(), filepath.Join(dir, "audit-client.crt"), filepath.Join(dir, "audit-client.key")), 0o600))
-	admConf := filepath.Join(dir, "admission-config.yaml")
-	must(os.WriteFile(admConf, fmt.Appendf(nil, "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n"+
-		"  - name: ValidatingAdmissionWebhook\n    configuration:\n      apiVersion: apiserver.config.k8s.io/v1\n"+
-		"      kind: WebhookAdmissionConfiguration\n      kubeConfigFile: %s\n", kubeconfig), 0o600))
+	admConf := k8stest.AdmissionConfig(t, dir, srv.Addr().String())
 
 	cluster := k8stest.Start(t, script, dir, "SAKER_K8S_AUDIT_URL="+wh.Webhook().URL(), "SAKER_K8S_ADMISSION_CONFIG="+admConf)
 	cs := cluster.Client(t, "saker-incident-test")
@@ -151,12 +144,7 @@ func TestIncidentAgainstAPIServerAndContainer(t *testing.T) {
 	defer tcancel()
 
 	ns := "saker-inc"
-	_, err = cs.CoreV1().Namespaces().Create(tctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	must(err)
-	_, err = cs.CoreV1().ServiceAccounts(ns).Create(tctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	k8stest.Namespace(t, tctx, cs, ns)
 	ca, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
 	must(err)
 	whc, err := admission.WebhookConfiguration(admission.WebhookConfigOptions{URL: srv.URL(), CABundle: ca, FailurePolicy: "Fail"})
