@@ -163,6 +163,10 @@ func (s *Store) index(in *Incident) {
 			p.inc = in
 			p.owners = in.Owners
 		}
+		if in.ServiceAccount != "" && in.Kind != KindTokenRead && p.sa == "" {
+			p.sa = in.ServiceAccount
+			s.saPods[p.sa] = append(s.saPods[p.sa], in.Namespace+"/"+in.Pod)
+		}
 	}
 	if in.Kind == KindTokenRead && in.ServiceAccount != "" {
 		s.sas[in.ServiceAccount] = in
