@@ -133,8 +133,15 @@ func (p *parser) parse(ev *k8saudit.Event) Action {
 	}
 	if a.Resource == "secrets" {
 		a.SecretType = p.s(ev, "jevt.value[/responseObject/type]")
-		if a.SecretType == "kubernetes.io/service-account-token" {
+		switch a.SecretType {
+		case "kubernetes.io/service-account-token":
 			a.SecretSA = p.s(ev, "jevt.value[/responseObject/metadata/annotations/kubernetes.io~1service-account.name]")
+		case "":
+			// no response object (a Metadata-level audit policy): the name the token
+			// controller gave such secrets, SA-token-XXXXX
+			if i := strings.LastIndex(a.Name, "-token-"); i > 0 && len(a.Name)-i-len("-token-") == 5 {
+				a.SecretSA = a.Name[:i]
+			}
 		}
 	}
 	return a
@@ -302,11 +309,10 @@ func (s *Store) action(a *Action) string {
 			if p == nil {
 				return joined
 			}
-			what := a.User + " " + a.Verb + " pod"
-			if a.Subresource != "" {
-				what += " " + a.Subresource
+			if a.Subresource == "ephemeralcontainers" {
+				return s.podStep(p, KindDebug, a, a.User+" "+a.Verb+" pod ephemeralcontainers")
 			}
-			return s.podStep(p, KindPodUpdate, a, what)
+			return s.podStep(p, KindPodUpdate, a, a.User+" "+a.Verb+" pod")
 		}
 	case "replicasets":
 		if a.Verb == "create" && a.Owner.Kind != "" && a.Name != "" {

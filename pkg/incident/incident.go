@@ -58,6 +58,7 @@ const (
 	KindPrivilegedPod = "privileged-pod" // the pod was created privileged
 	KindPodCreate     = "pod-create"     // the pod's creation (context: not listed without alerts)
 	KindPodUpdate     = "pod-update"     // an update or patch of the pod (context)
+	KindDebug         = "debug"          // an ephemeral container added to the pod (kubectl debug)
 	KindSecretRead    = "sa-secret-read" // its service account read secrets (context)
 	KindTokenRead     = "token-read"     // a service account's token was read or requested
 	KindAlert         = "alert"          // a Critical+ alert in a pod with no API action

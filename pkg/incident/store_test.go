@@ -370,3 +370,21 @@ func TestSetQuarantineLater(t *testing.T) {
 		t.Fatalf("%q %v", inc, ok)
 	}
 }
+
+func TestDebugAndMetadataLevelTokenRead(t *testing.T) {
+	c := &clock{t: t0}
+	s := open(t, "", c, nil)
+	s.Audit(podCreate(t, t0, "bob", "team", "web", "", false, "", nil, nil), nil)
+	id := s.Audit(audit(t, t0.Add(time.Second), "carol", "patch", "pods", "ephemeralcontainers", "team", "web", nil), nil)
+	if in, _ := s.Incident(id); in.Kind != KindDebug || in.User != "carol" || !in.Listed() {
+		t.Fatalf("%+v", in)
+	}
+	// no response object: the token controller's secret name tells the service account
+	tid := s.Audit(audit(t, t0, "dave", "get", "secrets", "", "ci", "builder-token-x8k2q", nil), nil)
+	if in, _ := s.Incident(tid); in == nil || in.ServiceAccount != "ci/builder" {
+		t.Fatalf("%+v", in)
+	}
+	if s.Audit(audit(t, t0, "dave", "get", "secrets", "", "ci", "my-token-storage", nil), nil) != "" {
+		t.Fatal("a secret named like a token but not a controller's opened an incident")
+	}
+}
