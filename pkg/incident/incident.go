@@ -124,7 +124,8 @@ func (in *Incident) Subject() string {
 }
 
 // Listed reports whether the incident is worth persisting and listing: it has an alert, or
-// its action is one by itself (exec, attach, port-forward, a privileged pod, a token read).
+// its action is one by itself (exec, attach, port-forward, kubectl debug, a privileged pod, a
+// token read).
 func (in *Incident) Listed() bool {
 	switch in.Kind {
 	case KindPodCreate, KindPodUpdate, KindSecretRead:
