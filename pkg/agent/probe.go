@@ -18,17 +18,8 @@ import (
 	"github.com/saker-sec/saker/pkg/probe"
 	"github.com/saker-sec/saker/pkg/procscan"
 	"github.com/saker-sec/saker/pkg/rules/engine"
+	"github.com/saker-sec/saker/pkg/state"
 )
-
-// stateSyscalls are captured whatever the rules need, because the state engine needs them to
-// keep processes and file descriptors right (Falco's libsinsp state set).
-var stateSyscalls = []string{
-	"clone", "clone3", "fork", "vfork", "execve", "execveat", "procexit",
-	"open", "openat", "openat2", "creat", "close", "socket", "connect", "accept", "accept4",
-	"bind", "dup", "dup2", "dup3", "pipe", "pipe2", "chdir", "fchdir", "memfd_create",
-	"setuid", "setgid", "setresuid", "setresgid", "setreuid", "setregid", "capset",
-	"setsid", "setpgid", "chroot",
-}
 
 // ProbeSelection returns the probe's syscalls for a ruleset with the default base_syscalls:
 // those whose events the syscall rules can match, plus the state set. A rule that matches
@@ -138,7 +129,7 @@ func SyscallSelection(rs *engine.Ruleset, b config.BaseSyscalls) ([]string, erro
 			}
 		}
 		if len(add) == 0 && !b.Repair {
-			for _, n := range stateSyscalls {
+			for _, n := range state.Syscalls {
 				want[n] = true
 			}
 		}

@@ -32,15 +32,6 @@ import (
 	"github.com/saker-sec/saker/pkg/state"
 )
 
-// stateSyscalls is the state engine's syscall set (as cmd/saker selects it).
-var stateSyscalls = []string{
-	"clone", "clone3", "fork", "vfork", "execve", "execveat", "procexit",
-	"open", "openat", "openat2", "creat", "close", "socket", "connect", "accept", "accept4",
-	"bind", "dup", "dup2", "dup3", "pipe", "pipe2", "chdir", "fchdir", "memfd_create",
-	"setuid", "setgid", "setresuid", "setresgid", "setreuid", "setregid", "capset",
-	"setsid", "setpgid", "chroot",
-}
-
 const markerRules = `
 - rule: Response test marker
   desc: the marker program ran in a container
@@ -70,7 +61,7 @@ func startLive(t *testing.T, rulesFile string, cm *container.Manager, eng func(*
 		t.Fatalf("rules: %v", errs)
 	}
 	det.Rules = rs
-	p, err := probe.Load(probe.Options{ExcludeTGID: uint32(os.Getpid()), Syscalls: stateSyscalls, RingBytes: 16 << 20})
+	p, err := probe.Load(probe.Options{ExcludeTGID: uint32(os.Getpid()), Syscalls: state.Syscalls, RingBytes: 16 << 20})
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("probe: %v", err)
