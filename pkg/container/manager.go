@@ -92,6 +92,7 @@ type Entry struct {
 	deadAt   atomic.Int64
 	queued   atomic.Bool
 	m        *Manager // the pod directory's owner (nil for the host entry)
+	pod      atomic.Pointer[podCache]
 }
 
 // ID is the 12-character container id.

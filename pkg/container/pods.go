@@ -36,8 +36,19 @@ type PodMeta struct {
 
 // Pods is a directory of pod metadata by pod UID, answering without blocking (an in-memory
 // lookup: it is on the event path). nil means the directory does not know the pod (yet).
+// Generation changes whenever any answer may have changed; entries keep their last answer
+// while it does not (an event's k8s.* fields then cost no map lookup).
 type Pods interface {
 	PodMeta(uid string) *PodMeta
+	Generation() uint64
+}
+
+// podCache is an entry's last answer from the directory.
+type podCache struct {
+	dir  *Pods
+	gen  uint64
+	info *Info
+	meta *PodMeta
 }
 
 // SetPods gives the Manager a pod directory (nil removes it); Entry.Pod reads it.
@@ -60,11 +71,16 @@ func (e *Entry) Pod() *PodMeta {
 	if p == nil {
 		return nil
 	}
-	uid := e.Info().PodUID()
-	if uid == "" {
-		return nil
+	in, gen := e.Info(), (*p).Generation()
+	if c := e.pod.Load(); c != nil && c.dir == p && c.gen == gen && c.info == in {
+		return c.meta
 	}
-	return (*p).PodMeta(uid)
+	var meta *PodMeta
+	if uid := in.PodUID(); uid != "" {
+		meta = (*p).PodMeta(uid)
+	}
+	e.pod.Store(&podCache{dir: p, gen: gen, info: in, meta: meta})
+	return meta
 }
 
 // LabelsText renders labels as the k8s.*.labels and container.labels fields print them:

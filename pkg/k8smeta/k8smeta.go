@@ -107,6 +107,9 @@ func New(cfg Config) (*Directory, error) {
 // PodMeta implements container.Pods: the pod with that UID, nil when unknown.
 func (d *Directory) PodMeta(uid string) *container.PodMeta { return (*d.pods.Load())[uid] }
 
+// Generation implements container.Pods: it changes with every rebuild of the pod map.
+func (d *Directory) Generation() uint64 { return d.builds.Load() }
+
 // Node is the node whose pods the directory watches.
 func (d *Directory) Node() string { return d.cfg.NodeName }
 
