@@ -288,7 +288,7 @@ func (d *Directory) build() {
 }
 
 func (d *Directory) snapshot() *index {
-	x := &index{objs: map[string]map[string]metav1.Object{}, svcs: map[string][]*corev1.Service{}}
+	x := &index{objs: map[string]map[string]metav1.Object{}, svcs: map[string][]service{}, kobjs: map[metav1.Object]*container.KObject{}}
 	for _, o := range d.podInf.GetStore().List() {
 		if p, ok := o.(*corev1.Pod); ok {
 			x.pods = append(x.pods, p)
@@ -302,9 +302,12 @@ func (d *Directory) snapshot() *index {
 		}
 	}
 	for _, o := range d.svcInf.GetStore().List() {
-		if s, ok := o.(*corev1.Service); ok {
-			x.svcs[s.Namespace] = append(x.svcs[s.Namespace], s)
+		if s, ok := o.(*corev1.Service); ok && len(s.Spec.Selector) > 0 { // no selector: selects nothing
+			x.svcs[s.Namespace] = append(x.svcs[s.Namespace], service{sel: labels.SelectorFromSet(s.Spec.Selector), obj: *kobject(s)})
 		}
+	}
+	for _, l := range x.svcs {
+		sort.Slice(l, func(i, j int) bool { return l[i].obj.Name < l[j].obj.Name })
 	}
 	for kind, inf := range map[string]cache.SharedIndexInformer{
 		"Namespace": d.nsInf, "ReplicationController": d.rcInf, "ReplicaSet": d.rsInf, "Deployment": d.depInf,
@@ -323,10 +326,27 @@ func (d *Directory) snapshot() *index {
 
 // index is one consistent-enough view of the watch caches for a build.
 type index struct {
-	pods []*corev1.Pod
-	node *corev1.Node
-	svcs map[string][]*corev1.Service        // by namespace
-	objs map[string]map[string]metav1.Object // kind → "ns/name" (namespaces: "/name")
+	pods  []*corev1.Pod
+	node  *corev1.Node
+	svcs  map[string][]service                 // by namespace, sorted by name
+	objs  map[string]map[string]metav1.Object  // kind → "ns/name" (namespaces: "/name")
+	kobjs map[metav1.Object]*container.KObject // owners, namespaces and the node, made once per build
+}
+
+// service is a service with a selector, the selector parsed once per build.
+type service struct {
+	sel labels.Selector
+	obj container.KObject
+}
+
+// kobject is the build's one KObject of a cached object (pods of the same owner share it).
+func (x *index) kobject(m metav1.Object) *container.KObject {
+	if k, ok := x.kobjs[m]; ok {
+		return k
+	}
+	k := kobject(m)
+	x.kobjs[m] = k
+	return k
 }
 
 func kobject(m metav1.Object) *container.KObject {
@@ -337,7 +357,7 @@ func kobject(m metav1.Object) *container.KObject {
 // its own owners), else what the reference itself says (name and UID).
 func (x *index) owner(ns string, ref metav1.OwnerReference) (*container.KObject, metav1.Object) {
 	if o, ok := x.objs[ref.Kind][ns+"/"+ref.Name]; ok && (ref.UID == "" || o.GetUID() == ref.UID) {
-		return kobject(o), o
+		return x.kobject(o), o
 	}
 	return &container.KObject{Name: ref.Name, UID: string(ref.UID)}, nil
 }
@@ -359,10 +379,10 @@ func controller(refs []metav1.OwnerReference) (metav1.OwnerReference, bool) {
 func (x *index) resolve(p *corev1.Pod) *container.PodMeta {
 	pm := &container.PodMeta{Pod: *kobject(p), IP: p.Status.PodIP, Namespace: container.KObject{Name: p.Namespace}}
 	if ns, ok := x.objs["Namespace"]["/"+p.Namespace]; ok {
-		pm.Namespace = *kobject(ns)
+		pm.Namespace = *x.kobject(ns)
 	}
 	if x.node != nil {
-		pm.Node = kobject(x.node)
+		pm.Node = x.kobject(x.node)
 	}
 	if ref, ok := controller(p.OwnerReferences); ok {
 		o, obj := x.owner(p.Namespace, ref)
@@ -391,13 +411,11 @@ func (x *index) resolve(p *corev1.Pod) *container.PodMeta {
 	}
 	set := labels.Set(p.Labels)
 	for _, s := range x.svcs[p.Namespace] {
-		if len(s.Spec.Selector) == 0 || !labels.SelectorFromSet(s.Spec.Selector).Matches(set) {
-			continue
+		if s.sel.Matches(set) {
+			pm.Services = append(pm.Services, s.obj)
 		}
-		pm.Services = append(pm.Services, *kobject(s))
 	}
 	if len(pm.Services) > 0 {
-		sort.Slice(pm.Services, func(i, j int) bool { return pm.Services[i].Name < pm.Services[j].Name })
 		names, uids, lbls := make([]string, 0, len(pm.Services)), make([]string, 0, len(pm.Services)), make([]string, 0, len(pm.Services))
 		for _, s := range pm.Services {
 			names = append(names, s.Name)
