@@ -53,6 +53,7 @@ type Config struct {
 	K8sAudit                   K8sAudit       `yaml:"k8s_audit"`
 	K8sMetadata                K8sMetadata    `yaml:"k8s_metadata"`
 	Response                   Response       `yaml:"response"`
+	Incidents                  Incidents      `yaml:"incidents"`
 
 	// Files lists the files the configuration was read from (for reload watching).
 	Files []string `yaml:"-"`
