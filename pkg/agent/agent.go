@@ -40,6 +40,7 @@ import (
 	"github.com/saker-sec/saker/pkg/config"
 	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/detect"
+	"github.com/saker-sec/saker/pkg/k8smeta"
 	"github.com/saker-sec/saker/pkg/metrics"
 	"github.com/saker-sec/saker/pkg/output"
 	"github.com/saker-sec/saker/pkg/reload"
@@ -112,8 +113,9 @@ type Agent struct {
 
 	sinks      []Sink
 	eventSinks []EventSink
-	resp       *ResponseSink // nil without response.policy_file
-	inc        *IncidentSink // nil without incidents.enabled
+	resp       *ResponseSink      // nil without response.policy_file
+	inc        *IncidentSink      // nil without incidents.enabled
+	k8s        *k8smeta.Directory // nil without k8s_metadata.enabled
 
 	// mu is held for reading around events (and each alert sent from outside one), and for
 	// writing while a reload swaps gen (see the package doc).
@@ -169,6 +171,9 @@ func New(opts Options) (*Agent, error) {
 	}
 	setLogLevel(cfg)
 	a.d = detect.New(state.Options{Containers: opts.Containers})
+	if err := a.newK8sMeta(cfg); err != nil {
+		return nil, &ConfigError{err}
+	}
 	a.d.Hostname, _ = os.Hostname()
 	a.d.K8sAudit.ClusterName = cfg.K8sAudit.ClusterName // ka.cluster.name (read at start only)
 	a.m.SetDrops(a.drops.labels)
@@ -216,6 +221,10 @@ func New(opts Options) (*Agent, error) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := a.rl.Start(ctx)
 		a.stop = append(a.stop, func() { cancel(); <-done })
+	}
+	if err := a.startK8sMeta(); err != nil {
+		a.Close()
+		return nil, &ConfigError{err}
 	}
 	return a, nil
 }

@@ -51,6 +51,7 @@ type Config struct {
 	Webserver                  Webserver      `yaml:"webserver"`
 	LogLevel                   LogLevel       `yaml:"log_level"`
 	K8sAudit                   K8sAudit       `yaml:"k8s_audit"`
+	K8sMetadata                K8sMetadata    `yaml:"k8s_metadata"`
 	Response                   Response       `yaml:"response"`
 	Enforce                    Enforce        `yaml:"enforce"`
 	Incidents                  Incidents      `yaml:"incidents"`
