@@ -1,7 +1,12 @@
 package deny
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,6 +17,7 @@ import (
 	"github.com/saker-sec/saker/pkg/rules/engine"
 	"github.com/saker-sec/saker/pkg/state"
 	"github.com/saker-sec/saker/pkg/sysfields"
+	"golang.org/x/sys/unix"
 )
 
 // maxAncestors bounds the parent chain read from /proc per decision (proc.pname, proc.aname).
@@ -58,6 +64,7 @@ type RuleDecider struct {
 	rules []*engine.Rule // the deny rules that can match openat
 	ev    event.Event
 	buf   []byte
+	cache map[int]cached
 	Root  string // "/proc"
 }
 
@@ -90,15 +97,16 @@ func (d *RuleDecider) Decide(r *Request) Verdict {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	ti, err := procscan.Thread(d.Root, int(r.PID))
-	if err != nil {
+	now := time.Now()
+	ti, ok := d.process(int(r.PID), now, true)
+	if !ok {
 		return Verdict{} // the process is gone: nothing waits for the answer
 	}
 	// ancestors first, so that the link finds them
 	pp := ti.PTID
 	for i := 0; i < maxAncestors && pp > 1; i++ {
-		at, err := procscan.Thread(d.Root, int(pp))
-		if err != nil {
+		at, ok := d.process(int(pp), now, false)
+		if !ok {
 			break
 		}
 		d.s.st.AddThread(at)
@@ -127,6 +135,68 @@ func (d *RuleDecider) Decide(r *Request) Verdict {
 	// the private engine keeps no fds between decisions
 	d.s.st.Process(closeRecord(&d.ev, d.buf[:0], ti.TID))
 	return v
+}
+
+// Process cache: the requester is checked at every decision (comm, parent, start time and
+// executable inode: an exec changes the executable or, with the same one, usually the comm;
+// a re-exec of the same program under the same name within cacheTTL keeps its previous
+// arguments), its ancestors are taken as read within cacheTTL.
+const (
+	cacheTTL  = time.Second
+	cacheSize = 4096
+)
+
+type cached struct {
+	ti  event.ThreadInfo
+	key string
+	at  time.Time
+}
+
+// identity is what tells a process image apart cheaply: /proc/PID/stat's comm, ppid and
+// start time, the executable's device and inode, and the owner of /proc/PID (the effective
+// uid and gid).
+func (d *RuleDecider) identity(pid int) (string, bool) {
+	dir := d.Root + "/" + strconv.Itoa(pid)
+	b, err := os.ReadFile(dir + "/stat")
+	if err != nil {
+		return "", false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return "", false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return "", false
+	}
+	var st, owner unix.Stat_t
+	unix.Stat(dir+"/exe", &st)
+	unix.Stat(dir, &owner) // owned by the effective uid and gid (a setuid changes them)
+	return fmt.Sprintf("%s|%s|%s|%d:%d|%d:%d", b[:i], f[1], f[19], st.Dev, st.Ino, owner.Uid, owner.Gid), true
+}
+
+func (d *RuleDecider) process(pid int, now time.Time, check bool) (event.ThreadInfo, bool) {
+	c, hit := d.cache[pid]
+	if hit && now.Sub(c.at) < cacheTTL && !check {
+		return c.ti, true
+	}
+	key, ok := d.identity(pid)
+	if !ok {
+		delete(d.cache, pid)
+		return event.ThreadInfo{}, false
+	}
+	if hit && c.key == key && now.Sub(c.at) < cacheTTL {
+		return c.ti, true
+	}
+	ti, err := procscan.Thread(d.Root, pid)
+	if err != nil {
+		return ti, false
+	}
+	if d.cache == nil || len(d.cache) >= cacheSize {
+		d.cache = map[int]cached{}
+	}
+	d.cache[pid] = cached{ti: ti, key: key, at: now}
+	return ti, true
 }
 
 // fdNum is the fd number the synthesized open returns (and the close takes back).
