@@ -108,6 +108,7 @@ type Agent struct {
 	sinks      []Sink
 	eventSinks []EventSink
 	resp       *ResponseSink // nil without response.policy_file
+	deny       *denyRunner   // nil without deny.enabled
 
 	// mu is held for reading around events (and each alert sent from outside one), and for
 	// writing while a reload swaps gen (see the package doc).
@@ -171,6 +172,9 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.m.ObserveRulesLoad(g.rules.LoadTime, len(g.rules.Ruleset.Enabled()), nil, false)
+	if g.deny, err = a.buildDeny(cfg); err != nil {
+		return nil, err
+	}
 	if g.out, err = a.buildOutputs(cfg, nil); err != nil {
 		return nil, err
 	}
@@ -187,6 +191,10 @@ func New(opts Options) (*Agent, error) {
 	a.stall.Store(int64(g.cfg.Webserver.StallTimeout.D()))
 	a.loaded.Store(true)
 	if a.resp, err = a.startResponse(cfg); err != nil {
+		a.retire(g, nil, time.Second)
+		return nil, &ConfigError{err}
+	}
+	if err := a.startDeny(cfg, g.deny); err != nil {
 		a.retire(g, nil, time.Second)
 		return nil, &ConfigError{err}
 	}
