@@ -20,9 +20,10 @@ type denyRunner struct {
 	alerts chan *alert.Alert
 }
 
-// buildDeny compiles the deny rules of c for a generation (nil when deny is off).
+// buildDeny compiles the deny rules of c for a generation (nil when deny is off, and when
+// replaying a capture: nothing of the host is marked then).
 func (a *Agent) buildDeny(c *config.Config) (*deny.RuleDecider, error) {
-	if !c.Deny.Enabled {
+	if !c.Deny.Enabled || a.opts.Replay {
 		return nil, nil
 	}
 	st := deny.NewState(a.opts.Containers)

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,10 +39,26 @@ func TestAgentDeny(t *testing.T) {
   priority: CRITICAL
   enforce: deny
 `
+	rulesFile := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(rulesFile, []byte(rules), 0o600)
 	sink := &collectSink{}
-	a, _, stderr := newTestAgent(t, &clock{}, rules, []Sink{sink}, "deny.enabled=true", "deny.paths=["+dir+"]",
-		"deny.allow=[head]", "deny.watchdog=false")
-	_ = a
+	var stderr syncBuf
+	ov := []string{"stdout_output.enabled=false", "watch_config_files=false", "deny.enabled=true", "deny.paths=[" + dir + "]",
+		"deny.allow=[head]", "deny.watchdog=false"}
+	// a replay marks nothing
+	r, err := New(Options{Overrides: ov, RulesFiles: []string{rulesFile}, Replay: true, Stdout: io.Discard, Stderr: &stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if r.deny != nil || strings.Contains(stderr.String(), "saker: deny:") {
+		t.Errorf("a replay agent started deny: %s", stderr.String())
+	}
+	a, err := New(Options{Overrides: ov, RulesFiles: []string{rulesFile}, Stdout: io.Discard, Stderr: &stderr, Sinks: []Sink{sink}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
 	out, err := exec.Command("cat", secret).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "Operation not permitted") {
 		t.Errorf("cat: %v %q, want Operation not permitted", err, out)
