@@ -215,7 +215,7 @@ func openatRecord(b []byte, ts uint64, tid int64, r *Request) []byte {
 		binary.LittleEndian.AppendUint32(nil, uint32(r.Dev)),
 		binary.LittleEndian.AppendUint64(nil, r.Ino),
 	}
-	return record(b, event.Current("openat", 'X'), ts, tid, vals)
+	return event.AppendRecord(b, event.Current("openat", 'X'), ts, tid, vals...)
 }
 
 // closeRecord is a close exit of fdNum.
@@ -231,26 +231,7 @@ func closeRecord(ev *event.Event, b []byte, tid int64) *event.Event {
 			vals[i] = make([]byte, 8) // res (0)
 		}
 	}
-	b = record(b, code, uint64(time.Now().UnixNano()), tid, vals)
+	b = event.AppendRecord(b, code, uint64(time.Now().UnixNano()), tid, vals...)
 	_ = event.Decode(b, ev, true) // a record built here: it decodes
 	return ev
-}
-
-func record(b []byte, code uint16, ts uint64, tid int64, vals [][]byte) []byte {
-	n := event.HeaderLen + 2*len(vals)
-	for _, v := range vals {
-		n += len(v)
-	}
-	b = binary.LittleEndian.AppendUint64(b, ts)
-	b = binary.LittleEndian.AppendUint64(b, uint64(tid))
-	b = binary.LittleEndian.AppendUint32(b, uint32(n))
-	b = binary.LittleEndian.AppendUint16(b, code)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(vals)))
-	for _, v := range vals {
-		b = binary.LittleEndian.AppendUint16(b, uint16(len(v)))
-	}
-	for _, v := range vals {
-		b = append(b, v...)
-	}
-	return b
 }
