@@ -368,7 +368,7 @@ func TestDenyStoppedSakerFailsOpen(t *testing.T) {
 		t.Fatal("an open on the marked tmpfs hung while the decider was stopped")
 	}
 	cmd.Process.Signal(syscall.SIGCONT)
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // heartbeats again: the watchdog stands back
 	if got := w.run(t, "untrusted", "read", w.shadow); got != "err EPERM" {
 		t.Errorf("decider continued: %q, want err EPERM again", got)
 	}
