@@ -50,3 +50,22 @@ func FuzzParseRecords(f *testing.F) {
 		}
 	})
 }
+
+func TestTrusted(t *testing.T) {
+	for _, c := range []struct {
+		comm, exe string
+		allow     []string
+		want      bool
+	}{
+		{"dockerd", "/usr/bin/dockerd", nil, true},
+		{"containerd-shim", "/usr/bin/containerd-shim-runc-v2", nil, true},
+		{"dockerd", "/tmp/evil", nil, false}, // comm is the process's own say
+		{"x", "/opt/backup/bin/backup-agent", []string{"backup-agent"}, true},
+		{"x", "/opt/backup/bin/backup-agent", []string{"/opt/backup/bin/*"}, true},
+		{"backup-agent", "/tmp/backup-agent2", []string{"backup-agent"}, false},
+	} {
+		if got := trusted(c.comm, c.exe, c.allow); got != c.want {
+			t.Errorf("trusted(%q, %q, %q) = %v", c.comm, c.exe, c.allow, got)
+		}
+	}
+}

@@ -102,16 +102,19 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 
 // Guard answers the permission events of its marks.
 type Guard struct {
-	opts          Options
-	fd            int
-	file          *os.File
-	jobs          chan *job
-	wg            sync.WaitGroup
-	stop          chan struct{}
+	opts Options
+	fd   int
+	file *os.File
+	jobs chan *job
+	wg   sync.WaitGroup // the reader
+	work sync.WaitGroup // the workers
+	stop chan struct{}
+	// mu guards answers against Close: once closed, fd may be another file's number
+	mu            sync.RWMutex
+	closed        bool
 	wd            *watchdogProc
 	self          map[int32]bool
 	lastFailAlert atomic.Int64
-	failSince     atomic.Int64
 	closeOnce     sync.Once
 }
 
@@ -173,7 +176,7 @@ func Start(opts Options) (*Guard, error) {
 	// a non-blocking fd: the runtime poller waits for it, and Close wakes the reader
 	g.file = os.NewFile(uintptr(fd), "fanotify")
 	for i := 0; i < opts.Workers; i++ {
-		g.wg.Add(1)
+		g.work.Add(1)
 		go g.worker()
 	}
 	g.wg.Add(1)
@@ -182,16 +185,26 @@ func Start(opts Options) (*Guard, error) {
 }
 
 // Close stops answering and closes the group: the kernel allows every pending event. The
-// watchdog process exits too.
+// watchdog process exits too. It waits for the reader, and for the workers at most a
+// deadline (one stuck in its Decider answers nothing after Close).
 func (g *Guard) Close() error {
 	g.closeOnce.Do(func() {
 		close(g.stop)
+		g.mu.Lock()
+		g.closed = true
 		g.file.Close() // wakes the reader; pending events are allowed as the group goes
+		g.mu.Unlock()
 		if g.wd != nil {
 			g.wd.close()
 		}
 	})
 	g.wg.Wait()
+	done := make(chan struct{})
+	go func() { g.work.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(g.opts.Deadline):
+	}
 	return nil
 }
 
@@ -261,9 +274,13 @@ func (g *Guard) answer(j *job, allow bool, outcome string) bool {
 	if !j.answered.CompareAndSwap(false, true) {
 		return false
 	}
-	if err := respond(g.fd, j.rec.FD, allow); err != nil && err != unix.ENOENT {
-		g.opts.Log.Warn("deny: answering a permission event", "error", err)
+	g.mu.RLock()
+	if !g.closed {
+		if err := respond(g.fd, j.rec.FD, allow); err != nil && err != unix.ENOENT {
+			g.opts.Log.Warn("deny: answering a permission event", "error", err)
+		}
 	}
+	g.mu.RUnlock()
 	unix.Close(int(j.rec.FD))
 	g.opts.Metrics.Decisions.WithLabelValues(outcome).Inc()
 	g.opts.Metrics.Latency.Observe(time.Since(j.start).Seconds())
@@ -308,7 +325,7 @@ func (g *Guard) emit(a *alert.Alert) {
 }
 
 func (g *Guard) worker() {
-	defer g.wg.Done()
+	defer g.work.Done()
 	for j := range g.jobs {
 		if j.answered.Load() {
 			continue
