@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/saker-sec/saker/pkg/deny"
 	"github.com/saker-sec/saker/pkg/enforce"
 	"os"
 	"runtime/pprof"
@@ -56,6 +57,7 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
+	deny.RunWatchdogIfChild() // the deny watchdog is this binary re-executed
 	err := rootCmd.Execute()
 	if cpuProfile != "" {
 		pprof.StopCPUProfile()

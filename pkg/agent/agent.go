@@ -116,6 +116,7 @@ type Agent struct {
 	resp       *ResponseSink      // nil without response.policy_file
 	inc        *IncidentSink      // nil without incidents.enabled
 	k8s        *k8smeta.Directory // nil without k8s_metadata.enabled
+	deny       *denyRunner        // nil without deny.enabled
 
 	// mu is held for reading around events (and each alert sent from outside one), and for
 	// writing while a reload swaps gen (see the package doc).
@@ -188,6 +189,9 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.m.ObserveRulesLoad(g.rules.LoadTime, len(g.rules.Ruleset.Enabled()), nil, false)
+	if g.deny, err = a.buildDeny(cfg); err != nil {
+		return nil, err
+	}
 	if g.out, err = a.buildOutputs(cfg, nil); err != nil {
 		return nil, err
 	}
@@ -204,6 +208,10 @@ func New(opts Options) (*Agent, error) {
 	a.stall.Store(int64(g.cfg.Webserver.StallTimeout.D()))
 	a.loaded.Store(true)
 	if a.resp, err = a.startResponse(cfg); err != nil {
+		a.retire(g, nil, time.Second)
+		return nil, &ConfigError{err}
+	}
+	if err := a.startDeny(cfg, g.deny); err != nil {
 		a.retire(g, nil, time.Second)
 		return nil, &ConfigError{err}
 	}

@@ -54,6 +54,7 @@ type Config struct {
 	K8sMetadata                K8sMetadata    `yaml:"k8s_metadata"`
 	Response                   Response       `yaml:"response"`
 	Enforce                    Enforce        `yaml:"enforce"`
+	Deny                       Deny           `yaml:"deny"`
 	Incidents                  Incidents      `yaml:"incidents"`
 
 	// Files lists the files the configuration was read from (for reload watching).
