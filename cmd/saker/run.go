@@ -143,6 +143,14 @@ func runLive(cmd *cobra.Command, o *runOptions) error {
 		}
 		sources = append(sources, wh)
 	}
+	if a.Config().Admission.Enabled {
+		adm, err := a.NewAdmissionSource()
+		if err != nil {
+			a.Close()
+			return err
+		}
+		sources = append(sources, adm)
+	}
 	err = a.Run(ctx, sources...)
 	if cerr := a.Close(); err == nil {
 		err = cerr

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/saker-sec/saker/pkg/admission"
 	"github.com/saker-sec/saker/pkg/config"
 	"github.com/saker-sec/saker/pkg/metrics"
 	"github.com/saker-sec/saker/pkg/output"
@@ -43,7 +44,11 @@ func (a *Agent) buildRules(c *config.Config) (*Rules, error) {
 	var rs *Rules
 	var errs []loader.Message
 	if len(paths) == 0 {
-		rs, errs, _ = LoadRuleFiles(c, defaultrules.Files(), a.d.Sources())
+		files := defaultrules.Files()
+		if c.Admission.Enabled {
+			files = append(files, admission.DefaultRules())
+		}
+		rs, errs, _ = LoadRuleFiles(c, files, a.d.Sources())
 	} else {
 		rs, errs, _ = LoadRules(c, paths, a.d.Sources())
 	}

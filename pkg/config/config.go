@@ -52,6 +52,7 @@ type Config struct {
 	LogLevel                   LogLevel       `yaml:"log_level"`
 	K8sAudit                   K8sAudit       `yaml:"k8s_audit"`
 	Response                   Response       `yaml:"response"`
+	Admission                  Admission      `yaml:"admission"`
 
 	// Files lists the files the configuration was read from (for reload watching).
 	Files []string `yaml:"-"`
