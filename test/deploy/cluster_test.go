@@ -1,0 +1,229 @@
+package deploy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/saker-sec/saker/internal/k8stest"
+	"github.com/saker-sec/saker/internal/testshared"
+)
+
+// buildSaker builds cmd/saker into the test's temporary directory.
+func buildSaker(t *testing.T) string {
+	t.Helper()
+	root, err := testshared.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "saker")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/saker")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// createAll creates the rendered objects through the dynamic client (dryRun: server-side
+// validated, nothing stored).
+func createAll(t *testing.T, ctx context.Context, dyn dynamic.Interface, mapper meta.RESTMapper, objs []*unstructured.Unstructured, dryRun bool) {
+	t.Helper()
+	opts := metav1.CreateOptions{FieldValidation: "Strict"}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			t.Fatalf("%s %s: %v", gvk, o.GetName(), err)
+		}
+		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+			ri = dyn.Resource(m.Resource).Namespace(o.GetNamespace())
+		}
+		if _, err := ri.Create(ctx, o, opts); err != nil {
+			t.Fatalf("create %s %s (dry run %v): %v", gvk.Kind, o.GetName(), dryRun, err)
+		}
+	}
+}
+
+// TestChartOnAPIServer creates the chart's objects on a real kube-apiserver (server-side
+// validated, strict field validation): its default rendering as a dry run, then a rendering
+// whose webhook URL is a loopback port, for real. There `saker admission serve` runs with the
+// rendered Deployment's arguments, the chart's generated certificate and token (the API server
+// authenticates with that token, from its admission configuration): the rendered webhook
+// configuration makes the API server call it, and a privileged pod is denied with the rule's
+// message while a plain one is admitted and the chart's own namespace is exempt. The agent's
+// service account may read the workload metadata and nothing else.
+func TestChartOnAPIServer(t *testing.T) {
+	script := k8stest.Script(t)
+	dir := k8stest.Certs(t, script)
+	bin := buildSaker(t)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r := render(t, fmt.Sprintf("admission: {url: %q, tls: {ipAddresses: [127.0.0.1]}}", "https://"+addr+"/validate"))
+	def := render(t, "")
+
+	// the admission service, as the rendered Deployment runs it, with its secrets as files
+	files := t.TempDir()
+	for _, s := range []struct{ secret, key, dir string }{{"saker-admission-tls", "tls.crt", "tls"}, {"saker-admission-tls", "tls.key", "tls"}, {"saker-admission-auth", "token", "auth"}} {
+		os.MkdirAll(filepath.Join(files, s.dir), 0o700)
+		data := decode64(t, field(t, must(t, r, "Secret", s.secret), "data", s.key).(string))
+		if err := os.WriteFile(filepath.Join(files, s.dir, s.key), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	token, _ := os.ReadFile(filepath.Join(files, "auth", "token"))
+	c := container(t, must(t, r, "Deployment", "saker-admission"), "containers", "admission")
+	var args []string
+	for _, a := range strs(c["args"]) {
+		switch {
+		case strings.HasPrefix(a, "--listen="):
+			a = "--listen=" + addr
+		case strings.Contains(a, "=/etc/saker/"):
+			a = strings.Replace(a, "=/etc/saker/", "="+files+"/", 1)
+		}
+		args = append(args, a)
+	}
+	if strs(c["command"])[0] != "/usr/bin/saker" {
+		t.Fatalf("command %v", c["command"])
+	}
+	srv := exec.Command(bin, args...)
+	stderr, _ := srv.StderrPipe()
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Signal(os.Interrupt); srv.Wait() })
+	serving := make(chan string, 1)
+	var logText strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logText.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "saker admission: serving ") {
+				serving <- sc.Text()
+			}
+		}
+		close(serving)
+	}()
+	select {
+	case l, ok := <-serving:
+		if !ok {
+			t.Fatalf("saker admission serve %v ended", args)
+		}
+		t.Log(l)
+	case <-time.After(30 * time.Second):
+		t.Fatal("saker admission serve did not start")
+	}
+
+	// the API server authenticates to the webhook with the chart's token
+	kubeconfig := filepath.Join(dir, "admission-webhook.kubeconfig")
+	os.WriteFile(kubeconfig, fmt.Appendf(nil, "apiVersion: v1\nkind: Config\nusers:\n  - name: %q\n    user:\n      token: %q\n", addr, strings.TrimSpace(string(token))), 0o600)
+	admConf := filepath.Join(dir, "admission-config.yaml")
+	os.WriteFile(admConf, fmt.Appendf(nil, `apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+  - name: ValidatingAdmissionWebhook
+    configuration:
+      apiVersion: apiserver.config.k8s.io/v1
+      kind: WebhookAdmissionConfiguration
+      kubeConfigFile: %s
+`, kubeconfig), 0o600)
+	cluster := k8stest.Start(t, script, dir, "SAKER_K8S_ADMISSION_CONFIG="+admConf)
+	cfg := cluster.Config("saker-chart-test")
+	cs := cluster.Client(t, "saker-chart-test")
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery()))
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	// No controller manager: namespaces' default service accounts are ours to make.
+	for _, ns := range []string{ReleaseNamespace, "apps"} {
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	createAll(t, ctx, dyn, mapper, def.Objects, true)
+	createAll(t, ctx, dyn, mapper, r.Objects, false)
+	if _, err := cs.AppsV1().DaemonSets(ReleaseNamespace).Get(ctx, "saker-agent", metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	yes := true
+	pod := func(name string, privileged bool) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "c", Image: "docker.io/library/busybox:1.36", Command: []string{"sleep", "3600"}}}}}
+		if privileged {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: &yes}
+		}
+		return p
+	}
+	// webhook configurations load asynchronously: wait until a dry run is refused
+	for {
+		_, err := cs.CoreV1().Pods("apps").Create(ctx, pod("probe", true), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil && strings.Contains(err.Error(), "Privileged container refused") {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the rendered webhook never refused a privileged pod (last: %v)\n%s", err, logText.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	_, err = cs.CoreV1().Pods("apps").Create(ctx, pod("priv", true), metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `admission webhook "admission.saker.dev" denied the request: Privileged container refused (user=admin pod=priv ns=apps`) {
+		t.Fatalf("privileged pod: %v", err)
+	}
+	if _, err := cs.CoreV1().Pods("apps").Create(ctx, pod("plain", false), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("plain pod: %v", err)
+	}
+	if _, err := cs.CoreV1().Pods(ReleaseNamespace).Create(ctx, pod("priv", true), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("privileged pod in the chart's exempt namespace: %v", err)
+	}
+
+	// the agent's service account: read-only on the workload metadata
+	sa := "system:serviceaccount:" + ReleaseNamespace + ":saker-agent"
+	for _, c := range []struct {
+		verb, group, resource string
+		allowed               bool
+	}{{"list", "", "pods", true}, {"watch", "apps", "replicasets", true}, {"get", "", "nodes", true}, {"list", "batch", "cronjobs", true},
+		{"get", "", "secrets", false}, {"create", "", "pods", false}, {"delete", "apps", "daemonsets", false}, {"list", "", "configmaps", false}} {
+		rv, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: sa, Groups: []string{"system:serviceaccounts"}, ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: c.verb, Group: c.group, Resource: c.resource}}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rv.Status.Allowed != c.allowed {
+			t.Errorf("%s may %s %s/%s: %v, want %v", sa, c.verb, c.group, c.resource, rv.Status.Allowed, c.allowed)
+		}
+	}
+}
