@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,22 +98,48 @@ func (l *logs) waitAlert(rule string, want map[string]string, d time.Duration) (
 	}
 }
 
+// The image is built once for the package's tests and removed after them (TestMain).
+var image struct {
+	once        sync.Once
+	tag, socket string
+	err         error
+	out         []byte
+}
+
+// buildImage builds the image with scripts/image.sh on dd (once for the package's tests).
+func buildImage(t *testing.T, dd *dockertest.Daemon) string {
+	t.Helper()
+	image.once.Do(func() {
+		root, err := testshared.RepoRoot()
+		if err != nil {
+			image.err = err
+			return
+		}
+		image.tag, image.socket = fmt.Sprintf("saker-test/saker:%d", os.Getpid()), dd.Socket
+		build := exec.Command("/bin/sh", filepath.Join(root, "scripts", "image.sh"), image.tag)
+		build.Env = append(os.Environ(), "DOCKER="+dockertest.DockerCLI+" -H unix://"+dd.Socket, "VERSION=image-test")
+		image.out, image.err = build.CombinedOutput()
+	})
+	if image.err != nil {
+		t.Fatalf("scripts/image.sh: %v\n%s", image.err, image.out)
+	}
+	return image.tag
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if image.tag != "" {
+		exec.Command(dockertest.DockerCLI, "-H", "unix://"+image.socket, "rmi", "-f", image.tag).Run()
+	}
+	os.Exit(code)
+}
+
 // TestContainerImage builds the image, runs it as deploy/Containerfile documents, and checks
 // detection on the host and in a container, then a clean stop.
 func TestContainerImage(t *testing.T) {
 	testshared.Need(t, testshared.LiveProblem())
 	dd := dockertest.Start(t)
-	root, err := testshared.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag := fmt.Sprintf("saker-test/saker:%d", os.Getpid())
-	build := exec.Command("/bin/sh", filepath.Join(root, "scripts", "image.sh"), tag)
-	build.Env = append(os.Environ(), "DOCKER="+dockertest.DockerCLI+" -H unix://"+dd.Socket, "VERSION=image-test")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("scripts/image.sh: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { dd.Try("rmi", "-f", tag) })
+	tag := buildImage(t, dd)
 	if v, err := dd.Try("run", "--rm", tag, "version"); err != nil || !strings.Contains(v, "image-test") {
 		t.Fatalf("saker version in the image: %q %v", v, err)
 	}
