@@ -141,18 +141,7 @@ func TestChartOnAPIServer(t *testing.T) {
 	}
 
 	// the API server authenticates to the webhook with the chart's token
-	kubeconfig := filepath.Join(dir, "admission-webhook.kubeconfig")
-	os.WriteFile(kubeconfig, fmt.Appendf(nil, "apiVersion: v1\nkind: Config\nusers:\n  - name: %q\n    user:\n      token: %q\n", addr, strings.TrimSpace(string(token))), 0o600)
-	admConf := filepath.Join(dir, "admission-config.yaml")
-	os.WriteFile(admConf, fmt.Appendf(nil, `apiVersion: apiserver.config.k8s.io/v1
-kind: AdmissionConfiguration
-plugins:
-  - name: ValidatingAdmissionWebhook
-    configuration:
-      apiVersion: apiserver.config.k8s.io/v1
-      kind: WebhookAdmissionConfiguration
-      kubeConfigFile: %s
-`, kubeconfig), 0o600)
+	admConf := k8stest.AdmissionConfig(t, dir, fmt.Sprintf("  - name: %q\n    user:\n      token: %q\n", addr, strings.TrimSpace(string(token))))
 	cluster := k8stest.Start(t, script, dir, "SAKER_K8S_ADMISSION_CONFIG="+admConf)
 	cfg := cluster.Config("saker-chart-test")
 	cs := cluster.Client(t, "saker-chart-test")

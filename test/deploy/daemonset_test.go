@@ -3,12 +3,10 @@ package deploy
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/saker-sec/saker/internal/dockertest"
 	"github.com/saker-sec/saker/internal/testshared"
@@ -178,20 +176,8 @@ func TestChartAgentImage(t *testing.T) {
 		t.Errorf("env %s", env)
 	}
 	l := follow(t, dd, id)
-	select {
-	case <-l.ready:
-	case <-l.done:
-		t.Fatalf("the agent ended before ready:\n%s", l.stderr.String())
-	case <-time.After(90 * time.Second):
-		t.Fatalf("the agent is not ready after 90s:\n%s", l.stderr.String())
-	}
-	tok := fmt.Sprintf("saker-ds-%d", time.Now().UnixNano())
-	if err := exec.Command("/bin/echo", "linpeas", tok).Run(); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := l.waitAlert("Privilege escalation enumeration script executed", map[string]string{"proc.cmdline": "echo linpeas " + tok}, 20*time.Second); !ok {
-		t.Fatalf("no alert from the agent run as the DaemonSet says:\n%s", l.stderr.String())
-	}
+	l.waitReady(t, "the agent run as the DaemonSet says")
+	l.hostAlert(t, "saker-ds")
 	dd.Docker(t, "stop", "-t", "30", id)
 	<-l.done
 	if code := dd.Inspect(t, id, "{{.State.ExitCode}}"); code != "0" {

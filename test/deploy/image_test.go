@@ -71,6 +71,34 @@ func follow(t *testing.T, dd *dockertest.Daemon, id string) *logs {
 	return l
 }
 
+// waitReady waits up to 90s for the ready line of who.
+func (l *logs) waitReady(t *testing.T, who string) {
+	t.Helper()
+	select {
+	case <-l.ready:
+	case <-l.done:
+		t.Fatalf("%s ended before ready:\n%s", who, l.stderr.String())
+	case <-time.After(90 * time.Second):
+		t.Fatalf("%s not ready after 90s:\n%s", who, l.stderr.String())
+	}
+}
+
+// hostAlert runs `echo linpeas TOKEN` on the host (TOKEN starting with prefix) and returns the
+// built-in rule's alert for it, and the token.
+func (l *logs) hostAlert(t *testing.T, prefix string) (alert, string) {
+	t.Helper()
+	tok := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
+	if err := exec.Command("/bin/echo", "linpeas", tok).Run(); err != nil {
+		t.Fatal(err)
+	}
+	a, ok := l.waitAlert("Privilege escalation enumeration script executed",
+		map[string]string{"proc.cmdline": "echo linpeas " + tok}, 20*time.Second)
+	if !ok {
+		t.Fatalf("no alert for a host process from the containerized saker:\n%s", l.stderr.String())
+	}
+	return a, tok
+}
+
 // waitAlert returns the first alert of rule whose output fields contain want, within d.
 func (l *logs) waitAlert(rule string, want map[string]string, d time.Duration) (alert, bool) {
 	deadline := time.After(d)
@@ -156,25 +184,10 @@ func TestContainerImage(t *testing.T) {
 		tag, "run", "--json")
 	t.Cleanup(func() { dd.Try("rm", "-f", id) })
 	l := follow(t, dd, id)
-	select {
-	case <-l.ready:
-	case <-l.done:
-		t.Fatalf("saker in its container ended before ready:\n%s", l.stderr.String())
-	case <-time.After(90 * time.Second):
-		t.Fatalf("saker in its container not ready after 90s:\n%s", l.stderr.String())
-	}
+	l.waitReady(t, "saker in its container")
 
 	// on the host
-	tok := fmt.Sprintf("saker-image-%d", time.Now().UnixNano())
-	echo := exec.Command("/bin/echo", "linpeas", tok)
-	if err := echo.Run(); err != nil {
-		t.Fatal(err)
-	}
-	a, ok := l.waitAlert("Privilege escalation enumeration script executed",
-		map[string]string{"proc.cmdline": "echo linpeas " + tok}, 20*time.Second)
-	if !ok {
-		t.Fatalf("no alert for a host process from the containerized saker:\n%s", l.stderr.String())
-	}
+	a, tok := l.hostAlert(t, "saker-image")
 	if a.OutputFields["container.id"] != "host" || a.OutputFields["user.name"] != "root" {
 		t.Errorf("host alert fields %v", a.OutputFields)
 	}
@@ -183,7 +196,7 @@ func TestContainerImage(t *testing.T) {
 	cname := "saker-image-target-" + tok[len(tok)-6:]
 	cid := dd.Docker(t, "run", "-d", "--network", "none", "--name", cname, dockertest.Image, "/bin/echo", "deepce", tok)
 	t.Cleanup(func() { dd.Try("rm", "-f", cid) })
-	a, ok = l.waitAlert("Container escape or enumeration tool executed",
+	a, ok := l.waitAlert("Container escape or enumeration tool executed",
 		map[string]string{"proc.cmdline": "echo deepce " + tok}, 20*time.Second)
 	if !ok {
 		t.Fatalf("no alert for a container process:\n%s", l.stderr.String())

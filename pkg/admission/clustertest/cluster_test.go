@@ -90,31 +90,14 @@ func TestAdmissionAgainstAPIServer(t *testing.T) {
 	}
 	defer srv.Close()
 
-	kubeconfig := filepath.Join(dir, "admission-webhook.kubeconfig")
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	must(os.WriteFile(kubeconfig, fmt.Appendf(nil, `apiVersion: v1
-kind: Config
-users:
-  - name: %q
-    user:
-      client-certificate: %s
-      client-key: %s
-`, srv.Addr().String(), filepath.Join(dir, "audit-client.crt"), filepath.Join(dir, "audit-client.key")), 0o600))
-	admConf := filepath.Join(dir, "admission-config.yaml")
-	must(os.WriteFile(admConf, fmt.Appendf(nil, `apiVersion: apiserver.config.k8s.io/v1
-kind: AdmissionConfiguration
-plugins:
-  - name: ValidatingAdmissionWebhook
-    configuration:
-      apiVersion: apiserver.config.k8s.io/v1
-      kind: WebhookAdmissionConfiguration
-      kubeConfigFile: %s
-`, kubeconfig), 0o600))
+	admConf := k8stest.AdmissionConfig(t, dir, fmt.Sprintf("  - name: %q\n    user:\n      client-certificate: %s\n      client-key: %s\n",
+		srv.Addr().String(), filepath.Join(dir, "audit-client.crt"), filepath.Join(dir, "audit-client.key")))
 
 	cluster := k8stest.Start(t, script, dir, "SAKER_K8S_ADMISSION_CONFIG="+admConf)
 	warned := &warnings{}
