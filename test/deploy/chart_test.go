@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/saker-sec/saker/internal/testshared"
+	"github.com/saker-sec/saker/pkg/config"
 )
 
 var update = flag.Bool("update", false, "rewrite deploy/manifests/saker.yaml from the chart's defaults")
@@ -102,7 +103,7 @@ func TestChartDefaults(t *testing.T) {
 		kinds = append(kinds, o.GetKind()+"/"+o.GetName())
 	}
 	sort.Strings(kinds)
-	want := []string{"ClusterRole/saker-agent", "ClusterRoleBinding/saker-agent", "ConfigMap/saker-config", "DaemonSet/saker-agent",
+	want := []string{"ClusterRole/saker-agent", "ClusterRoleBinding/saker-agent", "ConfigMap/saker-admission-config", "ConfigMap/saker-config", "DaemonSet/saker-agent",
 		"Deployment/saker-admission", "Secret/saker-admission-auth", "Secret/saker-admission-tls", "Service/saker-admission",
 		"ServiceAccount/saker-admission", "ServiceAccount/saker-agent", "ValidatingWebhookConfiguration/saker"}
 	if !reflect.DeepEqual(kinds, want) {
@@ -152,13 +153,9 @@ func TestChartDefaults(t *testing.T) {
 	if !reflect.DeepEqual(strs(ic["args"]), []string{"rules", "install", "--force", "/var/lib/saker/rules"}) {
 		t.Errorf("init container args %v", ic["args"])
 	}
-	cm := must(t, r, "ConfigMap", "saker-config")
-	var conf map[string]any
-	if err := yaml.Unmarshal([]byte(field(t, cm, "data", "saker.yaml").(string)), &conf); err != nil {
-		t.Fatal(err)
-	}
-	if files := strs(conf["rules_files"]); len(files) != 6 || files[0] != "/var/lib/saker/rules/saker_base.yaml" || conf["json_output"] != true {
-		t.Errorf("saker.yaml %v", conf)
+	conf := sakerYAML(t, r, "saker-config")
+	if files := conf.RulesFiles; len(files) != 6 || files[0] != "/var/lib/saker/rules/saker_base.yaml" || !conf.JSONOutput || conf.Admission.Enabled {
+		t.Errorf("the agent's saker.yaml: %+v", conf)
 	}
 
 	role := must(t, r, "ClusterRole", "saker-agent")
@@ -198,9 +195,14 @@ func TestChartDefaults(t *testing.T) {
 		t.Errorf("service %v", svc)
 	}
 	dep := must(t, r, "Deployment", "saker-admission")
-	args := strs(container(t, dep, "containers", "admission")["args"])
-	if !slices.Contains(args, "--exempt-namespace=kube-system,saker") || !slices.Contains(args, "--token-file=/etc/saker/auth/token") {
+	if args := strs(container(t, dep, "containers", "admission")["args"]); !reflect.DeepEqual(args, []string{"run", "--no-probe", "-c", "/etc/saker/config/saker.yaml"}) {
 		t.Errorf("admission args %v", args)
+	}
+	ac := sakerYAML(t, r, "saker-admission-config")
+	if a := ac.Admission; !a.Enabled || a.Listen != "0.0.0.0:9766" || a.TokenFile != "/etc/saker/auth/token" || a.Cert != "/etc/saker/tls/tls.crt" ||
+		!reflect.DeepEqual(a.ExemptNamespaces, []string{"kube-system", "saker"}) || !reflect.DeepEqual(a.ExemptGroups, []string{"system:nodes"}) ||
+		len(ac.RulesFiles) != 0 || ac.K8sAudit.Enabled || !ac.JSONOutput {
+		t.Errorf("the admission service's saker.yaml: %+v", ac)
 	}
 
 	// the caBundle verifies the serving certificate for the Service's DNS name
@@ -262,6 +264,7 @@ func decode64(t *testing.T, s string) []byte {
 func TestChartValues(t *testing.T) {
 	r := render(t, `
 console: {address: "console.example:7443"}
+audit: {enabled: true, clusterName: prod}
 rules:
   builtinLayers: [saker_base.yaml]
   extraConfigMaps: [team-rules]
@@ -311,16 +314,17 @@ admission:
 	if !strings.Contains(toYAML(t, field(t, ds, "spec", "template", "spec", "volumes")), "name: team-rules") {
 		t.Error("the extra rules ConfigMap is not mounted")
 	}
-	var conf map[string]any
-	yaml.Unmarshal([]byte(field(t, must(t, r, "ConfigMap", "saker-config"), "data", "saker.yaml").(string)), &conf)
-	if !reflect.DeepEqual(strs(conf["rules_files"]), []string{"/var/lib/saker/rules/saker_base.yaml", "/etc/saker/rules.d/team-rules"}) {
-		t.Errorf("rules_files %v", conf["rules_files"])
+	if files := sakerYAML(t, r, "saker-config").RulesFiles; !reflect.DeepEqual(files, []string{"/var/lib/saker/rules/saker_base.yaml", "/etc/saker/rules.d/team-rules"}) {
+		t.Errorf("rules_files %v", files)
 	}
-	args := strs(container(t, must(t, r, "Deployment", "saker-admission"), "containers", "admission")["args"])
-	for _, a := range []string{"--rules=/etc/saker/rules.d/admission-rules", "--client-ca=/etc/saker/client-ca/ca.crt", "--exempt-namespace=kube-system,saker,monitoring"} {
-		if !slices.Contains(args, a) {
-			t.Errorf("admission args %v lack %s", args, a)
-		}
+	ac := sakerYAML(t, r, "saker-admission-config")
+	if a := ac.Admission; a.ClientCA != "/etc/saker/client-ca/ca.crt" || !reflect.DeepEqual(a.ExemptNamespaces, []string{"kube-system", "saker", "monitoring"}) ||
+		!reflect.DeepEqual(ac.RulesFiles, []string{"/etc/saker/rules.d/admission-rules"}) || !ac.K8sAudit.Enabled ||
+		ac.K8sAudit.Webhook.Listen != "0.0.0.0:9765" || ac.K8sAudit.ClusterName != "prod" || ac.K8sAudit.Webhook.TLS.ClientCA != "/etc/saker/client-ca/ca.crt" {
+		t.Errorf("the admission service's saker.yaml: %+v", ac)
+	}
+	if !strings.Contains(toYAML(t, must(t, r, "Service", "saker-admission").Object), "port: 9765") {
+		t.Error("the audit port is not on the Service")
 	}
 	if y := toYAML(t, must(t, r, "Deployment", "saker-admission").Object); !strings.Contains(y, "secretName: my-token") || !strings.Contains(y, "name: apiserver-ca") {
 		t.Errorf("auth volumes:\n%s", y)
@@ -334,6 +338,16 @@ admission:
 	if r.Find("DaemonSet", "saker-agent") != nil || r.Find("ClusterRole", "saker-agent") != nil || r.Find("Deployment", "saker-admission") == nil {
 		t.Error("agent.enabled=false")
 	}
+}
+
+// sakerYAML parses the saker.yaml of the rendered ConfigMap name as saker does.
+func sakerYAML(t *testing.T, r *Rendered, name string) *config.Config {
+	t.Helper()
+	c, err := config.Parse(name+"/saker.yaml", []byte(field(t, must(t, r, "ConfigMap", name), "data", "saker.yaml").(string)), nil)
+	if err != nil {
+		t.Fatalf("the chart's saker.yaml (%s): %v", name, err)
+	}
+	return c
 }
 
 func toYAML(t *testing.T, v any) string {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,11 +69,12 @@ func createAll(t *testing.T, ctx context.Context, dyn dynamic.Interface, mapper 
 
 // TestChartOnAPIServer creates the chart's objects on a real kube-apiserver (server-side
 // validated, strict field validation): its default rendering as a dry run, then a rendering
-// whose webhook URL is a loopback port, for real. There `saker admission serve` runs with the
-// rendered Deployment's arguments, the chart's generated certificate and token (the API server
-// authenticates with that token, from its admission configuration): the rendered webhook
-// configuration makes the API server call it, and a privileged pod is denied with the rule's
-// message while a plain one is admitted and the chart's own namespace is exempt. The agent's
+// whose webhook URL is a loopback port, for real. There saker runs with the rendered
+// Deployment's arguments and ConfigMap (`saker run --no-probe`, its admission section), the
+// chart's generated certificate and token (the API server authenticates with that token, from
+// its admission configuration): the rendered webhook configuration makes the API server call
+// it, and a privileged pod is denied with the rule's message (its alert on the service's stdout
+// output) while a plain one is admitted and the chart's own namespace is exempt. The agent's
 // service account may read the workload metadata and nothing else.
 func TestChartOnAPIServer(t *testing.T) {
 	script := k8stest.Script(t)
@@ -98,46 +100,60 @@ func TestChartOnAPIServer(t *testing.T) {
 		}
 	}
 	token, _ := os.ReadFile(filepath.Join(files, "auth", "token"))
+	// the ConfigMap's saker.yaml, its /etc/saker paths under files and its address on loopback
+	conf := field(t, must(t, r, "ConfigMap", "saker-admission-config"), "data", "saker.yaml").(string)
+	conf = strings.ReplaceAll(strings.ReplaceAll(conf, "/etc/saker/", files+"/"), "0.0.0.0:9766", addr)
+	os.MkdirAll(filepath.Join(files, "config"), 0o700)
+	if err := os.WriteFile(filepath.Join(files, "config", "saker.yaml"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c := container(t, must(t, r, "Deployment", "saker-admission"), "containers", "admission")
 	var args []string
 	for _, a := range strs(c["args"]) {
-		switch {
-		case strings.HasPrefix(a, "--listen="):
-			a = "--listen=" + addr
-		case strings.Contains(a, "=/etc/saker/"):
-			a = strings.Replace(a, "=/etc/saker/", "="+files+"/", 1)
-		}
-		args = append(args, a)
+		args = append(args, strings.Replace(a, "/etc/saker/", files+"/", 1))
 	}
 	if strs(c["command"])[0] != "/usr/bin/saker" {
 		t.Fatalf("command %v", c["command"])
 	}
 	srv := exec.Command(bin, args...)
 	stderr, _ := srv.StderrPipe()
+	stdout, _ := srv.StdoutPipe()
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Process.Signal(os.Interrupt); srv.Wait() })
-	serving := make(chan string, 1)
+	ready := make(chan string, 1)
+	var logMu sync.Mutex
 	var logText strings.Builder
+	logged := func() string { logMu.Lock(); defer logMu.Unlock(); return logText.String() }
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			logMu.Lock()
 			logText.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), "saker admission: serving ") {
-				serving <- sc.Text()
+			logMu.Unlock()
+			if strings.Contains(sc.Text(), "admission webhook on https://"+addr) && strings.HasSuffix(sc.Text(), "; ready") {
+				ready <- sc.Text()
 			}
 		}
-		close(serving)
+		close(ready)
+	}()
+	alerts := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			alerts <- sc.Text()
+		}
 	}()
 	select {
-	case l, ok := <-serving:
+	case l, ok := <-ready:
 		if !ok {
-			t.Fatalf("saker admission serve %v ended", args)
+			t.Fatalf("saker %v ended:\n%s", args, logged())
 		}
 		t.Log(l)
-	case <-time.After(30 * time.Second):
-		t.Fatal("saker admission serve did not start")
+	case <-time.After(60 * time.Second):
+		t.Fatalf("saker %v not ready:\n%s", args, logged())
 	}
 
 	// the API server authenticates to the webhook with the chart's token
@@ -184,13 +200,22 @@ func TestChartOnAPIServer(t *testing.T) {
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("the rendered webhook never refused a privileged pod (last: %v)\n%s", err, logText.String())
+			t.Fatalf("the rendered webhook never refused a privileged pod (last: %v)\n%s", err, logged())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	_, err = cs.CoreV1().Pods("apps").Create(ctx, pod("priv", true), metav1.CreateOptions{})
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `admission webhook "admission.saker.dev" denied the request: Privileged container refused (user=admin pod=priv ns=apps`) {
 		t.Fatalf("privileged pod: %v", err)
+	}
+	// the denial's alert went to the service's outputs (stdout_output, JSON)
+	for found := false; !found; {
+		select {
+		case l := <-alerts:
+			found = strings.Contains(l, `"rule":"Admission Deny Privileged Container"`) && strings.Contains(l, `"ka.target.name":"priv"`)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no alert for the denied pod on the service's stdout output")
+		}
 	}
 	if _, err := cs.CoreV1().Pods("apps").Create(ctx, pod("plain", false), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("plain pod: %v", err)
