@@ -7,7 +7,6 @@ package k8stest
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,29 +117,4 @@ func (c *Cluster) Client(t testing.TB, agent string) *kubernetes.Clientset {
 		t.Fatal(err)
 	}
 	return cs
-}
-
-// AdmissionConfig writes, in dir, the kubeconfig the API server authenticates to admission
-// webhooks with (users: the YAML list of its users, each named by the webhook's host:port) and
-// the AdmissionConfiguration naming it, and returns the latter's path (for
-// SAKER_K8S_ADMISSION_CONFIG).
-func AdmissionConfig(t testing.TB, dir, users string) string {
-	t.Helper()
-	kubeconfig := filepath.Join(dir, "admission-webhook.kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\nusers:\n"+users), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	conf := filepath.Join(dir, "admission-config.yaml")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, `apiVersion: apiserver.config.k8s.io/v1
-kind: AdmissionConfiguration
-plugins:
-  - name: ValidatingAdmissionWebhook
-    configuration:
-      apiVersion: apiserver.config.k8s.io/v1
-      kind: WebhookAdmissionConfiguration
-      kubeConfigFile: %s
-`, kubeconfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return conf
 }

@@ -35,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/saker-sec/saker/pkg/admission"
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/config"
 	"github.com/saker-sec/saker/pkg/container"
@@ -70,6 +71,9 @@ type Options struct {
 	Sinks []Sink
 	// Now is the clock of the health watchdog (time.Now when nil; tests step it).
 	Now func() time.Time
+	// Quarantine, when set, is fed by the incident store (incidents.enabled) with the pods
+	// of open Critical+ incidents (the admission webhook refuses exec into them).
+	Quarantine *admission.Quarantine
 }
 
 // ConfigError is a configuration that does not load (exit status 2 in saker run).
@@ -108,6 +112,7 @@ type Agent struct {
 	sinks      []Sink
 	eventSinks []EventSink
 	resp       *ResponseSink // nil without response.policy_file
+	inc        *IncidentSink // nil without incidents.enabled
 
 	// mu is held for reading around events (and each alert sent from outside one), and for
 	// writing while a reload swaps gen (see the package doc).
@@ -166,6 +171,12 @@ func New(opts Options) (*Agent, error) {
 	a.d.Hostname, _ = os.Hostname()
 	a.d.K8sAudit.ClusterName = cfg.K8sAudit.ClusterName // ka.cluster.name (read at start only)
 	a.m.SetDrops(a.drops.labels)
+	if a.inc, err = a.startIncidents(cfg); err != nil {
+		return nil, &ConfigError{err}
+	}
+	if a.inc != nil {
+		a.sinks = append(a.sinks, a.inc)
+	}
 	g := &generation{cfg: cfg}
 	if g.rules, err = a.buildRules(cfg); err != nil {
 		return nil, err
@@ -223,6 +234,9 @@ func (a *Agent) Config() *config.Config {
 	defer a.mu.RUnlock()
 	return a.gen.cfg
 }
+
+// Incidents is the incident store's sink (nil when incidents.enabled is not set).
+func (a *Agent) Incidents() *IncidentSink { return a.inc }
 
 // Response is the response engine's sink (nil when response.policy_file is not set).
 func (a *Agent) Response() *ResponseSink { return a.resp }

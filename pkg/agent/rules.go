@@ -223,6 +223,7 @@ type extraField struct {
 	name    string
 	out     *engine.Output
 	isField bool
+	omitNA  bool // left out when it has no value (the incident fields)
 }
 
 func compileExtras(c *config.Config, rs *engine.Ruleset, sources map[string]fields.Source) (*Extras, []loader.Message) {
@@ -230,7 +231,7 @@ func compileExtras(c *config.Config, rs *engine.Ruleset, sources map[string]fiel
 	var errs []loader.Message
 	type key struct{ src, tmpl string }
 	cache := map[key]*engine.Output{}
-	for i, ao := range c.AppendOutput {
+	for i, ao := range append(c.AppendOutput, incidentFields(c)...) {
 		for j, ef := range ao.ExtraFields {
 			for _, r := range rs.Rules {
 				if !r.Enabled || !matches(ao.Match, r.Def) {
@@ -249,7 +250,7 @@ func compileExtras(c *config.Config, rs *engine.Ruleset, sources map[string]fiel
 					cache[k] = out
 				}
 				if out != nil {
-					x.byRule[r.Name] = append(x.byRule[r.Name], extraField{name: ef.Name, out: out, isField: ef.IsField})
+					x.byRule[r.Name] = append(x.byRule[r.Name], extraField{name: ef.Name, out: out, isField: ef.IsField, omitNA: i >= len(c.AppendOutput)})
 				}
 			}
 		}
@@ -277,6 +278,9 @@ func (x *Extras) Apply(a *alert.Alert, ev fields.Event) {
 		if ef.isField {
 			// the typed value, under the field's own name
 			ef.out.Render(ev, a.OutputFields)
+			if v, ok := a.OutputFields[ef.name]; ef.omitNA && ok && v == nil {
+				delete(a.OutputFields, ef.name)
+			}
 			continue
 		}
 		a.OutputFields[ef.name] = ef.out.Render(ev, nil)

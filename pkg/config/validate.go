@@ -68,6 +68,7 @@ func (c *Config) validate(d *decoder) {
 			bad(f.path, "must not be negative")
 		}
 	}
+	c.Incidents.validate(bad)
 	if c.K8sAudit.Webhook.RetryAfter < 0 {
 		bad("k8s_audit.webhook.retry_after", "must not be negative")
 	}

@@ -157,7 +157,7 @@ func TestChartOnAPIServer(t *testing.T) {
 	}
 
 	// the API server authenticates to the webhook with the chart's token
-	admConf := k8stest.AdmissionConfig(t, dir, fmt.Sprintf("  - name: %q\n    user:\n      token: %q\n", addr, strings.TrimSpace(string(token))))
+	admConf := k8stest.AdmissionConfigToken(t, dir, addr, strings.TrimSpace(string(token)))
 	cluster := k8stest.Start(t, script, dir, "SAKER_K8S_ADMISSION_CONFIG="+admConf)
 	cfg := cluster.Config("saker-chart-test")
 	cs := cluster.Client(t, "saker-chart-test")
@@ -169,15 +169,8 @@ func TestChartOnAPIServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	// No controller manager: namespaces' default service accounts are ours to make.
-	for _, ns := range []string{ReleaseNamespace, "apps"} {
-		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
+	k8stest.Namespace(t, ctx, cs, ReleaseNamespace)
+	k8stest.Namespace(t, ctx, cs, "apps")
 	createAll(t, ctx, dyn, mapper, def.Objects, true)
 	createAll(t, ctx, dyn, mapper, r.Objects, false)
 	if _, err := cs.AppsV1().DaemonSets(ReleaseNamespace).Get(ctx, "saker-agent", metav1.GetOptions{}); err != nil {

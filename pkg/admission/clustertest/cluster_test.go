@@ -3,7 +3,6 @@ package clustertest
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,14 +89,13 @@ func TestAdmissionAgainstAPIServer(t *testing.T) {
 	}
 	defer srv.Close()
 
+	admConf := k8stest.AdmissionConfig(t, dir, srv.Addr().String())
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	admConf := k8stest.AdmissionConfig(t, dir, fmt.Sprintf("  - name: %q\n    user:\n      client-certificate: %s\n      client-key: %s\n",
-		srv.Addr().String(), filepath.Join(dir, "audit-client.crt"), filepath.Join(dir, "audit-client.key")))
 
 	cluster := k8stest.Start(t, script, dir, "SAKER_K8S_ADMISSION_CONFIG="+admConf)
 	warned := &warnings{}
@@ -109,15 +107,7 @@ func TestAdmissionAgainstAPIServer(t *testing.T) {
 	defer cancel()
 
 	ns := "saker-adm"
-	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	must(err)
-	// No controller manager: the default service accounts are ours to create.
-	for _, n := range []string{ns, "kube-system"} {
-		_, err = cs.CoreV1().ServiceAccounts(n).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
+	k8stest.Namespace(t, ctx, cs, ns, "kube-system")
 
 	ca, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
 	must(err)
