@@ -25,7 +25,8 @@ func AdmissionConfig(c *config.Config) admission.ServerConfig {
 }
 
 // NewAdmissionSource starts the admission webhook of a's configuration (it listens at once),
-// with the configuration's exemptions, alerting through a.
+// with the configuration's exemptions and the agent's quarantine (Options.Quarantine, made by
+// New when admission is enabled: the incident store's open Critical+ pods), alerting through a.
 func (a *Agent) NewAdmissionSource() (*AdmissionSource, error) {
 	c := a.Config()
 	ctl := admission.NewController(nil)
@@ -33,6 +34,7 @@ func (a *Agent) NewAdmissionSource() (*AdmissionSource, error) {
 		Users: c.Admission.ExemptUsers, Groups: c.Admission.ExemptGroups}
 	ctl.Hostname = a.d.Hostname
 	ctl.Emit = func(m admission.Match) { a.Send(m.Alert) }
+	ctl.Quarantine = a.opts.Quarantine // fed by the incident store when incidents.enabled
 	if rs := a.Rules(); rs != nil {
 		ctl.SetRules(rs.Ruleset)
 	}

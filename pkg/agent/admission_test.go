@@ -41,8 +41,8 @@ func admissionReview(uid, ns string) []byte {
 // TestAdmissionSource runs the admission webhook as a mode of the agent (its configuration's
 // admission section, HTTPS, a token file): a privileged pod is denied with the rules file's
 // message and its alert reaches the stdout channel; the same pod in an exempt namespace is
-// allowed; after the rules file changes and the agent reloads, the new rule decides; a request
-// without the token gets 401.
+// allowed; after the rules file changes and the agent reloads, the new rule decides; exec into
+// a pod of the agent's quarantine is refused; a request without the token gets 401.
 func TestAdmissionSource(t *testing.T) {
 	pki := testpki.New(t, "admission")
 	dir := t.TempDir()
@@ -135,7 +135,16 @@ admission:
 	if code, r = post(admissionReview("u4", "default"), "adm-s3cret"); code != 200 || !strings.HasPrefix(message(r), "SECOND privileged pod refused") {
 		t.Fatalf("after reload: %d %v", code, r)
 	}
-	if st := src.Controller().Stats(); st.Denied != 2 || st.Exempt != 1 {
+	// the agent's quarantine (fed by its incident store) refuses exec into a quarantined pod
+	a.opts.Quarantine.Set("default", "web", "INC-1")
+	exec := []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u5",
+"kind":{"group":"","version":"v1","kind":"PodExecOptions"},"resource":{"group":"","version":"v1","resource":"pods"},
+"subResource":"exec","name":"web","namespace":"default","operation":"CONNECT","userInfo":{"username":"alice"},
+"object":{"kind":"PodExecOptions","command":["sh"],"container":"c"}}}`)
+	if code, r = post(exec, "adm-s3cret"); code != 200 || r["allowed"] != false || !strings.Contains(message(r), "quarantined") {
+		t.Errorf("exec into a quarantined pod: %d %v", code, r)
+	}
+	if st := src.Controller().Stats(); st.Denied != 3 || st.Quarantined != 1 || st.Exempt != 1 {
 		t.Errorf("stats %+v", st)
 	}
 	cancel()
