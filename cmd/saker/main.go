@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/saker-sec/saker/pkg/enforce"
 	"os"
 	"runtime/pprof"
 
@@ -44,6 +45,7 @@ func init() {
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintf(cmd.OutOrStdout(), "saker %s\n", version)
+			fmt.Fprintf(cmd.OutOrStdout(), "enforce: kill at syscall entry (bpf_send_signal); BPF LSM (EPERM) %s\n", enforce.DetectLSM())
 		},
 	})
 }

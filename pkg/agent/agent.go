@@ -105,6 +105,7 @@ type Agent struct {
 	d      *detect.Detector
 	m      *metrics.Metrics
 	em     *emitter
+	enf    enforcement // in-kernel enforcement (enforce.go)
 	rl     *reload.Reloader[generation]
 	drops  Drops
 	now    func() time.Time
@@ -280,6 +281,7 @@ func (a *Agent) Run(ctx context.Context, sources ...Source) error {
 		a.running = append(a.running, rs[i])
 	}
 	a.srcMu.Unlock()
+	a.hookEnforcement(sources)
 	for _, s := range sources {
 		if f, ok := s.(RulesFollower); ok {
 			f.RulesChanged(a.Rules())
@@ -431,6 +433,7 @@ func (a *Agent) reopenOnSignal() (stop func()) {
 // apply puts rules in effect on the detector (on the event loop, under a.mu).
 func (a *Agent) apply(rs *Rules) {
 	a.d.Rules, a.d.First, a.em.Extras = rs.Ruleset, rs.First, rs.Extras
+	a.enforceRules(rs)
 }
 
 // Close stops reloads and signals, flushes every output queue within the configured

@@ -162,6 +162,7 @@ func (a *Agent) swap(g *generation) {
 		fmt.Fprintf(a.stderr, "saker: response.policy_file set: restart saker to start the response engine\n")
 	}
 	setLogLevel(g.cfg)
+	a.enforceConfig(g.cfg.Enforce)
 	if g.srv != nil && g.srv != old.srv {
 		fmt.Fprintf(a.stderr, "saker: web server on %s\n", g.srv.Addr())
 	}

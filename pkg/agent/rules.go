@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"github.com/saker-sec/saker/pkg/enforce"
 	"os"
 	"strings"
 	"time"
@@ -147,6 +148,7 @@ type Rules struct {
 	Base     config.BaseSyscalls // base_syscalls: the live probe's selection besides the rules'
 	Files    []string
 	LoadTime time.Duration
+	Enforce  *enforce.Program // the `enforce: kill` rules compiled for the probe (enforce.go)
 }
 
 // LoadRules reads the rules files, applies ApplyRules, compiles the result against sources and
@@ -211,7 +213,11 @@ func LoadRuleFiles(c *config.Config, files []loader.File, sources map[string]fie
 	if len(xerrs) > 0 {
 		return nil, xerrs, warns
 	}
-	return &Rules{Ruleset: rs, First: c.RuleMatching != "all", Extras: x, Base: c.BaseSyscalls, Files: paths, LoadTime: time.Since(start)}, nil, warns
+	enf, eerrs := compileEnforce(rs)
+	if len(eerrs) > 0 {
+		return nil, eerrs, warns
+	}
+	return &Rules{Ruleset: rs, First: c.RuleMatching != "all", Extras: x, Base: c.BaseSyscalls, Files: paths, LoadTime: time.Since(start), Enforce: enf}, nil, warns
 }
 
 // Extras are append_output's extra_fields, bound per rule.

@@ -53,6 +53,7 @@ type Config struct {
 	K8sAudit                   K8sAudit       `yaml:"k8s_audit"`
 	Response                   Response       `yaml:"response"`
 	Admission                  Admission      `yaml:"admission"`
+	Enforce                    Enforce        `yaml:"enforce"`
 	Incidents                  Incidents      `yaml:"incidents"`
 
 	// Files lists the files the configuration was read from (for reload watching).

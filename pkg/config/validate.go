@@ -29,6 +29,7 @@ func (c *Config) validate(d *decoder) {
 		d.errs = append(d.errs, e)
 	}
 	c.validateAdmission(bad)
+	c.validateEnforce(bad)
 	if k := &c.K8sAudit; k.Enabled {
 		w := &k.Webhook
 		host, _, err := net.SplitHostPort(w.Listen)
