@@ -18,15 +18,22 @@ import (
 // audit-client.crt/key, and returns its path, for SAKER_K8S_ADMISSION_CONFIG.
 func AdmissionConfig(t testing.TB, dir, addr string) string {
 	t.Helper()
+	return admissionConfig(t, dir, fmt.Sprintf("  - name: %q\n    user:\n      client-certificate: %s\n      client-key: %s\n",
+		addr, filepath.Join(dir, "audit-client.crt"), filepath.Join(dir, "audit-client.key")))
+}
+
+// AdmissionConfigToken is AdmissionConfig with a bearer token instead of the client pair.
+func AdmissionConfigToken(t testing.TB, dir, addr, token string) string {
+	t.Helper()
+	return admissionConfig(t, dir, fmt.Sprintf("  - name: %q\n    user:\n      token: %q\n", addr, token))
+}
+
+// admissionConfig writes the webhook kubeconfig with users (a YAML list) and the
+// AdmissionConfiguration naming it, and returns the latter's path.
+func admissionConfig(t testing.TB, dir, users string) string {
+	t.Helper()
 	kubeconfig := filepath.Join(dir, "admission-webhook.kubeconfig")
-	if err := os.WriteFile(kubeconfig, fmt.Appendf(nil, `apiVersion: v1
-kind: Config
-users:
-  - name: %q
-    user:
-      client-certificate: %s
-      client-key: %s
-`, addr, filepath.Join(dir, "audit-client.crt"), filepath.Join(dir, "audit-client.key")), 0o600); err != nil {
+	if err := os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\nusers:\n"+users), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	conf := filepath.Join(dir, "admission-config.yaml")

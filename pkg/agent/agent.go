@@ -178,6 +178,9 @@ func New(opts Options) (*Agent, error) {
 	a.d.Hostname, _ = os.Hostname()
 	a.d.K8sAudit.ClusterName = cfg.K8sAudit.ClusterName // ka.cluster.name (read at start only)
 	a.m.SetDrops(a.drops.labels)
+	if a.opts.Quarantine == nil && cfg.Admission.Enabled {
+		a.opts.Quarantine = admission.NewQuarantine() // the agent's own webhook refuses exec into them
+	}
 	if a.inc, err = a.startIncidents(cfg); err != nil {
 		return nil, &ConfigError{err}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/saker-sec/saker/pkg/admission"
 	"github.com/saker-sec/saker/pkg/config"
 	"github.com/saker-sec/saker/pkg/deny"
 	"github.com/saker-sec/saker/pkg/fields"
@@ -51,7 +52,11 @@ func (a *Agent) buildRulesFor(c *config.Config, sources map[string]fields.Source
 	var rs *Rules
 	var errs []loader.Message
 	if len(paths) == 0 {
-		rs, errs, _ = LoadRuleFiles(c, defaultrules.Files(), sources)
+		files := defaultrules.Files()
+		if _, ok := sources[admission.SourceName]; ok && c.Admission.Enabled {
+			files = append(files, admission.DefaultRules())
+		}
+		rs, errs, _ = LoadRuleFiles(c, files, sources)
 	} else {
 		rs, errs, _ = LoadRules(c, paths, sources)
 	}

@@ -53,6 +53,7 @@ type Config struct {
 	K8sAudit                   K8sAudit       `yaml:"k8s_audit"`
 	K8sMetadata                K8sMetadata    `yaml:"k8s_metadata"`
 	Response                   Response       `yaml:"response"`
+	Admission                  Admission      `yaml:"admission"`
 	Enforce                    Enforce        `yaml:"enforce"`
 	Deny                       Deny           `yaml:"deny"`
 	Incidents                  Incidents      `yaml:"incidents"`

@@ -28,6 +28,7 @@ func (c *Config) validate(d *decoder) {
 		e.Msg = sprintf(format, args...)
 		d.errs = append(d.errs, e)
 	}
+	c.validateAdmission(bad)
 	c.validateEnforce(bad)
 	if k := &c.K8sAudit; k.Enabled {
 		w := &k.Webhook
