@@ -4,6 +4,8 @@ package main
 
 import (
 	"fmt"
+	"github.com/saker-sec/saker/pkg/deny"
+	"github.com/saker-sec/saker/pkg/enforce"
 	"os"
 	"runtime/pprof"
 
@@ -44,6 +46,7 @@ func init() {
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintf(cmd.OutOrStdout(), "saker %s\n", version)
+			fmt.Fprintf(cmd.OutOrStdout(), "enforce: kill at syscall entry (bpf_send_signal); BPF LSM (EPERM) %s\n", enforce.DetectLSM())
 		},
 	})
 }
@@ -54,6 +57,7 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
+	deny.RunWatchdogIfChild() // the deny watchdog is this binary re-executed
 	err := rootCmd.Execute()
 	if cpuProfile != "" {
 		pprof.StopCPUProfile()

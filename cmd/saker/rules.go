@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/saker-sec/saker/pkg/enforce"
 	"io"
 	"sort"
 	"strings"
@@ -83,6 +84,12 @@ func loadRules(cmd *cobra.Command, paths []string, verbose bool) (*engine.Rulese
 	}
 	for _, e := range errs {
 		fmt.Fprintf(stderr, "%s: %s\n", e.Pos, messageText(e))
+	}
+	if rs != nil && len(errs) == 0 {
+		if _, err := enforce.Compile(rs); err != nil { // `enforce: kill` conditions the kernel cannot run
+			fmt.Fprintf(stderr, "%v\n", err)
+			return rs, false
+		}
 	}
 	return rs, len(errs) == 0
 }

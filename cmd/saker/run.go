@@ -25,6 +25,7 @@ type runOptions struct {
 	overrides  []string
 
 	ringBytes    int
+	noProbe      bool
 	dropInterval time.Duration
 }
 
@@ -47,6 +48,7 @@ func init() {
 	cmd.Flags().BoolVar(&o.first, "first-match", false, "stop at the first matching rule of each event (-o rule_matching=first)")
 	cmd.Flags().StringVarP(&o.configFile, "config", "c", "", "configuration file (saker.yaml; see `saker config show --defaults`)")
 	cmd.Flags().StringArrayVarP(&o.overrides, "option", "o", nil, "override a configuration key: key.path=value")
+	cmd.Flags().BoolVar(&o.noProbe, "no-probe", false, "live: no eBPF probe, only the configured webhooks (k8s_audit, admission): a cluster service")
 	cmd.Flags().IntVar(&o.ringBytes, "ring-bytes", 0, "live: size of the probe's ring buffer (default 64 MiB)")
 	cmd.Flags().DurationVar(&o.dropInterval, "drop-alert-interval", 30*time.Second, "live: at most one event-drop alert per interval")
 	rootCmd.AddCommand(cmd)
@@ -133,7 +135,10 @@ func runLive(cmd *cobra.Command, o *runOptions) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	sources := []agent.Source{&agent.ProbeSource{RingBytes: o.ringBytes, Log: cmd.ErrOrStderr()}}
+	var sources []agent.Source
+	if !o.noProbe {
+		sources = append(sources, &agent.ProbeSource{RingBytes: o.ringBytes, Log: cmd.ErrOrStderr()})
+	}
 	if cfg := a.Config(); cfg.K8sAudit.Enabled {
 		warn := func(err error) { fmt.Fprintln(cmd.ErrOrStderr(), "saker: k8s audit webhook:", err) }
 		wh, err := agent.NewWebhookSource(agent.WebhookConfig(cfg, warn))
@@ -142,6 +147,18 @@ func runLive(cmd *cobra.Command, o *runOptions) error {
 			return err
 		}
 		sources = append(sources, wh)
+	}
+	if a.Config().Admission.Enabled {
+		adm, err := a.NewAdmissionSource()
+		if err != nil {
+			a.Close()
+			return err
+		}
+		sources = append(sources, adm)
+	}
+	if len(sources) == 0 {
+		a.Close()
+		return errors.New("--no-probe: no source left (enable k8s_audit or admission in the configuration)")
 	}
 	err = a.Run(ctx, sources...)
 	if cerr := a.Close(); err == nil {

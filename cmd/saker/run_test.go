@@ -148,3 +148,11 @@ func TestReplayToFileOutput(t *testing.T) {
 		t.Errorf("bad -o: exit %d, %q", code, errOut)
 	}
 }
+
+// TestRunNoProbeNeedsASource: --no-probe without a webhook configured has nothing to run.
+func TestRunNoProbeNeedsASource(t *testing.T) {
+	_, errOut, code := saker(t, "run", "--no-probe")
+	if code == 0 || !strings.Contains(errOut, "--no-probe: no source left (enable k8s_audit or admission in the configuration)") {
+		t.Errorf("exit %d: %q", code, errOut)
+	}
+}

@@ -58,14 +58,15 @@ type Decision struct {
 	Response Response
 	Matches  []Match
 	Exempt   string // why the request was exempt ("" when it was evaluated)
-	// Quarantined: denied because the pod is quarantined (no rule was evaluated).
+	// Quarantined: denied because the pod is quarantined, or the workload owns a quarantined
+	// pod and the request changes its pod template (no rule was evaluated).
 	Quarantined bool
 }
 
 // Stats are the controller's counters.
 type Stats struct {
 	Reviews, Allowed, Denied, Warned, Exempt, Alerts, Errors uint64
-	Quarantined                                              uint64 // of Denied: connections into quarantined pods
+	Quarantined                                              uint64 // of Denied: connections into quarantined pods, their owners' template updates
 }
 
 // Controller evaluates the k8s_admission rules of a ruleset on admission requests. Its
@@ -74,8 +75,9 @@ type Stats struct {
 type Controller struct {
 	Exemptions Exemptions
 	Hostname   string
-	// Quarantine, when set, denies exec, attach and port-forward into its pods (before
-	// exemptions and rules). Set it before serving; its pods change at any time.
+	// Quarantine, when set, denies exec, attach and port-forward into its pods and updates
+	// of their owners' pod templates (before exemptions and rules). Set it before serving;
+	// its pods change at any time.
 	Quarantine *Quarantine
 	// Emit receives the alert of every matching rule (deny, warn, alert and dry-run alike),
 	// called with the evaluation lock released.

@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -53,5 +54,46 @@ func TestQuarantine(t *testing.T) {
 	}
 	if st := c.Stats(); st.Quarantined != 2 || st.Denied != 2 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// workloadReview is an UPDATE of an apps/v1 workload from old to new.
+func workloadReview(uid, resource, kind, ns, name, object, old string) []byte {
+	return fmt.Appendf(nil, `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":%q,`+
+		`"kind":{"group":"apps","version":"v1","kind":%q},"resource":{"group":"apps","version":"v1","resource":%q},`+
+		`"name":%q,"namespace":%q,"operation":"UPDATE","userInfo":{"username":"alice","uid":"u-1"},"object":%s,"oldObject":%s}}`,
+		uid, kind, resource, name, ns, object, old)
+}
+
+func TestQuarantineOwnerTemplate(t *testing.T) {
+	c := NewController(nil)
+	c.Quarantine = NewQuarantine()
+	c.Quarantine.SetOwned("team", "web-5d4f-x2x", "inc-1 (Critical)", []Owner{{"ReplicaSet", "web-5d4f"}, {"Deployment", "web"}})
+	dep := func(image string, replicas int) string {
+		return fmt.Sprintf(`{"kind":"Deployment","metadata":{"name":"web","namespace":"team"},"spec":{"replicas":%d,`+
+			`"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":%q}]}}}}`, replicas, image)
+	}
+	d := decide(t, c, workloadReview("o1", "deployments", "Deployment", "team", "web", dep("evil:1", 1), dep("busybox:1.36", 1)))
+	want := "Deployment team/web: pod template update refused: its pod team/web-5d4f-x2x is quarantined (open incident: inc-1 (Critical))"
+	if d.Response.Allowed || d.Response.Result.Message != want || !d.Quarantined {
+		t.Fatalf("template change: %+v %+v", d.Response, d.Response.Result)
+	}
+	if d = decide(t, c, workloadReview("o2", "replicasets", "ReplicaSet", "team", "web-5d4f", dep("evil:1", 1), dep("busybox:1.36", 1))); d.Response.Allowed {
+		t.Fatal("the ReplicaSet's template change was admitted")
+	}
+	// scaling (the template unchanged, its keys reordered) and other workloads pass
+	reordered := `{"kind":"Deployment","spec":{"template":{"spec":{"containers":[{"image":"busybox:1.36","name":"c"}]},"metadata":{"labels":{"app":"web"}}},"replicas":3}}`
+	if d = decide(t, c, workloadReview("o3", "deployments", "Deployment", "team", "web", reordered, dep("busybox:1.36", 1))); !d.Response.Allowed {
+		t.Fatalf("scale: %+v", d.Response.Result)
+	}
+	if d = decide(t, c, workloadReview("o4", "deployments", "Deployment", "team", "api", dep("evil:1", 1), dep("busybox:1.36", 1))); !d.Response.Allowed {
+		t.Fatalf("another deployment: %+v", d.Response.Result)
+	}
+	if d = decide(t, c, workloadReview("o5", "deployments", "Deployment", "other", "web", dep("evil:1", 1), dep("busybox:1.36", 1))); !d.Response.Allowed {
+		t.Fatalf("same name in another namespace: %+v", d.Response.Result)
+	}
+	c.Quarantine.Clear("team", "web-5d4f-x2x")
+	if d = decide(t, c, workloadReview("o6", "deployments", "Deployment", "team", "web", dep("evil:1", 1), dep("busybox:1.36", 1))); !d.Response.Allowed {
+		t.Fatalf("after Clear: %+v", d.Response.Result)
 	}
 }

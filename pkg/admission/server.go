@@ -1,12 +1,10 @@
 package admission
 
 import (
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"strings"
@@ -51,10 +49,8 @@ type ServerStats struct {
 type Server struct {
 	cfg    ServerConfig
 	ctl    *Controller
-	ln     net.Listener
-	srv    *http.Server
+	ep     *webauth.Endpoint
 	tokens webauth.Tokens
-	served chan struct{}
 	stats  struct{ requests, unauthorized, bad, tooLarge atomic.Uint64 }
 }
 
@@ -78,7 +74,7 @@ func NewServer(cfg ServerConfig, ctl *Controller) (*Server, error) {
 	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
 		return nil, fmt.Errorf("admission webhook: listen address %q: %v", cfg.Listen, err)
 	}
-	s := &Server{cfg: cfg, ctl: ctl, served: make(chan struct{})}
+	s := &Server{cfg: cfg, ctl: ctl}
 	tokens, err := webauth.LoadTokens(cfg.Tokens, cfg.TokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("admission webhook: %v", err)
@@ -87,41 +83,24 @@ func NewServer(cfg ServerConfig, ctl *Controller) (*Server, error) {
 	if len(s.tokens) == 0 && cfg.ClientCAFile == "" {
 		return nil, errors.New("admission webhook: no authentication configured (bearer tokens or a client CA)")
 	}
-	cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+	tlsConf, err := webauth.ServerTLS(cfg.CertFile, cfg.KeyFile, cfg.ClientCAFile)
 	if err != nil {
 		return nil, fmt.Errorf("admission webhook: %v", err)
 	}
-	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if cfg.ClientCAFile != "" {
-		pool, err := webauth.CertPool(cfg.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("admission webhook: %v", err)
-		}
-		tlsConf.ClientCAs = pool
-		tlsConf.ClientAuth = tls.VerifyClientCertIfGiven
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("admission webhook: %v", err)
-	}
-	s.ln = ln
 	mux := http.NewServeMux()
 	mux.Handle(cfg.Path, s.Handler())
-	s.srv = &http.Server{Handler: mux, TLSConfig: tlsConf, ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
-		MaxHeaderBytes: 64 << 10, ErrorLog: log.New(io.Discard, "", 0)}
-	go func() {
-		defer close(s.served)
-		s.srv.ServeTLS(ln, "", "")
-	}()
+	s.ep, err = webauth.Listen(cfg.Listen, mux, tlsConf, webauth.Timeouts{Read: 30 * time.Second, Write: 30 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("admission webhook: %v", err)
+	}
 	return s, nil
 }
 
 // Addr is the listening address.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+func (s *Server) Addr() net.Addr { return s.ep.Addr() }
 
 // URL is the endpoint's https URL.
-func (s *Server) URL() string { return "https://" + s.ln.Addr().String() + s.cfg.Path }
+func (s *Server) URL() string { return "https://" + s.ep.Addr().String() + s.cfg.Path }
 
 // Stats returns the endpoint's counters.
 func (s *Server) Stats() ServerStats {
@@ -130,11 +109,7 @@ func (s *Server) Stats() ServerStats {
 }
 
 // Close stops serving and waits for the server goroutine.
-func (s *Server) Close() error {
-	err := s.srv.Close()
-	<-s.served
-	return err
-}
+func (s *Server) Close() error { return s.ep.Close() }
 
 // failure writes a Kubernetes Status body with the reason.
 func failure(rw http.ResponseWriter, code int, reason, msg string) {

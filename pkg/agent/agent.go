@@ -35,10 +35,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/saker-sec/saker/pkg/admission"
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/config"
 	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/detect"
+	"github.com/saker-sec/saker/pkg/k8smeta"
 	"github.com/saker-sec/saker/pkg/metrics"
 	"github.com/saker-sec/saker/pkg/output"
 	"github.com/saker-sec/saker/pkg/reload"
@@ -70,6 +72,9 @@ type Options struct {
 	Sinks []Sink
 	// Now is the clock of the health watchdog (time.Now when nil; tests step it).
 	Now func() time.Time
+	// Quarantine, when set, is fed by the incident store (incidents.enabled) with the pods
+	// of open Critical+ incidents (the admission webhook refuses exec into them).
+	Quarantine *admission.Quarantine
 }
 
 // ConfigError is a configuration that does not load (exit status 2 in saker run).
@@ -101,13 +106,17 @@ type Agent struct {
 	d      *detect.Detector
 	m      *metrics.Metrics
 	em     *emitter
+	enf    enforcement // in-kernel enforcement (enforce.go)
 	rl     *reload.Reloader[generation]
 	drops  Drops
 	now    func() time.Time
 
 	sinks      []Sink
 	eventSinks []EventSink
-	resp       *ResponseSink // nil without response.policy_file
+	resp       *ResponseSink      // nil without response.policy_file
+	inc        *IncidentSink      // nil without incidents.enabled
+	k8s        *k8smeta.Directory // nil without k8s_metadata.enabled
+	deny       *denyRunner        // nil without deny.enabled
 
 	// mu is held for reading around events (and each alert sent from outside one), and for
 	// writing while a reload swaps gen (see the package doc).
@@ -163,14 +172,29 @@ func New(opts Options) (*Agent, error) {
 	}
 	setLogLevel(cfg)
 	a.d = detect.New(state.Options{Containers: opts.Containers})
+	if err := a.newK8sMeta(cfg); err != nil {
+		return nil, &ConfigError{err}
+	}
 	a.d.Hostname, _ = os.Hostname()
 	a.d.K8sAudit.ClusterName = cfg.K8sAudit.ClusterName // ka.cluster.name (read at start only)
 	a.m.SetDrops(a.drops.labels)
+	if a.opts.Quarantine == nil && cfg.Admission.Enabled {
+		a.opts.Quarantine = admission.NewQuarantine() // the agent's own webhook refuses exec into them
+	}
+	if a.inc, err = a.startIncidents(cfg); err != nil {
+		return nil, &ConfigError{err}
+	}
+	if a.inc != nil {
+		a.sinks = append(a.sinks, a.inc)
+	}
 	g := &generation{cfg: cfg}
 	if g.rules, err = a.buildRules(cfg); err != nil {
 		return nil, err
 	}
 	a.m.ObserveRulesLoad(g.rules.LoadTime, len(g.rules.Ruleset.Enabled()), nil, false)
+	if g.deny, err = a.buildDeny(cfg); err != nil {
+		return nil, err
+	}
 	if g.out, err = a.buildOutputs(cfg, nil); err != nil {
 		return nil, err
 	}
@@ -190,6 +214,10 @@ func New(opts Options) (*Agent, error) {
 		a.retire(g, nil, time.Second)
 		return nil, &ConfigError{err}
 	}
+	if err := a.startDeny(cfg, g.deny); err != nil {
+		a.retire(g, nil, time.Second)
+		return nil, &ConfigError{err}
+	}
 	if a.resp != nil {
 		a.sinks = append(a.sinks, a.resp)
 		a.eventSinks = append(a.eventSinks, a.resp)
@@ -204,6 +232,10 @@ func New(opts Options) (*Agent, error) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := a.rl.Start(ctx)
 		a.stop = append(a.stop, func() { cancel(); <-done })
+	}
+	if err := a.startK8sMeta(); err != nil {
+		a.Close()
+		return nil, &ConfigError{err}
 	}
 	return a, nil
 }
@@ -223,6 +255,9 @@ func (a *Agent) Config() *config.Config {
 	defer a.mu.RUnlock()
 	return a.gen.cfg
 }
+
+// Incidents is the incident store's sink (nil when incidents.enabled is not set).
+func (a *Agent) Incidents() *IncidentSink { return a.inc }
 
 // Response is the response engine's sink (nil when response.policy_file is not set).
 func (a *Agent) Response() *ResponseSink { return a.resp }
@@ -263,6 +298,7 @@ func (a *Agent) Run(ctx context.Context, sources ...Source) error {
 		a.running = append(a.running, rs[i])
 	}
 	a.srcMu.Unlock()
+	a.hookEnforcement(sources)
 	for _, s := range sources {
 		if f, ok := s.(RulesFollower); ok {
 			f.RulesChanged(a.Rules())
@@ -414,6 +450,7 @@ func (a *Agent) reopenOnSignal() (stop func()) {
 // apply puts rules in effect on the detector (on the event loop, under a.mu).
 func (a *Agent) apply(rs *Rules) {
 	a.d.Rules, a.d.First, a.em.Extras = rs.Ruleset, rs.First, rs.Extras
+	a.enforceRules(rs)
 }
 
 // Close stops reloads and signals, flushes every output queue within the configured

@@ -7,7 +7,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/saker-sec/saker/pkg/admission"
 	"github.com/saker-sec/saker/pkg/config"
+	"github.com/saker-sec/saker/pkg/deny"
+	"github.com/saker-sec/saker/pkg/fields"
 	"github.com/saker-sec/saker/pkg/metrics"
 	"github.com/saker-sec/saker/pkg/output"
 	"github.com/saker-sec/saker/pkg/reload"
@@ -28,11 +31,17 @@ type generation struct {
 	srvCommit func()
 	// policy is the response policy read again by a reload (nil: none running)
 	policy *response.Policy
+	deny   *deny.RuleDecider // the deny rules (nil: deny off)
 }
 
 // buildRules compiles the rules: -r files when given, else the configuration's rules_files,
 // else (none of them present) Saker's built-in rules.
 func (a *Agent) buildRules(c *config.Config) (*Rules, error) {
+	return a.buildRulesFor(c, a.d.Sources())
+}
+
+// buildRulesFor is buildRules against other rule sources (pkg/deny's own state).
+func (a *Agent) buildRulesFor(c *config.Config, sources map[string]fields.Source) (*Rules, error) {
 	paths := a.opts.RulesFiles
 	if len(paths) == 0 {
 		var err error
@@ -43,9 +52,13 @@ func (a *Agent) buildRules(c *config.Config) (*Rules, error) {
 	var rs *Rules
 	var errs []loader.Message
 	if len(paths) == 0 {
-		rs, errs, _ = LoadRuleFiles(c, defaultrules.Files(), a.d.Sources())
+		files := defaultrules.Files()
+		if _, ok := sources[admission.SourceName]; ok && c.Admission.Enabled {
+			files = append(files, admission.DefaultRules())
+		}
+		rs, errs, _ = LoadRuleFiles(c, files, sources)
 	} else {
-		rs, errs, _ = LoadRules(c, paths, a.d.Sources())
+		rs, errs, _ = LoadRules(c, paths, sources)
 	}
 	if len(errs) > 0 {
 		return nil, RulesError(errs)
@@ -119,6 +132,9 @@ func (a *Agent) build() (*generation, error) {
 		return nil, err
 	}
 	g := &generation{cfg: c, rules: rs}
+	if g.deny, err = a.buildDeny(c); err != nil {
+		return nil, err
+	}
 	if a.resp != nil && c.Response.PolicyFile != "" {
 		if g.policy, err = response.LoadFile(c.Response.PolicyFile); err != nil {
 			return nil, fmt.Errorf("response.policy_file: %w", err)
@@ -156,7 +172,9 @@ func (a *Agent) swap(g *generation) {
 	case g.cfg.Response.PolicyFile != "":
 		fmt.Fprintf(a.stderr, "saker: response.policy_file set: restart saker to start the response engine\n")
 	}
+	a.swapDeny(g)
 	setLogLevel(g.cfg)
+	a.enforceConfig(g.cfg.Enforce)
 	if g.srv != nil && g.srv != old.srv {
 		fmt.Fprintf(a.stderr, "saker: web server on %s\n", g.srv.Addr())
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/k8saudit"
 	"github.com/saker-sec/saker/pkg/rules/engine"
 	"github.com/saker-sec/saker/pkg/state"
 )
@@ -22,6 +23,7 @@ type input struct {
 	idle    bool   // mirror of r.idle, to touch the atomic only on a change
 	unread  uint64 // events not yet added to the events-read counter
 	matches []*engine.Rule
+	alerts  []*alert.Alert // of the event Evaluate runs (for the incident store)
 }
 
 func (in *input) LoadHost(h *Host) error {
@@ -84,11 +86,18 @@ func (in *input) Evaluate(source string, code uint16, ev fields.Event, ts uint64
 	if sr := rs.Ruleset.Source(source); sr != nil {
 		in.matches = sr.Match(code, ev, rs.First, in.matches[:0])
 		a.evalMatched.Add(uint64(len(in.matches)))
+		in.alerts = in.alerts[:0]
 		for _, r := range in.matches {
 			al := alert.New(r, ev, ts, a.d.Hostname)
 			rs.Extras.Apply(al, ev)
 			a.deliver(al, nil)
+			in.alerts = append(in.alerts, al)
 		}
+	}
+	if a.inc != nil && source == k8saudit.SourceName {
+		a.inc.audit(ev, in.alerts)
+		clear(in.alerts)
+		in.alerts = in.alerts[:0]
 	}
 	in.unread++
 	if in.unread >= batchEvents {

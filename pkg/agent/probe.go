@@ -211,6 +211,9 @@ type ProbeSource struct {
 	All       bool // capture every supported syscall, whatever the rules (saker capture)
 	// Log receives a line per record that fails to decode (os.Stderr when nil).
 	Log io.Writer
+	// OnAttach runs when the probe is attached (the agent starts enforcement there); the
+	// function it returns runs before the probe is closed.
+	OnAttach func(*probe.Probe) func()
 
 	mu       sync.Mutex
 	p        *probe.Probe // while attached
@@ -336,6 +339,9 @@ func (s *ProbeSource) Run(ctx context.Context, in Input) error {
 		s.mu.Unlock()
 		p.Close()
 	}()
+	if s.OnAttach != nil {
+		defer s.OnAttach(p)()
+	}
 	h, err := ScanHost()
 	if err == nil {
 		err = in.LoadHost(h)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"github.com/saker-sec/saker/pkg/enforce"
 	"os"
 	"strings"
 	"time"
@@ -147,6 +148,7 @@ type Rules struct {
 	Base     config.BaseSyscalls // base_syscalls: the live probe's selection besides the rules'
 	Files    []string
 	LoadTime time.Duration
+	Enforce  *enforce.Program // the `enforce: kill` rules compiled for the probe (enforce.go)
 }
 
 // LoadRules reads the rules files, applies ApplyRules, compiles the result against sources and
@@ -211,7 +213,11 @@ func LoadRuleFiles(c *config.Config, files []loader.File, sources map[string]fie
 	if len(xerrs) > 0 {
 		return nil, xerrs, warns
 	}
-	return &Rules{Ruleset: rs, First: c.RuleMatching != "all", Extras: x, Base: c.BaseSyscalls, Files: paths, LoadTime: time.Since(start)}, nil, warns
+	enf, eerrs := compileEnforce(rs)
+	if len(eerrs) > 0 {
+		return nil, eerrs, warns
+	}
+	return &Rules{Ruleset: rs, First: c.RuleMatching != "all", Extras: x, Base: c.BaseSyscalls, Files: paths, LoadTime: time.Since(start), Enforce: enf}, nil, warns
 }
 
 // Extras are append_output's extra_fields, bound per rule.
@@ -223,6 +229,7 @@ type extraField struct {
 	name    string
 	out     *engine.Output
 	isField bool
+	omitNA  bool // left out when it has no value (the incident fields)
 }
 
 func compileExtras(c *config.Config, rs *engine.Ruleset, sources map[string]fields.Source) (*Extras, []loader.Message) {
@@ -230,7 +237,7 @@ func compileExtras(c *config.Config, rs *engine.Ruleset, sources map[string]fiel
 	var errs []loader.Message
 	type key struct{ src, tmpl string }
 	cache := map[key]*engine.Output{}
-	for i, ao := range c.AppendOutput {
+	for i, ao := range append(c.AppendOutput, incidentFields(c)...) {
 		for j, ef := range ao.ExtraFields {
 			for _, r := range rs.Rules {
 				if !r.Enabled || !matches(ao.Match, r.Def) {
@@ -249,7 +256,7 @@ func compileExtras(c *config.Config, rs *engine.Ruleset, sources map[string]fiel
 					cache[k] = out
 				}
 				if out != nil {
-					x.byRule[r.Name] = append(x.byRule[r.Name], extraField{name: ef.Name, out: out, isField: ef.IsField})
+					x.byRule[r.Name] = append(x.byRule[r.Name], extraField{name: ef.Name, out: out, isField: ef.IsField, omitNA: i >= len(c.AppendOutput)})
 				}
 			}
 		}
@@ -277,6 +284,9 @@ func (x *Extras) Apply(a *alert.Alert, ev fields.Event) {
 		if ef.isField {
 			// the typed value, under the field's own name
 			ef.out.Render(ev, a.OutputFields)
+			if v, ok := a.OutputFields[ef.name]; ef.omitNA && ok && v == nil {
+				delete(a.OutputFields, ef.name)
+			}
 			continue
 		}
 		a.OutputFields[ef.name] = ef.out.Render(ev, nil)

@@ -9,7 +9,8 @@ import (
 )
 
 // Source is a named producer of events: the eBPF probe (ProbeSource), a capture file
-// (CaptureSource); later a Kubernetes audit webhook or an admission server. Agent.Run runs
+// (CaptureSource), the Kubernetes audit webhook (AuditSource), the admission webhook
+// (AdmissionSource, which delivers no events and answers reviews itself). Agent.Run runs
 // each source on its own goroutine with its own Input.
 //
 // Run delivers events to in until the source ends (a capture's last event: return nil),

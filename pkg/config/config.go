@@ -51,7 +51,12 @@ type Config struct {
 	Webserver                  Webserver      `yaml:"webserver"`
 	LogLevel                   LogLevel       `yaml:"log_level"`
 	K8sAudit                   K8sAudit       `yaml:"k8s_audit"`
+	K8sMetadata                K8sMetadata    `yaml:"k8s_metadata"`
 	Response                   Response       `yaml:"response"`
+	Admission                  Admission      `yaml:"admission"`
+	Enforce                    Enforce        `yaml:"enforce"`
+	Deny                       Deny           `yaml:"deny"`
+	Incidents                  Incidents      `yaml:"incidents"`
 
 	// Files lists the files the configuration was read from (for reload watching).
 	Files []string `yaml:"-"`

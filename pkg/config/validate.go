@@ -28,6 +28,8 @@ func (c *Config) validate(d *decoder) {
 		e.Msg = sprintf(format, args...)
 		d.errs = append(d.errs, e)
 	}
+	c.validateAdmission(bad)
+	c.validateEnforce(bad)
 	if k := &c.K8sAudit; k.Enabled {
 		w := &k.Webhook
 		host, _, err := net.SplitHostPort(w.Listen)
@@ -67,6 +69,8 @@ func (c *Config) validate(d *decoder) {
 			bad(f.path, "must not be negative")
 		}
 	}
+	c.validateDeny(bad)
+	c.Incidents.validate(bad)
 	if c.K8sAudit.Webhook.RetryAfter < 0 {
 		bad("k8s_audit.webhook.retry_after", "must not be negative")
 	}

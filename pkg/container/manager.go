@@ -91,6 +91,8 @@ type Entry struct {
 	retryAt  atomic.Int64
 	deadAt   atomic.Int64
 	queued   atomic.Bool
+	m        *Manager // the pod directory's owner (nil for the host entry)
+	pod      atomic.Pointer[podCache]
 }
 
 // ID is the 12-character container id.
@@ -173,6 +175,8 @@ type Manager struct {
 	lookups, pendingServed, misses, fetches, fetchOK, fetchNotFound,
 	fetchErrors, timeouts, queueFull, events, expired atomic.Uint64
 	watchers atomic.Int64
+
+	pods atomic.Pointer[Pods] // the Kubernetes pod directory (SetPods), nil without one
 }
 
 // New starts a Manager: its workers, its clock, the runtimes' event streams and a prefetch
@@ -308,7 +312,7 @@ func (m *Manager) insert(key, id string, hint Type) (*Entry, bool) {
 	if e := old[key]; e != nil {
 		return e, false
 	}
-	e := &Entry{short: key, hint: hint}
+	e := &Entry{short: key, hint: hint, m: m}
 	full := id
 	e.fullID.Store(&full)
 	e.info.Store(&Info{ID: id, Type: hint})

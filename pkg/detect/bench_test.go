@@ -19,23 +19,7 @@ func sharedDir(t testing.TB) string {
 
 // record encodes one event in the scap layout (26-byte header, u16 lengths, values).
 func record(code uint16, tid int64, ts uint64, params ...[]byte) []byte {
-	n := 26 + 2*len(params)
-	for _, p := range params {
-		n += len(p)
-	}
-	b := make([]byte, 0, n)
-	b = binary.LittleEndian.AppendUint64(b, ts)
-	b = binary.LittleEndian.AppendUint64(b, uint64(tid))
-	b = binary.LittleEndian.AppendUint32(b, uint32(n))
-	b = binary.LittleEndian.AppendUint16(b, code)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(params)))
-	for _, p := range params {
-		b = binary.LittleEndian.AppendUint16(b, uint16(len(p)))
-	}
-	for _, p := range params {
-		b = append(b, p...)
-	}
-	return b
+	return event.AppendRecord(nil, code, ts, tid, params...)
 }
 
 func i64(v int64) []byte   { return binary.LittleEndian.AppendUint64(nil, uint64(v)) }

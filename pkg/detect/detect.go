@@ -3,6 +3,7 @@
 package detect
 
 import (
+	"github.com/saker-sec/saker/pkg/admission"
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/fields"
@@ -45,7 +46,7 @@ func (d *Detector) Sources() map[string]fields.Source {
 	if k == nil {
 		k = k8saudit.NewFieldSource()
 	}
-	return map[string]fields.Source{"syscall": d.Source, "k8s_audit": k}
+	return map[string]fields.Source{"syscall": d.Source, "k8s_audit": k, admission.SourceName: admission.NewFieldSource()}
 }
 
 // Metadata loads a capture's or a /proc scan's metadata into the state.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/netip"
@@ -69,20 +68,17 @@ type WebhookStats struct {
 
 // Webhook is the HTTPS endpoint receiving audit events; a Source.
 type Webhook struct {
-	cfg      WebhookConfig
-	ln       net.Listener
-	srv      *http.Server
-	tls      bool
-	tokens   webauth.Tokens
-	queue    chan *Event
-	queued   atomic.Int64
-	closing  atomic.Bool
-	closeMu  sync.Mutex
-	closed   bool
-	served   chan struct{}
-	mu       sync.RWMutex // held for reading by handlers while they enqueue
-	stats    struct{ requests, accepted, events, refused, refusedEvents, unauthorized, bad, tooLarge, skipped atomic.Uint64 }
-	serveErr error
+	cfg     WebhookConfig
+	ep      *webauth.Endpoint
+	tls     bool
+	tokens  webauth.Tokens
+	queue   chan *Event
+	queued  atomic.Int64
+	closing atomic.Bool
+	closeMu sync.Mutex
+	closed  bool
+	mu      sync.RWMutex // held for reading by handlers while they enqueue
+	stats   struct{ requests, accepted, events, refused, refusedEvents, unauthorized, bad, tooLarge, skipped atomic.Uint64 }
 }
 
 // Defaults.
@@ -130,7 +126,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	if cfg.ClientCAFile != "" && !useTLS {
 		return nil, errors.New("k8s audit webhook: client certificate authentication requires TLS")
 	}
-	w := &Webhook{cfg: cfg, tls: useTLS, queue: make(chan *Event, cfg.QueueEvents), served: make(chan struct{})}
+	w := &Webhook{cfg: cfg, tls: useTLS, queue: make(chan *Event, cfg.QueueEvents)}
 	tokens, err := webauth.LoadTokens(cfg.Tokens, cfg.TokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("k8s audit webhook: %v", err)
@@ -141,48 +137,15 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	}
 	var tlsConf *tls.Config
 	if useTLS {
-		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
-		if err != nil {
+		if tlsConf, err = webauth.ServerTLS(cfg.CertFile, cfg.KeyFile, cfg.ClientCAFile); err != nil {
 			return nil, fmt.Errorf("k8s audit webhook: %v", err)
 		}
-		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		if cfg.ClientCAFile != "" {
-			pool, err := webauth.CertPool(cfg.ClientCAFile)
-			if err != nil {
-				return nil, fmt.Errorf("k8s audit webhook: %v", err)
-			}
-			tlsConf.ClientCAs = pool
-			tlsConf.ClientAuth = tls.VerifyClientCertIfGiven
-		}
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("k8s audit webhook: %v", err)
-	}
-	w.ln = ln
 	mux := http.NewServeMux()
 	mux.Handle(cfg.Path, w.Handler())
-	w.srv = &http.Server{
-		Handler:           mux,
-		TLSConfig:         tlsConf,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          log.New(io.Discard, "", 0), // TLS handshake noise from scanners
+	if w.ep, err = webauth.Listen(cfg.Listen, mux, tlsConf, webauth.Timeouts{Read: 2 * time.Minute}); err != nil {
+		return nil, fmt.Errorf("k8s audit webhook: %v", err)
 	}
-	go func() {
-		defer close(w.served)
-		var err error
-		if useTLS {
-			err = w.srv.ServeTLS(ln, "", "")
-		} else {
-			err = w.srv.Serve(ln)
-		}
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			w.serveErr = err
-		}
-	}()
 	return w, nil
 }
 
@@ -195,7 +158,7 @@ func isLoopback(host string) bool {
 }
 
 // Addr is the address the endpoint listens on.
-func (w *Webhook) Addr() net.Addr { return w.ln.Addr() }
+func (w *Webhook) Addr() net.Addr { return w.ep.Addr() }
 
 // URL is the endpoint's URL (for the API server's webhook kubeconfig).
 func (w *Webhook) URL() string {
@@ -203,7 +166,7 @@ func (w *Webhook) URL() string {
 	if w.tls {
 		scheme = "https"
 	}
-	return scheme + "://" + w.ln.Addr().String() + w.cfg.Path
+	return scheme + "://" + w.ep.Addr().String() + w.cfg.Path
 }
 
 // Stats returns the endpoint's counters.
@@ -242,19 +205,10 @@ func (w *Webhook) Close() error {
 	}
 	w.closed = true
 	w.closing.Store(true)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := w.srv.Shutdown(ctx)
-	if err != nil {
-		w.srv.Close()
-	}
-	<-w.served
+	err := w.ep.Shutdown(10 * time.Second)
 	w.mu.Lock() // no handler is enqueueing any more
 	close(w.queue)
 	w.mu.Unlock()
-	if err == nil {
-		err = w.serveErr
-	}
 	return err
 }
 

@@ -104,6 +104,9 @@ type Probe struct {
 	closeOnce sync.Once
 	closed    atomic.Bool
 	closeErr  error
+
+	enfMu sync.Mutex
+	enf   *Enforcer // the enforcement program, when attached (enforce.go)
 }
 
 // Load checks the environment, loads the programs and maps, and attaches them.
@@ -479,6 +482,12 @@ func (p *Probe) Stop() error {
 func (p *Probe) Close() error {
 	p.closeOnce.Do(func() {
 		var errs []error
+		p.enfMu.Lock()
+		enf := p.enf
+		p.enfMu.Unlock()
+		if enf != nil {
+			errs = append(errs, enf.Close())
+		}
 		errs = append(errs, p.Stop())
 		p.closed.Store(true)
 		if p.rd != nil {

@@ -25,6 +25,67 @@ type sakerAux struct {
 	Comp    [32]uint64
 }
 
+type sakerEnfClause struct {
+	_     structs.HostLayout
+	Rule  uint32
+	Npred uint32
+	P     [16]struct {
+		_     structs.HostLayout
+		Field uint8
+		Op    uint8
+		Neg   uint8
+		Arg   uint8
+		Len   uint32
+		Num   uint64
+		Str   [256]int8
+	}
+}
+
+type sakerEnfConf struct {
+	_      structs.HostLayout
+	DryRun uint32
+	Pad    uint32
+}
+
+type sakerEnfCtx struct {
+	_         structs.HostLayout
+	S         [16][256]int8
+	Slen      [16]uint32
+	Nanc      uint32
+	Faults    uint32
+	Uid       uint64
+	Container uint64
+	Rport     uint64
+	Rip4      uint64
+	HasPort   uint8
+	HasIp4    uint8
+	Pad       [6]uint8
+}
+
+type sakerEnfEvent struct {
+	_      structs.HostLayout
+	Ts     uint64
+	Pid    uint32
+	Tgid   uint32
+	Rule   uint32
+	Nr     uint32
+	Nr32   uint32
+	DryRun uint8
+	Pad    [3]uint8
+	Comm   [16]int8
+	Path   [256]int8
+	Exe    [256]int8
+}
+
+type sakerEnfSys struct {
+	_       structs.HostLayout
+	N       uint32
+	Need    uint32
+	PathArg uint32
+	Pad     uint32
+	Clause  [256]uint16
+}
+
 type sakerExecName struct {
 	_ structs.HostLayout
 	S [4096]int8
@@ -67,6 +128,17 @@ type sakerUringReq struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	sakerMapAuxmap          = "auxmap"
+	sakerMapEnfAllowComm    = "enf_allow_comm"
+	sakerMapEnfAllowExe     = "enf_allow_exe"
+	sakerMapEnfClauses      = "enf_clauses"
+	sakerMapEnfConf         = "enf_conf"
+	sakerMapEnfEvents       = "enf_events"
+	sakerMapEnfEvscratch    = "enf_evscratch"
+	sakerMapEnfIndex        = "enf_index"
+	sakerMapEnfKills        = "enf_kills"
+	sakerMapEnfProtect      = "enf_protect"
+	sakerMapEnfScratch      = "enf_scratch"
+	sakerMapEnfStats        = "enf_stats"
 	sakerMapEvents          = "events"
 	sakerMapExecFname       = "exec_fname"
 	sakerMapExitProgs       = "exit_progs"
@@ -81,6 +153,7 @@ const (
 	sakerMapUringScratch    = "uring_scratch"
 	sakerMapUringSkipProgs  = "uring_skip_progs"
 	sakerProgCloneStage2    = "clone_stage2"
+	sakerProgEnforceEnter   = "enforce_enter"
 	sakerProgExecveStage2   = "execve_stage2"
 	sakerProgExecveStage3   = "execve_stage3"
 	sakerProgSchedExec      = "sched_exec"
@@ -257,6 +330,7 @@ type sakerSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sakerProgramSpecs struct {
 	CloneStage2    *ebpf.ProgramSpec `ebpf:"clone_stage2"`
+	EnforceEnter   *ebpf.ProgramSpec `ebpf:"enforce_enter"`
 	ExecveStage2   *ebpf.ProgramSpec `ebpf:"execve_stage2"`
 	ExecveStage3   *ebpf.ProgramSpec `ebpf:"execve_stage3"`
 	SchedExec      *ebpf.ProgramSpec `ebpf:"sched_exec"`
@@ -388,6 +462,17 @@ type sakerProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sakerMapSpecs struct {
 	Auxmap         *ebpf.MapSpec `ebpf:"auxmap"`
+	EnfAllowComm   *ebpf.MapSpec `ebpf:"enf_allow_comm"`
+	EnfAllowExe    *ebpf.MapSpec `ebpf:"enf_allow_exe"`
+	EnfClauses     *ebpf.MapSpec `ebpf:"enf_clauses"`
+	EnfConf        *ebpf.MapSpec `ebpf:"enf_conf"`
+	EnfEvents      *ebpf.MapSpec `ebpf:"enf_events"`
+	EnfEvscratch   *ebpf.MapSpec `ebpf:"enf_evscratch"`
+	EnfIndex       *ebpf.MapSpec `ebpf:"enf_index"`
+	EnfKills       *ebpf.MapSpec `ebpf:"enf_kills"`
+	EnfProtect     *ebpf.MapSpec `ebpf:"enf_protect"`
+	EnfScratch     *ebpf.MapSpec `ebpf:"enf_scratch"`
+	EnfStats       *ebpf.MapSpec `ebpf:"enf_stats"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	ExecFname      *ebpf.MapSpec `ebpf:"exec_fname"`
 	ExitProgs      *ebpf.MapSpec `ebpf:"exit_progs"`
@@ -437,6 +522,17 @@ func (o *sakerObjects) Close() error {
 // It can be passed to loadSakerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sakerMaps struct {
 	Auxmap         *ebpf.Map `ebpf:"auxmap"`
+	EnfAllowComm   *ebpf.Map `ebpf:"enf_allow_comm"`
+	EnfAllowExe    *ebpf.Map `ebpf:"enf_allow_exe"`
+	EnfClauses     *ebpf.Map `ebpf:"enf_clauses"`
+	EnfConf        *ebpf.Map `ebpf:"enf_conf"`
+	EnfEvents      *ebpf.Map `ebpf:"enf_events"`
+	EnfEvscratch   *ebpf.Map `ebpf:"enf_evscratch"`
+	EnfIndex       *ebpf.Map `ebpf:"enf_index"`
+	EnfKills       *ebpf.Map `ebpf:"enf_kills"`
+	EnfProtect     *ebpf.Map `ebpf:"enf_protect"`
+	EnfScratch     *ebpf.Map `ebpf:"enf_scratch"`
+	EnfStats       *ebpf.Map `ebpf:"enf_stats"`
 	Events         *ebpf.Map `ebpf:"events"`
 	ExecFname      *ebpf.Map `ebpf:"exec_fname"`
 	ExitProgs      *ebpf.Map `ebpf:"exit_progs"`
@@ -455,6 +551,17 @@ type sakerMaps struct {
 func (m *sakerMaps) Close() error {
 	return _SakerClose(
 		m.Auxmap,
+		m.EnfAllowComm,
+		m.EnfAllowExe,
+		m.EnfClauses,
+		m.EnfConf,
+		m.EnfEvents,
+		m.EnfEvscratch,
+		m.EnfIndex,
+		m.EnfKills,
+		m.EnfProtect,
+		m.EnfScratch,
+		m.EnfStats,
 		m.Events,
 		m.ExecFname,
 		m.ExitProgs,
@@ -489,6 +596,7 @@ type sakerVariables struct {
 // It can be passed to loadSakerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sakerPrograms struct {
 	CloneStage2    *ebpf.Program `ebpf:"clone_stage2"`
+	EnforceEnter   *ebpf.Program `ebpf:"enforce_enter"`
 	ExecveStage2   *ebpf.Program `ebpf:"execve_stage2"`
 	ExecveStage3   *ebpf.Program `ebpf:"execve_stage3"`
 	SchedExec      *ebpf.Program `ebpf:"sched_exec"`
@@ -618,6 +726,7 @@ type sakerPrograms struct {
 func (p *sakerPrograms) Close() error {
 	return _SakerClose(
 		p.CloneStage2,
+		p.EnforceEnter,
 		p.ExecveStage2,
 		p.ExecveStage3,
 		p.SchedExec,

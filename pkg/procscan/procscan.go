@@ -84,6 +84,17 @@ func ScanPID(root string, pid int) (threads []event.ThreadInfo, fds []event.FDIn
 	return threads, scanFDs(pdir, pid, map[string]*netTables{}), nil
 }
 
+// Thread reads one process's main thread (no fds), for a caller that needs one process's
+// state now (pkg/deny's decisions).
+func Thread(root string, pid int) (event.ThreadInfo, error) {
+	pdir := filepath.Join(root, strconv.Itoa(pid))
+	proc, err := readProcess(pdir, pid, v2Controllers())
+	if err != nil {
+		return event.ThreadInfo{}, fmt.Errorf("procscan: process %d: %w", pid, err)
+	}
+	return readThread(pdir, proc, pid)
+}
+
 // process is what threads of one process share.
 type process struct {
 	ti event.ThreadInfo

@@ -9,11 +9,10 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/container"
+	"github.com/saker-sec/saker/pkg/k8smeta"
 	"github.com/saker-sec/saker/pkg/procscan"
 	"github.com/saker-sec/saker/pkg/response/actions"
 	"github.com/saker-sec/saker/pkg/response/netisolate"
@@ -143,20 +142,11 @@ func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
 
+// kubeClient is the API client of the kube actions: nil (no error) without a kubeconfig
+// outside a pod.
 func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
-	var rc *rest.Config
-	var err error
-	switch {
-	case kubeconfig != "":
-		rc, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
-	case os.Getenv("KUBERNETES_SERVICE_HOST") != "":
-		rc, err = rest.InClusterConfig()
-	default:
+	if kubeconfig == "" && os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	rc.UserAgent = "saker-response"
-	return kubernetes.NewForConfig(rc)
+	return k8smeta.NewClient(kubeconfig, "saker-response")
 }

@@ -1,7 +1,6 @@
 package sysfields
 
 import (
-	"sort"
 	"strconv"
 	"strings"
 
@@ -44,18 +43,7 @@ func mountText(m container.Mount) string {
 	return m.Source + ":" + m.Dest + ":" + m.Mode + ":" + strconv.FormatBool(m.RW) + ":" + m.Propagation
 }
 
-func joinLabels(l map[string]string) string {
-	keys := make([]string, 0, len(l))
-	for k := range l {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + ":" + l[k]
-	}
-	return strings.Join(parts, ", ")
-}
+func joinLabels(l map[string]string) string { return container.LabelsText(l) }
 
 // findMount selects a mount by index, or by path: by destination for container.mount.source,
 // by source for the other mount fields (libsinsp's container.mount* arguments).
@@ -236,38 +224,14 @@ func containerMetaField(name, arg string) func(c *state.Context) (fields.Value, 
 		})
 	case "container.cni.json", "k8s.pod.cni.json":
 		return info(func(in *container.Info) (fields.Value, bool) { return nonEmpty(in.CNIResult) })
-	case "k8s.pod.name":
-		return info(func(in *container.Info) (fields.Value, bool) { return nonEmpty(in.PodName()) })
-	case "k8s.ns.name":
-		return info(func(in *container.Info) (fields.Value, bool) { return nonEmpty(in.PodNamespace()) })
+	case "k8s.pod.name", "k8s.ns.name", "k8s.pod.label", "k8s.pod.labels", "k8s.pod.ip":
+		return k8sPodField(name, arg)
 	case "k8s.pod.uid", "k8s.pod.id":
 		return info(func(in *container.Info) (fields.Value, bool) { return nonEmpty(in.PodUID()) })
 	case "k8s.pod.sandbox_id":
 		return info(func(in *container.Info) (fields.Value, bool) { return nonEmpty(container.ShortID(in.PodSandboxID)) })
 	case "k8s.pod.full_sandbox_id":
 		return info(func(in *container.Info) (fields.Value, bool) { return nonEmpty(in.PodSandboxID) })
-	case "k8s.pod.label":
-		return info(func(in *container.Info) (fields.Value, bool) {
-			v, ok := in.PodLabels[arg]
-			if !ok {
-				return fields.Value{}, false
-			}
-			return str(v)
-		})
-	case "k8s.pod.labels":
-		return info(func(in *container.Info) (fields.Value, bool) {
-			if len(in.PodLabels) == 0 {
-				return fields.Value{}, false
-			}
-			return str(joinLabels(in.PodLabels))
-		})
-	case "k8s.pod.ip":
-		return info(func(in *container.Info) (fields.Value, bool) {
-			if in.PodName() == "" || !in.IP.IsValid() {
-				return fields.Value{}, false
-			}
-			return str(in.IP.String())
-		})
 	}
-	return nil
+	return k8sAPIField(name, arg)
 }

@@ -309,9 +309,6 @@ var unsupported = strings.Fields(`
 	fd.cip.name fd.sip.name fd.lip.name fd.rip.name
 	evt.pluginname evt.plugininfo evt.asynctype
 	thread.cpu thread.cpu.user thread.cpu.system
-	k8s.rc.name k8s.rc.id k8s.rc.label k8s.rc.labels k8s.svc.name k8s.svc.id k8s.svc.label k8s.svc.labels
-	k8s.ns.id k8s.ns.label k8s.ns.labels k8s.rs.name k8s.rs.id k8s.rs.label k8s.rs.labels
-	k8s.deployment.name k8s.deployment.id k8s.deployment.label k8s.deployment.labels
 `)
 
 // nowSupported are the fields this source gained extractors for with sysdig 0.29's semantics
@@ -319,7 +316,11 @@ var unsupported = strings.Fields(`
 var nowSupported = strings.Fields(`fd.proto fd.cproto fd.sproto fd.lproto fd.rproto fdlist.nums fdlist.names
 	fdlist.cips fdlist.sips fdlist.cports fdlist.sports proc.loginshellid proc.nthreads proc.nchilds
 	evt.wait_latency thread.exectime thread.totexectime util.cnt evt.latency.quantized
-	container.healthcheck container.liveness_probe container.readiness_probe`)
+	container.healthcheck container.liveness_probe container.readiness_probe
+	k8s.rc.name k8s.rc.id k8s.rc.label k8s.rc.labels k8s.svc.name k8s.svc.id k8s.svc.label k8s.svc.labels
+	k8s.ns.id k8s.ns.label k8s.ns.labels k8s.rs.name k8s.rs.id k8s.rs.label k8s.rs.labels
+	k8s.deployment.name k8s.deployment.id k8s.deployment.label k8s.deployment.labels
+	k8s.daemonset.name k8s.statefulset.id k8s.job.labels k8s.cronjob.label k8s.node.name k8s.node.labels`)
 
 func TestSupportedFields(t *testing.T) {
 	var got []string

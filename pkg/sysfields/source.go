@@ -98,7 +98,7 @@ var extraFields = []fields.Info{
 	{Name: "fd.realpath", Type: fields.String, Desc: "The kernel's path of the file the fd refers to, as the open resolved it (symlinks, '..', '//' and the directory fd resolved: a symlink to /etc/shadow opened gives /etc/shadow). Equal to fd.name where the kernel's path is not known (captures, fds from before Saker started, non-file fds). A hard link gives the link's own path: use fd.ino and fd.dev to identify the file."},
 }
 
-var catalog = fields.NewCatalog(append(append([]fields.Info(nil), fields.SyscallCatalog().Fields()...), extraFields...))
+var catalog = fields.NewCatalog(append(append(append([]fields.Info(nil), fields.SyscallCatalog().Fields()...), extraFields...), k8sExtraFields...))
 
 // Catalog is the catalogue the source serves: fields.SyscallCatalog plus the libsinsp fields
 // it lacks (extraFields). Rules compiled against a catalogue alone should use this one.

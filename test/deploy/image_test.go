@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,6 +71,34 @@ func follow(t *testing.T, dd *dockertest.Daemon, id string) *logs {
 	return l
 }
 
+// waitReady waits up to 90s for the ready line of who.
+func (l *logs) waitReady(t *testing.T, who string) {
+	t.Helper()
+	select {
+	case <-l.ready:
+	case <-l.done:
+		t.Fatalf("%s ended before ready:\n%s", who, l.stderr.String())
+	case <-time.After(90 * time.Second):
+		t.Fatalf("%s not ready after 90s:\n%s", who, l.stderr.String())
+	}
+}
+
+// hostAlert runs `echo linpeas TOKEN` on the host (TOKEN starting with prefix) and returns the
+// built-in rule's alert for it, and the token.
+func (l *logs) hostAlert(t *testing.T, prefix string) (alert, string) {
+	t.Helper()
+	tok := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
+	if err := exec.Command("/bin/echo", "linpeas", tok).Run(); err != nil {
+		t.Fatal(err)
+	}
+	a, ok := l.waitAlert("Privilege escalation enumeration script executed",
+		map[string]string{"proc.cmdline": "echo linpeas " + tok}, 20*time.Second)
+	if !ok {
+		t.Fatalf("no alert for a host process from the containerized saker:\n%s", l.stderr.String())
+	}
+	return a, tok
+}
+
 // waitAlert returns the first alert of rule whose output fields contain want, within d.
 func (l *logs) waitAlert(rule string, want map[string]string, d time.Duration) (alert, bool) {
 	deadline := time.After(d)
@@ -97,22 +126,48 @@ func (l *logs) waitAlert(rule string, want map[string]string, d time.Duration) (
 	}
 }
 
+// The image is built once for the package's tests and removed after them (TestMain).
+var image struct {
+	once        sync.Once
+	tag, socket string
+	err         error
+	out         []byte
+}
+
+// buildImage builds the image with scripts/image.sh on dd (once for the package's tests).
+func buildImage(t *testing.T, dd *dockertest.Daemon) string {
+	t.Helper()
+	image.once.Do(func() {
+		root, err := testshared.RepoRoot()
+		if err != nil {
+			image.err = err
+			return
+		}
+		image.tag, image.socket = fmt.Sprintf("saker-test/saker:%d", os.Getpid()), dd.Socket
+		build := exec.Command("/bin/sh", filepath.Join(root, "scripts", "image.sh"), image.tag)
+		build.Env = append(os.Environ(), "DOCKER="+dockertest.DockerCLI+" -H unix://"+dd.Socket, "VERSION=image-test")
+		image.out, image.err = build.CombinedOutput()
+	})
+	if image.err != nil {
+		t.Fatalf("scripts/image.sh: %v\n%s", image.err, image.out)
+	}
+	return image.tag
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if image.tag != "" {
+		exec.Command(dockertest.DockerCLI, "-H", "unix://"+image.socket, "rmi", "-f", image.tag).Run()
+	}
+	os.Exit(code)
+}
+
 // TestContainerImage builds the image, runs it as deploy/Containerfile documents, and checks
 // detection on the host and in a container, then a clean stop.
 func TestContainerImage(t *testing.T) {
 	testshared.Need(t, testshared.LiveProblem())
 	dd := dockertest.Start(t)
-	root, err := testshared.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag := fmt.Sprintf("saker-test/saker:%d", os.Getpid())
-	build := exec.Command("/bin/sh", filepath.Join(root, "scripts", "image.sh"), tag)
-	build.Env = append(os.Environ(), "DOCKER="+dockertest.DockerCLI+" -H unix://"+dd.Socket, "VERSION=image-test")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("scripts/image.sh: %v\n%s", err, out)
-	}
-	t.Cleanup(func() { dd.Try("rmi", "-f", tag) })
+	tag := buildImage(t, dd)
 	if v, err := dd.Try("run", "--rm", tag, "version"); err != nil || !strings.Contains(v, "image-test") {
 		t.Fatalf("saker version in the image: %q %v", v, err)
 	}
@@ -129,25 +184,10 @@ func TestContainerImage(t *testing.T) {
 		tag, "run", "--json")
 	t.Cleanup(func() { dd.Try("rm", "-f", id) })
 	l := follow(t, dd, id)
-	select {
-	case <-l.ready:
-	case <-l.done:
-		t.Fatalf("saker in its container ended before ready:\n%s", l.stderr.String())
-	case <-time.After(90 * time.Second):
-		t.Fatalf("saker in its container not ready after 90s:\n%s", l.stderr.String())
-	}
+	l.waitReady(t, "saker in its container")
 
 	// on the host
-	tok := fmt.Sprintf("saker-image-%d", time.Now().UnixNano())
-	echo := exec.Command("/bin/echo", "linpeas", tok)
-	if err := echo.Run(); err != nil {
-		t.Fatal(err)
-	}
-	a, ok := l.waitAlert("Privilege escalation enumeration script executed",
-		map[string]string{"proc.cmdline": "echo linpeas " + tok}, 20*time.Second)
-	if !ok {
-		t.Fatalf("no alert for a host process from the containerized saker:\n%s", l.stderr.String())
-	}
+	a, tok := l.hostAlert(t, "saker-image")
 	if a.OutputFields["container.id"] != "host" || a.OutputFields["user.name"] != "root" {
 		t.Errorf("host alert fields %v", a.OutputFields)
 	}
@@ -156,7 +196,7 @@ func TestContainerImage(t *testing.T) {
 	cname := "saker-image-target-" + tok[len(tok)-6:]
 	cid := dd.Docker(t, "run", "-d", "--network", "none", "--name", cname, dockertest.Image, "/bin/echo", "deepce", tok)
 	t.Cleanup(func() { dd.Try("rm", "-f", cid) })
-	a, ok = l.waitAlert("Container escape or enumeration tool executed",
+	a, ok := l.waitAlert("Container escape or enumeration tool executed",
 		map[string]string{"proc.cmdline": "echo deepce " + tok}, 20*time.Second)
 	if !ok {
 		t.Fatalf("no alert for a container process:\n%s", l.stderr.String())

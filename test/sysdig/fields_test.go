@@ -90,6 +90,11 @@ var fieldArgs = map[string][]string{
 	"container.mount.rdwr":        {"[0]"},
 	"container.mount.propagation": {"[0]"},
 	"k8s.pod.label":               {".app"},
+	"k8s.rc.label":                {".app"},
+	"k8s.svc.label":               {".app"},
+	"k8s.ns.label":                {".app"},
+	"k8s.rs.label":                {".app"},
+	"k8s.deployment.label":        {".app"},
 }
 
 // sysdigFields lists the fields of sysdig 0.29.3's field list (sysdig -l) that Saker serves,

@@ -3,7 +3,6 @@ package clustertest
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,31 +89,13 @@ func TestAdmissionAgainstAPIServer(t *testing.T) {
 	}
 	defer srv.Close()
 
-	kubeconfig := filepath.Join(dir, "admission-webhook.kubeconfig")
+	admConf := k8stest.AdmissionConfig(t, dir, srv.Addr().String())
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	must(os.WriteFile(kubeconfig, fmt.Appendf(nil, `apiVersion: v1
-kind: Config
-users:
-  - name: %q
-    user:
-      client-certificate: %s
-      client-key: %s
-`, srv.Addr().String(), filepath.Join(dir, "audit-client.crt"), filepath.Join(dir, "audit-client.key")), 0o600))
-	admConf := filepath.Join(dir, "admission-config.yaml")
-	must(os.WriteFile(admConf, fmt.Appendf(nil, `apiVersion: apiserver.config.k8s.io/v1
-kind: AdmissionConfiguration
-plugins:
-  - name: ValidatingAdmissionWebhook
-    configuration:
-      apiVersion: apiserver.config.k8s.io/v1
-      kind: WebhookAdmissionConfiguration
-      kubeConfigFile: %s
-`, kubeconfig), 0o600))
 
 	cluster := k8stest.Start(t, script, dir, "SAKER_K8S_ADMISSION_CONFIG="+admConf)
 	warned := &warnings{}
@@ -126,15 +107,7 @@ plugins:
 	defer cancel()
 
 	ns := "saker-adm"
-	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	must(err)
-	// No controller manager: the default service accounts are ours to create.
-	for _, n := range []string{ns, "kube-system"} {
-		_, err = cs.CoreV1().ServiceAccounts(n).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
+	k8stest.Namespace(t, ctx, cs, ns, "kube-system")
 
 	ca, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
 	must(err)

@@ -15,6 +15,7 @@
 #include "ext.h"
 #include "compat.h"
 #include "data.h"
+#include "enforce.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -1,0 +1,84 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/saker-sec/saker/pkg/alert"
+	"github.com/saker-sec/saker/pkg/config"
+	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/incident"
+	"github.com/saker-sec/saker/pkg/k8saudit"
+	"github.com/saker-sec/saker/pkg/state"
+)
+
+// IncidentSink feeds the incident store (pkg/incident): every k8s_audit event with the alerts
+// its rules raised (Input.Evaluate hands them over, on the audit source's goroutine), and the
+// alerts of syscall rules with the pod of their event (a StateSink). The agent starts it when
+// incidents.enabled, before the rules are compiled: the syscall source is then wrapped with
+// the incident.* fields (incident.FieldSource). Agent.Options.Quarantine, when set, is fed
+// with the open Critical+ incidents.
+type IncidentSink struct {
+	store *incident.Store
+	pod   func(fields.Event) (ns, name, uid string)
+}
+
+// startIncidents opens the store of c's incidents section and wraps the syscall source (nil,
+// nil when not enabled).
+func (a *Agent) startIncidents(c *config.Config) (*IncidentSink, error) {
+	ic := c.Incidents
+	if !ic.Enabled {
+		return nil, nil
+	}
+	o := incident.Options{Path: ic.StorePath(), Window: ic.Window.D(), Max: ic.Max, MaxAge: ic.MaxAge.D(), Logger: slog.Default()}
+	if a.opts.Quarantine != nil {
+		o.Quarantine = incident.AdmissionQuarantine(a.opts.Quarantine)
+	}
+	st, err := incident.Open(o)
+	if err != nil {
+		return nil, fmt.Errorf("incidents: %w", err)
+	}
+	src := incident.NewFieldSource(a.d.Source, st)
+	a.d.Source = src
+	return &IncidentSink{store: st, pod: src.Pod()}, nil
+}
+
+// incidentFields are the extra output fields incidents.output_fields adds to syscall rules.
+func incidentFields(c *config.Config) []config.AppendOutput {
+	if !c.Incidents.Enabled || !c.Incidents.OutputFields {
+		return nil
+	}
+	ao := config.AppendOutput{Match: config.AppendMatch{Source: "syscall"}}
+	for _, f := range incident.Fields {
+		ao.ExtraFields = append(ao.ExtraFields, config.ExtraField{Name: f.Name, Template: "%" + f.Name, IsField: true})
+	}
+	return []config.AppendOutput{ao}
+}
+
+// Name is "incidents".
+func (s *IncidentSink) Name() string { return "incidents" }
+
+// Store is the running store.
+func (s *IncidentSink) Store() *incident.Store { return s.store }
+
+// EventAlert joins a syscall alert to its pod's incident.
+func (s *IncidentSink) EventAlert(al *alert.Alert, _ *state.Engine, ctx *state.Context) {
+	if ns, name, uid := s.pod(ctx); name != "" {
+		s.store.Alert(ns, name, uid, al)
+	}
+}
+
+// Alert: alerts without an event state (k8s_audit ones come with their event through
+// audit; internal and response alerts concern no pod).
+func (s *IncidentSink) Alert(*alert.Alert) {}
+
+// audit records a k8s_audit event with its alerts.
+func (s *IncidentSink) audit(ev fields.Event, alerts []*alert.Alert) {
+	if e, ok := ev.(*k8saudit.Event); ok {
+		s.store.Audit(e, alerts)
+	}
+}
+
+// Close flushes the store.
+func (s *IncidentSink) Close(context.Context) error { return s.store.Close() }

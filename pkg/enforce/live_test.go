@@ -1,0 +1,282 @@
+package enforce
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/saker-sec/saker/internal/testshared"
+	"github.com/saker-sec/saker/pkg/alert"
+	"github.com/saker-sec/saker/pkg/detect"
+	"github.com/saker-sec/saker/pkg/probe"
+	"github.com/saker-sec/saker/pkg/rules/engine"
+	"github.com/saker-sec/saker/pkg/rules/loader"
+	"github.com/saker-sec/saker/pkg/state"
+)
+
+// The live tests load the real probe and kill only processes they start themselves: every
+// rule is scoped to paths inside the test's t.TempDir() (and comm names made up here), so no
+// other process on the host can match.
+
+// Helper mode: the test binary copied under another name reads the file named by
+// SAKER_ENF_READ and prints what it read.
+func TestMain(m *testing.M) {
+	if p := os.Getenv("SAKER_ENF_READ"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		os.Stdout.Write(b)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func compileText(t testing.TB, name, text string) (*Program, error) {
+	t.Helper()
+	d := detect.New(state.Options{})
+	rs, errs, _ := engine.Load([]loader.File{{Name: name, Data: []byte(text)}}, engine.Options{Sources: d.Sources()})
+	if rs == nil {
+		t.Fatalf("rules do not load: %v", errs)
+	}
+	return Compile(rs)
+}
+
+func copyFile(t testing.TB, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type liveEnv struct {
+	dir    string
+	run    *Runner
+	mu     sync.Mutex
+	alerts []*alert.Alert
+}
+
+func (l *liveEnv) got() []*alert.Alert {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*alert.Alert(nil), l.alerts...)
+}
+
+// waitAlert waits for an enforcement alert whose target pid is pid.
+func (l *liveEnv) waitAlert(t testing.TB, pid int) *alert.Alert {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, a := range l.got() {
+			if a.OutputFields["proc.pid"] == int64(pid) {
+				return a
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no enforcement alert for pid %d (alerts: %d)", pid, len(l.got()))
+	return nil
+}
+
+var (
+	liveOnce sync.Once
+	liveP    *probe.Probe
+	liveErr  error
+)
+
+func startLive(t testing.TB, opts Options) *liveEnv {
+	t.Helper()
+	testshared.Need(t, testshared.LiveProblem())
+	liveOnce.Do(func() {
+		liveP, liveErr = probe.Load(probe.Options{Syscalls: []string{"execve"}, RingBytes: 1 << 20, ExcludeTGID: uint32(os.Getpid())})
+	})
+	if liveErr != nil {
+		t.Fatal(liveErr)
+	}
+	l := &liveEnv{dir: t.TempDir()}
+	opts.Emit = func(a *alert.Alert) {
+		l.mu.Lock()
+		l.alerts = append(l.alerts, a)
+		l.mu.Unlock()
+	}
+	r, err := Start(liveP, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	l.run = r
+	rules := strings.ReplaceAll(`
+- rule: enf test exec
+  desc: kill any exec of a program in the test's kill directory
+  condition: evt.type in (execve, execveat) and evt.dir = < and proc.exepath startswith DIR/kill/
+  output: exec %proc.exepath
+  priority: CRITICAL
+  enforce: kill
+- rule: enf test secret
+  desc: kill the untrusted readers of the test's secret
+  condition: evt.type in (open, openat, openat2) and fd.name = DIR/secret and proc.name in (enfreader, enfreader32, enfallowed, enforce.test)
+  output: open %fd.name
+  priority: CRITICAL
+  enforce: kill
+`, "DIR", l.dir)
+	prog, err := compileText(t, "enforce_live.yaml", rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetProgram(prog); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(l.dir, "kill"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func killedBySIGKILL(err error) bool {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
+}
+
+func TestLiveKillExec(t *testing.T) {
+	l := startLive(t, Options{})
+	bin := filepath.Join(l.dir, "kill", "enfecho")
+	copyFile(t, "/bin/echo", bin)
+	cmd := exec.Command(bin, "should-never-print")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if !killedBySIGKILL(err) {
+		t.Fatalf("exec of %s: %v (output %q), want death by SIGKILL", bin, err, out.String())
+	}
+	if out.Len() != 0 {
+		t.Fatalf("the killed exec printed %q", out.String())
+	}
+	a := l.waitAlert(t, cmd.Process.Pid)
+	if a.Source != "response" || a.OutputFields["policy_rule"] != "enf test exec" || a.OutputFields["evt.type"] != "execve" ||
+		a.OutputFields["evt.arg.path"] != bin || a.OutputFields["dry_run"] != false || a.OutputFields["outcome"] != "done" {
+		t.Fatalf("alert %+v", a)
+	}
+	// the same program outside the kill directory runs
+	ok := filepath.Join(l.dir, "enfecho")
+	copyFile(t, "/bin/echo", ok)
+	if b, err := exec.Command(ok, "fine").Output(); err != nil || string(b) != "fine\n" {
+		t.Fatalf("exec outside the kill dir: %q %v", b, err)
+	}
+	if l.run.Kills()["enf test exec"] < 1 {
+		t.Fatalf("kills %v", l.run.Kills())
+	}
+}
+
+func TestLiveKillOpenBeforeRead(t *testing.T) {
+	l := startLive(t, Options{AllowComms: []string{"enfallowed"}})
+	secret := filepath.Join(l.dir, "secret")
+	if err := os.WriteFile(secret, []byte("TOP-SECRET-BYTES"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := filepath.Join(l.dir, "enfreader")
+	copyFile(t, self, reader)
+	cmd := exec.Command(reader)
+	cmd.Env = append(os.Environ(), "SAKER_ENF_READ="+secret)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	if !killedBySIGKILL(err) {
+		t.Fatalf("reader: %v (output %q), want death by SIGKILL", err, out.String())
+	}
+	if strings.Contains(out.String(), "SECRET") {
+		t.Fatalf("the reader got the bytes: %q", out.String())
+	}
+	a := l.waitAlert(t, cmd.Process.Pid)
+	if a.OutputFields["policy_rule"] != "enf test secret" || a.OutputFields["evt.arg.path"] != secret || a.OutputFields["proc.name"] != "enfreader" {
+		t.Fatalf("alert %+v", a.OutputFields)
+	}
+
+	// The same rule matches an allowlisted comm and this test process (Saker's place: its
+	// tgid is protected): neither is killed.
+	allowed := filepath.Join(l.dir, "enfallowed")
+	copyFile(t, self, allowed)
+	cmd = exec.Command(allowed)
+	cmd.Env = append(os.Environ(), "SAKER_ENF_READ="+secret)
+	b, err := cmd.Output()
+	if err != nil || string(b) != "TOP-SECRET-BYTES" {
+		t.Fatalf("allowlisted reader: %q %v", b, err)
+	}
+	if b, err := os.ReadFile(secret); err != nil || string(b) != "TOP-SECRET-BYTES" {
+		t.Fatalf("self read: %q %v", b, err)
+	}
+	if st := l.run.Stats(); st.Spared == 0 {
+		t.Fatalf("no spared count: %+v", st)
+	}
+}
+
+func TestLiveDryRun(t *testing.T) {
+	l := startLive(t, Options{DryRun: true})
+	bin := filepath.Join(l.dir, "kill", "enfecho")
+	copyFile(t, "/bin/echo", bin)
+	cmd := exec.Command(bin, "dry")
+	b, err := cmd.Output()
+	if err != nil || string(b) != "dry\n" {
+		t.Fatalf("dry run exec: %q %v", b, err)
+	}
+	a := l.waitAlert(t, cmd.Process.Pid)
+	if a.OutputFields["dry_run"] != true || a.OutputFields["outcome"] != "dry_run" {
+		t.Fatalf("alert %+v", a.OutputFields)
+	}
+}
+
+// TestLiveKillIA32: the same rules stop a 32-bit program's execve and open (ia32 syscall
+// numbers, translated in the probe).
+func TestLiveKillIA32(t *testing.T) {
+	l := startLive(t, Options{})
+	if _, err := exec.LookPath("gcc"); err != nil {
+		testshared.Need(t, "gcc not installed (the ia32 test builds a 32-bit program)")
+	}
+	gate := filepath.Join(l.dir, "enfreader32")
+	src, _ := filepath.Abs("testdata/gate32.c")
+	if b, err := exec.Command("gcc", "-m32", "-static", "-O1", "-o", gate, src).CombinedOutput(); err != nil {
+		testshared.Need(t, fmt.Sprintf("gcc cannot build static 32-bit programs (gcc-multilib missing?): %v: %s", err, b))
+	}
+	bin := filepath.Join(l.dir, "kill", "enfecho")
+	copyFile(t, "/bin/echo", bin)
+	cmd := exec.Command(gate, "exec", bin)
+	out, err := cmd.CombinedOutput()
+	if !killedBySIGKILL(err) || len(out) != 0 {
+		t.Fatalf("ia32 exec: %v %q, want death by SIGKILL and no output", err, out)
+	}
+	if a := l.waitAlert(t, cmd.Process.Pid); a.OutputFields["syscall.compat"] != true || a.OutputFields["evt.type"] != "execve" {
+		t.Fatalf("alert %+v", a.OutputFields)
+	}
+	secret := filepath.Join(l.dir, "secret")
+	if err := os.WriteFile(secret, []byte("TOP-SECRET-BYTES"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.Command(gate, "read", secret)
+	out, err = cmd.CombinedOutput()
+	if !killedBySIGKILL(err) || strings.Contains(string(out), "SECRET") {
+		t.Fatalf("ia32 read: %v %q, want death by SIGKILL before a byte", err, out)
+	}
+	if a := l.waitAlert(t, cmd.Process.Pid); a.OutputFields["syscall.compat"] != true {
+		t.Fatalf("alert %+v", a.OutputFields)
+	}
+}
