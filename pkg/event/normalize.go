@@ -74,9 +74,18 @@ const maxPending = 1 << 16
 type Normalizer struct {
 	pending map[int64]*pendingEnter
 	merge   map[uint32][]int8 // (enter code<<16 | exit code) -> exit param j -> enter param index
+	// per exit code, the merge of the enter code last seen with it (an array index instead of
+	// a map lookup for each exit event to merge)
+	lastMerge *[NumEvents]mergeEntry
 	// the last thread's entry: consecutive events of one thread skip the map
 	lastTID int64
 	last    *pendingEnter
+}
+
+// mergeEntry is a Normalizer's cached merge for one exit code.
+type mergeEntry struct {
+	enter uint16
+	m     []int8
 }
 
 // hasExit tells, per code, whether an enter event has an exit of the same name to merge into.
@@ -166,14 +175,25 @@ func (n *Normalizer) Next(ev *Event) (emit bool) {
 		if ev.Present&want == want {
 			return true
 		}
-		key := uint32(p.code)<<16 | uint32(ev.Type)
-		m, ok := n.merge[key]
-		if !ok {
-			m = make([]int8, len(ev.Info.Params))
-			for j := range ev.Info.Params {
-				m[j] = int8(enter.ParamIndex(ev.Info.Params[j].Name))
+		var m []int8
+		if n.lastMerge == nil {
+			n.lastMerge = new([NumEvents]mergeEntry)
+		}
+		le := &n.lastMerge[ev.Type%NumEvents]
+		if le.m != nil && le.enter == p.code {
+			m = le.m
+		} else {
+			key := uint32(p.code)<<16 | uint32(ev.Type)
+			var ok bool
+			m, ok = n.merge[key]
+			if !ok {
+				m = make([]int8, len(ev.Info.Params))
+				for j := range ev.Info.Params {
+					m[j] = int8(enter.ParamIndex(ev.Info.Params[j].Name))
+				}
+				n.merge[key] = m
 			}
-			n.merge[key] = m
+			le.enter, le.m = p.code, m
 		}
 		for j, k := range m {
 			if k < 0 || ev.Present&(1<<uint(j)) != 0 || p.present&(1<<uint(k)) == 0 {

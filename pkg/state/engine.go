@@ -14,6 +14,7 @@ type Engine struct {
 	ifaces  []event.Interface
 
 	threads        map[int64]*Thread
+	lastThread     *Thread // the thread of the last event, valid while in the table (inTable)
 	groups         map[int64]*group
 	lruHead        *Thread // most recently active
 	lruTail        *Thread // least recently active
