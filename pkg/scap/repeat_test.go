@@ -84,3 +84,27 @@ func TestRepeat(t *testing.T) {
 		t.Fatalf("sysdig prints %d lines for the repeat, 3 × %d for the source", got, want)
 	}
 }
+
+// TestDrain: Drain counts every event of a capture, the repeat of it n times as many.
+func TestDrain(t *testing.T) {
+	src := filepath.Join(sharedDir(t), "captures", "curl_google.scap")
+	one, err := Drain(src)
+	if err != nil || one == 0 {
+		t.Fatalf("Drain(%s) = %d, %v", src, one, err)
+	}
+	out := filepath.Join(t.TempDir(), "rep.scap")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Repeat(f, src, 4); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if n, err := Drain(out); err != nil || n != 4*one {
+		t.Fatalf("Drain of the repeat = %d, %v; want %d", n, err, 4*one)
+	}
+	if _, err := Drain(filepath.Join(t.TempDir(), "none.scap")); err == nil {
+		t.Fatal("Drain of a missing file: no error")
+	}
+}
