@@ -650,6 +650,11 @@ func (c *compiler) predicate(n *ast.Compare, op string, typ fields.Type, raw []s
 			return func(v fields.Value) bool { return strings.HasSuffix(v.S, s) }, nil
 		case "contains":
 			return func(v fields.Value) bool { return strings.Contains(v.S, s) }, nil
+		case "icontains":
+			if isASCII(s) && s != "" {
+				low := strings.ToLower(s)
+				return func(v fields.Value) bool { return containsFoldASCII(v.S, low) }, nil
+			}
 		}
 	}
 	if f := numericPredicate(typ, op, o.n); f != nil {

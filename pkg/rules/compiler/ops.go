@@ -261,6 +261,46 @@ func containsFold(a, b string) bool {
 	return false
 }
 
+// containsFoldASCII is containsFold for a non-empty ASCII b given in lower case: a window of
+// len(b) bytes of a can fold to b only when it is ASCII too (a multi-byte rune makes it fewer
+// runes than b), so the comparison is byte by byte, without strings.EqualFold per position.
+func containsFoldASCII(a, low string) bool {
+	n := len(low)
+	c0 := low[0]
+	u0 := c0
+	if 'a' <= c0 && c0 <= 'z' {
+		u0 = c0 - 'a' + 'A'
+	}
+	for i := 0; i+n <= len(a); i++ {
+		if c := a[i]; c != c0 && c != u0 {
+			continue
+		}
+		j := 1
+		for ; j < n; j++ {
+			c := a[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != low[j] {
+				break
+			}
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // Glob matches name against an fnmatch(3) pattern without FNM_PATHNAME, as libsinsp's glob
 // operator does: `*` matches any run of characters including `/`, `?` any one character,
 // `[...]` a class (with `!` or `^` negation and ranges), `\` escapes.
