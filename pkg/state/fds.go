@@ -47,9 +47,9 @@ func (e *Engine) onOpen(ctx *Context) {
 	if !ok {
 		return
 	}
-	name, ok := pStr(ev, "name")
+	name, ok := e.pName(ev, "name")
 	if !ok {
-		name, ok = pStr(ev, "path") // open_by_handle_at: absolute
+		name, ok = e.pName(ev, "path") // open_by_handle_at: absolute
 	}
 	if !ok || name == "" {
 		name = "<NA>"

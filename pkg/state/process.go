@@ -295,6 +295,27 @@ func pStr(ev *event.Event, name string) (string, bool) {
 	return cloneStr(s), true
 }
 
+// maxInterned bounds the engine's table of file names (cleared when full).
+const maxInterned = 4096
+
+// pName is pStr for the file names of opens: a name seen before (the same libraries and
+// configuration files are opened again and again) is the copy kept then, not a new one.
+func (e *Engine) pName(ev *event.Event, name string) (string, bool) {
+	s, ok := ev.ParamStr(name)
+	if !ok {
+		return "", false
+	}
+	if v, hit := e.interned[s]; hit {
+		return v, true
+	}
+	v := cloneStr(s)
+	if e.interned == nil || len(e.interned) >= maxInterned {
+		e.interned = make(map[string]string)
+	}
+	e.interned[v] = v
+	return v, true
+}
+
 func cloneStr(s string) string { return strings.Clone(s) } // one allocation ("" none)
 
 // pStrings returns a NUL-separated BYTEBUF param as copied strings (nil, false when absent or
