@@ -22,6 +22,13 @@ var remap = func() (m [NumEvents][]int8) {
 // direction, moving params by name (params the old version lacks are absent). It reports
 // whether ev changed. Param bytes are not copied.
 func Remap(ev *Event) bool {
+	var src [MaxParams][]byte
+	return remap1(ev, &src)
+}
+
+// remap1 is Remap with the caller's scratch array for the params being moved (only the old
+// version's params are copied there, not the whole array).
+func remap1(ev *Event, src *[MaxParams][]byte) bool {
 	if ev.Info == nil || int(ev.Type) >= NumEvents {
 		return false
 	}
@@ -29,11 +36,14 @@ func Remap(ev *Event) bool {
 	if cur == ev.Type {
 		return false
 	}
-	src := ev.Params
+	np := min(len(ev.Info.Params), MaxParams) // every k of remap[ev.Type] is below it
+	copy(src[:np], ev.Params[:np])
 	srcPresent := ev.Present
+	oldN := ev.NParams
 	var present uint64
 	n := 0
-	for j, k := range remap[ev.Type] {
+	r := remap[ev.Type]
+	for j, k := range r {
 		if k >= 0 && srcPresent&(1<<uint(k)) != 0 {
 			ev.Params[j] = src[k]
 			present |= 1 << uint(j)
@@ -42,7 +52,10 @@ func Remap(ev *Event) bool {
 			ev.Params[j] = nil
 		}
 	}
-	clear(ev.Params[len(remap[ev.Type]):])
+	// beyond the decoded params the array is already clear (Decode keeps it so)
+	if end := min(max(oldN, np), MaxParams); end > len(r) {
+		clear(ev.Params[len(r):end])
+	}
 	ev.Type = cur
 	ev.Info = &Table[cur]
 	ev.Present = present
@@ -80,6 +93,7 @@ type Normalizer struct {
 	// the last thread's entry: consecutive events of one thread skip the map
 	lastTID int64
 	last    *pendingEnter
+	scratch [MaxParams][]byte // Remap's copy of the params it moves
 }
 
 // mergeEntry is a Normalizer's cached merge for one exit code.
@@ -118,7 +132,7 @@ func (n *Normalizer) Next(ev *Event) (emit bool) {
 	if ev.Info == nil {
 		return false
 	}
-	Remap(ev)
+	remap1(ev, &n.scratch)
 	if n.pending == nil {
 		n.pending = make(map[int64]*pendingEnter)
 		n.merge = make(map[uint32][]int8)
