@@ -266,14 +266,43 @@ func containsFold(a, b string) bool {
 // runes than b), so the comparison is byte by byte, without strings.EqualFold per position.
 func containsFoldASCII(a, low string) bool {
 	n := len(low)
+	if n > len(a) {
+		return false
+	}
 	c0 := low[0]
 	u0 := c0
 	if 'a' <= c0 && c0 <= 'z' {
 		u0 = c0 - 'a' + 'A'
 	}
-	for i := 0; i+n <= len(a); i++ {
-		if c := a[i]; c != c0 && c != u0 {
-			continue
+	last := len(a) - n // the last position a match can start at
+	// next positions of the first byte in either case, found with IndexByte and kept until
+	// passed (-1: none left)
+	nl, nu := -2, -2
+	if u0 == c0 {
+		nu = -1
+	}
+	for i := 0; i <= last; {
+		if nl != -1 && nl < i {
+			if k := strings.IndexByte(a[i:last+1], c0); k >= 0 {
+				nl = i + k
+			} else {
+				nl = -1
+			}
+		}
+		if nu != -1 && nu < i {
+			if k := strings.IndexByte(a[i:last+1], u0); k >= 0 {
+				nu = i + k
+			} else {
+				nu = -1
+			}
+		}
+		switch {
+		case nl < 0 && nu < 0:
+			return false
+		case nu < 0 || (nl >= 0 && nl < nu):
+			i = nl
+		default:
+			i = nu
 		}
 		j := 1
 		for ; j < n; j++ {
@@ -288,6 +317,7 @@ func containsFoldASCII(a, low string) bool {
 		if j == n {
 			return true
 		}
+		i++
 	}
 	return false
 }
