@@ -14,6 +14,7 @@ import (
 	"github.com/saker-sec/saker/pkg/agent"
 	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/k8saudit"
+	"github.com/saker-sec/saker/pkg/scap"
 )
 
 type runOptions struct {
@@ -27,6 +28,7 @@ type runOptions struct {
 	ringBytes    int
 	noProbe      bool
 	dropInterval time.Duration
+	decodeOnly   bool
 }
 
 func init() {
@@ -51,6 +53,8 @@ func init() {
 	cmd.Flags().BoolVar(&o.noProbe, "no-probe", false, "live: no eBPF probe, only the configured webhooks (k8s_audit, admission): a cluster service")
 	cmd.Flags().IntVar(&o.ringBytes, "ring-bytes", 0, "live: size of the probe's ring buffer (default 64 MiB)")
 	cmd.Flags().DurationVar(&o.dropInterval, "drop-alert-interval", 30*time.Second, "live: at most one event-drop alert per interval")
+	cmd.Flags().BoolVar(&o.decodeOnly, "decode-only", false, "with -e: only read and normalize the capture, no state or rules (the floor of a replay, for scripts/bench.sh)")
+	cmd.Flags().MarkHidden("decode-only")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -87,6 +91,11 @@ func newAgent(cmd *cobra.Command, o *runOptions, replay bool, cm *container.Mana
 }
 
 func runReplay(cmd *cobra.Command, o *runOptions) error {
+	if o.decodeOnly {
+		n, err := scap.Drain(o.capture)
+		fmt.Fprintf(cmd.ErrOrStderr(), "events: %d (decoded only)\n", n)
+		return err
+	}
 	var src interface {
 		agent.Source
 		Close() error

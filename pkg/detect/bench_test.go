@@ -3,13 +3,10 @@ package detect
 import (
 	"encoding/binary"
 	"github.com/saker-sec/saker/internal/testshared"
-	"path/filepath"
 	"testing"
 
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/event"
-	"github.com/saker-sec/saker/pkg/rules/engine"
-	"github.com/saker-sec/saker/pkg/state"
 )
 
 func sharedDir(t testing.TB) string {
@@ -45,15 +42,7 @@ func benignEvents() [][]byte {
 }
 
 func newBenchDetector(b *testing.B) *Detector {
-	dir := filepath.Join(sharedDir(b), "falco-rules")
-	d := New(state.Options{})
-	rs, errs, _ := engine.LoadFiles([]string{
-		filepath.Join(dir, "falco_rules.yaml"), filepath.Join(dir, "falco-incubating_rules.yaml"), filepath.Join(dir, "falco-sandbox_rules.yaml"),
-	}, engine.Options{Sources: d.Sources()})
-	if rs == nil {
-		b.Fatal(errs)
-	}
-	d.Rules = rs
+	d := upstreamDetector(b)
 	d.Emit = func(a *alert.Alert) { b.Fatalf("benign workload raised %s: %s", a.Rule, a.Output) }
 	d.Metadata(nil, nil, nil, nil, []event.ThreadInfo{{TID: 4242, PID: 4242, PTID: 1, Comm: "gopls", Exe: "/usr/bin/gopls",
 		ExePath: "/usr/bin/gopls", Args: []string{"serve"}, Cwd: "/home/user/project", UID: 1000, GID: 1000}}, nil)

@@ -22,6 +22,13 @@ var remap = func() (m [NumEvents][]int8) {
 // direction, moving params by name (params the old version lacks are absent). It reports
 // whether ev changed. Param bytes are not copied.
 func Remap(ev *Event) bool {
+	var src [MaxParams][]byte
+	return remap1(ev, &src)
+}
+
+// remap1 is Remap with the caller's scratch array for the params being moved (only the old
+// version's params are copied there, not the whole array).
+func remap1(ev *Event, src *[MaxParams][]byte) bool {
 	if ev.Info == nil || int(ev.Type) >= NumEvents {
 		return false
 	}
@@ -29,11 +36,14 @@ func Remap(ev *Event) bool {
 	if cur == ev.Type {
 		return false
 	}
-	src := ev.Params
+	np := min(len(ev.Info.Params), MaxParams) // every k of remap[ev.Type] is below it
+	copy(src[:np], ev.Params[:np])
 	srcPresent := ev.Present
+	oldN := ev.NParams
 	var present uint64
 	n := 0
-	for j, k := range remap[ev.Type] {
+	r := remap[ev.Type]
+	for j, k := range r {
 		if k >= 0 && srcPresent&(1<<uint(k)) != 0 {
 			ev.Params[j] = src[k]
 			present |= 1 << uint(j)
@@ -42,7 +52,10 @@ func Remap(ev *Event) bool {
 			ev.Params[j] = nil
 		}
 	}
-	clear(ev.Params[len(remap[ev.Type]):])
+	// beyond the decoded params the array is already clear (Decode keeps it so)
+	if end := min(max(oldN, np), MaxParams); end > len(r) {
+		clear(ev.Params[len(r):end])
+	}
 	ev.Type = cur
 	ev.Info = &Table[cur]
 	ev.Present = present
@@ -74,9 +87,19 @@ const maxPending = 1 << 16
 type Normalizer struct {
 	pending map[int64]*pendingEnter
 	merge   map[uint32][]int8 // (enter code<<16 | exit code) -> exit param j -> enter param index
+	// per exit code, the merge of the enter code last seen with it (an array index instead of
+	// a map lookup for each exit event to merge)
+	lastMerge *[NumEvents]mergeEntry
 	// the last thread's entry: consecutive events of one thread skip the map
 	lastTID int64
 	last    *pendingEnter
+	scratch [MaxParams][]byte // Remap's copy of the params it moves
+}
+
+// mergeEntry is a Normalizer's cached merge for one exit code.
+type mergeEntry struct {
+	enter uint16
+	m     []int8
 }
 
 // hasExit tells, per code, whether an enter event has an exit of the same name to merge into.
@@ -109,7 +132,7 @@ func (n *Normalizer) Next(ev *Event) (emit bool) {
 	if ev.Info == nil {
 		return false
 	}
-	Remap(ev)
+	remap1(ev, &n.scratch)
 	if n.pending == nil {
 		n.pending = make(map[int64]*pendingEnter)
 		n.merge = make(map[uint32][]int8)
@@ -166,14 +189,25 @@ func (n *Normalizer) Next(ev *Event) (emit bool) {
 		if ev.Present&want == want {
 			return true
 		}
-		key := uint32(p.code)<<16 | uint32(ev.Type)
-		m, ok := n.merge[key]
-		if !ok {
-			m = make([]int8, len(ev.Info.Params))
-			for j := range ev.Info.Params {
-				m[j] = int8(enter.ParamIndex(ev.Info.Params[j].Name))
+		var m []int8
+		if n.lastMerge == nil {
+			n.lastMerge = new([NumEvents]mergeEntry)
+		}
+		le := &n.lastMerge[ev.Type%NumEvents]
+		if le.m != nil && le.enter == p.code {
+			m = le.m
+		} else {
+			key := uint32(p.code)<<16 | uint32(ev.Type)
+			var ok bool
+			m, ok = n.merge[key]
+			if !ok {
+				m = make([]int8, len(ev.Info.Params))
+				for j := range ev.Info.Params {
+					m[j] = int8(enter.ParamIndex(ev.Info.Params[j].Name))
+				}
+				n.merge[key] = m
 			}
-			n.merge[key] = m
+			le.enter, le.m = p.code, m
 		}
 		for j, k := range m {
 			if k < 0 || ev.Present&(1<<uint(j)) != 0 || p.present&(1<<uint(k)) == 0 {

@@ -27,8 +27,7 @@ type Reader struct {
 
 	buf      []byte // body of the current block: in the read buffer, or in own
 	own      []byte // storage for blocks larger than the read buffer, reused
-	hdr      [8]byte
-	held     bool // the current block was read but not consumed (event block seen by ReadMetadata)
+	held     bool   // the current block was read but not consumed (event block seen by ReadMetadata)
 	btype    uint32
 	boff     int64
 	err      error // sticky
@@ -134,18 +133,20 @@ func (r *Reader) readBlock() error {
 		r.held = false
 		return nil
 	}
-	hdr := r.hdr[:]
 	start := r.off
-	n, err := io.ReadFull(r.br, hdr)
-	r.off += int64(n)
-	if err != nil {
+	// The header is peeked, not copied: with the body it is discarded in one step below.
+	hdr, err := r.br.Peek(8)
+	if len(hdr) < 8 {
+		n := len(hdr)
+		r.br.Discard(n)
+		r.off += int64(n)
 		if n == 0 && err == io.EOF {
 			if r.sections == 0 {
 				return r.errf(start, nil, "empty input: no section header block")
 			}
 			return io.EOF
 		}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
+		if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 			return r.errf(start, nil, "truncated block header: %d of 8 bytes", n)
 		}
 		return r.errf(r.off, err, "reading block header")
@@ -153,29 +154,39 @@ func (r *Reader) readBlock() error {
 	btype := binary.LittleEndian.Uint32(hdr[0:])
 	blen := binary.LittleEndian.Uint32(hdr[4:])
 	if r.sections == 0 && btype != blockSHB {
+		r.br.Discard(8)
+		r.off += 8
 		return r.errf(start, nil, "not a scap capture: first block type 0x%x, want section header 0x%x", btype, blockSHB)
 	}
 	if blen < 12 {
+		r.br.Discard(8)
+		r.off += 8
 		return r.errf(start, nil, "block type 0x%x: block length %d is shorter than the 12-byte framing", btype, blen)
 	}
 	if blen > maxBlockLen {
+		r.br.Discard(8)
+		r.off += 8
 		return r.errf(start, nil, "block type 0x%x: block length %d exceeds the %d-byte limit", btype, blen, maxBlockLen)
 	}
 	body := int(blen) - 8 // body + padding + trailer
-	if body <= r.br.Size() {
+	if int(blen) <= r.br.Size() {
 		// Zero-copy: the block stays in the read buffer, valid until the next read (the
 		// documented lifetime of an event's params).
-		p, err := r.br.Peek(body)
+		p, err := r.br.Peek(int(blen))
 		if err != nil {
+			r.br.Discard(8)
+			r.off += 8
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return r.errf(start, nil, "block type 0x%x: block length %d exceeds remaining %d bytes", btype, blen, 8+len(p))
+				return r.errf(start, nil, "block type 0x%x: block length %d exceeds remaining %d bytes", btype, blen, len(p))
 			}
 			return r.errf(r.off, err, "block type 0x%x: reading body", btype)
 		}
-		r.br.Discard(body)
-		r.off += int64(body)
-		r.buf = p
+		r.br.Discard(int(blen))
+		r.off += int64(blen)
+		r.buf = p[8:]
 	} else {
+		r.br.Discard(8)
+		r.off += 8
 		if err := r.readLarge(start, btype, blen, body); err != nil {
 			return err
 		}
@@ -266,8 +277,24 @@ func (r *Reader) ReadMetadata() error {
 // input (after which it keeps returning that error). Events with codes beyond the event table
 // are skipped, as libscap does.
 func (r *Reader) Next(ev *event.Event) error {
+	_, err := r.next(ev, nil)
+	return err
+}
+
+// NextCopy is Next for a reader that runs ahead of the events' consumer: the event's record is
+// first appended to arena (grown as needed, and returned), and the event decoded from that
+// copy, so its params stay valid across later reads for as long as the arena's storage is
+// not reused.
+func (r *Reader) NextCopy(ev *event.Event, arena []byte) ([]byte, error) {
+	if arena == nil {
+		arena = []byte{}
+	}
+	return r.next(ev, arena)
+}
+
+func (r *Reader) next(ev *event.Event, arena []byte) ([]byte, error) {
 	if r.err != nil {
-		return r.err
+		return arena, r.err
 	}
 	for {
 		if err := r.readBlock(); err != nil {
@@ -275,27 +302,35 @@ func (r *Reader) Next(ev *event.Event) error {
 				r.endMetadata()
 			}
 			r.err = err
-			return err
+			return arena, err
 		}
 		if !isEventBlock(r.btype) {
 			if err := r.metaBlock(); err != nil {
 				r.err = err
-				return err
+				return arena, err
 			}
 			continue
 		}
 		r.endMetadata()
+		start := len(arena)
+		if arena != nil {
+			arena = append(arena, r.buf...)
+			r.buf = arena[start:len(arena):len(arena)]
+		}
 		skip, err := r.eventBlock(ev)
 		if err != nil {
 			r.err = err
-			return err
+			return arena, err
 		}
 		if skip {
+			if arena != nil {
+				arena = arena[:start]
+			}
 			continue
 		}
 		r.num++
 		ev.Num = r.num
-		return nil
+		return arena, nil
 	}
 }
 

@@ -3,6 +3,7 @@ package state
 import (
 	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/event"
+	"strings"
 )
 
 // kind is what Process does with an event code.
@@ -160,7 +161,15 @@ func (e *Engine) Process(ev *event.Event) *Context {
 		}
 		return ctx
 	}
-	t := e.threads[ev.TID]
+	// consecutive events of one thread skip the map (inTable: the entry is still the
+	// table's, which insertThread and dropThread keep true)
+	t := e.lastThread
+	if t == nil || t.TID != ev.TID || !t.inTable {
+		t = e.threads[ev.TID]
+		if t != nil {
+			e.lastThread = t
+		}
+	}
 	if t == nil && ci.k != kClone && ci.k != kProcExit && ci.k != kSwitch {
 		t = e.lazyThread(ev.TID)
 	}
@@ -286,14 +295,28 @@ func pStr(ev *event.Event, name string) (string, bool) {
 	return cloneStr(s), true
 }
 
-func cloneStr(s string) string {
-	if s == "" {
-		return ""
+// maxInterned bounds the engine's table of file names (cleared when full).
+const maxInterned = 4096
+
+// pName is pStr for the file names of opens: a name seen before (the same libraries and
+// configuration files are opened again and again) is the copy kept then, not a new one.
+func (e *Engine) pName(ev *event.Event, name string) (string, bool) {
+	s, ok := ev.ParamStr(name)
+	if !ok {
+		return "", false
 	}
-	b := make([]byte, len(s))
-	copy(b, s)
-	return string(b)
+	if v, hit := e.interned[s]; hit {
+		return v, true
+	}
+	v := cloneStr(s)
+	if e.interned == nil || len(e.interned) >= maxInterned {
+		e.interned = make(map[string]string)
+	}
+	e.interned[v] = v
+	return v, true
 }
+
+func cloneStr(s string) string { return strings.Clone(s) } // one allocation ("" none)
 
 // pStrings returns a NUL-separated BYTEBUF param as copied strings (nil, false when absent or
 // empty).

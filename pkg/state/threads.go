@@ -727,19 +727,30 @@ func (e *Engine) onSwitch(ctx *Context) {
 	if t == nil {
 		return
 	}
-	if _, ok := ev.Param("vm_swap"); !ok {
+	if int(ev.Type) >= event.NumEvents {
 		return
 	}
-	t.PFMajor, _ = pUint(ev, "pgft_maj")
-	t.PFMinor, _ = pUint(ev, "pgft_min")
+	ix := &switchParams[ev.Type] // a switch event per context switch: no lookups by name
+	if !ev.Has(int(ix[4])) {
+		return
+	}
+	t.PFMajor = ev.Uint(int(ix[0]))
+	t.PFMinor = ev.Uint(int(ix[1]))
 	m := t.Main()
-	v, _ := pUint(ev, "vm_size")
-	m.VMSizeKB = uint32(v)
-	v, _ = pUint(ev, "vm_rss")
-	m.VMRSSKB = uint32(v)
-	v, _ = pUint(ev, "vm_swap")
-	m.VMSwapKB = uint32(v)
+	m.VMSizeKB = uint32(ev.Uint(int(ix[2])))
+	m.VMRSSKB = uint32(ev.Uint(int(ix[3])))
+	m.VMSwapKB = uint32(ev.Uint(int(ix[4])))
 }
+
+// switchParams holds, per event code, the indexes of the params onSwitch reads (-1: none).
+var switchParams = func() (t [event.NumEvents][5]int8) {
+	for c := range event.Table {
+		for j, name := range []string{"pgft_maj", "pgft_min", "vm_size", "vm_rss", "vm_swap"} {
+			t[c][j] = int8(event.Table[c].ParamIndex(name))
+		}
+	}
+	return t
+}()
 
 const rlimitNoFile = 7
 

@@ -268,11 +268,7 @@ func (s *Source) evtField(name, arg string) (func(c *state.Context) (fields.Valu
 			if i < 0 || !ev.Has(i) {
 				return fields.Value{}, false
 			}
-			v, res := s.r.param(c, ev, i)
-			if res != "" {
-				return str(res)
-			}
-			return str(v)
+			return str(s.renderedArg(c, ev, i))
 		}, nil
 	case "evt.rawarg":
 		ref := parseArgRef(arg)

@@ -135,7 +135,7 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 				}
 				return fields.Value{}, false
 			}
-			return str(string(typeChar(f.Type)))
+			return str(oneChar[typeChar(f.Type)])
 		}, nil
 	case "fd.name":
 		return func(c *state.Context) (fields.Value, bool) {
@@ -633,3 +633,11 @@ func (s *Source) containerField(name, arg string) (func(c *state.Context) (field
 	// metadata from the container runtime (pkg/container); the host is named "host"
 	return containerMetaField(name, arg), nil
 }
+
+// oneChar holds every one-byte string: fd.typechar without an allocation per event.
+var oneChar = func() (t [256]string) {
+	for i := range t {
+		t[i] = string([]byte{byte(i)})
+	}
+	return t
+}()

@@ -19,6 +19,31 @@ const maxBufLen = 80
 // against the state engine (nil: no resolution).
 type renderer struct {
 	st *state.Engine
+	// rendered flag sets: few distinct values recur (O_RDONLY|O_CLOEXEC, ...), each rendered
+	// once instead of built for every event
+	flags map[flagKey]string
+}
+
+type flagKey struct {
+	table string
+	t     event.ParamType
+	v     uint32
+}
+
+// maxFlagCache bounds the flag cache (cleared when full).
+const maxFlagCache = 4096
+
+func (r *renderer) formatFlags(table string, t event.ParamType, v uint32) string {
+	k := flagKey{table, t, v}
+	if s, ok := r.flags[k]; ok {
+		return s
+	}
+	s := event.FormatFlags(table, t, v)
+	if r.flags == nil || len(r.flags) >= maxFlagCache {
+		r.flags = make(map[flagKey]string)
+	}
+	r.flags[k] = s
+	return s
 }
 
 // param renders param i of ev: the value string and its resolved form ("" when none). For a
@@ -143,7 +168,7 @@ func (r *renderer) param(c *state.Context, ev *event.Event, i int) (val, res str
 		return sb.String(), ""
 	case event.PTFlags8, event.PTFlags16, event.PTFlags32:
 		v := uint32(ev.Uint(i))
-		return strconv.FormatUint(uint64(v), 10), event.FormatFlags(p.FlagTable, p.Type, v)
+		return strconv.FormatUint(uint64(v), 10), r.formatFlags(p.FlagTable, p.Type, v)
 	case event.PTEnumflags8, event.PTEnumflags16, event.PTEnumflags32:
 		// An enum names one value: the first entry equal to it, as sysdig 0.29 shows it
 		// ("AF_LOCAL", not "AF_LOCAL|AF_UNIX"; bpf cmd 5 is BPF_PROG_LOAD, not a set of bits).
@@ -151,7 +176,7 @@ func (r *renderer) param(c *state.Context, ev *event.Event, i int) (val, res str
 		return strconv.FormatUint(uint64(v), 10), enumName(p.FlagTable, v)
 	case event.PTMode:
 		v := uint32(ev.Uint(i))
-		return "0" + strconv.FormatUint(uint64(v), 8), event.FormatFlags(p.FlagTable, p.Type, v)
+		return "0" + strconv.FormatUint(uint64(v), 8), r.formatFlags(p.FlagTable, p.Type, v)
 	case event.PTSyscallid:
 		id := ev.Uint(i)
 		val = strconv.FormatUint(id, 10)

@@ -66,6 +66,14 @@ type Source struct {
 	rawOK   bool
 	rawView event.Event
 
+	// evt.arg values rendered for the current event (every rule that tests evt.arg.flags
+	// or evt.arg.name shares one rendering); argHave has bit i set when argVal[i] is valid
+	argFor  *event.Event
+	argNum  uint64
+	argTS   uint64
+	argHave uint64
+	argVal  [event.MaxParams]string
+
 	// Track state (evt.latency, evt.wait_latency, evt.reltime)
 	tracked            bool
 	firstTS            uint64
@@ -307,6 +315,33 @@ func Supported(name string) bool {
 func none(*state.Context) (fields.Value, bool) { return fields.Value{}, false }
 
 // Value constructors.
+// renderedArg returns param i of ev (the event view) rendered as evt.arg shows it, once per
+// event: the rendering is a function of the event and of the state, which holds still while
+// one event is evaluated.
+func (s *Source) renderedArg(c *state.Context, ev *event.Event, i int) string {
+	if ev.Num == 0 || i >= event.MaxParams {
+		return s.renderArg(c, ev, i)
+	}
+	if s.argFor != ev || s.argNum != ev.Num || s.argTS != ev.TS {
+		s.argFor, s.argNum, s.argTS, s.argHave = ev, ev.Num, ev.TS, 0
+	}
+	if s.argHave&(1<<uint(i)) != 0 {
+		return s.argVal[i]
+	}
+	v := s.renderArg(c, ev, i)
+	s.argVal[i] = v
+	s.argHave |= 1 << uint(i)
+	return v
+}
+
+func (s *Source) renderArg(c *state.Context, ev *event.Event, i int) string {
+	v, res := s.r.param(c, ev, i)
+	if res != "" {
+		return res
+	}
+	return v
+}
+
 func str(s string) (fields.Value, bool) { return fields.Value{S: s}, true }
 func num(n uint64) (fields.Value, bool) { return fields.Value{N: n}, true }
 func inum(n int64) (fields.Value, bool) { return fields.Value{N: uint64(n)}, true }

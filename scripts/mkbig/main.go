@@ -1,18 +1,17 @@
-// Command mkbig writes a large capture for throughput benchmarks: the metadata of a source
-// capture followed by its events repeated N times, timestamps shifted so they keep increasing.
-// The output is sysdig-compatible when the source is (old codes are written back as read).
+// Command mkbig writes a large capture for throughput benchmarks (scripts/bench.sh): the
+// metadata of a source capture followed by its events repeated N times, timestamps moved on so
+// they keep increasing, in the layout sysdig 0.29 reads (see scap.Repeat).
 //
-//	go run ./scripts/mkbig -n 600 -o /tmp/big.scap ../shared/captures/sample.scap
+//	go run ./scripts/mkbig -n 1000 -o /tmp/curl1000.scap ../shared/captures/curl_google.scap
 package main
 
 import (
+	"bufio"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"os"
 
-	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/scap"
 )
 
@@ -23,54 +22,20 @@ func main() {
 	if flag.NArg() != 1 {
 		log.Fatal("usage: mkbig [-n N] [-o OUT] SOURCE.scap")
 	}
-	src := flag.Arg(0)
 	f, err := os.Create(*out)
 	if err != nil {
 		log.Fatal(err)
 	}
-	w, err := scap.NewWriter(f, scap.WriterOptions{SysdigCompat: true})
+	bw := bufio.NewWriterSize(f, 1<<20)
+	st, err := scap.Repeat(bw, flag.Arg(0), *n)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		log.Fatal(err)
 	}
-	var shift, first, last uint64
-	total := 0
-	for i := 0; i < *n; i++ {
-		r, err := scap.Open(src)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if i == 0 {
-			r.OnMetadata = func(r *scap.Reader) {
-				if err := w.WriteMetadata(r); err != nil {
-					log.Fatal(err)
-				}
-			}
-		}
-		var ev event.Event
-		for {
-			err := r.Next(&ev)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				log.Fatal(err)
-			}
-			if first == 0 {
-				first = ev.TS
-			}
-			ev.TS += shift
-			last = ev.TS
-			if err := w.WriteEvent(&ev); err != nil {
-				log.Fatal(err)
-			}
-			total++
-		}
-		r.Close()
-		shift = last - first + 1000
-	}
-	if err := w.Close(); err != nil {
-		log.Fatal(err)
-	}
-	f.Close()
-	fmt.Printf("%s: %d events (%d dropped by the sysdig-compatible writer)\n", *out, total, w.Dropped)
+	fmt.Printf("%s: %d events written (%d left out by the sysdig-compatible writer)\n", *out, st.Events-st.Dropped, st.Dropped)
 }

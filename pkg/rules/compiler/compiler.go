@@ -140,26 +140,7 @@ func (c *compiler) expr(e ast.Expr, neg bool) (Filter, typeSet, error) {
 		}
 		return func(ev fields.Event) bool { return !f(ev) }, ts, nil
 	case *ast.BinaryExpr:
-		fx, tx, err := c.expr(n.X, neg)
-		if err != nil {
-			return nil, nil, err
-		}
-		fy, ty, err := c.expr(n.Y, neg)
-		if err != nil {
-			return nil, nil, err
-		}
-		and := n.Op == ast.And
-		// Under negation, and/or swap for the type analysis (not(a and b) = not a or not b).
-		var ts typeSet
-		if and != neg {
-			ts = intersect(tx, ty)
-		} else {
-			ts = union(tx, ty)
-		}
-		if and {
-			return func(ev fields.Event) bool { return fx(ev) && fy(ev) }, ts, nil
-		}
-		return func(ev fields.Event) bool { return fx(ev) || fy(ev) }, ts, nil
+		return c.chain(n, neg)
 	case *ast.MacroRef:
 		return c.macroRef(n, neg)
 	case *ast.UnaryCheck:
@@ -175,6 +156,81 @@ func (c *compiler) expr(e ast.Expr, neg bool) (Filter, typeSet, error) {
 		return c.compare(n, neg)
 	}
 	return nil, nil, c.errf(e.Pos(), "unexpected expression %T", e)
+}
+
+// chain compiles a run of the same boolean operator (`a and b and c ...`, parentheses
+// included, which the parser nests left-deep) into one n-ary filter that evaluates its
+// operands in order and stops at the first that decides, as the nested form does; an
+// operand that fails in the nested form still walks down and back up the whole chain, one
+// closure call per operator.
+func (c *compiler) chain(n *ast.BinaryExpr, neg bool) (Filter, typeSet, error) {
+	and := n.Op == ast.And
+	var ops []ast.Expr
+	var walk func(e ast.Expr)
+	walk = func(e ast.Expr) {
+		for {
+			p, ok := e.(*ast.ParenExpr)
+			if !ok {
+				break
+			}
+			e = p.X
+		}
+		if b, ok := e.(*ast.BinaryExpr); ok && b.Op == n.Op {
+			walk(b.X)
+			walk(b.Y)
+			return
+		}
+		ops = append(ops, e)
+	}
+	walk(n)
+	fs := make([]Filter, len(ops))
+	var ts typeSet
+	for i, e := range ops {
+		f, t, err := c.expr(e, neg)
+		if err != nil {
+			return nil, nil, err
+		}
+		fs[i] = f
+		// Under negation, and/or swap for the type analysis (not(a and b) = not a or not b).
+		switch {
+		case i == 0:
+			ts = t
+		case and != neg:
+			ts = intersect(ts, t)
+		default:
+			ts = union(ts, t)
+		}
+	}
+	return chainFilter(and, fs), ts, nil
+}
+
+// chainFilter evaluates fs in order: all must hold (and) or one (or).
+func chainFilter(and bool, fs []Filter) Filter {
+	if len(fs) == 2 {
+		fx, fy := fs[0], fs[1]
+		if and {
+			return func(ev fields.Event) bool { return fx(ev) && fy(ev) }
+		}
+		return func(ev fields.Event) bool { return fx(ev) || fy(ev) }
+	}
+	if and {
+		return func(ev fields.Event) bool {
+			for _, f := range fs {
+				if !f(ev) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return func(ev fields.Event) bool {
+		for _, f := range fs {
+			if f(ev) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 func (c *compiler) macroRef(n *ast.MacroRef, neg bool) (Filter, typeSet, error) {
@@ -594,6 +650,11 @@ func (c *compiler) predicate(n *ast.Compare, op string, typ fields.Type, raw []s
 			return func(v fields.Value) bool { return strings.HasSuffix(v.S, s) }, nil
 		case "contains":
 			return func(v fields.Value) bool { return strings.Contains(v.S, s) }, nil
+		case "icontains":
+			if isASCII(s) && s != "" {
+				low := strings.ToLower(s)
+				return func(v fields.Value) bool { return containsFoldASCII(v.S, low) }, nil
+			}
 		}
 	}
 	if f := numericPredicate(typ, op, o.n); f != nil {

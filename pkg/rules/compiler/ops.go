@@ -261,6 +261,76 @@ func containsFold(a, b string) bool {
 	return false
 }
 
+// containsFoldASCII is containsFold for a non-empty ASCII b given in lower case: a window of
+// len(b) bytes of a can fold to b only when it is ASCII too (a multi-byte rune makes it fewer
+// runes than b), so the comparison is byte by byte, without strings.EqualFold per position.
+func containsFoldASCII(a, low string) bool {
+	n := len(low)
+	if n > len(a) {
+		return false
+	}
+	c0 := low[0]
+	u0 := c0
+	if 'a' <= c0 && c0 <= 'z' {
+		u0 = c0 - 'a' + 'A'
+	}
+	last := len(a) - n // the last position a match can start at
+	// next positions of the first byte in either case, found with IndexByte and kept until
+	// passed (-1: none left)
+	nl, nu := -2, -2
+	if u0 == c0 {
+		nu = -1
+	}
+	for i := 0; i <= last; {
+		if nl != -1 && nl < i {
+			if k := strings.IndexByte(a[i:last+1], c0); k >= 0 {
+				nl = i + k
+			} else {
+				nl = -1
+			}
+		}
+		if nu != -1 && nu < i {
+			if k := strings.IndexByte(a[i:last+1], u0); k >= 0 {
+				nu = i + k
+			} else {
+				nu = -1
+			}
+		}
+		switch {
+		case nl < 0 && nu < 0:
+			return false
+		case nu < 0 || (nl >= 0 && nl < nu):
+			i = nl
+		default:
+			i = nu
+		}
+		j := 1
+		for ; j < n; j++ {
+			c := a[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != low[j] {
+				break
+			}
+		}
+		if j == n {
+			return true
+		}
+		i++
+	}
+	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // Glob matches name against an fnmatch(3) pattern without FNM_PATHNAME, as libsinsp's glob
 // operator does: `*` matches any run of characters including `/`, `?` any one character,
 // `[...]` a class (with `!` or `^` negation and ranges), `\` escapes.
