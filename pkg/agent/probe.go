@@ -283,6 +283,23 @@ func (s *ProbeSource) Stats() probe.Stats {
 	return s.stats
 }
 
+// Programs is the kernel's run-time statistics of the probe's attached programs (names,
+// total run time, run count): empty while it is not attached, zero while
+// kernel.bpf_stats_enabled is 0 (the agent's metrics report them).
+func (s *ProbeSource) Programs() ([]string, []time.Duration, []uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.p == nil {
+		return nil, nil, nil
+	}
+	st := s.p.ProgramStats()
+	names, rt, rc := make([]string, len(st)), make([]time.Duration, len(st)), make([]uint64, len(st))
+	for i, p := range st {
+		names[i], rt[i], rc[i] = p.Name, p.RunTime, p.RunCount
+	}
+	return names, rt, rc
+}
+
 // poll reports the kernel's new drops as lost.
 func (s *ProbeSource) poll(p *probe.Probe, in Input) { s.counted(p.Stats(), in) }
 
