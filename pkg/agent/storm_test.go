@@ -1,0 +1,230 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/saker-sec/saker/internal/testshared"
+	"github.com/saker-sec/saker/pkg/alert"
+	"github.com/saker-sec/saker/pkg/event"
+	"github.com/saker-sec/saker/pkg/state"
+)
+
+// markerSink sees every syscall event and every alert: the marker opens that reached the
+// pipeline (kept by the probe), and the drop alerts.
+type markerSink struct {
+	prefix string
+	mu     sync.Mutex
+	seen   map[string]bool // marker paths whose open event reached the pipeline
+	drops  int             // drop alerts
+}
+
+func (s *markerSink) Name() string { return "markers" }
+
+func (s *markerSink) Alert(a *alert.Alert) {
+	if a.Rule == alert.DropRule {
+		s.mu.Lock()
+		s.drops++
+		s.mu.Unlock()
+	}
+}
+
+func (s *markerSink) Event(ev *event.Event, ctx *state.Context) {
+	if ctx == nil || ctx.FD == nil || !strings.HasPrefix(ctx.FD.Name, s.prefix) {
+		return
+	}
+	switch ev.Info.Name {
+	case "open", "openat", "openat2":
+		s.mu.Lock()
+		s.seen[ctx.FD.Name] = true
+		s.mu.Unlock()
+	}
+}
+
+func (s *markerSink) counts() (seen, drops int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.seen), s.drops
+}
+
+// TestStormHelper is the child process of TestLiveStormMarkers (run only with
+// SAKER_STORM_HELPER set): "storm SECONDS" opens and closes /etc/hostname for that long,
+// "markers DIR TAG N" creates N marker files DIR/marker-TAG-i, 1 ms apart.
+func TestStormHelper(t *testing.T) {
+	args := strings.Fields(os.Getenv("SAKER_STORM_HELPER"))
+	if len(args) == 0 {
+		t.Skip("the child process of TestLiveStormMarkers")
+	}
+	switch args[0] {
+	case "storm":
+		secs, _ := strconv.Atoi(args[1])
+		end := time.Now().Add(time.Duration(secs) * time.Second)
+		for time.Now().Before(end) {
+			for i := 0; i < 1000; i++ {
+				if f, err := os.Open("/etc/hostname"); err == nil {
+					f.Close()
+				}
+			}
+		}
+	case "markers":
+		n, _ := strconv.Atoi(args[3])
+		for i := 0; i < n; i++ {
+			f, err := os.Create(filepath.Join(args[1], fmt.Sprintf("marker-%s-%d", args[2], i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// helper runs this test binary as TestStormHelper with args (the agent excludes its own
+// process in the kernel, so the workload comes from children).
+func helper(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestStormHelper$")
+	cmd.Env = append(os.Environ(), "SAKER_STORM_HELPER="+strings.Join(args, " "))
+	return cmd
+}
+
+// TestLiveStormMarkers: a storm of open+close from as many processes as CPUs into a small ring
+// (256 KiB), so the kernel drops events, while a child opens marker files that a rule alerts
+// on. The drops are counted and the drop alert raised; every marker whose open event reached
+// the pipeline (seen by an EventSink) has its alert on the stdout channel (no alert about a
+// kept event is lost, in the rules or in the output queue); after the storm a new marker
+// alerts again (the agent recovered).
+func TestLiveStormMarkers(t *testing.T) {
+	testshared.Need(t, testshared.LiveProblem())
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "marker-")
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte(fmt.Sprintf(`
+- rule: Marker open
+  desc: test
+  condition: evt.type in (open, openat, openat2) and fd.name startswith %s
+  output: "marker %%fd.name"
+  priority: WARNING
+`, prefix)), 0o600)
+	sink := &markerSink{prefix: prefix, seen: map[string]bool{}}
+	var stdout, stderr syncBuf
+	a, err := New(Options{Overrides: []string{"json_output=true", "watch_config_files=false"}, RulesFiles: []string{rules},
+		Stdout: &stdout, Stderr: &stderr, DropAlertInterval: 500 * time.Millisecond, Sinks: []Sink{sink}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	src := &ProbeSource{RingBytes: 256 << 10}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, src) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	for i := 0; i < 1200 && a.Ready() != nil; i++ { // bounded wait for the probe and the scan
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := a.Ready(); err != nil {
+		t.Fatalf("not ready: %v\n%s", err, stderr.String())
+	}
+
+	// marker alerts on stdout (Falco JSON), by marker path
+	alerted := func() map[string]bool {
+		m := map[string]bool{}
+		for _, l := range strings.Split(stdout.String(), "\n") {
+			var al struct {
+				Rule   string         `json:"rule"`
+				Fields map[string]any `json:"output_fields"`
+			}
+			if json.Unmarshal([]byte(l), &al) == nil && al.Rule == "Marker open" {
+				if p, ok := al.Fields["fd.name"].(string); ok {
+					m[p] = true
+				}
+			}
+		}
+		return m
+	}
+
+	const markers = 2000
+	var storms []*exec.Cmd
+	for i := 0; i < max(2, runtime.NumCPU()); i++ {
+		c := helper("storm", "4")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		storms = append(storms, c)
+	}
+	if out, err := helper("markers", dir, "storm", strconv.Itoa(markers)).CombinedOutput(); err != nil {
+		t.Fatalf("markers: %v\n%s", err, out)
+	}
+	for _, c := range storms {
+		if err := c.Wait(); err != nil {
+			t.Fatalf("storm: %v", err)
+		}
+	}
+
+	// the pipeline drains the ring; then every kept marker has its alert
+	var seen, drops int
+	var got map[string]bool
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		seen, drops = sink.counts()
+		got = alerted()
+		if (len(got) >= seen && drops > 0) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	kernel := a.Drops().Total(WhereKernel)
+	t.Logf("%d markers opened, %d reached the pipeline, %d alerted; %d events dropped in the kernel, %d drop alerts",
+		markers, seen, len(got), kernel, drops)
+	if kernel == 0 {
+		t.Fatal("no kernel drops: the storm did not fill the ring, nothing was tested")
+	}
+	if drops == 0 {
+		t.Error("no drop alert")
+	}
+	if seen == 0 {
+		t.Fatal("no marker open reached the pipeline")
+	}
+	sink.mu.Lock()
+	var lost []string
+	for p := range sink.seen {
+		if !got[p] {
+			lost = append(lost, p)
+		}
+	}
+	sink.mu.Unlock()
+	if len(lost) > 0 {
+		t.Errorf("%d kept marker events without their alert, e.g. %s", len(lost), lost[0])
+	}
+	for p := range got {
+		if !strings.HasPrefix(p, prefix) {
+			t.Errorf("alert for %s", p)
+		}
+	}
+
+	// recovery: after the storm, a new marker alerts
+	if out, err := helper("markers", dir, "after", "1").CombinedOutput(); err != nil {
+		t.Fatalf("markers: %v\n%s", err, out)
+	}
+	want := prefix + "after-0"
+	for deadline := time.Now().Add(20 * time.Second); !alerted()[want]; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no alert for %s after the storm", want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
