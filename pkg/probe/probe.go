@@ -376,6 +376,25 @@ func (p *Probe) SetSyscalls(names []string) error {
 	return p.setSelection(sel)
 }
 
+// SetRealPath switches the walk of an opened file's resolved path at open exits
+// (fd.realpath, the extension param ExtRealPath) while the probe runs: off, opens cost less
+// in the kernel and fd.realpath falls back to fd.name. Load starts with it on unless
+// Options.NoRealPath.
+func (p *Probe) SetRealPath(on bool) error {
+	v := p.coll.Variables["resolve_paths"]
+	if v == nil {
+		return errors.New("probe: BPF object lacks variable resolve_paths")
+	}
+	var b uint8
+	if on {
+		b = 1
+	}
+	if err := v.Set(b); err != nil {
+		return fmt.Errorf("probe: switching the resolved-path walk: %w", err)
+	}
+	return nil
+}
+
 // Read stores the next record (one event in the scap layout: header, lengths, values) in *buf,
 // reusing its capacity. It blocks until a record arrives and returns ErrClosed after Close.
 // Read is not meant to be called from several goroutines at once (it is serialized).
