@@ -342,10 +342,56 @@ func dropped(m map[string]float64) float64 {
 
 // ---- overhead ----
 
+// sakerLoops starts saker with the extra rules files and measures the two loops under it:
+// wall ns per call/iteration, then (with the kernel's BPF statistics on) ns per sys_exit run
+// for each loop, all programs' ns per event read, and events per open+close iteration.
+func sakerLoops(extra []string, gp, oc, path string) (g, o, kG, kO, kEv, evIter float64) {
+	s := startSaker(extra)
+	defer s.stop()
+	time.Sleep(time.Second) // let the start-up work (proc scan, first events) settle
+	g = loop("getppid", gp)
+	o = loop("openclose", oc, path)
+	restore := bpfStats("1")
+	m0 := s.metrics()
+	loop("getppid", gp)
+	m1 := s.metrics()
+	loop("openclose", oc, path)
+	time.Sleep(200 * time.Millisecond) // the reader catches up
+	m2 := s.metrics()
+	restore()
+	_, _, ns, runs := progDelta(m0, m1)
+	kG = ns / runs
+	allNS, _, ns, runs := progDelta(m1, m2)
+	kO = ns / runs
+	ev := m2["saker_events_read_total"] - m1["saker_events_read_total"]
+	kEv = allNS / ev
+	n, _ := strconv.ParseFloat(oc, 64)
+	evIter = ev / n
+	if d := dropped(m2); d > 0 {
+		fmt.Printf("(%v events dropped)\n", d)
+	}
+	return
+}
+
 func overhead() {
 	path := "/etc/hostname"
 	gp, oc := strconv.Itoa(*getppidN), strconv.Itoa(*openN)
-	var bareG, bareO, withG, withO, kG, kOexit, kOev, evPerIter []float64
+	// the upstream rules read no fd.realpath, so the probe skips the resolved-path walk; the
+	// second configuration adds a rule that reads it (the walk on), for its cost
+	walkRule := filepath.Join(*tmpDir, "walk.yaml")
+	check(os.WriteFile(walkRule, []byte(`- rule: benchlive realpath
+  desc: reads fd.realpath, so the probe walks opened paths
+  condition: evt.type = openat and fd.realpath = /nonexistent/benchlive
+  output: never %fd.realpath
+  priority: DEBUG
+`), 0o644))
+	type conf struct {
+		name                      string
+		extra                     []string
+		g, o, kG, kO, kEv, evIter []float64
+	}
+	confs := []*conf{{name: "saker"}, {name: "saker+walk", extra: []string{walkRule}}}
+	var bareG, bareO []float64
 	fmt.Printf("\n## overhead: %d pairs, getppid x%s, open+close x%s of %s\n", *pairs, gp, oc, path)
 	for i := 0; i < *pairs; i++ {
 		bare := func() {
@@ -355,44 +401,27 @@ func overhead() {
 		if i%2 == 0 {
 			bare()
 		}
-		s := startSaker(nil)
-		time.Sleep(time.Second) // let the start-up work (proc scan, first events) settle
-		withG = append(withG, loop("getppid", gp))
-		withO = append(withO, loop("openclose", oc, path))
-		// again with the kernel's statistics on, for the in-kernel cost
-		restore := bpfStats("1")
-		m0 := s.metrics()
-		loop("getppid", gp)
-		m1 := s.metrics()
-		loop("openclose", oc, path)
-		time.Sleep(200 * time.Millisecond) // the reader catches up
-		m2 := s.metrics()
-		restore()
-		_, _, ns, runs := progDelta(m0, m1)
-		kG = append(kG, ns/runs)
-		allNS, _, ns, runs := progDelta(m1, m2)
-		kOexit = append(kOexit, ns/runs)
-		ev := m2["saker_events_read_total"] - m1["saker_events_read_total"]
-		kOev = append(kOev, allNS/ev)
-		evPerIter = append(evPerIter, ev/float64(*openN))
-		if d := dropped(m2); d > 0 {
-			fmt.Printf("pair %d: %v events dropped\n", i+1, d)
+		for _, c := range confs {
+			g, o, kG, kO, kEv, evIter := sakerLoops(c.extra, gp, oc, path)
+			c.g, c.o, c.kG, c.kO, c.kEv, c.evIter = append(c.g, g), append(c.o, o), append(c.kG, kG), append(c.kO, kO), append(c.kEv, kEv), append(c.evIter, evIter)
 		}
-		s.stop()
 		if i%2 == 1 {
 			bare()
 		}
 	}
-	mg, mo := median(withG)-median(bareG), median(withO)-median(bareO)
-	fmt.Printf("getppid ns/call     bare: %s\n", fmtList(bareG, "%.0f"))
-	fmt.Printf("getppid ns/call    saker: %s\n", fmtList(withG, "%.0f"))
-	fmt.Printf("getppid median: bare %.0f, saker %.0f, ratio %.2f, delta %+.0f ns/call\n", median(bareG), median(withG), median(withG)/median(bareG), mg)
-	fmt.Printf("open+close ns/iter  bare: %s\n", fmtList(bareO, "%.0f"))
-	fmt.Printf("open+close ns/iter saker: %s\n", fmtList(withO, "%.0f"))
-	fmt.Printf("open+close median: bare %.0f, saker %.0f, ratio %.2f, delta %+.2f us/iter\n", median(bareO), median(withO), median(withO)/median(bareO), mo/1000)
-	fmt.Printf("in-kernel (bpf stats): getppid loop %s ns per sys_exit run (median %.0f)\n", fmtList(kG, "%.0f"), median(kG))
-	fmt.Printf("in-kernel (bpf stats): open+close loop %s ns per sys_exit run (median %.0f); %s ns per event read (median %.0f); %s events per iteration\n",
-		fmtList(kOexit, "%.0f"), median(kOexit), fmtList(kOev, "%.0f"), median(kOev), fmtList(evPerIter, "%.2f"))
+	fmt.Printf("%-28s %s\n", "getppid ns/call bare:", fmtList(bareG, "%.0f"))
+	fmt.Printf("%-28s %s\n", "open+close ns/iter bare:", fmtList(bareO, "%.0f"))
+	for _, c := range confs {
+		fmt.Printf("%-28s %s\n", "getppid ns/call "+c.name+":", fmtList(c.g, "%.0f"))
+		fmt.Printf("%-28s %s\n", "open+close ns/iter "+c.name+":", fmtList(c.o, "%.0f"))
+	}
+	for _, c := range confs {
+		fmt.Printf("%s: getppid median bare %.0f, with %.0f: ratio %.2f, delta %+.0f ns/call; open+close median bare %.0f, with %.0f: ratio %.2f, delta %+.2f us/iter\n",
+			c.name, median(bareG), median(c.g), median(c.g)/median(bareG), median(c.g)-median(bareG),
+			median(bareO), median(c.o), median(c.o)/median(bareO), (median(c.o)-median(bareO))/1000)
+		fmt.Printf("%s in-kernel (bpf stats): getppid %s ns per sys_exit run (median %.0f); open+close %s ns per sys_exit run (median %.0f), %s ns per event read (median %.0f), %s events per iteration\n",
+			c.name, fmtList(c.kG, "%.0f"), median(c.kG), fmtList(c.kO, "%.0f"), median(c.kO), fmtList(c.kEv, "%.0f"), median(c.kEv), fmtList(c.evIter, "%.2f"))
+	}
 }
 
 // ---- latency ----
