@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +35,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/saker-sec/saker/internal/procstat"
 )
 
 var (
@@ -224,23 +225,8 @@ func (s *saker) alerts(rule string) []line {
 
 // metrics scrapes saker's /metrics into series name{labels} → value.
 func (s *saker) metrics() map[string]float64 {
-	req, _ := http.NewRequest("GET", s.url, nil)
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	resp, err := http.DefaultClient.Do(req)
+	m, err := procstat.Scrape(s.url, s.token)
 	check(err)
-	defer resp.Body.Close()
-	m := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		t := sc.Text()
-		if t == "" || t[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(t, ' ')
-		if v, err := strconv.ParseFloat(t[i+1:], 64); err == nil {
-			m[t[:i]] = v
-		}
-	}
 	return m
 }
 
@@ -248,18 +234,8 @@ func (s *saker) metrics() map[string]float64 {
 func (s *saker) rss() int64 { return statusKB(s.cmd.Process.Pid, "VmRSS:") * 1024 }
 
 func statusKB(pid int, key string) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, key) {
-			f := strings.Fields(l)
-			n, _ := strconv.ParseInt(f[1], 10, 64)
-			return n
-		}
-	}
-	return 0
+	m, _ := procstat.Status(pid)
+	return m[strings.TrimSuffix(key, ":")]
 }
 
 // ---- workloads ----
@@ -687,22 +663,6 @@ func memory() {
 
 // ringKB is the resident KiB of pid's BPF map mappings (the ring buffer, mapped twice).
 func ringKB(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
-	if err != nil {
-		return 0
-	}
-	var kb int64
-	in := false
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
-			in = len(f) >= 6 && f[5] == "anon_inode:bpf-map"
-			continue
-		}
-		if in && len(f) >= 2 && f[0] == "Rss:" {
-			v, _ := strconv.ParseInt(f[1], 10, 64)
-			kb += v
-		}
-	}
+	kb, _ := procstat.BPFMapRSS(pid)
 	return kb
 }

@@ -1,17 +1,16 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/saker-sec/saker/internal/procstat"
 )
 
 // memoryBound is saker's resource bound with the upstream rules and 5,000 threads on the
@@ -73,7 +72,11 @@ func TestLiveMemoryThreads(t *testing.T) {
 				f.Close()
 			}
 		}
-		threads = scrape(t, port, "memtest")["saker_state_threads"]
+		m, err := procstat.Scrape(fmt.Sprintf("http://127.0.0.1:%d/metrics", port), "memtest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		threads = m["saker_state_threads"]
 		if threads >= n {
 			break
 		}
@@ -82,79 +85,17 @@ func TestLiveMemoryThreads(t *testing.T) {
 	if threads < n {
 		t.Fatalf("saker_state_threads = %v: the %d threads are not all in the state table", threads, n)
 	}
-	st := procStatus(t, s.Pid())
-	ring := ringRSS(t, s.Pid())
+	st, err := procstat.Status(s.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := procstat.BPFMapRSS(s.Pid())
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("saker with %d more threads (%v in its table): VmRSS %d KiB, RssAnon %d KiB, RssFile %d KiB, ring mapping %d KiB, VmHWM %d KiB",
 		n, threads, st["VmRSS"], st["RssAnon"], st["RssFile"], ring, st["VmHWM"])
 	if anon := st["RssAnon"] << 10; anon > memoryBound {
 		t.Errorf("RssAnon %d MiB > %d MiB", anon>>20, memoryBound>>20)
 	}
-}
-
-// scrape reads the metrics endpoint on loopback port into series name{labels} → value.
-func scrape(t *testing.T, port int, token string) map[string]float64 {
-	t.Helper()
-	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/metrics", port), nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	m := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		l := sc.Text()
-		if l == "" || l[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(l, ' ')
-		if v, err := strconv.ParseFloat(l[i+1:], 64); err == nil {
-			m[l[:i]] = v
-		}
-	}
-	return m
-}
-
-// procStatus returns the kB figures of /proc/PID/status.
-func procStatus(t *testing.T, pid int) map[string]int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]int64{}
-	for _, l := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(l, ":")
-		f := strings.Fields(v)
-		if ok && len(f) == 2 && f[1] == "kB" {
-			m[k], _ = strconv.ParseInt(f[0], 10, 64)
-		}
-	}
-	return m
-}
-
-// ringRSS is the resident KiB of pid's BPF map mappings (the ring buffer's, mapped twice).
-func ringRSS(t *testing.T, pid int) int64 {
-	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var kb int64
-	inMap := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		l := sc.Text()
-		if fs := strings.Fields(l); len(fs) >= 5 && strings.Contains(fs[0], "-") && !strings.HasSuffix(fs[0], ":") {
-			inMap = len(fs) >= 6 && fs[5] == "anon_inode:bpf-map"
-			continue
-		}
-		if inMap && strings.HasPrefix(l, "Rss:") {
-			v, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
-			kb += v
-		}
-	}
-	return kb
 }
