@@ -91,7 +91,7 @@ func (e *Engine) onOpen(ctx *Context) {
 	}
 	f := &FD{Num: fd, Type: event.FDFileV2, Name: full, OpenFlags: flags}
 	if name != "<NA>" {
-		f.NameRaw = strings.Clone(name) // the param aliases the event buffer
+		f.NameRaw = name // pStr copied it out of the event buffer
 	}
 	if flags&oDirectory != 0 {
 		f.Type = event.FDDirectory
