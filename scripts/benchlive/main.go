@@ -464,6 +464,13 @@ func latency() {
 	report := func(what string, lat []float64, missing int) {
 		fmt.Printf("%-56s p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms  (%d alerts, %d missing)\n", what, pct(lat, 50), pct(lat, 99), pct(lat, 100), len(lat), missing)
 	}
+	c0, t0 := cpuTicks(s.cmd.Process.Pid), time.Now()
+	m0 := s.metrics()
+	time.Sleep(5 * time.Second)
+	m1 := s.metrics()
+	fmt.Printf("saker's CPU over 5 s without a workload: %.1f%% of a core (%.0f events/s from the rest of the host)\n",
+		float64(cpuTicks(s.cmd.Process.Pid)-c0)/100/time.Since(t0).Seconds()*100,
+		(m1["saker_events_read_total"]-m0["saker_events_read_total"])/time.Since(t0).Seconds())
 	lat, miss := waitMarkers(s, openMarkers(dir, "idle", *markers, 10*time.Millisecond), 10*time.Second)
 	report("idle", lat, miss)
 	// under load: open+close paced at 25k and 100k iterations a second (50k and 200k events/s,
@@ -665,4 +672,19 @@ func memory() {
 func ringKB(pid int) int64 {
 	kb, _ := procstat.BPFMapRSS(pid)
 	return kb
+}
+
+// cpuTicks is pid's user + system CPU time in clock ticks (1/100 s).
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	sy, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + sy
 }
