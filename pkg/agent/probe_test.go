@@ -71,21 +71,7 @@ func TestProbeProgramMetrics(t *testing.T) {
 	defer st.Close()
 	c := &clock{t: time.Now()}
 	a, base, _ := newTestAgent(t, c, closeRule, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, &ProbeSource{}) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	for i := 0; i < 1200 && a.Ready() != nil; i++ {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err := a.Ready(); err != nil {
-		t.Fatal(err)
-	}
+	defer runLive(t, a, &ProbeSource{})()
 	var runs, secs float64
 	for i := 0; i < 100 && (runs == 0 || secs == 0); i++ {
 		exec.Command("/bin/true").Run()
@@ -106,4 +92,27 @@ func TestProbeProgramMetrics(t *testing.T) {
 		t.Errorf("sys_exit: %v runs, %v s", runs, secs)
 	}
 	t.Logf("sys_exit: %.0f runs, %.0f ns each", runs, secs*1e9/runs)
+}
+
+// runLive runs the agent with src until the returned stop is called, once the agent is ready
+// (bounded wait for the probe to load and the host scan).
+func runLive(t *testing.T, a *Agent, src Source) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, src) }()
+	stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	for i := 0; i < 1200 && a.Ready() != nil; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := a.Ready(); err != nil {
+		stop()
+		t.Fatalf("not ready: %v", err)
+	}
+	return stop
 }

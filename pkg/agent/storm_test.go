@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -123,22 +122,7 @@ func TestLiveStormMarkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	src := &ProbeSource{RingBytes: 64 << 10}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, src) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	for i := 0; i < 1200 && a.Ready() != nil; i++ { // bounded wait for the probe and the scan
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err := a.Ready(); err != nil {
-		t.Fatalf("not ready: %v\n%s", err, stderr.String())
-	}
+	defer runLive(t, a, &ProbeSource{RingBytes: 64 << 10})()
 
 	// marker alerts on stdout (Falco JSON), by marker path
 	alerted := func() map[string]bool {
