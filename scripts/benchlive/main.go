@@ -495,7 +495,7 @@ func latency() {
 						if ph.paced > 0 {
 							loop("rate", strconv.Itoa(ph.paced), "1", "/etc/hostname")
 						} else {
-							loop("openclose", "100000", "/etc/hostname")
+							loop("openclose", "20000", "/etc/hostname")
 						}
 					}
 				}
@@ -596,7 +596,7 @@ func stormRing(ringBytes int) {
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(end) {
-				loop("openclose", "200000", "/etc/hostname")
+				loop("openclose", "20000", "/etc/hostname")
 			}
 		}()
 	}
