@@ -600,10 +600,11 @@ func stormRing(ringBytes int) {
 			}
 		}()
 	}
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTicks(s.cmd.Process.Pid)
 	names := openMarkers(dir, "storm", *stormSec*100, 10*time.Millisecond)
 	wg.Wait()
 	el := time.Since(t0).Seconds()
+	cores := float64(cpuTicks(s.cmd.Process.Pid)-c0) / 100 / el
 	time.Sleep(time.Second)
 	m1 := s.metrics()
 	lat, miss := waitMarkers(s, names, 5*time.Second)
@@ -611,6 +612,7 @@ func stormRing(ringBytes int) {
 	<-rssDone
 	ev := m1["saker_events_read_total"] - m0["saker_events_read_total"]
 	fmt.Printf("unpaced, %d loops for %.1f s: %.0f events/s read, %v dropped (%s)\n", 2*runtime.NumCPU(), el, ev/el, dropped(m1)-dropped(m0), dropWhere(m1))
+	fmt.Printf("saker's CPU during the storm: %.2f cores (the pipeline is one goroutine: at most about one core, plus output and GC)\n", cores)
 	fmt.Printf("drop alerts: %d\n", len(s.alerts("Falco internal: syscall event drop")))
 	fmt.Printf("markers opened during the storm: %d, alerted: %d, %d not (the others' events were dropped in the kernel; see TestLiveStormMarkers for the kept ones)\n", len(names), len(lat), miss)
 	fmt.Printf("RSS during and after the storm (MiB, the ring's mapping included; %d samples, every 250 ms): min %.1f, median %.1f, max %.1f\n",
