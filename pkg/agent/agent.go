@@ -303,6 +303,9 @@ func (a *Agent) Run(ctx context.Context, sources ...Source) error {
 		if f, ok := s.(RulesFollower); ok {
 			f.RulesChanged(a.Rules())
 		}
+		if p, ok := s.(ProgramReporter); ok {
+			a.m.SetPrograms(p.Programs)
+		}
 	}
 	errs := make([]error, len(sources))
 	var wg sync.WaitGroup

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/probe"
 	"github.com/saker-sec/saker/pkg/procscan"
+	"github.com/saker-sec/saker/pkg/rules/ast"
 	"github.com/saker-sec/saker/pkg/rules/engine"
 	"github.com/saker-sec/saker/pkg/state"
 )
@@ -218,6 +220,7 @@ type ProbeSource struct {
 	mu       sync.Mutex
 	p        *probe.Probe // while attached
 	syscalls []string
+	noWalk   bool  // the rules read no fd.realpath: the probe skips the resolved-path walk
 	detached error // why the probe is not attached, once it was
 	stats    probe.Stats
 	last     probe.Stats // the counters already reported as lost
@@ -236,14 +239,81 @@ func (s *ProbeSource) RulesChanged(rs *Rules) {
 		fmt.Fprintf(s.log(), "saker: %v\n", err)
 		sel = ProbeSelection(rs.Ruleset)
 	}
+	walk := NeedsRealPath(rs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.syscalls = sel
+	s.syscalls, s.noWalk = sel, !walk
 	if s.p != nil {
 		if err := s.p.SetSyscalls(sel); err != nil {
 			fmt.Fprintf(s.log(), "saker: updating the probe's selection: %v\n", err)
 		}
+		if err := s.p.SetRealPath(walk); err != nil {
+			fmt.Fprintf(s.log(), "saker: %v\n", err)
+		}
 	}
+}
+
+// NeedsRealPath reports whether rs reads fd.realpath (the probe's resolved-path walk at
+// open exits, the most expensive part of an open's encoding): in a rule's condition, output
+// or exception fields, in a macro (used or not), or in append_output's extra fields. Without
+// it the probe skips the walk (a reload that brings such a rule switches it on again).
+func NeedsRealPath(rs *Rules) bool {
+	const f = "fd.realpath"
+	if rs == nil || rs.Ruleset == nil {
+		return true
+	}
+	for _, r := range rs.Ruleset.Rules {
+		if d := r.Def; d != nil {
+			if strings.Contains(d.Condition.Value, f) || strings.Contains(d.Output.Value, f) {
+				return true
+			}
+			for _, e := range d.Exceptions {
+				if slices.Contains(e.Fields, f) {
+					return true
+				}
+			}
+		}
+		if r.Output != nil && slices.Contains(r.Output.Fields, f) {
+			return true
+		}
+	}
+	for _, m := range rs.Ruleset.Macros {
+		if readsField(m.Expr, f) {
+			return true
+		}
+	}
+	if rs.Extras != nil {
+		for _, fs := range rs.Extras.byRule {
+			for _, x := range fs {
+				if x.name == f || (x.out != nil && slices.Contains(x.out.Fields, f)) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// readsField reports whether the condition e references field name.
+func readsField(e ast.Expr, name string) bool {
+	switch x := e.(type) {
+	case *ast.BinaryExpr:
+		return readsField(x.X, name) || readsField(x.Y, name)
+	case *ast.NotExpr:
+		return readsField(x.X, name)
+	case *ast.ParenExpr:
+		return readsField(x.X, name)
+	case *ast.UnaryCheck:
+		return x.Field != nil && x.Field.Name == name
+	case *ast.Compare:
+		if x.Field != nil && x.Field.Name == name {
+			return true
+		}
+		if v, ok := x.Value.(*ast.FieldValue); ok && v.Field != nil && v.Field.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *ProbeSource) log() io.Writer {
@@ -286,6 +356,23 @@ func (s *ProbeSource) Stats() probe.Stats {
 	return s.stats
 }
 
+// Programs is the kernel's run-time statistics of the probe's attached programs (names,
+// total run time, run count): empty while it is not attached, zero while
+// kernel.bpf_stats_enabled is 0 (the agent's metrics report them).
+func (s *ProbeSource) Programs() ([]string, []time.Duration, []uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.p == nil {
+		return nil, nil, nil
+	}
+	st := s.p.ProgramStats()
+	names, rt, rc := make([]string, len(st)), make([]time.Duration, len(st)), make([]uint64, len(st))
+	for i, p := range st {
+		names[i], rt[i], rc[i] = p.Name, p.RunTime, p.RunCount
+	}
+	return names, rt, rc
+}
+
 // poll reports the kernel's new drops as lost.
 func (s *ProbeSource) poll(p *probe.Probe, in Input) { s.counted(p.Stats(), in) }
 
@@ -321,7 +408,8 @@ func (s *ProbeSource) Run(ctx context.Context, in Input) error {
 	if s.All {
 		sel = nil
 	}
-	p, err := probe.Load(probe.Options{ExcludeTGID: uint32(os.Getpid()), Syscalls: sel, RingBytes: s.RingBytes})
+	p, err := probe.Load(probe.Options{ExcludeTGID: uint32(os.Getpid()), Syscalls: sel, RingBytes: s.RingBytes,
+		NoRealPath: s.noWalk && !s.All})
 	if err == nil {
 		s.p = p
 	}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"time"
 
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/fields"
@@ -64,4 +65,11 @@ type Attacher interface {
 // reload that swapped in new ones (on the reloader's goroutine).
 type RulesFollower interface {
 	RulesChanged(rs *Rules)
+}
+
+// ProgramReporter is a source with kernel programs (the probe): the agent's metrics report
+// their run-time statistics (saker_probe_prog_run_time_seconds_total and
+// saker_probe_prog_run_count_total, by program) from Programs, called at scrape time.
+type ProgramReporter interface {
+	Programs() (prog []string, runTime []time.Duration, runCount []uint64)
 }

@@ -41,6 +41,7 @@ type Metrics struct {
 
 	mu      sync.Mutex
 	drops   func() ([]string, []uint64)
+	progs   func() ([]string, []time.Duration, []uint64)
 	st      state.Stats
 	haveSt  bool
 	outputs []*output.Manager
@@ -111,6 +112,16 @@ func (m *Metrics) SetDrops(f func() (where []string, n []uint64)) {
 	m.mu.Unlock()
 }
 
+// SetPrograms makes the scrape report saker_probe_prog_run_time_seconds_total and
+// saker_probe_prog_run_count_total from f: the kernel's run-time statistics of the probe's
+// attached programs (names, total run time, run count, in the same order; empty while no
+// probe is attached). The kernel counts only while /proc/sys/kernel/bpf_stats_enabled is 1.
+func (m *Metrics) SetPrograms(f func() (prog []string, runTime []time.Duration, runCount []uint64)) {
+	m.mu.Lock()
+	m.progs = f
+	m.mu.Unlock()
+}
+
 // SetState records a snapshot of the state engine's table sizes and counters.
 func (m *Metrics) SetState(s state.Stats) {
 	m.mu.Lock()
@@ -158,11 +169,14 @@ var (
 	descStateUsers    = prometheus.NewDesc("saker_state_users", "Users in the user table.", nil, nil)
 	descStateGroups   = prometheus.NewDesc("saker_state_groups", "Groups in the group table.", nil, nil)
 	descStateEvicted  = prometheus.NewDesc("saker_state_evicted_total", "State entries dropped because a table was full, by table (threads, fds, users).", []string{"table"}, nil)
+	descProgRunTime   = prometheus.NewDesc("saker_probe_prog_run_time_seconds_total", "Time the probe's attached BPF programs ran in the kernel (tail-called encoders included), by program; counted only while kernel.bpf_stats_enabled is 1.", []string{"prog"}, nil)
+	descProgRunCount  = prometheus.NewDesc("saker_probe_prog_run_count_total", "Runs of the probe's attached BPF programs, by program; counted only while kernel.bpf_stats_enabled is 1.", []string{"prog"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEventsRead, descEventsDropped, descQueueDepth, descQueueCap, descOutSent,
-		descOutDropped, descOutFailed, descStateThreads, descStateFDTables, descStateFDs, descStateUsers, descStateGroups, descStateEvicted} {
+		descOutDropped, descOutFailed, descStateThreads, descStateFDTables, descStateFDs, descStateUsers, descStateGroups, descStateEvicted,
+		descProgRunTime, descProgRunCount} {
 		ch <- d
 	}
 }
@@ -177,8 +191,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descEventsRead, m.EventsRead.Load())
 	m.mu.Lock()
-	st, have, outs, drops := m.st, m.haveSt, m.outputs, m.drops
+	st, have, outs, drops, progs := m.st, m.haveSt, m.outputs, m.drops, m.progs
 	m.mu.Unlock()
+	if progs != nil {
+		names, rt, rc := progs()
+		for i := range names {
+			ch <- prometheus.MustNewConstMetric(descProgRunTime, prometheus.CounterValue, rt[i].Seconds(), names[i])
+			counter(descProgRunCount, rc[i], names[i])
+		}
+	}
 	if drops != nil {
 		where, n := drops()
 		for i := range where {

@@ -279,7 +279,7 @@ func (c *collector) wait(t *testing.T, what string, f func(*rec) bool) *rec {
 // none asserts that no record matches f after the probe had time to deliver.
 func (c *collector) none(t *testing.T, what string, f func(*rec) bool) {
 	t.Helper()
-	time.Sleep(3 * PollInterval)
+	time.Sleep(deliveryBound)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, r := range c.recs {
@@ -1120,7 +1120,12 @@ func TestManySyscalls(t *testing.T) {
 	}
 }
 
-// A lone record, submitted without a wakeup, still reaches Read within about PollInterval.
+// deliveryBound is how long the tests give a record to reach Read: PollInterval plus room for
+// a loaded machine's scheduling.
+const deliveryBound = PollInterval + 200*time.Millisecond
+
+// A lone record, submitted without a wakeup, still reaches Read within about PollInterval
+// (bounded by deliveryBound).
 func TestLoneEventLatency(t *testing.T) {
 	c := sharedProbe(t)
 	defer c.p.SetSyscalls(nil)
@@ -1137,7 +1142,7 @@ func TestLoneEventLatency(t *testing.T) {
 		}
 	}
 	t.Logf("worst delivery latency of a lone record: %v", worst)
-	if worst > 4*PollInterval {
+	if worst > deliveryBound {
 		t.Errorf("lone record delivered after %v", worst)
 	}
 }

@@ -79,7 +79,7 @@ const FixedFDBase = 0x70000000
 var ErrClosed = errors.New("probe: closed")
 
 // PollInterval bounds how long a record submitted without a wakeup waits in the ring.
-const PollInterval = 50 * time.Millisecond
+const PollInterval = 5 * time.Millisecond
 
 // DefaultRingBytes is the ring size when Options.RingBytes is 0.
 const DefaultRingBytes = 64 << 20
@@ -99,7 +99,8 @@ type Probe struct {
 	stopOnce sync.Once
 	stopped  atomic.Bool // programs detached: Read drains the ring, then returns ErrClosed
 	stopErr  error
-	uringErr error // why io_uring requests are not seen (nil: they are)
+	uringErr error    // why io_uring requests are not seen (nil: they are)
+	attached []string // the programs attached to a hook (the others are tail-called)
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -221,6 +222,7 @@ func (p *Probe) setup(sel map[uint32]bool) error {
 			return fmt.Errorf("probe: attaching %s: %w", name, err)
 		}
 		p.links = append(p.links, l)
+		p.attached = append(p.attached, name)
 	}
 	if p.uringErr == nil {
 		p.uringErr = p.setupUring()
@@ -259,6 +261,7 @@ func (p *Probe) setupUring() error {
 		links = append(links, l)
 	}
 	p.links = append(p.links, links...)
+	p.attached = append(p.attached, uringPrograms...)
 	return nil
 }
 
@@ -376,6 +379,25 @@ func (p *Probe) SetSyscalls(names []string) error {
 	return p.setSelection(sel)
 }
 
+// SetRealPath switches the walk of an opened file's resolved path at open exits
+// (fd.realpath, the extension param ExtRealPath) while the probe runs: off, opens cost less
+// in the kernel and fd.realpath falls back to fd.name. Load starts with it on unless
+// Options.NoRealPath.
+func (p *Probe) SetRealPath(on bool) error {
+	v := p.coll.Variables["resolve_paths"]
+	if v == nil {
+		return errors.New("probe: BPF object lacks variable resolve_paths")
+	}
+	var b uint8
+	if on {
+		b = 1
+	}
+	if err := v.Set(b); err != nil {
+		return fmt.Errorf("probe: switching the resolved-path walk: %w", err)
+	}
+	return nil
+}
+
 // Read stores the next record (one event in the scap layout: header, lengths, values) in *buf,
 // reusing its capacity. It blocks until a record arrives and returns ErrClosed after Close.
 // Read is not meant to be called from several goroutines at once (it is serialized).
@@ -441,6 +463,37 @@ func (p *Probe) Stats() Stats {
 	st.TooBig = sum(2)
 	st.Wakeups = sum(3)
 	return st
+}
+
+// ProgramStats is the kernel's run-time statistics of one attached program (a hook's entry:
+// the time of the programs it tail-calls, the encoders, is included in it).
+type ProgramStats struct {
+	Name     string
+	RunTime  time.Duration // total time the program ran
+	RunCount uint64        // times it ran
+}
+
+// ProgramStats returns the statistics of the attached programs, in the order they were
+// attached. The kernel counts only while BPF statistics are enabled
+// (/proc/sys/kernel/bpf_stats_enabled, or ebpf.EnableStats): otherwise they stay at what
+// they were (0 when never enabled). Empty after Close.
+func (p *Probe) ProgramStats() []ProgramStats {
+	if p.closed.Load() {
+		return nil
+	}
+	out := make([]ProgramStats, 0, len(p.attached))
+	for _, name := range p.attached {
+		prog := p.coll.Programs[name]
+		if prog == nil {
+			continue
+		}
+		st, err := prog.Stats()
+		if err != nil {
+			continue
+		}
+		out = append(out, ProgramStats{Name: name, RunTime: st.Runtime, RunCount: st.RunCount})
+	}
+	return out
 }
 
 // programIDs returns the kernel ids of the loaded programs (for tests).

@@ -107,3 +107,35 @@ func TestRealPath(t *testing.T) {
 		}
 	}
 }
+
+// SetRealPath switches the walk while the probe runs: off, an open's resolved path is empty;
+// on again, it is back.
+func TestSetRealPath(t *testing.T) {
+	c := sharedProbe(t)
+	if err := c.p.SetSyscalls([]string{"openat", "open", "close", "procexit"}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.p.SetSyscalls(nil)
+	defer c.p.SetRealPath(true)
+	dir := t.TempDir()
+	if err := os.Symlink("/etc/hostname", filepath.Join(dir, "lnk")); err != nil {
+		t.Fatal(err)
+	}
+	for _, on := range []bool{false, true} {
+		if err := c.p.SetRealPath(on); err != nil {
+			t.Fatal(err)
+		}
+		pid, res := uringRun(t, dir, "-s", "open", "lnk")
+		if res["openat"] < 0 {
+			t.Fatalf("open failed: %d", res["openat"])
+		}
+		r := c.wait(t, "openat", func(r *rec) bool { return r.is("openat", pid) && r.ev.Int(0) == int64(res["openat"]) })
+		want := ""
+		if on {
+			want = "/etc/hostname"
+		}
+		if got := r.ev.ExtString(event.ExtRealPath); got != want {
+			t.Errorf("walk %v: resolved path %q, want %q", on, got, want)
+		}
+	}
+}

@@ -19,8 +19,10 @@
 #define NEXT_FLAGS 1 /* ext params of an event with flags only */
 #define NEXT_OPEN 2  /* flags and the resolved path */
 
-/* 0: the resolved path is not walked (ext 1 left empty; Options.NoRealPath) */
-const volatile u8 resolve_paths = 1;
+/* 0: the resolved path is not walked (ext 1 left empty; Options.NoRealPath). Not const: user
+ * space switches it while the probe runs (Probe.SetRealPath: the walk only when the rules read
+ * fd.realpath). */
+volatile u8 resolve_paths = 1;
 
 static __always_inline void put_ext_flags(struct aux *a, u32 flags) { put_u32(a, flags); }
 
