@@ -1,21 +1,14 @@
 package response
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	"github.com/saker-sec/saker/internal/testshared"
+	"github.com/saker-sec/saker/internal/k8stest"
 	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/response/actions"
 )
@@ -24,56 +17,8 @@ import (
 // etcd on 127.0.0.1; see ../shared/k8s/TEST-CLUSTER.md) and returns a client.
 func startCluster(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	miss := func(format string, a ...any) {
-		t.Helper()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf(format, a...)
-		}
-		t.Skipf(format, a...)
-	}
-	if os.Geteuid() != 0 {
-		miss("the test control plane needs root")
-	}
-	root, err := testshared.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	script := filepath.Join(root, "scripts", "k8s-cluster.sh")
-	if _, err := os.Stat(script); err != nil {
-		miss("scripts/k8s-cluster.sh missing: %v", err)
-	}
-	cache := os.Getenv("SAKER_K8S_CACHE")
-	if cache == "" {
-		cache = "/var/cache/saker-test/kube-apiserver"
-	}
-	if m, _ := filepath.Glob(filepath.Join(cache, "bin", "kube-apiserver-*")); len(m) == 0 {
-		miss("kube-apiserver is not built: bash scripts/k8s-cluster.sh build")
-	}
-	dir := t.TempDir()
-	sh := func(args ...string) string {
-		cmd := exec.Command("bash", append([]string{script}, args...)...)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("k8s-cluster.sh %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
-		}
-		return out.String()
-	}
-	sh("certs", dir)
-	t.Cleanup(func() { exec.Command("bash", script, "stop", dir).Run() })
-	info := map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(sh("start", dir)))
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			info[k] = v
-		}
-	}
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: info["server"], BearerToken: info["token"],
-		TLSClientConfig: rest.TLSClientConfig{CAFile: info["ca"]}, UserAgent: "saker-response-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
+	script := k8stest.Script(t)
+	return k8stest.Start(t, script, k8stest.Certs(t, script)).Client(t, "saker-response-test")
 }
 
 // TestKubernetesActions against a real API server: label and annotate the alert's pod, put it
