@@ -37,3 +37,16 @@ func OpenPaths(t testing.TB) map[string]bool {
 	}
 	return out
 }
+
+// CopyExecutable copies the file from to a new executable file to (mode 0755): a program under
+// another name or in another directory, as attackers rename and move tools.
+func CopyExecutable(t testing.TB, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/sys/unix"
 
+	"github.com/saker-sec/saker/internal/testshared"
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/response"
 	"github.com/saker-sec/saker/pkg/rules/engine"
@@ -135,25 +136,14 @@ func newWorld(t testing.TB) *world {
 	}
 	os.Mkdir(filepath.Join(w.dir, "bin"), 0o755)
 	w.forbid = filepath.Join(w.dir, "bin", "forbidden")
-	copyFile(t, "/bin/true", w.forbid)
+	testshared.CopyExecutable(t, "/bin/true", w.forbid)
 	self, _ := os.Executable()
 	bins := t.TempDir()
 	for _, n := range []string{"untrusted", "trusted", "allowed"} {
 		w.bin[n] = filepath.Join(bins, n)
-		copyFile(t, self, w.bin[n])
+		testshared.CopyExecutable(t, self, w.bin[n])
 	}
 	return w
-}
-
-func copyFile(t testing.TB, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // run runs program name with "op:path" and returns its answer line.

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/saker-sec/saker/internal/testshared"
 )
 
 // BenchmarkKillLatency (root, real probe): an execve killed by an enforce: kill rule, over
@@ -16,7 +18,7 @@ import (
 func BenchmarkKillLatency(b *testing.B) {
 	l := startLive(b, Options{})
 	bin := filepath.Join(l.dir, "kill", "enfecho")
-	copyFile(b, "/bin/echo", bin)
+	testshared.CopyExecutable(b, "/bin/echo", bin)
 	missing := filepath.Join(l.dir, "missing", "enfecho")
 	var killed, decision, failed []time.Duration
 	b.ResetTimer()

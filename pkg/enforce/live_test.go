@@ -51,17 +51,6 @@ func compileText(t testing.TB, name, text string) (*Program, error) {
 	return Compile(rs)
 }
 
-func copyFile(t testing.TB, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
-
 type liveEnv struct {
 	dir    string
 	run    *Runner
@@ -157,7 +146,7 @@ func killedBySIGKILL(err error) bool {
 func TestLiveKillExec(t *testing.T) {
 	l := startLive(t, Options{})
 	bin := filepath.Join(l.dir, "kill", "enfecho")
-	copyFile(t, "/bin/echo", bin)
+	testshared.CopyExecutable(t, "/bin/echo", bin)
 	cmd := exec.Command(bin, "should-never-print")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -175,7 +164,7 @@ func TestLiveKillExec(t *testing.T) {
 	}
 	// the same program outside the kill directory runs
 	ok := filepath.Join(l.dir, "enfecho")
-	copyFile(t, "/bin/echo", ok)
+	testshared.CopyExecutable(t, "/bin/echo", ok)
 	if b, err := exec.Command(ok, "fine").Output(); err != nil || string(b) != "fine\n" {
 		t.Fatalf("exec outside the kill dir: %q %v", b, err)
 	}
@@ -195,7 +184,7 @@ func TestLiveKillOpenBeforeRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	reader := filepath.Join(l.dir, "enfreader")
-	copyFile(t, self, reader)
+	testshared.CopyExecutable(t, self, reader)
 	cmd := exec.Command(reader)
 	cmd.Env = append(os.Environ(), "SAKER_ENF_READ="+secret)
 	var out bytes.Buffer
@@ -215,7 +204,7 @@ func TestLiveKillOpenBeforeRead(t *testing.T) {
 	// The same rule matches an allowlisted comm and this test process (Saker's place: its
 	// tgid is protected): neither is killed.
 	allowed := filepath.Join(l.dir, "enfallowed")
-	copyFile(t, self, allowed)
+	testshared.CopyExecutable(t, self, allowed)
 	cmd = exec.Command(allowed)
 	cmd.Env = append(os.Environ(), "SAKER_ENF_READ="+secret)
 	b, err := cmd.Output()
@@ -233,7 +222,7 @@ func TestLiveKillOpenBeforeRead(t *testing.T) {
 func TestLiveDryRun(t *testing.T) {
 	l := startLive(t, Options{DryRun: true})
 	bin := filepath.Join(l.dir, "kill", "enfecho")
-	copyFile(t, "/bin/echo", bin)
+	testshared.CopyExecutable(t, "/bin/echo", bin)
 	cmd := exec.Command(bin, "dry")
 	b, err := cmd.Output()
 	if err != nil || string(b) != "dry\n" {
@@ -258,7 +247,7 @@ func TestLiveKillIA32(t *testing.T) {
 		testshared.Need(t, fmt.Sprintf("gcc cannot build static 32-bit programs (gcc-multilib missing?): %v: %s", err, b))
 	}
 	bin := filepath.Join(l.dir, "kill", "enfecho")
-	copyFile(t, "/bin/echo", bin)
+	testshared.CopyExecutable(t, "/bin/echo", bin)
 	cmd := exec.Command(gate, "exec", bin)
 	out, err := cmd.CombinedOutput()
 	if !killedBySIGKILL(err) || len(out) != 0 {
