@@ -277,24 +277,8 @@ func (r *Reader) ReadMetadata() error {
 // input (after which it keeps returning that error). Events with codes beyond the event table
 // are skipped, as libscap does.
 func (r *Reader) Next(ev *event.Event) error {
-	_, err := r.next(ev, nil)
-	return err
-}
-
-// NextCopy is Next for a reader that runs ahead of the events' consumer: the event's record is
-// first appended to arena (grown as needed, and returned), and the event decoded from that
-// copy, so its params stay valid across later reads for as long as the arena's storage is
-// not reused.
-func (r *Reader) NextCopy(ev *event.Event, arena []byte) ([]byte, error) {
-	if arena == nil {
-		arena = []byte{}
-	}
-	return r.next(ev, arena)
-}
-
-func (r *Reader) next(ev *event.Event, arena []byte) ([]byte, error) {
 	if r.err != nil {
-		return arena, r.err
+		return r.err
 	}
 	for {
 		if err := r.readBlock(); err != nil {
@@ -302,35 +286,27 @@ func (r *Reader) next(ev *event.Event, arena []byte) ([]byte, error) {
 				r.endMetadata()
 			}
 			r.err = err
-			return arena, err
+			return err
 		}
 		if !isEventBlock(r.btype) {
 			if err := r.metaBlock(); err != nil {
 				r.err = err
-				return arena, err
+				return err
 			}
 			continue
 		}
 		r.endMetadata()
-		start := len(arena)
-		if arena != nil {
-			arena = append(arena, r.buf...)
-			r.buf = arena[start:len(arena):len(arena)]
-		}
 		skip, err := r.eventBlock(ev)
 		if err != nil {
 			r.err = err
-			return arena, err
+			return err
 		}
 		if skip {
-			if arena != nil {
-				arena = arena[:start]
-			}
 			continue
 		}
 		r.num++
 		ev.Num = r.num
-		return arena, nil
+		return nil
 	}
 }
 
