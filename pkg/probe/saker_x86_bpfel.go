@@ -284,7 +284,6 @@ const (
 	sakerVarResolvePaths    = "resolve_paths"
 	sakerVarSnaplen         = "snaplen"
 	sakerVarWakeBatch       = "wake_batch"
-	sakerVarWakeBytes       = "wake_bytes"
 )
 
 // loadSaker returns the embedded CollectionSpec for saker.
@@ -498,7 +497,6 @@ type sakerVariableSpecs struct {
 	ResolvePaths *ebpf.VariableSpec `ebpf:"resolve_paths"`
 	Snaplen      *ebpf.VariableSpec `ebpf:"snaplen"`
 	WakeBatch    *ebpf.VariableSpec `ebpf:"wake_batch"`
-	WakeBytes    *ebpf.VariableSpec `ebpf:"wake_bytes"`
 }
 
 // sakerObjects contains all objects after they have been loaded into the kernel.
@@ -588,7 +586,6 @@ type sakerVariables struct {
 	ResolvePaths *ebpf.Variable `ebpf:"resolve_paths"`
 	Snaplen      *ebpf.Variable `ebpf:"snaplen"`
 	WakeBatch    *ebpf.Variable `ebpf:"wake_batch"`
-	WakeBytes    *ebpf.Variable `ebpf:"wake_bytes"`
 }
 
 // sakerPrograms contains all programs after they have been loaded into the kernel.

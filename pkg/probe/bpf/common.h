@@ -27,8 +27,10 @@
 /* ---------- settings written by userspace before load ---------- */
 const volatile u64 boot_offset_ns = 0;   /* epoch ns - boottime ns */
 const volatile u32 exclude_tgid = 0;     /* Saker itself */
-const volatile u32 wake_batch = 64;      /* force a wakeup every N records per CPU */
-const volatile u64 wake_bytes = 1 << 20; /* ... or when this much is unread */
+/* force a wakeup every N records per CPU. Not also "when much is unread": a consumer that is
+ * behind is awake anyway, and a forced wakeup on every record then (an irq_work each) made the
+ * probe's cost per event 5-20x (0.45 -> 2.9 us with a busy reader, 8.4 us with a stopped one). */
+const volatile u32 wake_batch = 64;
 const volatile u8 mmap_exec_only = 1;    /* mmap/mprotect only with PROT_EXEC */
 
 /* ---------- maps ---------- */
@@ -228,7 +230,7 @@ static __always_inline void ev_submit_tid(struct aux *a, u32 tid)
 
 	u64 flags = BPF_RB_NO_WAKEUP;
 	a->unwoken++;
-	if (a->unwoken >= wake_batch || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wake_bytes) {
+	if (a->unwoken >= wake_batch) {
 		flags = BPF_RB_FORCE_WAKEUP;
 		a->unwoken = 0;
 		stat_inc(STAT_WAKEUPS);
