@@ -107,7 +107,7 @@ type Source interface {
 	NumEventCodes() int
 }
 
-//go:generate go run ./gen -shared ../../../shared/fields -o catalog_gen.go
+//go:generate go run ./gen -shared ../../../shared/fields -desc descriptions.tsv -o catalog_gen.go
 
 // EventSerialer is implemented by sources that number their events (no two events of a stream
 // share a serial; 0 is never one): the compiler then evaluates a macro once per event.

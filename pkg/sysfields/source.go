@@ -97,13 +97,13 @@ func NewSourceWith(st *state.Engine, opts Options) *Source {
 // silence health-check noise, and Saker's own probe fields (evt.is_io_uring, evt.is_ia32, fd.realpath).
 var extraFields = []fields.Info{
 	{Name: "user.prev_uid", Type: fields.Uint64, Desc: "Saker: the thread's effective user id before the event, for setuid, setreuid and setresuid (so a rule can tell a real change of user from a no-op); user.uid for other events."},
-	{Name: "proc.is_container_healthcheck", Type: fields.Bool, Desc: "'true' if this process is running as a part of the container's health check."},
-	{Name: "proc.is_container_liveness_probe", Type: fields.Bool, Desc: "'true' if this process is running as a part of the container's liveness probe."},
-	{Name: "proc.is_container_readiness_probe", Type: fields.Bool, Desc: "'true' if this process is running as a part of the container's readiness probe."},
+	{Name: "proc.is_container_healthcheck", Type: fields.Bool, Desc: "Saker (from libsinsp's process categories): true when the process was started by the container's HEALTHCHECK command, or descends from it; false otherwise and on the host."},
+	{Name: "proc.is_container_liveness_probe", Type: fields.Bool, Desc: "Saker (from libsinsp's process categories): true when the process was started by the pod's livenessProbe exec command, or descends from it; false otherwise and on the host."},
+	{Name: "proc.is_container_readiness_probe", Type: fields.Bool, Desc: "Saker (from libsinsp's process categories): true when the process was started by the pod's readinessProbe exec command, or descends from it; false otherwise and on the host."},
 	// Saker's own: what the live probe adds to events (pkg/event's extension params).
-	{Name: "evt.is_io_uring", Type: fields.Bool, Desc: "'true' if the event's operation was an io_uring request (the probe writes such requests as the events of the syscalls they stand for: open, connect, ...); 'false' for syscalls and events read from captures."},
+	{Name: "evt.is_io_uring", Type: fields.Bool, Desc: "Saker: true if the event's operation was an io_uring request (the probe writes such requests as the events of the syscalls they stand for: open, connect, ...); 'false' for syscalls and events read from captures."},
 	{Name: "evt.is_ia32", Type: fields.Bool, Desc: "Saker: 'true' if the event's syscall came through the 32-bit (ia32) gate, from a 32-bit program or by `int $0x80` from a 64-bit one (a way around probes and rules that watch only the 64-bit table; the event is otherwise the same as the 64-bit call's); 'false' for 64-bit syscalls and events read from captures."},
-	{Name: "fd.realpath", Type: fields.String, Desc: "The kernel's path of the file the fd refers to, as the open resolved it (symlinks, '..', '//' and the directory fd resolved: a symlink to /etc/shadow opened gives /etc/shadow). Equal to fd.name where the kernel's path is not known (captures, fds from before Saker started, non-file fds). A hard link gives the link's own path: use fd.ino and fd.dev to identify the file."},
+	{Name: "fd.realpath", Type: fields.String, Desc: "Saker: the kernel's path of the file the fd refers to, as the open resolved it (symlinks, '..', '//' and the directory fd resolved: a symlink to /etc/shadow opened gives /etc/shadow). Equal to fd.name where the kernel's path is not known (captures, fds from before Saker started, non-file fds). A hard link gives the link's own path: use fd.ino and fd.dev to identify the file."},
 }
 
 var catalog = fields.NewCatalog(append(append(append([]fields.Info(nil), fields.SyscallCatalog().Fields()...), extraFields...), k8sExtraFields...))
