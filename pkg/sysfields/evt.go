@@ -296,7 +296,8 @@ func (s *Source) evtField(name, arg string) (func(c *state.Context) (fields.Valu
 		"evt.buflen.file.out", "evt.buflen.net", "evt.buflen.net.in", "evt.buflen.net.out":
 		return func(c *state.Context) (fields.Value, bool) {
 			ev := s.view(c)
-			if ev.Info == nil || ev.Info.Dir != 'X' {
+			if ev.Info == nil || ev.Info.Dir != 'X' || s.ctxFD(c) == nil && s.placeholderFD(c) {
+				// (sysdig 0.29 has no buffer length for an event on a fd its table lacks)
 				return fields.Value{}, false
 			}
 			cat := eventCategory[typeName(ev)]

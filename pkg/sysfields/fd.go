@@ -127,8 +127,10 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 		return func(c *state.Context) (fields.Value, bool) {
 			f := s.ctxFD(c)
 			if f == nil {
-				if isOpenFamily(c.Ev) {
-					return str("f") // libsinsp: what the open would have created
+				// libsinsp: the type the syscall creates, for the events of fd-creating
+				// syscalls without a fd (enter events, failed calls)
+				if ch := s.creatorTypeChar(c.Ev); ch != 0 {
+					return str(oneChar[ch])
 				}
 				if s.placeholderType(c) {
 					return str("o")
@@ -139,6 +141,9 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 		}, nil
 	case "fd.name":
 		return func(c *state.Context) (fields.Value, bool) {
+			if n, ok := s.failedConnectName(c); ok {
+				return str(n)
+			}
 			f := s.ctxFD(c)
 			if f == nil {
 				if s.placeholderFD(c) {
@@ -179,10 +184,16 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 		return func(c *state.Context) (fields.Value, bool) {
 			if s.ctxFD(c) == nil {
 				v, ok := s.nullFDName(c)
+				if !ok && s.placeholderFD(c) {
+					// sysdig 0.29's empty placeholder fd: the directory of "" is "/"
+					v, ok = str("/")
+				} else if ok {
+					v.S = dirOf(v.S)
+				}
 				if !ok {
 					return v, false
 				}
-				d := dirOf(v.S)
+				d := v.S
 				if name == "fd.containerdirectory" {
 					d = rawContainerID(c) + ":" + d
 				}
@@ -315,9 +326,21 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 			return str(formatInt(c.Ev.TID) + formatInt(n))
 		}, nil
 	case "fd.containername":
-		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
-			return str(rawContainerID(c) + ":" + f.Name)
-		}), nil
+		// container.id and fd.name joined by ':', whatever fd.name gives: the name a failed
+		// open names, and (sysdig 0.29) the empty placeholder's ""
+		return func(c *state.Context) (fields.Value, bool) {
+			var name string
+			if n, ok := s.failedConnectName(c); ok {
+				name = n
+			} else if f := s.ctxFD(c); f != nil {
+				name = f.Name
+			} else if v, ok := s.nullFDName(c); ok {
+				name = v.S
+			} else if !s.placeholderFD(c) {
+				return fields.Value{}, false
+			}
+			return str(rawContainerID(c) + ":" + name)
+		}, nil
 	case "fd.realpath":
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
 			if f.RealPath != "" {
@@ -333,10 +356,9 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 			return num(f.Ino)
 		}), nil
 	case "fd.dev", "fd.dev.major", "fd.dev.minor":
+		// libsinsp: the fd's device number whatever its type; only opens record one, so
+		// sockets, pipes and the like give 0
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
-			if !isFileLike(f.Type) {
-				return fields.Value{}, false
-			}
 			d := uint64(f.Dev)
 			switch name {
 			case "fd.dev.major":
@@ -402,6 +424,61 @@ func (s *Source) ctxFD(c *state.Context) *state.FD {
 		return nil
 	}
 	return c.FD
+}
+
+// failedConnectName is libsinsp's fd.name for the exit of a connect that failed (EINPROGRESS
+// included): the tuple the call names, rendered as evt.arg.tuple is, whatever the socket's
+// own name (a unix socket whose connect found no listener keeps the name "" in the table).
+func (s *Source) failedConnectName(c *state.Context) (string, bool) {
+	ev := c.Ev
+	if c.Thread == nil || ev.Info == nil || ev.Info.Dir != 'X' || ev.Info.Name != "connect" || !s.fdEvent(c) {
+		return "", false
+	}
+	if res, ok := resParam(ev); !ok || res >= 0 {
+		return "", false
+	}
+	i := ev.Index("tuple")
+	if !ev.Has(i) {
+		return "", false
+	}
+	v, _ := s.r.param(c, ev, i)
+	return v, true
+}
+
+// creatorTypeChar is the type character libsinsp gives the events of a fd-creating syscall
+// that have no fd (the enter event, a failed call): the kind of fd the syscall makes, 0 for
+// other events. Sockets count as IPv4 whatever their family. Current libsinsp knows the open
+// family, socket and accept, pipe2, eventfd2, signalfd and timerfd_create; sysdig 0.29 also
+// pipe, eventfd and inotify_init, which Sysdig029 mode adds.
+func (s *Source) creatorTypeChar(ev *event.Event) byte {
+	if ev.Info == nil {
+		return 0
+	}
+	switch ev.Info.Name {
+	case "open", "openat", "openat2", "creat":
+		return 'f'
+	case "socket", "accept", "accept4":
+		return '4'
+	case "pipe2":
+		return 'p'
+	case "eventfd2":
+		return 'e'
+	case "signalfd", "signalfd4":
+		return 's'
+	case "timerfd_create":
+		return 't'
+	}
+	if s.opts.Sysdig029 {
+		switch ev.Info.Name {
+		case "pipe":
+			return 'p'
+		case "eventfd":
+			return 'e'
+		case "inotify_init", "inotify_init1":
+			return 'i'
+		}
+	}
+	return 0
 }
 
 // isOpenFamily reports events that open a file by name.
