@@ -384,18 +384,20 @@ func procName(pid int32) (comm, exe string) {
 	return comm, strings.TrimSuffix(exe, " (deleted)")
 }
 
-// trusted: a runtime process or one the allowlist names (glob on the executable's base name
-// or path; never on comm, which any process can set).
+// trusted: a runtime process (actions.RuntimeProcesses, by executable name) or one the
+// allowlist names (glob on the executable's base name or path); never by comm, which any
+// process can set.
 func trusted(comm, exe string, allow []string) bool {
-	for _, lists := range [][]string{actions.RuntimeProcesses, allow} {
-		for _, g := range lists {
-			for _, s := range []string{filepath.Base(exe), exe} {
-				if s == "" {
-					continue
-				}
-				if ok, _ := filepath.Match(g, s); ok {
-					return true
-				}
+	if actions.RuntimeExe(exe) != "" {
+		return true
+	}
+	for _, g := range allow {
+		for _, s := range []string{filepath.Base(exe), exe} {
+			if s == "" {
+				continue
+			}
+			if ok, _ := filepath.Match(g, s); ok {
+				return true
 			}
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/saker-sec/saker/internal/testshared"
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/response"
+	"github.com/saker-sec/saker/pkg/response/actions"
 	"github.com/saker-sec/saker/pkg/rules/engine"
 	"github.com/saker-sec/saker/pkg/rules/loader"
 )
@@ -419,5 +420,32 @@ func TestDenyInodeMarks(t *testing.T) {
 	}
 	if got := w.run(t, "untrusted", "exec", w.forbid); got != "err EPERM" {
 		t.Errorf("directory mark: exec %q, want err EPERM", got)
+	}
+}
+
+// TestDenyRuntimesAllowed: the shadow rule matches any program but "trusted"; a program
+// named after each entry of actions.RuntimeProcesses (its executable's name) still opens it.
+func TestDenyRuntimesAllowed(t *testing.T) {
+	w := newWorld(t)
+	m := NewMetrics()
+	startGuard(t, Options{Paths: []string{w.dir}, Decider: ruleDecider(t, w.dir), Metrics: m, Deadline: 2 * time.Second})
+	if got := w.run(t, "untrusted", "read", w.shadow); got != "err EPERM" {
+		t.Fatalf("untrusted read of the shadow file: %q, want err EPERM", got)
+	}
+	self, _ := os.Executable()
+	bins := t.TempDir()
+	for _, g := range actions.RuntimeProcesses {
+		name := strings.TrimSuffix(g, "*")
+		if name != g {
+			name += "x" // a prefix entry: something longer
+		}
+		w.bin[name] = filepath.Join(bins, name)
+		testshared.CopyExecutable(t, self, w.bin[name])
+		if got := w.run(t, name, "read", w.shadow); got != "ok 34" {
+			t.Errorf("%s read of the shadow file: %q, want ok 34", name, got)
+		}
+	}
+	if n := testutil.ToFloat64(m.Decisions.WithLabelValues("trusted")); n < float64(len(actions.RuntimeProcesses)) {
+		t.Errorf("trusted decisions = %v, want >= %d", n, len(actions.RuntimeProcesses))
 	}
 }

@@ -19,7 +19,8 @@
  *
  * Never killed: pid 1, the probe's own process (exclude_tgid), the tgids in enf_protect
  * (filled from user space: Saker, the container runtime, the kubelet, the allowlist), the
- * container runtime and kubelet by comm (checked here too) and the comms in enf_allow_comm.
+ * container runtime and kubelet by comm (the names in enf_runtime, also filled from user
+ * space) and the comms in enf_allow_comm.
  * An execve of a path in enf_allow_exe is never killed either. Keep in step with
  * pkg/probe/enforce.go. */
 #ifndef SAKER_ENFORCE_H
@@ -172,6 +173,22 @@ struct {
 	__type(value, u8);
 } enf_allow_exe SEC(".maps");
 
+/* The container runtimes and the kubelet by comm (pkg/response/actions.RuntimeProcesses, put
+ * here by user space): a longest-prefix-match trie on the 16 comm bytes. A prefix entry
+ * ("containerd-shim*") is its bytes; an exact one ("runc") its bytes and the NUL after them. */
+struct enf_runtime_key {
+	u32 prefixlen; /* bits */
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct enf_runtime_key);
+	__type(value, u8);
+} enf_runtime SEC(".maps");
+
 /* per rule (enf_clause.rule) counters of kills (dry-run matches included) */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -213,26 +230,13 @@ static __always_inline void enf_stat(u32 k)
 		*v += 1;
 }
 
-/* the container runtime and the kubelet, by comm */
+/* a comm against enf_runtime: the longest entry that is a prefix of it (an exact entry ends
+ * with its NUL, so it matches only the whole comm) */
 static __always_inline bool enf_runtime_comm(const char *c)
 {
-	if (c[0] == 'r' && c[1] == 'u' && c[2] == 'n' && c[3] == 'c' && (c[4] == 0 || c[4] == ':'))
-		return true; /* runc, runc:[N:...] */
-	if (c[0] == 'c' && c[1] == 'o' && c[2] == 'n' && c[3] == 't' && c[4] == 'a' && c[5] == 'i' &&
-	    c[6] == 'n' && c[7] == 'e' && c[8] == 'r' && c[9] == 'd' && (c[10] == 0 || c[10] == '-'))
-		return true; /* containerd, containerd-shim* */
-	if (c[0] == 'd' && c[1] == 'o' && c[2] == 'c' && c[3] == 'k' && c[4] == 'e' && c[5] == 'r' &&
-	    c[6] == 'd' && c[7] == 0)
-		return true;
-	if (c[0] == 'c' && c[1] == 'r' && c[2] == 'i' && c[3] == 'o' && c[4] == 0)
-		return true;
-	if (c[0] == 'c' && c[1] == 'o' && c[2] == 'n' && c[3] == 'm' && c[4] == 'o' && c[5] == 'n' &&
-	    c[6] == 0)
-		return true;
-	if (c[0] == 'k' && c[1] == 'u' && c[2] == 'b' && c[3] == 'e' && c[4] == 'l' && c[5] == 'e' &&
-	    c[6] == 't' && c[7] == 0)
-		return true;
-	return false;
+	struct enf_runtime_key k = {.prefixlen = 8 * sizeof(k.comm)};
+	__builtin_memcpy(k.comm, c, sizeof(k.comm));
+	return bpf_map_lookup_elem(&enf_runtime, &k) != NULL;
 }
 
 struct enf_cmp {
