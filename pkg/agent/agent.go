@@ -224,6 +224,9 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.stop = append(a.stop, a.reopenOnSignal())
 	a.em = &emitter{Send: a.deliver} // under a.mu, held by the event loop
+	if a.inc != nil {
+		a.em.Join = a.inc.join
+	}
 	a.d.Emit = a.em.Collect
 	a.apply(g.rules)
 	a.rl = reload.New(reload.Options[generation]{Build: a.build, Swap: a.swap, Paths: a.watched,

@@ -15,7 +15,8 @@ import (
 
 // IncidentSink feeds the incident store (pkg/incident): every k8s_audit event with the alerts
 // its rules raised (Input.Evaluate hands them over, on the audit source's goroutine), and the
-// alerts of syscall rules with the pod of their event (a StateSink). The agent starts it when
+// alerts of syscall rules with the pod of their event (joined by the emitter before their
+// extra fields are rendered). The agent starts it when
 // incidents.enabled, before the rules are compiled: the syscall source is then wrapped with
 // the incident.* fields (incident.FieldSource). Agent.Options.Quarantine, when set, is fed
 // with the open Critical+ incidents.
@@ -62,15 +63,19 @@ func (s *IncidentSink) Name() string { return "incidents" }
 // Store is the running store.
 func (s *IncidentSink) Store() *incident.Store { return s.store }
 
-// EventAlert joins a syscall alert to its pod's incident.
-func (s *IncidentSink) EventAlert(al *alert.Alert, _ *state.Engine, ctx *state.Context) {
+// join records a syscall alert in its pod's incident (the emitter calls it before the
+// alert's extra fields are rendered: the alert that opens an incident carries its id and
+// the chain it starts in its incident.* output fields; its output text, rendered by the
+// rule before, does not).
+func (s *IncidentSink) join(al *alert.Alert, ctx *state.Context) {
 	if ns, name, uid := s.pod(ctx); name != "" {
 		s.store.Alert(ns, name, uid, al)
 	}
 }
 
-// Alert: alerts without an event state (k8s_audit ones come with their event through
-// audit; internal and response alerts concern no pod).
+
+// Alert: nothing (syscall alerts were joined before delivery by join, k8s_audit ones come
+// with their event through audit; internal and response alerts concern no pod).
 func (s *IncidentSink) Alert(*alert.Alert) {}
 
 // audit records a k8s_audit event with its alerts.

@@ -148,6 +148,12 @@ func TestExecJoinsAlertsWithinWindow(t *testing.T) {
 	if in, ok := s.Incident(lone); lone == "" || !ok || in.Kind != KindAlert || in.User != "" || !in.Critical() {
 		t.Fatalf("%q %+v", lone, in)
 	}
+	// and the alert that opened it finds it at its own time (the agent renders the alert's
+	// incident.* output fields after Alert): its id and the chain it starts, no user or verb
+	gotID, user, verb, chain = lookup(s, "team", "db", "", at)
+	if gotID != lone || user != "" || verb != "" || chain != "Drop and execute new binary in container (Critical)" {
+		t.Fatalf("lookup of the opening alert: %q %q %q %q, want %q", gotID, user, verb, chain, lone)
+	}
 }
 
 func TestPrivilegedPodCreatorAndAnchor(t *testing.T) {
