@@ -73,7 +73,6 @@ func (s *IncidentSink) join(al *alert.Alert, ctx *state.Context) {
 	}
 }
 
-
 // Alert: nothing (syscall alerts were joined before delivery by join, k8s_audit ones come
 // with their event through audit; internal and response alerts concern no pod).
 func (s *IncidentSink) Alert(*alert.Alert) {}
