@@ -116,6 +116,7 @@ type Agent struct {
 	resp       *ResponseSink      // nil without response.policy_file
 	inc        *IncidentSink      // nil without incidents.enabled
 	k8s        *k8smeta.Directory // nil without k8s_metadata.enabled
+	k8sCfg     config.K8sMetadata // the k8s_metadata section as started
 	deny       *denyRunner        // nil without deny.enabled
 
 	// mu is held for reading around events (and each alert sent from outside one), and for

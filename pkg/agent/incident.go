@@ -22,6 +22,7 @@ import (
 // with the open Critical+ incidents.
 type IncidentSink struct {
 	store *incident.Store
+	path  string // the store file, as opened
 	pod   func(fields.Event) (ns, name, uid string)
 }
 
@@ -42,12 +43,18 @@ func (a *Agent) startIncidents(c *config.Config) (*IncidentSink, error) {
 	}
 	src := incident.NewFieldSource(a.d.Source, st)
 	a.d.Source = src
-	return &IncidentSink{store: st, pod: src.Pod()}, nil
+	return &IncidentSink{store: st, path: ic.StorePath(), pod: src.Pod()}, nil
 }
 
 // incidentFields are the extra output fields incidents.output_fields adds to syscall rules.
-func incidentFields(c *config.Config) []config.AppendOutput {
+// They need the store running (the syscall source wrapped): without it they are left out.
+func incidentFields(c *config.Config, sources map[string]fields.Source) []config.AppendOutput {
 	if !c.Incidents.Enabled || !c.Incidents.OutputFields {
+		return nil
+	}
+	if src := sources["syscall"]; src == nil {
+		return nil
+	} else if _, ok := src.Field("incident.id"); !ok {
 		return nil
 	}
 	ao := config.AppendOutput{Match: config.AppendMatch{Source: "syscall"}}
@@ -55,6 +62,26 @@ func incidentFields(c *config.Config) []config.AppendOutput {
 		ao.ExtraFields = append(ao.ExtraFields, config.ExtraField{Name: f.Name, Template: "%" + f.Name, IsField: true})
 	}
 	return []config.AppendOutput{ao}
+}
+
+// incidentsConfig applies a reload's incidents section: window, max and max_age to the
+// running store (output_fields through the rules, rebuilt by each generation); enabled and
+// path need a restart, which it says on stderr.
+func (a *Agent) incidentsConfig(cur config.Incidents) {
+	switch {
+	case a.inc == nil && cur.Enabled:
+		fmt.Fprintf(a.stderr, "saker: incidents.enabled set: restart saker to start the incident store\n")
+		return
+	case a.inc == nil:
+		return
+	case !cur.Enabled:
+		fmt.Fprintf(a.stderr, "saker: incidents.enabled unset: the incident store keeps running until saker restarts\n")
+		return
+	}
+	if cur.StorePath() != a.inc.path {
+		fmt.Fprintf(a.stderr, "saker: incidents.path changed: the store keeps writing %s until saker restarts\n", a.inc.path)
+	}
+	a.inc.store.SetLimits(cur.Window.D(), cur.Max, cur.MaxAge.D())
 }
 
 // Name is "incidents".

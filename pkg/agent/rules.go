@@ -237,7 +237,7 @@ func compileExtras(c *config.Config, rs *engine.Ruleset, sources map[string]fiel
 	var errs []loader.Message
 	type key struct{ src, tmpl string }
 	cache := map[key]*engine.Output{}
-	for i, ao := range append(c.AppendOutput, incidentFields(c)...) {
+	for i, ao := range append(c.AppendOutput, incidentFields(c, sources)...) {
 		for j, ef := range ao.ExtraFields {
 			for _, r := range rs.Rules {
 				if !r.Enabled || !matches(ao.Match, r.Def) {

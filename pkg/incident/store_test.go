@@ -394,3 +394,24 @@ func TestDebugAndMetadataLevelTokenRead(t *testing.T) {
 		t.Fatal("a secret named like a token but not a controller's opened an incident")
 	}
 }
+
+// TestSetLimits: a reload's shorter window applies to the running store at once.
+func TestSetLimits(t *testing.T) {
+	c := &clock{t: t0}
+	s := open(t, "", c, nil)
+	id := s.Alert("team", "db", "", al("Drop and execute new binary in container", loader.Critical, t0))
+	at := t0.Add(5 * time.Minute)
+	if got, _ := s.Lookup("team", "db", "", at, FieldID); got != id || s.Window() != DefaultWindow {
+		t.Fatalf("within the default window: %q, want %q", got, id)
+	}
+	s.SetLimits(time.Minute, 0, 0)
+	if s.Window() != time.Minute {
+		t.Fatalf("window %v", s.Window())
+	}
+	if got, ok := s.Lookup("team", "db", "", at, FieldID); ok {
+		t.Fatalf("after the window shrank to 1m, an event 5m later still joins %q", got)
+	}
+	if got, _ := s.Lookup("team", "db", "", t0.Add(30*time.Second), FieldID); got != id {
+		t.Fatalf("within the new window: %q", got)
+	}
+}
