@@ -48,6 +48,12 @@ type Decider interface {
 	Decide(r *Request) Verdict
 }
 
+// Namer is a Decider that also reads a requester's comm and executable (RuleDecider, from
+// its process cache); the Guard reads /proc itself for other Deciders.
+type Namer interface {
+	Name(pid int32) (comm, exe string, ok bool)
+}
+
 // DeciderFunc adapts a function.
 type DeciderFunc func(r *Request) Verdict
 
@@ -343,7 +349,17 @@ func (g *Guard) decide(j *job) {
 	if unix.Fstat(int(j.rec.FD), &st) == nil {
 		r.Dev, r.Ino = st.Dev, st.Ino
 	}
-	comm, exe := procName(r.PID)
+	var comm, exe string
+	if n, ok := g.opts.Decider.(Namer); ok {
+		var alive bool
+		if comm, exe, alive = n.Name(r.PID); !alive {
+			j.timer.Stop()
+			g.answer(j, true, "allowed") // gone: nothing waits for the answer
+			return
+		}
+	} else {
+		comm, exe = procName(r.PID)
+	}
 	if trusted(comm, exe, g.opts.Allow) {
 		j.timer.Stop()
 		g.answer(j, true, "trusted")

@@ -449,3 +449,39 @@ func TestDenyRuntimesAllowed(t *testing.T) {
 		t.Errorf("trusted decisions = %v, want >= %d", n, len(actions.RuntimeProcesses))
 	}
 }
+
+// TestDeciderCacheFollowsProcess: the process cache (descriptors of /proc/PID kept open)
+// sees an exec under the same pid and the process's exit.
+func TestDeciderCacheFollowsProcess(t *testing.T) {
+	d := ruleDecider(t, t.TempDir())
+	cmd := exec.Command("/bin/sh", "-c", "read x; exec /bin/sleep 100")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := int32(cmd.Process.Pid)
+	if comm, exe, ok := d.Name(pid); !ok || comm != "sh" || !strings.HasSuffix(exe, "sh") {
+		t.Fatalf("before the exec: %q %q %v", comm, exe, ok)
+	}
+	in.Write([]byte("go\n"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		comm, exe, ok := d.Name(pid)
+		if ok && comm == "sleep" && exe == "/usr/bin/sleep" || ok && comm == "sleep" && exe == "/bin/sleep" {
+			break
+		}
+		if !ok || time.Now().After(deadline) {
+			t.Fatalf("after the exec: %q %q %v", comm, exe, ok)
+		}
+		time.Sleep(10 * time.Millisecond) // polls the exec, which this test cannot be told of
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if comm, _, ok := d.Name(pid); ok {
+		t.Fatalf("after the exit: still %q", comm)
+	}
+}
