@@ -196,11 +196,31 @@ func ruleDecider(t testing.TB, dir string) *RuleDecider {
 }
 
 type alerts struct {
-	mu sync.Mutex
-	l  []*alert.Alert
+	mu    sync.Mutex
+	l     []*alert.Alert
+	added chan struct{} // a token per alert added
 }
 
-func (a *alerts) add(al *alert.Alert) { a.mu.Lock(); a.l = append(a.l, al); a.mu.Unlock() }
+func (a *alerts) add(al *alert.Alert) {
+	a.mu.Lock()
+	a.l = append(a.l, al)
+	a.mu.Unlock()
+	a.added <- struct{}{}
+}
+
+// wait returns once n alerts were added (the Guard answers the open before it emits the
+// alert, so the opener can be done first), or after 10 s.
+func (a *alerts) wait(n int) []*alert.Alert {
+	timeout := time.After(10 * time.Second)
+	for len(a.all()) < n {
+		select {
+		case <-a.added:
+		case <-timeout:
+			return a.all()
+		}
+	}
+	return a.all()
+}
 func (a *alerts) all() []*alert.Alert {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -209,7 +229,7 @@ func (a *alerts) all() []*alert.Alert {
 
 func startGuard(t *testing.T, o Options) (*Guard, *alerts) {
 	t.Helper()
-	al := &alerts{}
+	al := &alerts{added: make(chan struct{}, 1024)}
 	o.Emit = al.add
 	g, err := Start(o)
 	if err != nil {
@@ -254,7 +274,7 @@ func TestDenyRules(t *testing.T) {
 		t.Errorf("trusted decisions = %v, want >= 2 (allowlist, Saker itself)", n)
 	}
 	var rules []string
-	for _, a := range al.all() {
+	for _, a := range al.wait(2) {
 		if a.Source != response.Source || a.OutputFields["outcome"] != "done" || a.OutputFields["action"] != "deny" {
 			t.Errorf("unexpected alert %+v", a)
 			continue
@@ -278,7 +298,7 @@ func TestDenyDryRun(t *testing.T) {
 	if got := w.run(t, "untrusted", "read", w.shadow); got != "ok 34" {
 		t.Errorf("dry run: untrusted read %q, want ok 34", got)
 	}
-	a := al.all()
+	a := al.wait(1)
 	if len(a) != 1 || a[0].OutputFields["outcome"] != "dry_run" || a[0].OutputFields["dry_run"] != true || a[0].OutputFields["rule"] != "Test shadow read" {
 		t.Fatalf("dry-run alerts: %+v", a)
 	}
@@ -305,7 +325,7 @@ func TestDenyDeadlineFailOpen(t *testing.T) {
 	if n := testutil.ToFloat64(m.FailOpen); n != 1 {
 		t.Errorf("saker_deny_failopen_total = %v, want 1", n)
 	}
-	a := al.all()
+	a := al.wait(1)
 	if len(a) != 1 || a[0].OutputFields["outcome"] != "failed" || !strings.Contains(a[0].OutputFields["error"].(string), "fail-open") {
 		t.Errorf("fail-open alert: %+v", a)
 	}

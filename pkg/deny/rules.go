@@ -67,7 +67,20 @@ type RuleDecider struct {
 	named   int32
 	namedAt time.Time
 	statBuf []byte
+	closed  bool   // Close was called: nothing is cached any more
 	Root    string // "/proc"
+}
+
+// Close releases the descriptors of the process cache (a reload replaced the decider); a
+// Decide still running on it, or called later, reads /proc by path and keeps nothing open.
+func (d *RuleDecider) Close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.cache {
+		closeFDs(&c)
+	}
+	clear(d.cache)
+	d.closed = true
 }
 
 // NewRuleDecider decides with rs's deny rules (rs compiled with s.Sources()).
@@ -292,6 +305,10 @@ func (d *RuleDecider) process(pid int, now time.Time, check bool) (event.ThreadI
 	}
 	if d.cache == nil {
 		d.cache = map[int]cached{}
+	}
+	if d.closed {
+		closeFDs(&c)
+		return ti, true
 	}
 	c.ti, c.key, c.at = ti, key, now
 	d.cache[pid] = c
