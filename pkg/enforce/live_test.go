@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -332,5 +334,60 @@ func TestLiveRuntimesSpared(t *testing.T) {
 	}
 	if st := l.run.Stats(); st.Spared < spared+uint64(len(actions.RuntimeProcesses)) {
 		t.Errorf("spared %d -> %d, want +%d", spared, st.Spared, len(actions.RuntimeProcesses))
+	}
+}
+
+// TestLiveKillIA32Connect: a connect rule kills a 32-bit program at its connect, through the
+// ia32 connect syscall and through socketcall(SYS_CONNECT): it never returns to the program;
+// a connect to another port goes through. (The SIGKILL is pending from syscall entry, but a
+// loopback TCP handshake completes inside the connect call: the listener may still see the
+// connection, from a process that is gone before it can use it.)
+func TestLiveKillIA32Connect(t *testing.T) {
+	l := startLive(t, Options{})
+	if _, err := exec.LookPath("gcc"); err != nil {
+		testshared.Need(t, "gcc not installed (the ia32 test builds a 32-bit program)")
+	}
+	gate := filepath.Join(l.dir, "enfconnect32")
+	src, _ := filepath.Abs("testdata/gate32.c")
+	if b, err := exec.Command("gcc", "-m32", "-static", "-O1", "-o", gate, src).CombinedOutput(); err != nil {
+		testshared.Need(t, fmt.Sprintf("gcc cannot build static 32-bit programs (gcc-multilib missing?): %v: %s", err, b))
+	}
+	listen := func() (*net.TCPListener, int) {
+		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		return ln, ln.Addr().(*net.TCPAddr).Port
+	}
+	_, badPort := listen()
+	_, okPort := listen()
+	prog, err := compileText(t, "enforce_connect.yaml", fmt.Sprintf(`
+- rule: enf test connect
+  desc: kill the test's 32-bit program connecting to the forbidden port
+  condition: evt.type = connect and fd.rport = %d and proc.name = enfconnect32
+  output: connect %%fd.rport
+  priority: CRITICAL
+  enforce: kill
+`, badPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.run.SetProgram(prog); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"connect", "socketcall"} {
+		cmd := exec.Command(gate, mode, strconv.Itoa(badPort))
+		out, err := cmd.CombinedOutput()
+		if !killedBySIGKILL(err) || len(out) != 0 {
+			t.Fatalf("ia32 %s to the forbidden port: %v %q, want death by SIGKILL and no output", mode, err, out)
+		}
+		a := l.waitAlert(t, cmd.Process.Pid)
+		if a.OutputFields["syscall.compat"] != true || a.OutputFields["evt.type"] != "connect" || a.OutputFields["policy_rule"] != "enf test connect" {
+			t.Fatalf("%s alert %+v", mode, a.OutputFields)
+		}
+		if out, err := exec.Command(gate, mode, strconv.Itoa(okPort)).CombinedOutput(); err != nil || string(out) != "connected\n" {
+			t.Fatalf("ia32 %s to another port: %v %q", mode, err, out)
+		}
 	}
 }

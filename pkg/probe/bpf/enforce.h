@@ -11,6 +11,9 @@
  * each) is tested; the first that holds sends SIGKILL to the caller (bpf_send_signal), unless
  * the global dry-run switch is on, and reports the match on the enf_events ring buffer.
  *
+ * A 32-bit caller's syscalls are translated to their x86_64 numbers (ia32_to_64); its
+ * socketcall(SYS_CONNECT, ...) is enforced as connect, the arguments read from its array.
+ *
  * The syscall has not run: an execve killed here never loads the new program, an open never
  * returns a file descriptor. A user string that cannot be read at entry (paged out) leaves
  * the clauses that need it unmatched and counts a fault: a process is never killed on a
@@ -439,10 +442,29 @@ int BPF_PROG(enforce_enter, struct pt_regs *regs, long id)
 		return 0;
 	u32 nr32 = 0xffffffff;
 	bool c32 = in_ia32();
+	bool sc = false; /* socketcall(SYS_CONNECT, args): the arguments are sc_a */
+	unsigned long sc_a[2] = {};
 	if (c32) {
 		nr32 = nr;
-		u32 *to = bpf_map_lookup_elem(&ia32_to_64, &nr32);
-		nr = to ? *to : NSYSCALLS;
+		if (nr32 == IA32_SOCKETCALL) {
+			/* only connect (call 3) is enforced; its fd and address come from the user's
+			 * u32[3] {fd, addr, len}, read here (not from the dispatcher's stash: the two
+			 * programs run in no set order). An unreadable array leaves no address: no
+			 * clause on the destination matches. */
+			if ((u32)BPF_CORE_READ(regs, bx) != 3)
+				return 0;
+			u32 v[3] = {};
+			unsigned long p = (u32)BPF_CORE_READ(regs, cx);
+			if (p && bpf_probe_read_user(v, sizeof(v), (void *)p) == 0) {
+				sc_a[0] = v[0];
+				sc_a[1] = v[1];
+			}
+			sc = true;
+			nr = NR64_CONNECT;
+		} else {
+			u32 *to = bpf_map_lookup_elem(&ia32_to_64, &nr32);
+			nr = to ? *to : NSYSCALLS;
+		}
 		if (nr >= NSYSCALLS)
 			return 0;
 	}
@@ -471,7 +493,10 @@ int BPF_PROG(enforce_enter, struct pt_regs *regs, long id)
 
 	u32 need = sys->need;
 	unsigned long a0, a1;
-	if (c32) {
+	if (sc) {
+		a0 = sc_a[0];
+		a1 = sc_a[1];
+	} else if (c32) {
 		a0 = (u32)BPF_CORE_READ(regs, bx);
 		a1 = (u32)BPF_CORE_READ(regs, cx);
 	} else {
