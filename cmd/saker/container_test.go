@@ -119,7 +119,15 @@ func TestCaptureCarriesContainers(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	dd.Try("exec", id, "cat", "/etc/"+marker) // fails (no such file): the open is what counts
-	time.Sleep(time.Second)
+	// the capture says when it wrote the container's metadata (a scap container event); the
+	// open is in the probe's ring by now, and the ring is drained after SIGINT
+	recorded := "saker: capture: container " + id
+	for i := 0; i < 300 && !strings.Contains(errb.String(), recorded); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(errb.String(), recorded) {
+		t.Fatalf("the capture never recorded container %s's metadata:\n%s", id, errb.String())
+	}
 	cmd.Process.Signal(syscall.SIGINT)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("capture: %v\n%s", err, errb.String())

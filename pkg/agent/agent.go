@@ -116,6 +116,7 @@ type Agent struct {
 	resp       *ResponseSink      // nil without response.policy_file
 	inc        *IncidentSink      // nil without incidents.enabled
 	k8s        *k8smeta.Directory // nil without k8s_metadata.enabled
+	k8sCfg     config.K8sMetadata // the k8s_metadata section as started
 	deny       *denyRunner        // nil without deny.enabled
 
 	// mu is held for reading around events (and each alert sent from outside one), and for
@@ -224,6 +225,9 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.stop = append(a.stop, a.reopenOnSignal())
 	a.em = &emitter{Send: a.deliver} // under a.mu, held by the event loop
+	if a.inc != nil {
+		a.em.Join = a.inc.join
+	}
 	a.d.Emit = a.em.Collect
 	a.apply(g.rules)
 	a.rl = reload.New(reload.Options[generation]{Build: a.build, Swap: a.swap, Paths: a.watched,

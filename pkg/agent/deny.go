@@ -52,7 +52,7 @@ func (a *Agent) startDeny(c *config.Config, dec *deny.RuleDecider) error {
 	}
 	g, err := deny.Start(deny.Options{Paths: c.Deny.Paths, Deadline: c.Deny.Deadline.D(), DryRun: c.Deny.DryRun,
 		Allow: c.Deny.Allow, Watchdog: c.Deny.Watchdog, Metrics: m, Log: slog.Default(), Hostname: a.d.Hostname,
-		Decider: deny.DeciderFunc(func(r *deny.Request) deny.Verdict { return d.dec.Load().Decide(r) }),
+		Decider: d,
 		Emit: func(al *alert.Alert) { // never wait for the agent's lock on the decision path
 			select {
 			case d.alerts <- al:
@@ -76,11 +76,20 @@ func (a *Agent) startDeny(c *config.Config, dec *deny.RuleDecider) error {
 	return nil
 }
 
+// Decide decides with the current generation's deny rules (the Guard's Decider).
+func (d *denyRunner) Decide(r *deny.Request) deny.Verdict { return d.dec.Load().Decide(r) }
+
+// Name reads the requester from the current decider's process cache (a deny.Namer: the
+// Guard's trusted test then costs no /proc read of its own).
+func (d *denyRunner) Name(pid int32) (string, string, bool) { return d.dec.Load().Name(pid) }
+
 // swapDeny puts a reloaded generation's deny rules in effect.
 func (a *Agent) swapDeny(g *generation) {
 	switch {
 	case a.deny != nil && g.deny != nil:
-		a.deny.dec.Store(g.deny)
+		if old := a.deny.dec.Swap(g.deny); old != nil && old != g.deny {
+			old.Close() // its process cache's descriptors
+		}
 	case a.deny != nil:
 		fmt.Fprintf(a.stderr, "saker: deny.enabled turned off: restart saker to stop denying\n")
 	case g.deny != nil:

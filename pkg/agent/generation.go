@@ -175,6 +175,8 @@ func (a *Agent) swap(g *generation) {
 	a.swapDeny(g)
 	setLogLevel(g.cfg)
 	a.enforceConfig(g.cfg.Enforce)
+	a.incidentsConfig(g.cfg.Incidents)
+	a.k8sMetaConfig(g.cfg.K8sMetadata)
 	if g.srv != nil && g.srv != old.srv {
 		fmt.Fprintf(a.stderr, "saker: web server on %s\n", g.srv.Addr())
 	}

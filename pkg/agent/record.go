@@ -116,10 +116,20 @@ func (r *recorder) LoadHost(h *Host) error {
 		return err
 	}
 	for _, in := range r.cm.Snapshot() {
-		if err := r.w.WriteEvent(containerEvent(in, uint64(time.Now().UnixNano()))); err != nil {
+		if err := r.container(in, uint64(time.Now().UnixNano())); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// container writes a container's metadata event and says so on stderr (a line tests and
+// scripts can wait for before stopping the capture).
+func (r *recorder) container(in *container.Info, ts uint64) error {
+	if err := r.w.WriteEvent(containerEvent(in, ts)); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.stderr, "saker: capture: container %s (%s) metadata recorded\n", in.ID, in.Name)
 	return nil
 }
 
@@ -136,7 +146,7 @@ drain:
 		select {
 		case in := <-r.updates:
 			if r.werr == nil {
-				r.werr = r.w.WriteEvent(containerEvent(in, ev.TS))
+				r.werr = r.container(in, ev.TS)
 			}
 		default:
 			break drain

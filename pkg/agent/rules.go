@@ -237,7 +237,7 @@ func compileExtras(c *config.Config, rs *engine.Ruleset, sources map[string]fiel
 	var errs []loader.Message
 	type key struct{ src, tmpl string }
 	cache := map[key]*engine.Output{}
-	for i, ao := range append(c.AppendOutput, incidentFields(c)...) {
+	for i, ao := range append(c.AppendOutput, incidentFields(c, sources)...) {
 		for j, ef := range ao.ExtraFields {
 			for _, r := range rs.Rules {
 				if !r.Enabled || !matches(ao.Match, r.Def) {
@@ -297,7 +297,10 @@ func (x *Extras) Apply(a *alert.Alert, ev fields.Event) {
 // evaluated, Flush completes them with their extra fields (which need the event) and sends
 // them with the event's state, once the event sinks saw the event.
 type emitter struct {
-	Extras  *Extras
+	Extras *Extras
+	// Join, when set, records a syscall alert in the incident store before its extra fields
+	// are rendered, so an alert that opens an incident carries its incident.* fields.
+	Join    func(*alert.Alert, *state.Context)
 	Send    func(*alert.Alert, *state.Context)
 	pending []*alert.Alert
 }
@@ -314,6 +317,9 @@ func (e *emitter) Flush(ctx *state.Context) {
 		ev = ctx
 	}
 	for i, a := range e.pending {
+		if e.Join != nil && ctx != nil {
+			e.Join(a, ctx)
+		}
 		e.Extras.Apply(a, ev)
 		e.Send(a, ctx)
 		e.pending[i] = nil

@@ -1,8 +1,8 @@
 package config
 
 // Incidents is the `incidents:` section: the incident store (pkg/incident), which joins a
-// pod's Kubernetes audit events to the alerts raised in its containers. Read at start (a
-// reload keeps the running store).
+// pod's Kubernetes audit events to the alerts raised in its containers. A reload applies
+// Window, Max, MaxAge and OutputFields to the running store; Enabled and Path need a restart.
 type Incidents struct {
 	Enabled bool   `yaml:"enabled"`
 	Path    string `yaml:"path"`

@@ -4,7 +4,8 @@ import "os"
 
 // K8sMetadata is the `k8s_metadata:` section: the Kubernetes API server as the source of the
 // k8s.* syscall fields the container runtime cannot give (owners, services, namespace and
-// node labels; pkg/k8smeta).
+// node labels; pkg/k8smeta). Read at start: a reload that changes it logs that a restart is
+// needed.
 type K8sMetadata struct {
 	Enabled bool `yaml:"enabled"`
 	// Kubeconfig is a kubeconfig file; empty means the in-cluster service account.

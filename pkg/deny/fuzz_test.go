@@ -59,6 +59,8 @@ func TestTrusted(t *testing.T) {
 	}{
 		{"dockerd", "/usr/bin/dockerd", nil, true},
 		{"containerd-shim", "/usr/bin/containerd-shim-runc-v2", nil, true},
+		{"x", "/usr/bin/crun", nil, true},
+		{"x", "/usr/bin/docker-proxy", nil, true},
 		{"dockerd", "/tmp/evil", nil, false}, // comm is the process's own say
 		{"x", "/opt/backup/bin/backup-agent", []string{"backup-agent"}, true},
 		{"x", "/opt/backup/bin/backup-agent", []string{"/opt/backup/bin/*"}, true},

@@ -48,6 +48,12 @@ type Decider interface {
 	Decide(r *Request) Verdict
 }
 
+// Namer is a Decider that also reads a requester's comm and executable (RuleDecider, from
+// its process cache); the Guard reads /proc itself for other Deciders.
+type Namer interface {
+	Name(pid int32) (comm, exe string, ok bool)
+}
+
 // DeciderFunc adapts a function.
 type DeciderFunc func(r *Request) Verdict
 
@@ -343,7 +349,17 @@ func (g *Guard) decide(j *job) {
 	if unix.Fstat(int(j.rec.FD), &st) == nil {
 		r.Dev, r.Ino = st.Dev, st.Ino
 	}
-	comm, exe := procName(r.PID)
+	var comm, exe string
+	if n, ok := g.opts.Decider.(Namer); ok {
+		var alive bool
+		if comm, exe, alive = n.Name(r.PID); !alive {
+			j.timer.Stop()
+			g.answer(j, true, "allowed") // gone: nothing waits for the answer
+			return
+		}
+	} else {
+		comm, exe = procName(r.PID)
+	}
 	if trusted(comm, exe, g.opts.Allow) {
 		j.timer.Stop()
 		g.answer(j, true, "trusted")
@@ -384,18 +400,20 @@ func procName(pid int32) (comm, exe string) {
 	return comm, strings.TrimSuffix(exe, " (deleted)")
 }
 
-// trusted: a runtime process or one the allowlist names (glob on the executable's base name
-// or path; never on comm, which any process can set).
+// trusted: a runtime process (actions.RuntimeProcesses, by executable name) or one the
+// allowlist names (glob on the executable's base name or path); never by comm, which any
+// process can set.
 func trusted(comm, exe string, allow []string) bool {
-	for _, lists := range [][]string{actions.RuntimeProcesses, allow} {
-		for _, g := range lists {
-			for _, s := range []string{filepath.Base(exe), exe} {
-				if s == "" {
-					continue
-				}
-				if ok, _ := filepath.Match(g, s); ok {
-					return true
-				}
+	if actions.RuntimeExe(exe) != "" {
+		return true
+	}
+	for _, g := range allow {
+		for _, s := range []string{filepath.Base(exe), exe} {
+			if s == "" {
+				continue
+			}
+			if ok, _ := filepath.Match(g, s); ok {
+				return true
 			}
 		}
 	}

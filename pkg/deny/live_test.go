@@ -21,6 +21,7 @@ import (
 	"github.com/saker-sec/saker/internal/testshared"
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/response"
+	"github.com/saker-sec/saker/pkg/response/actions"
 	"github.com/saker-sec/saker/pkg/rules/engine"
 	"github.com/saker-sec/saker/pkg/rules/loader"
 )
@@ -195,11 +196,31 @@ func ruleDecider(t testing.TB, dir string) *RuleDecider {
 }
 
 type alerts struct {
-	mu sync.Mutex
-	l  []*alert.Alert
+	mu    sync.Mutex
+	l     []*alert.Alert
+	added chan struct{} // a token per alert added
 }
 
-func (a *alerts) add(al *alert.Alert) { a.mu.Lock(); a.l = append(a.l, al); a.mu.Unlock() }
+func (a *alerts) add(al *alert.Alert) {
+	a.mu.Lock()
+	a.l = append(a.l, al)
+	a.mu.Unlock()
+	a.added <- struct{}{}
+}
+
+// wait returns once n alerts were added (the Guard answers the open before it emits the
+// alert, so the opener can be done first), or after 10 s.
+func (a *alerts) wait(n int) []*alert.Alert {
+	timeout := time.After(10 * time.Second)
+	for len(a.all()) < n {
+		select {
+		case <-a.added:
+		case <-timeout:
+			return a.all()
+		}
+	}
+	return a.all()
+}
 func (a *alerts) all() []*alert.Alert {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -208,7 +229,7 @@ func (a *alerts) all() []*alert.Alert {
 
 func startGuard(t *testing.T, o Options) (*Guard, *alerts) {
 	t.Helper()
-	al := &alerts{}
+	al := &alerts{added: make(chan struct{}, 1024)}
 	o.Emit = al.add
 	g, err := Start(o)
 	if err != nil {
@@ -253,7 +274,7 @@ func TestDenyRules(t *testing.T) {
 		t.Errorf("trusted decisions = %v, want >= 2 (allowlist, Saker itself)", n)
 	}
 	var rules []string
-	for _, a := range al.all() {
+	for _, a := range al.wait(2) {
 		if a.Source != response.Source || a.OutputFields["outcome"] != "done" || a.OutputFields["action"] != "deny" {
 			t.Errorf("unexpected alert %+v", a)
 			continue
@@ -277,7 +298,7 @@ func TestDenyDryRun(t *testing.T) {
 	if got := w.run(t, "untrusted", "read", w.shadow); got != "ok 34" {
 		t.Errorf("dry run: untrusted read %q, want ok 34", got)
 	}
-	a := al.all()
+	a := al.wait(1)
 	if len(a) != 1 || a[0].OutputFields["outcome"] != "dry_run" || a[0].OutputFields["dry_run"] != true || a[0].OutputFields["rule"] != "Test shadow read" {
 		t.Fatalf("dry-run alerts: %+v", a)
 	}
@@ -304,7 +325,7 @@ func TestDenyDeadlineFailOpen(t *testing.T) {
 	if n := testutil.ToFloat64(m.FailOpen); n != 1 {
 		t.Errorf("saker_deny_failopen_total = %v, want 1", n)
 	}
-	a := al.all()
+	a := al.wait(1)
 	if len(a) != 1 || a[0].OutputFields["outcome"] != "failed" || !strings.Contains(a[0].OutputFields["error"].(string), "fail-open") {
 		t.Errorf("fail-open alert: %+v", a)
 	}
@@ -419,5 +440,68 @@ func TestDenyInodeMarks(t *testing.T) {
 	}
 	if got := w.run(t, "untrusted", "exec", w.forbid); got != "err EPERM" {
 		t.Errorf("directory mark: exec %q, want err EPERM", got)
+	}
+}
+
+// TestDenyRuntimesAllowed: the shadow rule matches any program but "trusted"; a program
+// named after each entry of actions.RuntimeProcesses (its executable's name) still opens it.
+func TestDenyRuntimesAllowed(t *testing.T) {
+	w := newWorld(t)
+	m := NewMetrics()
+	startGuard(t, Options{Paths: []string{w.dir}, Decider: ruleDecider(t, w.dir), Metrics: m, Deadline: 2 * time.Second})
+	if got := w.run(t, "untrusted", "read", w.shadow); got != "err EPERM" {
+		t.Fatalf("untrusted read of the shadow file: %q, want err EPERM", got)
+	}
+	self, _ := os.Executable()
+	bins := t.TempDir()
+	for _, g := range actions.RuntimeProcesses {
+		name := strings.TrimSuffix(g, "*")
+		if name != g {
+			name += "x" // a prefix entry: something longer
+		}
+		w.bin[name] = filepath.Join(bins, name)
+		testshared.CopyExecutable(t, self, w.bin[name])
+		if got := w.run(t, name, "read", w.shadow); got != "ok 34" {
+			t.Errorf("%s read of the shadow file: %q, want ok 34", name, got)
+		}
+	}
+	if n := testutil.ToFloat64(m.Decisions.WithLabelValues("trusted")); n < float64(len(actions.RuntimeProcesses)) {
+		t.Errorf("trusted decisions = %v, want >= %d", n, len(actions.RuntimeProcesses))
+	}
+}
+
+// TestDeciderCacheFollowsProcess: the process cache (descriptors of /proc/PID kept open)
+// sees an exec under the same pid and the process's exit.
+func TestDeciderCacheFollowsProcess(t *testing.T) {
+	d := ruleDecider(t, t.TempDir())
+	cmd := exec.Command("/bin/sh", "-c", "read x; exec /bin/sleep 100")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := int32(cmd.Process.Pid)
+	if comm, exe, ok := d.Name(pid); !ok || comm != "sh" || !strings.HasSuffix(exe, "sh") {
+		t.Fatalf("before the exec: %q %q %v", comm, exe, ok)
+	}
+	in.Write([]byte("go\n"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		comm, exe, ok := d.Name(pid)
+		if ok && comm == "sleep" && exe == "/usr/bin/sleep" || ok && comm == "sleep" && exe == "/bin/sleep" {
+			break
+		}
+		if !ok || time.Now().After(deadline) {
+			t.Fatalf("after the exec: %q %q %v", comm, exe, ok)
+		}
+		time.Sleep(10 * time.Millisecond) // polls the exec, which this test cannot be told of
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if comm, _, ok := d.Name(pid); ok {
+		t.Fatalf("after the exit: still %q", comm)
 	}
 }

@@ -3,10 +3,7 @@ package deny
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -65,7 +62,25 @@ type RuleDecider struct {
 	ev    event.Event
 	buf   []byte
 	cache map[int]cached
-	Root  string // "/proc"
+	// the pid Name checked last, and when: Decide for that pid right after does not check it
+	// again
+	named   int32
+	namedAt time.Time
+	statBuf []byte
+	closed  bool   // Close was called: nothing is cached any more
+	Root    string // "/proc"
+}
+
+// Close releases the descriptors of the process cache (a reload replaced the decider); a
+// Decide still running on it, or called later, reads /proc by path and keeps nothing open.
+func (d *RuleDecider) Close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.cache {
+		closeFDs(&c)
+	}
+	clear(d.cache)
+	d.closed = true
 }
 
 // NewRuleDecider decides with rs's deny rules (rs compiled with s.Sources()).
@@ -90,6 +105,9 @@ func NewRuleDecider(s *State, rs *engine.Ruleset) *RuleDecider {
 // Rules are the deny rules the decider evaluates.
 func (d *RuleDecider) Rules() []*engine.Rule { return d.rules }
 
+// nameFresh bounds how long after Name a Decide for the same pid relies on Name's check.
+const nameFresh = 50 * time.Millisecond
+
 // Decide evaluates the rules; the first match denies.
 func (d *RuleDecider) Decide(r *Request) Verdict {
 	if len(d.rules) == 0 || r.Path == "" {
@@ -98,7 +116,10 @@ func (d *RuleDecider) Decide(r *Request) Verdict {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := time.Now()
-	ti, ok := d.process(int(r.PID), now, true)
+	// the Guard's Name just checked this requester for this event
+	check := !(d.named == r.PID && now.Sub(d.namedAt) < nameFresh)
+	d.named = 0
+	ti, ok := d.process(int(r.PID), now, check)
 	if !ok {
 		return Verdict{} // the process is gone: nothing waits for the answer
 	}
@@ -137,42 +158,108 @@ func (d *RuleDecider) Decide(r *Request) Verdict {
 	return v
 }
 
-// Process cache: the requester is checked at every decision (comm, parent, start time and
-// executable inode: an exec changes the executable or, with the same one, usually the comm;
-// a re-exec of the same program under the same name within cacheTTL keeps its previous
-// arguments), its ancestors are taken as read within cacheTTL.
+// Process cache: the requester is checked at every decision (comm, parent, start time,
+// executable inode and owner of /proc/PID: an exec changes the executable or, with the same
+// one, usually the comm; a re-exec of the same program under the same name within cacheTTL
+// keeps its previous arguments), its ancestors are taken as read within cacheTTL. An entry
+// keeps /proc/PID and /proc/PID/stat open: the check is then a pread of stat, an fstatat of
+// exe and an fstat, with no path walk; the descriptors are bound to that process, so once it
+// exits they fail (and a new process under the same pid is read afresh by path).
 const (
 	cacheTTL  = time.Second
-	cacheSize = 4096
+	cacheSize = 1024 // entries, each holding two descriptors
 )
 
 type cached struct {
-	ti  event.ThreadInfo
-	key string
-	at  time.Time
+	ti        event.ThreadInfo
+	key       ident
+	at        time.Time
+	dir, stat int // open /proc/PID and /proc/PID/stat (-1: none)
 }
 
-// identity is what tells a process image apart cheaply: /proc/PID/stat's comm, ppid and
-// start time, the executable's device and inode, and the owner of /proc/PID (the effective
-// uid and gid).
-func (d *RuleDecider) identity(pid int) (string, bool) {
-	dir := d.Root + "/" + strconv.Itoa(pid)
-	b, err := os.ReadFile(dir + "/stat")
-	if err != nil {
-		return "", false
+// ident is what tells a process image apart cheaply: /proc/PID/stat's comm, ppid and start
+// time, the executable's device and inode, and the owner of /proc/PID (the effective uid and
+// gid).
+type ident struct {
+	comm     string
+	ppid     int64
+	start    uint64
+	dev, ino uint64
+	uid, gid uint32
+}
+
+func closeFDs(c *cached) {
+	if c.dir >= 0 {
+		unix.Close(c.dir)
 	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return "", false
+	if c.stat >= 0 {
+		unix.Close(c.stat)
 	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return "", false
+	c.dir, c.stat = -1, -1
+}
+
+// readIdent reads the identity through c's descriptors.
+func (d *RuleDecider) readIdent(c *cached) (ident, bool) {
+	if len(d.statBuf) == 0 {
+		d.statBuf = make([]byte, 4096)
+	}
+	n, err := unix.Pread(c.stat, d.statBuf, 0)
+	if err != nil || n <= 0 {
+		return ident{}, false
+	}
+	b := d.statBuf[:n]
+	l, r := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if l < 0 || r < l {
+		return ident{}, false
+	}
+	var id ident
+	// fields after the comm: state ppid ... starttime (the 20th after it)
+	rest := b[r+1:]
+	for i := 0; i < 20; i++ {
+		rest = bytes.TrimLeft(rest, " ")
+		j := bytes.IndexByte(rest, ' ')
+		if j < 0 {
+			j = len(rest)
+		}
+		switch i {
+		case 1:
+			id.ppid, _ = strconv.ParseInt(string(rest[:j]), 10, 64)
+		case 19:
+			id.start, err = strconv.ParseUint(string(rest[:j]), 10, 64)
+			if err != nil {
+				return ident{}, false
+			}
+		}
+		rest = rest[j:]
 	}
 	var st, owner unix.Stat_t
-	unix.Stat(dir+"/exe", &st)
-	unix.Stat(dir, &owner) // owned by the effective uid and gid (a setuid changes them)
-	return fmt.Sprintf("%s|%s|%s|%d:%d|%d:%d", b[:i], f[1], f[19], st.Dev, st.Ino, owner.Uid, owner.Gid), true
+	unix.Fstatat(c.dir, "exe", &st, 0)
+	if unix.Fstat(c.dir, &owner) != nil {
+		return ident{}, false
+	}
+	id.dev, id.ino, id.uid, id.gid = st.Dev, st.Ino, owner.Uid, owner.Gid
+	comm := b[l+1 : r]
+	if c.key.comm == string(comm) { // no allocation when unchanged
+		id.comm = c.key.comm
+	} else {
+		id.comm = string(comm)
+	}
+	return id, true
+}
+
+// open opens pid's /proc directory and stat file into c.
+func (d *RuleDecider) open(pid int, c *cached) bool {
+	dir, err := unix.Open(d.Root+"/"+strconv.Itoa(pid), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	st, err := unix.Openat(dir, "stat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(dir)
+		return false
+	}
+	c.dir, c.stat = dir, st
+	return true
 }
 
 func (d *RuleDecider) process(pid int, now time.Time, check bool) (event.ThreadInfo, bool) {
@@ -180,23 +267,65 @@ func (d *RuleDecider) process(pid int, now time.Time, check bool) (event.ThreadI
 	if hit && now.Sub(c.at) < cacheTTL && !check {
 		return c.ti, true
 	}
-	key, ok := d.identity(pid)
+	var key ident
+	ok := false
+	if hit {
+		key, ok = d.readIdent(&c)
+	}
 	if !ok {
-		delete(d.cache, pid)
-		return event.ThreadInfo{}, false
+		// not cached, or its process exited (the pid may be another process's now)
+		if hit {
+			closeFDs(&c)
+			delete(d.cache, pid)
+			hit = false
+		}
+		c = cached{dir: -1, stat: -1}
+		if !d.open(pid, &c) {
+			return event.ThreadInfo{}, false
+		}
+		if key, ok = d.readIdent(&c); !ok {
+			closeFDs(&c)
+			return event.ThreadInfo{}, false
+		}
 	}
 	if hit && c.key == key && now.Sub(c.at) < cacheTTL {
 		return c.ti, true
 	}
 	ti, err := procscan.Thread(d.Root, pid)
 	if err != nil {
+		closeFDs(&c)
+		delete(d.cache, pid)
 		return ti, false
 	}
-	if d.cache == nil || len(d.cache) >= cacheSize {
+	if !hit && len(d.cache) >= cacheSize {
+		for _, o := range d.cache {
+			closeFDs(&o)
+		}
+		clear(d.cache)
+	}
+	if d.cache == nil {
 		d.cache = map[int]cached{}
 	}
-	d.cache[pid] = cached{ti: ti, key: key, at: now}
+	if d.closed {
+		closeFDs(&c)
+		return ti, true
+	}
+	c.ti, c.key, c.at = ti, key, now
+	d.cache[pid] = c
 	return ti, true
+}
+
+// Name returns the requester's comm and executable path from the cache, checked against
+// /proc as Decide checks it (the Guard's trusted test); ok false when the process is gone.
+func (d *RuleDecider) Name(pid int32) (comm, exe string, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ti, ok := d.process(int(pid), time.Now(), true)
+	if !ok {
+		return "", "", false
+	}
+	d.named, d.namedAt = pid, time.Now()
+	return ti.Comm, ti.ExePath, true
 }
 
 // fdNum is the fd number the synthesized open returns (and the close takes back).

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +19,7 @@ import (
 	"github.com/saker-sec/saker/pkg/alert"
 	"github.com/saker-sec/saker/pkg/detect"
 	"github.com/saker-sec/saker/pkg/probe"
+	"github.com/saker-sec/saker/pkg/response/actions"
 	"github.com/saker-sec/saker/pkg/rules/engine"
 	"github.com/saker-sec/saker/pkg/rules/loader"
 	"github.com/saker-sec/saker/pkg/state"
@@ -116,11 +119,12 @@ func startLive(t testing.TB, opts Options) *liveEnv {
   enforce: kill
 - rule: enf test secret
   desc: kill the untrusted readers of the test's secret
-  condition: evt.type in (open, openat, openat2) and fd.name = DIR/secret and proc.name in (enfreader, enfreader32, enfallowed, enforce.test)
+  condition: evt.type in (open, openat, openat2) and fd.name = DIR/secret and proc.name in (enfreader, enfreader32, enfallowed, enforce.test, runcx, kubelet2, crunx, RUNTIMES)
   output: open %fd.name
   priority: CRITICAL
   enforce: kill
 `, "DIR", l.dir)
+	rules = strings.ReplaceAll(rules, "RUNTIMES", strings.Join(runtimeNames(), ", "))
 	prog, err := compileText(t, "enforce_live.yaml", rules)
 	if err != nil {
 		t.Fatal(err)
@@ -267,5 +271,123 @@ func TestLiveKillIA32(t *testing.T) {
 	}
 	if a := l.waitAlert(t, cmd.Process.Pid); a.OutputFields["syscall.compat"] != true {
 		t.Fatalf("alert %+v", a.OutputFields)
+	}
+}
+
+// runtimeNames: a comm for each entry of actions.RuntimeProcesses (a prefix entry's prefix
+// and more, cut to 15 bytes as the kernel cuts it).
+func runtimeNames() []string {
+	var out []string
+	for _, g := range actions.RuntimeProcesses {
+		n := strings.TrimSuffix(g, "*")
+		if n != g {
+			n += "x"
+		}
+		if len(n) > actions.CommLen {
+			n = n[:actions.CommLen]
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// TestLiveRuntimesSpared: the secret rule names each runtime's comm too; a process with that
+// comm (a copy of the test binary named so) reads the secret and lives, where "enfreader"
+// dies. The probe spares it by comm at syscall entry (the 5 s /proc rescan of protected pids
+// is far too late for a process this short).
+func TestLiveRuntimesSpared(t *testing.T) {
+	l := startLive(t, Options{Rescan: time.Hour})
+	secret := filepath.Join(l.dir, "secret")
+	if err := os.WriteFile(secret, []byte("TOP-SECRET-BYTES"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string) ([]byte, error) {
+		bin := filepath.Join(l.dir, name)
+		testshared.CopyExecutable(t, self, bin)
+		cmd := exec.Command(bin)
+		cmd.Env = append(os.Environ(), "SAKER_ENF_READ="+secret)
+		return cmd.Output()
+	}
+	if _, err := run("enfreader"); !killedBySIGKILL(err) {
+		t.Fatalf("enfreader: %v, want death by SIGKILL (the rule is in force)", err)
+	}
+	// exact entries are exact: a name one byte longer is no runtime
+	for _, n := range []string{"runcx", "kubelet2", "crunx"} {
+		if _, err := run(n); !killedBySIGKILL(err) {
+			t.Errorf("%s: %v, want death by SIGKILL", n, err)
+		}
+	}
+	spared := l.run.Stats().Spared
+	for i, g := range actions.RuntimeProcesses {
+		name := strings.TrimSuffix(g, "*")
+		if name != g {
+			name += "x"
+		}
+		b, err := run(name)
+		if err != nil || string(b) != "TOP-SECRET-BYTES" {
+			t.Errorf("%s (comm %s): %q %v, want the secret read", g, runtimeNames()[i], b, err)
+		}
+	}
+	if st := l.run.Stats(); st.Spared < spared+uint64(len(actions.RuntimeProcesses)) {
+		t.Errorf("spared %d -> %d, want +%d", spared, st.Spared, len(actions.RuntimeProcesses))
+	}
+}
+
+// TestLiveKillIA32Connect: a connect rule kills a 32-bit program at its connect, through the
+// ia32 connect syscall and through socketcall(SYS_CONNECT): it never returns to the program;
+// a connect to another port goes through. (The SIGKILL is pending from syscall entry, but a
+// loopback TCP handshake completes inside the connect call: the listener may still see the
+// connection, from a process that is gone before it can use it.)
+func TestLiveKillIA32Connect(t *testing.T) {
+	l := startLive(t, Options{})
+	if _, err := exec.LookPath("gcc"); err != nil {
+		testshared.Need(t, "gcc not installed (the ia32 test builds a 32-bit program)")
+	}
+	gate := filepath.Join(l.dir, "enfconnect32")
+	src, _ := filepath.Abs("testdata/gate32.c")
+	if b, err := exec.Command("gcc", "-m32", "-static", "-O1", "-o", gate, src).CombinedOutput(); err != nil {
+		testshared.Need(t, fmt.Sprintf("gcc cannot build static 32-bit programs (gcc-multilib missing?): %v: %s", err, b))
+	}
+	listen := func() (*net.TCPListener, int) {
+		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		return ln, ln.Addr().(*net.TCPAddr).Port
+	}
+	_, badPort := listen()
+	_, okPort := listen()
+	prog, err := compileText(t, "enforce_connect.yaml", fmt.Sprintf(`
+- rule: enf test connect
+  desc: kill the test's 32-bit program connecting to the forbidden port
+  condition: evt.type = connect and fd.rport = %d and proc.name = enfconnect32
+  output: connect %%fd.rport
+  priority: CRITICAL
+  enforce: kill
+`, badPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.run.SetProgram(prog); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"connect", "socketcall"} {
+		cmd := exec.Command(gate, mode, strconv.Itoa(badPort))
+		out, err := cmd.CombinedOutput()
+		if !killedBySIGKILL(err) || len(out) != 0 {
+			t.Fatalf("ia32 %s to the forbidden port: %v %q, want death by SIGKILL and no output", mode, err, out)
+		}
+		a := l.waitAlert(t, cmd.Process.Pid)
+		if a.OutputFields["syscall.compat"] != true || a.OutputFields["evt.type"] != "connect" || a.OutputFields["policy_rule"] != "enf test connect" {
+			t.Fatalf("%s alert %+v", mode, a.OutputFields)
+		}
+		if out, err := exec.Command(gate, mode, strconv.Itoa(okPort)).CombinedOutput(); err != nil || string(out) != "connected\n" {
+			t.Fatalf("ia32 %s to another port: %v %q", mode, err, out)
+		}
 	}
 }

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -21,10 +18,6 @@ import (
 
 // Action is the action name of enforcement alerts (their rule is response.RulePrefix+Action).
 const Action = "enforce_kill"
-
-// RuntimeComms are the processes never killed by name besides the allowlist: the container
-// runtimes and the kubelet (the probe checks the same names itself, prefixes included).
-var RuntimeComms = []string{"dockerd", "containerd", "containerd-shim", "runc", "crio", "conmon", "kubelet"}
 
 // Options configure a Runner.
 type Options struct {
@@ -96,6 +89,9 @@ func (r *Runner) LSM() LSMStatus { return r.lsm }
 func (r *Runner) apply(o Options) error {
 	if err := r.e.SetDryRun(o.DryRun); err != nil {
 		return fmt.Errorf("enforce: dry run: %w", err)
+	}
+	if err := r.e.SetRuntime(runtimeComms()); err != nil {
+		return err
 	}
 	if err := r.e.SetAllowed(o.AllowComms, o.AllowExes); err != nil {
 		return err
@@ -219,13 +215,23 @@ func EventAlert(ev probe.EnforceEvent, rule, hostname string) *alert.Alert {
 	return a
 }
 
+// runtimeComms is actions.RuntimeProcesses as the probe takes it.
+func runtimeComms() []probe.RuntimeComm {
+	var out []probe.RuntimeComm
+	for _, e := range actions.RuntimeEntries() {
+		out = append(out, probe.RuntimeComm{Name: e.Name, Prefix: e.Prefix})
+	}
+	return out
+}
+
 // ProtectedPIDs lists the processes never killed: pid 1, self, the container runtimes and
-// the kubelet (by comm), and the allowlisted comms and executables.
+// the kubelet (actions.RuntimeProcesses, by comm or executable name), and the allowlisted
+// comms and executables. It reads /proc as the response actions' safety checks do.
 func ProtectedPIDs(self int, comms, exes []string) []uint32 {
 	names := map[string]bool{}
-	for _, c := range append(append([]string(nil), RuntimeComms...), comms...) {
-		if len(c) > 15 {
-			c = c[:15]
+	for _, c := range comms {
+		if len(c) > actions.CommLen {
+			c = c[:actions.CommLen]
 		}
 		names[c] = true
 	}
@@ -234,27 +240,14 @@ func ProtectedPIDs(self int, comms, exes []string) []uint32 {
 		paths[x] = true
 	}
 	out := []uint32{1, uint32(self)}
-	ents, _ := os.ReadDir("/proc")
-	for _, d := range ents {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil || pid == self || pid == 1 {
-			continue
+	actions.ScanProc("/proc", func(pi actions.ProcInfo) {
+		if pi.PID == self || pi.PID == 1 || pi.Kthread {
+			return
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", d.Name(), "comm"))
-		if err != nil {
-			continue
+		if names[pi.Comm] || paths[pi.Exe] || actions.RuntimeComm(pi.Comm) != "" || actions.RuntimeExe(pi.Exe) != "" {
+			out = append(out, uint32(pi.PID))
 		}
-		comm := strings.TrimSpace(string(b))
-		if names[comm] || strings.HasPrefix(comm, "runc:") || strings.HasPrefix(comm, "containerd-shim") {
-			out = append(out, uint32(pid))
-			continue
-		}
-		if len(paths) > 0 {
-			if l, err := os.Readlink(filepath.Join("/proc", d.Name(), "exe")); err == nil && paths[l] {
-				out = append(out, uint32(pid))
-			}
-		}
-	}
+	})
 	return out
 }
 

@@ -153,7 +153,28 @@ func (s *Store) SetQuarantine(q Quarantiner) {
 }
 
 // Window is the join window.
-func (s *Store) Window() time.Duration { return s.opts.Window }
+func (s *Store) Window() time.Duration {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.opts.Window
+}
+
+// SetLimits changes the window and the file's bounds of a running store (a reload); zero
+// values keep the current ones. A shorter window closes the incidents it leaves behind at
+// the next sweep; the bounds apply at the next write.
+func (s *Store) SetLimits(window time.Duration, max int, maxAge time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if window > 0 {
+		s.opts.Window = window
+	}
+	if max > 0 {
+		s.opts.Max = max
+	}
+	if maxAge > 0 {
+		s.opts.MaxAge = maxAge
+	}
+}
 
 // index puts a restored incident in the hot index.
 func (s *Store) index(in *Incident) {
@@ -471,8 +492,9 @@ func (s *Store) flush() error {
 		batch = append(batch, in.clone())
 	}
 	clear(s.dirty)
+	max, maxAge := s.opts.Max, s.opts.MaxAge
 	s.mu.Unlock()
-	err := s.db.write(batch, s.opts.Now(), s.opts.Max, s.opts.MaxAge)
+	err := s.db.write(batch, s.opts.Now(), max, maxAge)
 	if err != nil {
 		s.log.Error("incidents: write", "path", s.opts.Path, "err", err)
 	}

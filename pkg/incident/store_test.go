@@ -148,6 +148,12 @@ func TestExecJoinsAlertsWithinWindow(t *testing.T) {
 	if in, ok := s.Incident(lone); lone == "" || !ok || in.Kind != KindAlert || in.User != "" || !in.Critical() {
 		t.Fatalf("%q %+v", lone, in)
 	}
+	// and the alert that opened it finds it at its own time (the agent renders the alert's
+	// incident.* output fields after Alert): its id and the chain it starts, no user or verb
+	gotID, user, verb, chain = lookup(s, "team", "db", "", at)
+	if gotID != lone || user != "" || verb != "" || chain != "Drop and execute new binary in container (Critical)" {
+		t.Fatalf("lookup of the opening alert: %q %q %q %q, want %q", gotID, user, verb, chain, lone)
+	}
 }
 
 func TestPrivilegedPodCreatorAndAnchor(t *testing.T) {
@@ -386,5 +392,26 @@ func TestDebugAndMetadataLevelTokenRead(t *testing.T) {
 	}
 	if s.Audit(audit(t, t0, "dave", "get", "secrets", "", "ci", "my-token-storage", nil), nil) != "" {
 		t.Fatal("a secret named like a token but not a controller's opened an incident")
+	}
+}
+
+// TestSetLimits: a reload's shorter window applies to the running store at once.
+func TestSetLimits(t *testing.T) {
+	c := &clock{t: t0}
+	s := open(t, "", c, nil)
+	id := s.Alert("team", "db", "", al("Drop and execute new binary in container", loader.Critical, t0))
+	at := t0.Add(5 * time.Minute)
+	if got, _ := s.Lookup("team", "db", "", at, FieldID); got != id || s.Window() != DefaultWindow {
+		t.Fatalf("within the default window: %q, want %q", got, id)
+	}
+	s.SetLimits(time.Minute, 0, 0)
+	if s.Window() != time.Minute {
+		t.Fatalf("window %v", s.Window())
+	}
+	if got, ok := s.Lookup("team", "db", "", at, FieldID); ok {
+		t.Fatalf("after the window shrank to 1m, an event 5m later still joins %q", got)
+	}
+	if got, _ := s.Lookup("team", "db", "", t0.Add(30*time.Second), FieldID); got != id {
+		t.Fatalf("within the new window: %q", got)
 	}
 }

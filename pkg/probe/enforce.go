@@ -113,6 +113,7 @@ type Enforcer struct {
 	protect map[uint32]bool
 	comms   map[string]bool
 	exes    map[string]bool
+	runtime map[RuntimeComm]bool
 	once    sync.Once
 }
 
@@ -140,7 +141,7 @@ func (p *Probe) Enforcer() (*Enforcer, error) {
 		rd.Close()
 		return nil, fmt.Errorf("probe: attaching enforce_enter: %w", err)
 	}
-	p.enf = &Enforcer{p: p, link: l, rd: rd, protect: map[uint32]bool{}, comms: map[string]bool{}, exes: map[string]bool{}}
+	p.enf = &Enforcer{p: p, link: l, rd: rd, protect: map[uint32]bool{}, comms: map[string]bool{}, exes: map[string]bool{}, runtime: map[RuntimeComm]bool{}}
 	return p.enf, nil
 }
 
@@ -333,6 +334,56 @@ func (e *Enforcer) SetAllowed(comms, exes []string) error {
 		}
 	}
 	e.comms, e.exes = wantC, wantE
+	return nil
+}
+
+// RuntimeComm is a comm the enforcement program never kills: a container runtime's or the
+// kubelet's (pkg/enforce passes pkg/response/actions.RuntimeEntries).
+type RuntimeComm struct {
+	Name   string // at most 15 bytes
+	Prefix bool   // any comm starting with Name; else exactly Name
+}
+
+func (r RuntimeComm) key() ([]byte, error) {
+	if r.Name == "" || len(r.Name) > 15 {
+		return nil, fmt.Errorf("probe: runtime comm %q: 1 to 15 bytes", r.Name)
+	}
+	n := len(r.Name)
+	if !r.Prefix {
+		n++ // the NUL after the name
+	}
+	b := make([]byte, 4+16)
+	binary.LittleEndian.PutUint32(b, uint32(8*n))
+	copy(b[4:], r.Name)
+	return b, nil
+}
+
+// SetRuntime replaces the runtime comms (the enf_runtime trie).
+func (e *Enforcer) SetRuntime(ents []RuntimeComm) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := e.m("enf_runtime")
+	if m == nil {
+		return errors.New("probe: BPF object lacks map enf_runtime")
+	}
+	want := map[RuntimeComm]bool{}
+	for _, r := range ents {
+		k, err := r.key()
+		if err != nil {
+			return err
+		}
+		if err := m.Put(k, uint8(1)); err != nil {
+			return fmt.Errorf("probe: runtime comm %q: %w", r.Name, err)
+		}
+		want[r] = true
+	}
+	for r := range e.runtime {
+		if !want[r] {
+			k, _ := r.key()
+			m.Delete(k)
+		}
+	}
+	e.runtime = want
 	return nil
 }
 

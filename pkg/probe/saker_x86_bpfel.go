@@ -77,6 +77,12 @@ type sakerEnfEvent struct {
 	Exe    [256]int8
 }
 
+type sakerEnfRuntimeKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Comm      [16]int8
+}
+
 type sakerEnfSys struct {
 	_       structs.HostLayout
 	N       uint32
@@ -137,6 +143,7 @@ const (
 	sakerMapEnfIndex        = "enf_index"
 	sakerMapEnfKills        = "enf_kills"
 	sakerMapEnfProtect      = "enf_protect"
+	sakerMapEnfRuntime      = "enf_runtime"
 	sakerMapEnfScratch      = "enf_scratch"
 	sakerMapEnfStats        = "enf_stats"
 	sakerMapEvents          = "events"
@@ -470,6 +477,7 @@ type sakerMapSpecs struct {
 	EnfIndex       *ebpf.MapSpec `ebpf:"enf_index"`
 	EnfKills       *ebpf.MapSpec `ebpf:"enf_kills"`
 	EnfProtect     *ebpf.MapSpec `ebpf:"enf_protect"`
+	EnfRuntime     *ebpf.MapSpec `ebpf:"enf_runtime"`
 	EnfScratch     *ebpf.MapSpec `ebpf:"enf_scratch"`
 	EnfStats       *ebpf.MapSpec `ebpf:"enf_stats"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
@@ -529,6 +537,7 @@ type sakerMaps struct {
 	EnfIndex       *ebpf.Map `ebpf:"enf_index"`
 	EnfKills       *ebpf.Map `ebpf:"enf_kills"`
 	EnfProtect     *ebpf.Map `ebpf:"enf_protect"`
+	EnfRuntime     *ebpf.Map `ebpf:"enf_runtime"`
 	EnfScratch     *ebpf.Map `ebpf:"enf_scratch"`
 	EnfStats       *ebpf.Map `ebpf:"enf_stats"`
 	Events         *ebpf.Map `ebpf:"events"`
@@ -558,6 +567,7 @@ func (m *sakerMaps) Close() error {
 		m.EnfIndex,
 		m.EnfKills,
 		m.EnfProtect,
+		m.EnfRuntime,
 		m.EnfScratch,
 		m.EnfStats,
 		m.Events,

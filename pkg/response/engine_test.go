@@ -3,6 +3,7 @@ package response
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -448,5 +449,55 @@ func TestQueueFullAndDryRun(t *testing.T) {
 	case <-entered:
 		t.Fatal("dry run called the webhook")
 	default:
+	}
+}
+
+// TestNeverKillRuntimes: a process named after each entry of actions.RuntimeProcesses (a
+// copy of sleep: its comm and its executable's name) is refused by kill_process and stays.
+func TestNeverKillRuntimes(t *testing.T) {
+	e, s, _, _ := newEngine(t, `
+rules:
+  - name: kill it
+    match: {rules: [kill]}
+    actions:
+      - action: kill_process
+`, actions.Env{})
+	dir := t.TempDir()
+	b, err := os.ReadFile("/bin/sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var procs []*exec.Cmd
+	for _, g := range actions.RuntimeProcesses {
+		name := strings.TrimSuffix(g, "*")
+		if name != g {
+			name += "x" // a prefix entry: something longer
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		c := exec.Command(p, "300")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		procs = append(procs, c)
+		e.Handle(trigger("kill"), &actions.Target{PID: int64(c.Process.Pid)})
+	}
+	e.Flush()
+	as := s.take()
+	if len(as) != len(procs) {
+		t.Fatalf("%d alerts for %d processes", len(as), len(procs))
+	}
+	for i, a := range as {
+		if a.OutputFields["outcome"] != "refused" || !strings.Contains(fmt.Sprint(a.OutputFields["error"]), "container runtime process") {
+			t.Errorf("%s: %v", actions.RuntimeProcesses[i], a.OutputFields)
+		}
+	}
+	for i, c := range procs {
+		if err := c.Process.Signal(syscall.Signal(0)); err != nil {
+			t.Errorf("%s: gone: %v", actions.RuntimeProcesses[i], err)
+		}
 	}
 }

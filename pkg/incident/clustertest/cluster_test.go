@@ -67,6 +67,13 @@ const rules = `
     and container.id != host and incident.k8s_verb = exec
   output: shadow read in pod %k8s.ns.name/%k8s.pod.name after %incident.k8s_user ran %incident.k8s_verb (incident %incident.id; %incident.chain)
   priority: CRITICAL
+- rule: Lone critical read
+  desc: test rule of the incident store (a Critical alert in a pod with no API action)
+  condition: >
+    evt.type in (open, openat, openat2) and evt.dir = < and evt.is_open_read = true and fd.name = /etc/saker-lone
+    and container.id != host and k8s.pod.name = saker-lone
+  output: lone read in pod %k8s.ns.name/%k8s.pod.name
+  priority: CRITICAL
 `
 
 func TestIncidentAgainstAPIServerAndContainer(t *testing.T) {
@@ -224,6 +231,35 @@ func TestIncidentAgainstAPIServerAndContainer(t *testing.T) {
 		t.Fatalf("chain %q", ch)
 	}
 	t.Logf("alert: %s", al.Output)
+
+	// A Critical alert in a pod no API action touched opens an incident of its own, and that
+	// first alert carries the incident's id and the chain it starts.
+	lone := d.Run(t, "--label", "io.kubernetes.pod.name=saker-lone", "--label", "io.kubernetes.pod.namespace="+ns,
+		"--label", "io.kubernetes.pod.uid=saker-lone-uid", "--label", "io.kubernetes.container.name=c", d.Image, "sh", "-c", "echo lone >/etc/saker-lone; exec sleep 600")
+	var la *alert.Alert
+	for deadline := time.Now().Add(60 * time.Second); la == nil; {
+		d.Docker(t, "exec", lone, "cat", "/etc/saker-lone")
+		time.Sleep(500 * time.Millisecond)
+		la = got.find("Lone critical read")
+		if la == nil && time.Now().After(deadline) {
+			t.Fatalf("no alert for the read in the container labelled %s/saker-lone", ns)
+		}
+	}
+	var loneInc *incident.Incident
+	for _, in := range store.OpenIncidents() {
+		if in.Pod == "saker-lone" && in.Kind == incident.KindAlert {
+			loneInc = in
+		}
+	}
+	if loneInc == nil {
+		t.Fatalf("no alert incident for saker-lone; open: %+v", store.OpenIncidents())
+	}
+	if la.OutputFields["incident.id"] != loneInc.ID || la.OutputFields["incident.chain"] != "Lone critical read (Critical)" {
+		t.Fatalf("the first alert's incident fields: %v (incident %s)", la.OutputFields, loneInc.ID)
+	}
+	if _, ok := la.OutputFields["incident.k8s_user"]; ok {
+		t.Fatalf("an alert incident has no user: %v", la.OutputFields)
+	}
 
 	// the incident is Critical now: a second exec into P is refused, naming it
 	if err := execInto(aliceCfg, pod.Name); err == nil || !strings.Contains(err.Error(), "denied the request") || !strings.Contains(err.Error(), inc.ID) {

@@ -11,6 +11,9 @@
  * each) is tested; the first that holds sends SIGKILL to the caller (bpf_send_signal), unless
  * the global dry-run switch is on, and reports the match on the enf_events ring buffer.
  *
+ * A 32-bit caller's syscalls are translated to their x86_64 numbers (ia32_to_64); its
+ * socketcall(SYS_CONNECT, ...) is enforced as connect, the arguments read from its array.
+ *
  * The syscall has not run: an execve killed here never loads the new program, an open never
  * returns a file descriptor. A user string that cannot be read at entry (paged out) leaves
  * the clauses that need it unmatched and counts a fault: a process is never killed on a
@@ -19,7 +22,8 @@
  *
  * Never killed: pid 1, the probe's own process (exclude_tgid), the tgids in enf_protect
  * (filled from user space: Saker, the container runtime, the kubelet, the allowlist), the
- * container runtime and kubelet by comm (checked here too) and the comms in enf_allow_comm.
+ * container runtime and kubelet by comm (the names in enf_runtime, also filled from user
+ * space) and the comms in enf_allow_comm.
  * An execve of a path in enf_allow_exe is never killed either. Keep in step with
  * pkg/probe/enforce.go. */
 #ifndef SAKER_ENFORCE_H
@@ -172,6 +176,22 @@ struct {
 	__type(value, u8);
 } enf_allow_exe SEC(".maps");
 
+/* The container runtimes and the kubelet by comm (pkg/response/actions.RuntimeProcesses, put
+ * here by user space): a longest-prefix-match trie on the 16 comm bytes. A prefix entry
+ * ("containerd-shim*") is its bytes; an exact one ("runc") its bytes and the NUL after them. */
+struct enf_runtime_key {
+	u32 prefixlen; /* bits */
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct enf_runtime_key);
+	__type(value, u8);
+} enf_runtime SEC(".maps");
+
 /* per rule (enf_clause.rule) counters of kills (dry-run matches included) */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -213,26 +233,13 @@ static __always_inline void enf_stat(u32 k)
 		*v += 1;
 }
 
-/* the container runtime and the kubelet, by comm */
+/* a comm against enf_runtime: the longest entry that is a prefix of it (an exact entry ends
+ * with its NUL, so it matches only the whole comm) */
 static __always_inline bool enf_runtime_comm(const char *c)
 {
-	if (c[0] == 'r' && c[1] == 'u' && c[2] == 'n' && c[3] == 'c' && (c[4] == 0 || c[4] == ':'))
-		return true; /* runc, runc:[N:...] */
-	if (c[0] == 'c' && c[1] == 'o' && c[2] == 'n' && c[3] == 't' && c[4] == 'a' && c[5] == 'i' &&
-	    c[6] == 'n' && c[7] == 'e' && c[8] == 'r' && c[9] == 'd' && (c[10] == 0 || c[10] == '-'))
-		return true; /* containerd, containerd-shim* */
-	if (c[0] == 'd' && c[1] == 'o' && c[2] == 'c' && c[3] == 'k' && c[4] == 'e' && c[5] == 'r' &&
-	    c[6] == 'd' && c[7] == 0)
-		return true;
-	if (c[0] == 'c' && c[1] == 'r' && c[2] == 'i' && c[3] == 'o' && c[4] == 0)
-		return true;
-	if (c[0] == 'c' && c[1] == 'o' && c[2] == 'n' && c[3] == 'm' && c[4] == 'o' && c[5] == 'n' &&
-	    c[6] == 0)
-		return true;
-	if (c[0] == 'k' && c[1] == 'u' && c[2] == 'b' && c[3] == 'e' && c[4] == 'l' && c[5] == 'e' &&
-	    c[6] == 't' && c[7] == 0)
-		return true;
-	return false;
+	struct enf_runtime_key k = {.prefixlen = 8 * sizeof(k.comm)};
+	__builtin_memcpy(k.comm, c, sizeof(k.comm));
+	return bpf_map_lookup_elem(&enf_runtime, &k) != NULL;
 }
 
 struct enf_cmp {
@@ -435,10 +442,29 @@ int BPF_PROG(enforce_enter, struct pt_regs *regs, long id)
 		return 0;
 	u32 nr32 = 0xffffffff;
 	bool c32 = in_ia32();
+	bool sc = false; /* socketcall(SYS_CONNECT, args): the arguments are sc_a */
+	unsigned long sc_a[2] = {};
 	if (c32) {
 		nr32 = nr;
-		u32 *to = bpf_map_lookup_elem(&ia32_to_64, &nr32);
-		nr = to ? *to : NSYSCALLS;
+		if (nr32 == IA32_SOCKETCALL) {
+			/* only connect (call 3) is enforced; its fd and address come from the user's
+			 * u32[3] {fd, addr, len}, read here (not from the dispatcher's stash: the two
+			 * programs run in no set order). An unreadable array leaves no address: no
+			 * clause on the destination matches. */
+			if ((u32)BPF_CORE_READ(regs, bx) != 3)
+				return 0;
+			u32 v[3] = {};
+			unsigned long p = (u32)BPF_CORE_READ(regs, cx);
+			if (p && bpf_probe_read_user(v, sizeof(v), (void *)p) == 0) {
+				sc_a[0] = v[0];
+				sc_a[1] = v[1];
+			}
+			sc = true;
+			nr = NR64_CONNECT;
+		} else {
+			u32 *to = bpf_map_lookup_elem(&ia32_to_64, &nr32);
+			nr = to ? *to : NSYSCALLS;
+		}
 		if (nr >= NSYSCALLS)
 			return 0;
 	}
@@ -467,7 +493,10 @@ int BPF_PROG(enforce_enter, struct pt_regs *regs, long id)
 
 	u32 need = sys->need;
 	unsigned long a0, a1;
-	if (c32) {
+	if (sc) {
+		a0 = sc_a[0];
+		a1 = sc_a[1];
+	} else if (c32) {
 		a0 = (u32)BPF_CORE_READ(regs, bx);
 		a1 = (u32)BPF_CORE_READ(regs, cx);
 	} else {

@@ -106,7 +106,7 @@ func (networkIsolate) Run(ctx context.Context, env *Env, req *Request) Result {
 		res.Outcome = Done
 		return res
 	}
-	pi, err := readProc(root, int(t.PID))
+	pi, err := ReadProc(root, int(t.PID))
 	if err != nil {
 		res.Outcome, res.Err = Failed, err
 		return res
@@ -115,13 +115,13 @@ func (networkIsolate) Run(ctx context.Context, env *Env, req *Request) Result {
 		res.Outcome, res.Err = Refused, errors.New(why)
 		return res
 	}
-	pids := []int{pi.pid}
+	pids := []int{pi.PID}
 	if req.Params.Bool("tree") {
-		seen := map[int]bool{pi.pid: true}
+		seen := map[int]bool{pi.PID: true}
 		for frontier := seen; len(frontier) > 0; {
 			next := map[int]bool{}
 			for _, c := range childrenOf(root, frontier) {
-				if cp, err := readProc(root, c); err == nil && !seen[c] && env.protected(cp) == "" {
+				if cp, err := ReadProc(root, c); err == nil && !seen[c] && env.protected(cp) == "" {
 					seen[c], next[c] = true, true
 					pids = append(pids, c)
 				}

@@ -6,72 +6,31 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// RuntimeProcesses are never killed: the container runtimes and kubelet (globs on comm and
-// on the executable's name).
-var RuntimeProcesses = []string{"dockerd", "docker-proxy", "containerd", "containerd-shim*", "runc", "crun", "conmon", "kubelet", "crio"}
-
-// procInfo is what the safety checks read about a live process.
-type procInfo struct {
-	pid     int
-	ppid    int
-	comm    string
-	exe     string // readlink of /proc/PID/exe ("" for kernel threads)
-	kthread bool
-}
-
-const pfKthread = 0x00200000 // PF_KTHREAD, /proc/PID/stat field 9
-
-func readProc(root string, pid int) (procInfo, error) {
-	pi := procInfo{pid: pid}
-	b, err := os.ReadFile(filepath.Join(root, strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return pi, err
-	}
-	s := string(b)
-	l, r := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if l < 0 || r < l {
-		return pi, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	pi.comm = s[l+1 : r]
-	f := strings.Fields(s[r+1:])
-	if len(f) < 7 {
-		return pi, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	pi.ppid, _ = strconv.Atoi(f[1])
-	flags, _ := strconv.ParseUint(f[6], 10, 64)
-	pi.kthread = flags&pfKthread != 0
-	pi.exe, _ = os.Readlink(filepath.Join(root, strconv.Itoa(pid), "exe"))
-	pi.exe = strings.TrimSuffix(pi.exe, " (deleted)")
-	return pi, nil
-}
-
 // protected says why a process must not be touched ("" when it may be).
-func (e *Env) protected(pi procInfo) string {
+func (e *Env) protected(pi ProcInfo) string {
 	switch {
-	case pi.pid == 1:
+	case pi.PID == 1:
 		return "pid 1 is never killed"
-	case pi.pid == e.selfPID():
+	case pi.PID == e.selfPID():
 		return "Saker itself is never killed"
-	case pi.kthread || pi.pid == 2 || pi.ppid == 2:
+	case pi.Kthread || pi.PID == 2 || pi.PPID == 2:
 		return "kernel threads are never killed"
 	}
-	names := []string{pi.comm}
-	if pi.exe != "" {
-		names = append(names, path.Base(pi.exe), pi.exe)
+	if g := RuntimeComm(pi.Comm); g != "" {
+		return fmt.Sprintf("%s is a container runtime process (%q, never killed)", pi.Comm, g)
 	}
-	for _, g := range RuntimeProcesses {
-		for _, n := range names {
-			if ok, _ := path.Match(g, n); ok {
-				return fmt.Sprintf("%s is a container runtime process (never killed)", n)
-			}
-		}
+	if g := RuntimeExe(pi.Exe); g != "" {
+		return fmt.Sprintf("%s is a container runtime process (%q, never killed)", pi.Exe, g)
+	}
+	names := []string{pi.Comm}
+	if pi.Exe != "" {
+		names = append(names, path.Base(pi.Exe), pi.Exe)
 	}
 	for _, g := range e.NeverKill {
 		for _, n := range names {
@@ -93,8 +52,8 @@ func childrenOf(root string, parents map[int]bool) []int {
 		if err != nil || parents[pid] {
 			continue
 		}
-		pi, err := readProc(root, pid)
-		if err == nil && parents[pi.ppid] {
+		pi, err := ReadProc(root, pid)
+		if err == nil && parents[pi.PPID] {
 			out = append(out, pid)
 		}
 	}
@@ -145,7 +104,7 @@ func (killProcess) Check(p Params) error {
 
 type pinned struct {
 	fd int
-	pi procInfo
+	pi ProcInfo
 }
 
 func (killProcess) Run(ctx context.Context, env *Env, req *Request) Result {
@@ -167,7 +126,7 @@ func (killProcess) Run(ctx context.Context, env *Env, req *Request) Result {
 		if err != nil {
 			return nil, fmt.Errorf("pidfd_open(%d): %w", pid, err)
 		}
-		pi, err := readProc(root, pid)
+		pi, err := ReadProc(root, pid)
 		if err != nil {
 			unix.Close(fd)
 			return nil, fmt.Errorf("pid %d: %w", pid, err)
@@ -188,7 +147,7 @@ func (killProcess) Run(ctx context.Context, env *Env, req *Request) Result {
 			unix.Close(p.fd)
 		}
 	}()
-	res.Target = fmt.Sprintf("pid %d (%s)", t.PID, rootp.pi.comm)
+	res.Target = fmt.Sprintf("pid %d (%s)", t.PID, rootp.pi.Comm)
 	if why := env.protected(rootp.pi); why != "" {
 		res.Outcome, res.Err = Refused, errors.New(why)
 		return res
@@ -238,14 +197,14 @@ func (killProcess) Run(ctx context.Context, env *Env, req *Request) Result {
 	}
 	pids := make([]int, len(procs))
 	for i, p := range procs {
-		pids[i] = p.pi.pid
+		pids[i] = p.pi.PID
 	}
 	res.Fields["pids"] = pids
 	if len(skipped) > 0 {
 		res.Fields["skipped"] = skipped
 	}
 	if len(procs) > 1 {
-		res.Target = fmt.Sprintf("process tree of pid %d (%s, %d processes)", t.PID, rootp.pi.comm, len(procs))
+		res.Target = fmt.Sprintf("process tree of pid %d (%s, %d processes)", t.PID, rootp.pi.Comm, len(procs))
 	}
 	if req.DryRun {
 		res.Outcome = DryRun
@@ -254,7 +213,7 @@ func (killProcess) Run(ctx context.Context, env *Env, req *Request) Result {
 	var errs []error
 	for _, p := range procs {
 		if err := unix.PidfdSendSignal(p.fd, sig, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
-			errs = append(errs, fmt.Errorf("pid %d: %w", p.pi.pid, err))
+			errs = append(errs, fmt.Errorf("pid %d: %w", p.pi.PID, err))
 		}
 		if sig != unix.SIGKILL && sig != unix.SIGSTOP && req.Params.Bool("tree") {
 			unix.PidfdSendSignal(p.fd, unix.SIGCONT, nil, 0)
@@ -271,7 +230,7 @@ func (killProcess) Run(ctx context.Context, env *Env, req *Request) Result {
 func seenSet(ps []*pinned) map[int]bool {
 	m := make(map[int]bool, len(ps))
 	for _, p := range ps {
-		m[p.pi.pid] = true
+		m[p.pi.PID] = true
 	}
 	return m
 }
