@@ -318,6 +318,8 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
 			return str(rawContainerID(c) + ":" + f.Name)
 		}), nil
+	case "fd.canonical":
+		return s.canonicalField(), nil
 	case "fd.realpath":
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
 			if f.RealPath != "" {

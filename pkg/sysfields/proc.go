@@ -236,6 +236,8 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 	pgrp := lookup(func(t *state.Thread) int64 { return t.PGID })
 
 	switch name {
+	case "proc.deletions":
+		return s.deletionsField(), nil
 	case "proc.name":
 		return on(self, getName), nil
 	case "proc.exe":
