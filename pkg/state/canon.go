@@ -22,8 +22,8 @@ const MaxCanonPaths = 4096
 // hard link to /etc/shadow made anywhere on the same file system is found here as
 // /etc/shadow (fd.canonical). The index is filled with SetPaths (the agent does at start and
 // at each reload, from the paths the rules compare fd.name/fd.realpath/fd.canonical with)
-// and kept current as the watched files are replaced: a rename or link onto a watched path
-// or an unlink of one makes it stat that path again, and a successful creating open of a
+// and kept current as the watched files are replaced: a rename onto or away from a watched
+// path, a link onto one or an unlink of one makes it stat that path again, and a successful creating open of a
 // watched path records the new file's identity from the event. Captures and rule tests
 // never call SetPaths: the index is empty and Lookup finds nothing.
 //
@@ -153,8 +153,8 @@ func (c *Canon) record(path string, id FileID) {
 func (c *Canon) empty() bool { return c.watching.Load() == 0 }
 
 // canonEvent keeps the index current after an event that may replace a watched file: the
-// exits of rename, renameat, renameat2, link, linkat (their new path), unlink, unlinkat
-// (their path) and the creating opens (O_CREAT) of a watched path.
+// exits of rename, renameat, renameat2 (both paths), link, linkat (the new path), unlink,
+// unlinkat (the path) and the creating opens (O_CREAT) of a watched path.
 func (e *Engine) canonEvent(ctx *Context, ci *codeInfo) {
 	c := &e.canon
 	if c.empty() || ctx.Thread == nil || ctx.Ev.Info.Dir != 'X' {
@@ -201,6 +201,17 @@ func (e *Engine) canonEvent(ctx *Context, ci *codeInfo) {
 	}
 	if p, ok := e.eventPath(ctx, dirParam, pathParam); ok {
 		c.refresh(p)
+	}
+	// a watched file renamed away (a log rotated to .1): its inode now has another name
+	switch ev.Info.Name {
+	case "rename":
+		if p, ok := e.eventPath(ctx, "", "oldpath"); ok {
+			c.refresh(p)
+		}
+	case "renameat", "renameat2":
+		if p, ok := e.eventPath(ctx, "olddirfd", "oldpath"); ok {
+			c.refresh(p)
+		}
 	}
 }
 

@@ -57,6 +57,23 @@ func TestCanonIndex(t *testing.T) {
 		t.Errorf("after the rename: Lookup(new file) = %q %v, want %q", p, ok, secret)
 	}
 
+	// renamed away (a log rotated): the old name is stated again, the moved inode forgotten
+	rotated := filepath.Join(dir, "secret.1")
+	if err := os.Rename(secret, rotated); err != nil {
+		t.Fatal(err)
+	}
+	w.ev(200, "renameat2", 'X', P{"res": int64(0), "olddirfd": int64(-100), "oldpath": "secret", "newdirfd": int64(-100), "newpath": "secret.1", "flags": uint32(0)})
+	if p, ok := c.Lookup(nid.Dev, nid.Ino); ok {
+		t.Errorf("a watched file renamed away still reads as %q", p)
+	}
+	if err := os.Rename(rotated, secret); err != nil {
+		t.Fatal(err)
+	}
+	w.ev(200, "renameat2", 'X', P{"res": int64(0), "olddirfd": int64(-100), "oldpath": "secret.1", "newdirfd": int64(-100), "newpath": "secret", "flags": uint32(0)})
+	if p, ok := c.Lookup(nid.Dev, nid.Ino); !ok || p != secret {
+		t.Errorf("renamed back: Lookup = %q %v, want %q", p, ok, secret)
+	}
+
 	// removed: nothing is indexed; created again by an open (O_CREAT) that gives its identity
 	os.Remove(secret)
 	w.ev(200, "unlinkat", 'X', P{"res": int64(0), "dirfd": int64(-100), "name": secret, "flags": uint32(0)})
