@@ -137,18 +137,6 @@ func (c *Canon) refresh(path string) {
 	}
 }
 
-// record sets a watched path's identity from an event (a creating open of it).
-func (c *Canon) record(path string, id FileID) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	old, ok := c.paths[path]
-	if !ok || old == id {
-		return
-	}
-	c.paths[path] = id
-	c.publish()
-}
-
 // empty reports whether nothing is watched (the event path's fast check).
 func (c *Canon) empty() bool { return c.watching.Load() == 0 }
 
@@ -166,13 +154,11 @@ func (e *Engine) canonEvent(ctx *Context, ci *codeInfo) {
 		if f == nil || f.OpenFlags&oCreat == 0 || ctx.FDNum < 0 {
 			return
 		}
-		id := FileID{f.Dev, f.Ino}
-		if id.Ino == 0 {
-			return
-		}
-		c.record(f.Name, id)
+		// stated rather than taken from the event: the path in Saker's mount namespace is the
+		// one indexed (a container's or a chroot's file of that name is another file)
+		c.refresh(f.Name)
 		if f.RealPath != "" && f.RealPath != f.Name {
-			c.record(f.RealPath, id)
+			c.refresh(f.RealPath)
 		}
 		return
 	}
