@@ -35,6 +35,10 @@ type Canon struct {
 	stat  func(path string) (FileID, bool)
 	// watching is len(paths), read on the event path without the lock
 	watching atomic.Int32
+	// the last successful link or linkat whose new name is a watched file's inode: its
+	// event number and that file's watched path (Linked)
+	linkNum  uint64
+	linkPath string
 }
 
 // Canon returns the engine's index of sensitive files.
@@ -137,6 +141,37 @@ func (c *Canon) refresh(path string) {
 	}
 }
 
+// linked records, for the link event num whose new name is path, the watched file that
+// name shares its inode with (a link of a link to /etc/shadow is a link to /etc/shadow).
+func (c *Canon) linked(num uint64, path string) {
+	id, ok := statID(path)
+	if c.stat != nil {
+		id, ok = c.stat(path)
+	}
+	if !ok {
+		return
+	}
+	if p, ok := c.Lookup(id.Dev, id.Ino); ok && p != path {
+		c.mu.Lock()
+		c.linkNum, c.linkPath = num, p
+		c.mu.Unlock()
+	}
+}
+
+// Linked returns the watched file a link or linkat event (by its number) made another name
+// for, found by identity whatever path the link was made from.
+func (c *Canon) Linked(num uint64) (string, bool) {
+	if c.empty() {
+		return "", false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if num == 0 || c.linkNum != num {
+		return "", false
+	}
+	return c.linkPath, true
+}
+
 // empty reports whether nothing is watched (the event path's fast check).
 func (c *Canon) empty() bool { return c.watching.Load() == 0 }
 
@@ -187,6 +222,9 @@ func (e *Engine) canonEvent(ctx *Context, ci *codeInfo) {
 	}
 	if p, ok := e.eventPath(ctx, dirParam, pathParam); ok {
 		c.refresh(p)
+		if ci.fsOp == fsReplace && (ev.Info.Name == "link" || ev.Info.Name == "linkat") {
+			c.linked(ev.Num, p)
+		}
 	}
 	// a watched file renamed away (a log rotated to .1): its inode now has another name
 	switch ev.Info.Name {

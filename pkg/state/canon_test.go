@@ -38,6 +38,22 @@ func TestCanonIndex(t *testing.T) {
 	if p, ok := c.Lookup(id.Dev, id.Ino); !ok || p != secret {
 		t.Fatalf("Lookup(hard link) = %q %v, want %q", p, ok, secret)
 	}
+	// a link made from that link is a link to the watched file (fs.path.canonical)
+	w.e.AddThread(eventThread(200, 100, dir))
+	link2 := filepath.Join(dir, "link2")
+	if err := os.Link(link, link2); err != nil {
+		t.Fatal(err)
+	}
+	w.ts += 1000
+	ev := mkEvent(t, w.ts, 200, "linkat", 'X', P{"res": int64(0), "olddir": int64(-100), "oldpath": "link", "newdir": int64(-100), "newpath": "link2", "flags": uint32(0)})
+	ev.Num = 77
+	w.e.Process(ev)
+	if p, ok := c.Linked(77); !ok || p != secret {
+		t.Errorf("Linked(link of a link) = %q %v, want %q", p, ok, secret)
+	}
+	if _, ok := c.Linked(78); ok {
+		t.Errorf("Linked for another event")
+	}
 
 	// replaced by a rename (what passwd and vipw do): the old inode is forgotten, the new found
 	repl := filepath.Join(dir, "secret.new")
@@ -47,7 +63,6 @@ func TestCanonIndex(t *testing.T) {
 	if err := os.Rename(repl, secret); err != nil {
 		t.Fatal(err)
 	}
-	w.e.AddThread(eventThread(200, 100, dir))
 	w.ev(200, "renameat2", 'X', P{"res": int64(0), "olddirfd": int64(-100), "oldpath": "secret.new", "newdirfd": int64(-100), "newpath": "secret", "flags": uint32(0)})
 	if _, ok := c.Lookup(id.Dev, id.Ino); ok {
 		t.Errorf("the replaced file's inode is still indexed")

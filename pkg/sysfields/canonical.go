@@ -37,3 +37,17 @@ func (s *Source) deletionsField() func(c *state.Context) (fields.Value, bool) {
 		return num(s.st.Deletions(c.Thread, c.Ev.TS))
 	}
 }
+
+// linkCanonicalField is fs.path.canonical: for a link or linkat, the watched file the new
+// name shares its inode with (state.Canon.Linked).
+func (s *Source) linkCanonicalField() func(c *state.Context) (fields.Value, bool) {
+	return func(c *state.Context) (fields.Value, bool) {
+		if s.st == nil || c.Ev.Info == nil || c.Ev.Info.Dir != 'X' {
+			return fields.Value{}, false
+		}
+		if p, ok := s.st.Canon().Linked(c.Ev.Num); ok {
+			return str(p)
+		}
+		return fields.Value{}, false
+	}
+}

@@ -456,6 +456,9 @@ func dirOf(p string) string {
 }
 
 func (s *Source) fsPathField(name string) (func(c *state.Context) (fields.Value, bool), error) {
+	if name == "fs.path.canonical" {
+		return s.linkCanonicalField(), nil
+	}
 	raw := strings.HasSuffix(name, "raw")
 	which := strings.TrimSuffix(strings.TrimPrefix(name, "fs.path."), "raw")
 	return func(c *state.Context) (fields.Value, bool) {

@@ -156,6 +156,8 @@ var attacks = []attack{
 			map[string]string{"proc.name": "ln", "fs.path.source": "/etc/sudoers"}}},
 		{"plain hard link", check{[]string{"Hard link to credential file created"}, "ln /etc/shadow {D}/h",
 			map[string]string{"proc.name": "ln", "fs.path.source": "/etc/shadow", "fs.path.target": "{D}/h"}}},
+		{"hard link of a hard link", check{[]string{"Hard link to credential file created"}, "ln /etc/shadow {D}/h && ln {D}/h {D}/h2",
+			map[string]string{"proc.name": "ln", "fs.path.source": "{D}/h", "fs.path.canonical": "/etc/shadow"}}},
 		{"hard link through dirfd", check{[]string{"Hard link to credential file created"}, `/usr/bin/python3 -c "import os; d = os.open('/etc', os.O_RDONLY); os.link('shadow', '{D}/h', src_dir_fd=d) # {T}"`,
 			map[string]string{"proc.name": "python3", "fs.path.source": "/etc/shadow"}}},
 	}},
