@@ -134,11 +134,14 @@ func TestDeletions(t *testing.T) {
 	}
 	rm(300, -2)
 	eq(t, "bash's count (its children's deletions)", w.e.Deletions(bash, w.ts), uint64(3))
-	eq(t, "a child's count (its parent's is larger)", w.e.Deletions(w.e.Thread(301), w.ts), uint64(3))
+	eq(t, "a child's own count", w.e.Deletions(w.e.Thread(301), w.ts), uint64(1))
+	eq(t, "a child's parent's count", w.e.ParentDeletions(w.e.Thread(301), w.ts), uint64(3))
 	w.ev(100, "rmdir", 'X', P{"res": int64(0), "path": "/srv"})
 	eq(t, "with bash's own rmdir", w.e.Deletions(bash, w.ts), uint64(4))
 	// sshd (bash's parent) counts bash's own deletion only; systemd (pid 1) counts nothing
 	eq(t, "sshd", w.e.Deletions(w.e.Thread(10), w.ts), uint64(1))
+	eq(t, "bash's parent's count", w.e.ParentDeletions(bash, w.ts), uint64(1))
+	eq(t, "sshd's parent (pid 1) does not count", w.e.ParentDeletions(w.e.Thread(10), w.ts), uint64(0))
 	w.ev(10, "unlink", 'X', P{"res": int64(0), "path": "/srv/g"})
 	if n := *w.e.Thread(1).Slot(w.e.del.count); n != 0 {
 		t.Errorf("pid 1 counted %d deletions of its children", n)

@@ -74,22 +74,30 @@ func (e *Engine) bumpDeletions(m *Thread, ts uint64) {
 }
 
 // Deletions is the number of files and directories t's process removed successfully (unlink,
-// unlinkat, rmdir; through io_uring too) in its current counting window of DeletionWindow
-// that started at its first deletion, the deletions of the processes it started included;
-// for an event of a process, the larger of its own count and its parent's (so the deletions
-// of `find -exec rm` or of a shell loop of rm count together). ts is the current event's
-// time: a window that ended counts nothing.
+// unlinkat, rmdir; through io_uring too), the removals of the processes it started included,
+// in its current counting window of DeletionWindow (started by its first counted removal
+// after the last window ended). ts is the current event's time: a window that ended counts
+// nothing.
 func (e *Engine) Deletions(t *Thread, ts uint64) uint64 {
 	if t == nil || !e.del.reserved {
 		return 0
 	}
-	n := e.windowCount(t.Main(), ts)
+	return e.windowCount(t.Main(), ts)
+}
+
+// ParentDeletions is Deletions of the process that started t's process (0 for an init's
+// children, whose removals are not counted for it): with one removal per child process
+// (`find -exec rm {} \;`, a shell loop of rm) the removals add up there.
+func (e *Engine) ParentDeletions(t *Thread, ts uint64) uint64 {
+	if t == nil || !e.del.reserved {
+		return 0
+	}
 	if p := e.Parent(t.Main()); p != nil {
 		if m := p.Main(); m.PID != 1 && m.VPID != 1 {
-			n = max(n, e.windowCount(m, ts))
+			return e.windowCount(m, ts)
 		}
 	}
-	return n
+	return 0
 }
 
 func (e *Engine) windowCount(m *Thread, ts uint64) uint64 {

@@ -28,11 +28,15 @@ func (s *Source) canonicalField() func(c *state.Context) (fields.Value, bool) {
 	}
 }
 
-// deletionsField is proc.deletions (state.Engine.Deletions at the event's time).
-func (s *Source) deletionsField() func(c *state.Context) (fields.Value, bool) {
+// deletionsField is proc.deletions (state.Engine.Deletions at the event's time) or, for
+// parent, proc.pdeletions (ParentDeletions).
+func (s *Source) deletionsField(parent bool) func(c *state.Context) (fields.Value, bool) {
 	return func(c *state.Context) (fields.Value, bool) {
 		if s.st == nil || c.Thread == nil {
 			return fields.Value{}, false
+		}
+		if parent {
+			return num(s.st.ParentDeletions(c.Thread, c.Ev.TS))
 		}
 		return num(s.st.Deletions(c.Thread, c.Ev.TS))
 	}

@@ -237,7 +237,9 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 
 	switch name {
 	case "proc.deletions":
-		return s.deletionsField(), nil
+		return s.deletionsField(false), nil
+	case "proc.pdeletions":
+		return s.deletionsField(true), nil
 	case "proc.name":
 		return on(self, getName), nil
 	case "proc.exe":
