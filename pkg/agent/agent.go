@@ -457,6 +457,9 @@ func (a *Agent) reopenOnSignal() (stop func()) {
 // apply puts rules in effect on the detector (on the event loop, under a.mu).
 func (a *Agent) apply(rs *Rules) {
 	a.d.Rules, a.d.First, a.em.Extras = rs.Ruleset, rs.First, rs.Extras
+	if !a.opts.Replay { // the host's files: a capture's are not here
+		a.d.State.Canon().SetPaths(SensitivePaths(rs))
+	}
 	a.enforceRules(rs)
 }
 

@@ -253,15 +253,19 @@ func (s *ProbeSource) RulesChanged(rs *Rules) {
 	}
 }
 
-// NeedsRealPath reports whether rs reads fd.realpath (the probe's resolved-path walk at
+// NeedsRealPath reports whether rs reads fd.realpath or fd.canonical (the probe's resolved-path walk at
 // open exits, the most expensive part of an open's encoding): in a rule's condition, output
 // or exception fields, in a macro (used or not), or in append_output's extra fields. Without
 // it the probe skips the walk (a reload that brings such a rule switches it on again).
 func NeedsRealPath(rs *Rules) bool {
-	const f = "fd.realpath"
 	if rs == nil || rs.Ruleset == nil {
 		return true
 	}
+	// fd.canonical falls back to fd.realpath
+	return readsPathField(rs, "fd.realpath") || readsPathField(rs, "fd.canonical")
+}
+
+func readsPathField(rs *Rules, f string) bool {
 	for _, r := range rs.Ruleset.Rules {
 		if d := r.Def; d != nil {
 			if strings.Contains(d.Condition.Value, f) || strings.Contains(d.Output.Value, f) {

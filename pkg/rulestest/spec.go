@@ -26,6 +26,9 @@
 //
 //	event: {type: openat, name: /tmp/link, realpath: /etc/shadow, io_uring: true}
 //
+// A step of `events` may give `repeat: N`: its event N times (N ≤ 10000), the copies by the
+// same process (counting rules, e.g. on proc.deletions).
+//
 // `expect: []` asserts that no alert at all is raised. A case may give `capture: FILE.scap`
 // (relative to the test file) instead of events.
 //
@@ -45,6 +48,7 @@ package rulestest
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"sort"
@@ -171,10 +175,14 @@ type rawCase struct {
 }
 
 type rawStep struct {
-	Proc  *ProcSpec `yaml:"proc"`
-	Event yaml.Node `yaml:"event"`
-	Exec  *ProcSpec `yaml:"exec"`
+	Proc   *ProcSpec `yaml:"proc"`
+	Event  yaml.Node `yaml:"event"`
+	Exec   *ProcSpec `yaml:"exec"`
+	Repeat int       `yaml:"repeat"` // the event this many times (the copies by the same process)
 }
+
+// maxRepeat bounds a step's `repeat`.
+const maxRepeat = 10000
 
 // LoadFile reads and parses a test file.
 func LoadFile(path string) (*Suite, error) {
@@ -319,11 +327,17 @@ func parseCase(file string, n *yaml.Node) (*Case, error) {
 	}
 	for i := range rc.Events {
 		sn := &rc.Events[i]
-		st, err := parseStep(file, sn)
+		st, repeat, err := parseStep(file, sn)
 		if err != nil {
 			return nil, err
 		}
 		c.Events = append(c.Events, st)
+		for j := 1; j < repeat; j++ {
+			cp := *st
+			cp.Proc = nil // the same process again
+			cp.Event = maps.Clone(st.Event)
+			c.Events = append(c.Events, &cp)
+		}
 	}
 	if c.Events != nil && c.Events[0].Proc == nil {
 		return nil, nodeErr(file, n, "case %q: the first event needs a `proc`", c.Name)
@@ -391,15 +405,22 @@ func parseExpectation(file string, n *yaml.Node) (Expectation, error) {
 	return Expectation{}, nodeErr(file, n, "an expectation is a rule name or {rule, output}")
 }
 
-func parseStep(file string, n *yaml.Node) (*Step, error) {
+func parseStep(file string, n *yaml.Node) (*Step, int, error) {
 	if n.Kind != yaml.MappingNode {
-		return nil, nodeErr(file, n, "an event is a mapping with `proc` and/or `event`")
+		return nil, 0, nodeErr(file, n, "an event is a mapping with `proc` and/or `event`")
 	}
 	var rs rawStep
 	if err := decodeStrict(n, &rs); err != nil {
-		return nil, nodeErr(file, n, "event: %v", cleanYAMLErr(err))
+		return nil, 0, nodeErr(file, n, "event: %v", cleanYAMLErr(err))
 	}
-	return makeStep(file, n, rs.Proc, nodePtr(&rs.Event), rs.Exec)
+	if rs.Repeat < 0 || rs.Repeat > maxRepeat {
+		return nil, 0, nodeErr(file, n, "repeat: %d is not between 0 and %d", rs.Repeat, maxRepeat)
+	}
+	if rs.Repeat > 1 && rs.Event.Kind == 0 && rs.Exec == nil {
+		return nil, 0, nodeErr(file, n, "repeat: a step without an event has nothing to repeat")
+	}
+	st, err := makeStep(file, n, rs.Proc, nodePtr(&rs.Event), rs.Exec)
+	return st, max(rs.Repeat, 1), err
 }
 
 // makeStep builds a step from its parts; `exec: SPEC` is `proc: SPEC` with `event: execve`.

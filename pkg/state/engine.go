@@ -33,6 +33,8 @@ type Engine struct {
 	serverPorts    map[uint16]struct{}
 	metadataLinked bool
 	nslots         int
+	canon          Canon     // sensitive files by identity (canon.go)
+	del            deletions // deletion counters' slots (deletions.go)
 }
 
 // New returns an empty engine.

@@ -55,6 +55,7 @@ type codeInfo struct {
 	fdIdx  int8  // param holding the fd the event uses (-1 none)
 	resIdx int8  // param holding the return value (-1 none)
 	skip   bool  // EF_SKIPPARSERESET / meta events: no thread
+	fsOp   fsOp  // renames, links, deletions (canon.go, deletions.go)
 }
 
 var codes = func() (c [event.NumEvents]codeInfo) {
@@ -92,6 +93,7 @@ var codes = func() (c [event.NumEvents]codeInfo) {
 		in := &event.Table[i]
 		ci := codeInfo{fdIdx: -1, resIdx: -1}
 		ci.skip = in.Flags&event.EFSkipParseReset != 0
+		ci.fsOp = fsOpOf(in)
 		if in.Dir == 'X' {
 			if k, ok := exitKinds[in.Name]; ok {
 				ci.k = k
@@ -199,6 +201,9 @@ func (e *Engine) Process(ev *event.Event) *Context {
 	}
 	if ctx.FD != nil {
 		ctx.FD.NameChanged = ctx.FD.Name != ctx.OldFDName
+	}
+	if ci.fsOp != fsNone || ci.k == kOpen {
+		e.fsEvent(ctx, ci)
 	}
 	return ctx
 }

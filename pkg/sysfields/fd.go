@@ -341,6 +341,8 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 			}
 			return str(rawContainerID(c) + ":" + name)
 		}, nil
+	case "fd.canonical":
+		return s.canonicalField(), nil
 	case "fd.realpath":
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
 			if f.RealPath != "" {
@@ -531,6 +533,9 @@ func dirOf(p string) string {
 }
 
 func (s *Source) fsPathField(name string) (func(c *state.Context) (fields.Value, bool), error) {
+	if name == "fs.path.canonical" {
+		return s.linkCanonicalField(), nil
+	}
 	raw := strings.HasSuffix(name, "raw")
 	which := strings.TrimSuffix(strings.TrimPrefix(name, "fs.path."), "raw")
 	return func(c *state.Context) (fields.Value, bool) {

@@ -236,6 +236,10 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 	pgrp := lookup(func(t *state.Thread) int64 { return t.PGID })
 
 	switch name {
+	case "proc.deletions":
+		return s.deletionsField(false), nil
+	case "proc.pdeletions":
+		return s.deletionsField(true), nil
 	case "proc.name":
 		return on(self, getName), nil
 	case "proc.exe":

@@ -94,7 +94,8 @@ func NewSourceWith(st *state.Engine, opts Options) *Source {
 
 // extraFields are fields Saker serves that the current Falco catalogue does not list: libsinsp's
 // process categories of health probes (sinsp_threadinfo's m_category), which rules use to
-// silence health-check noise, and Saker's own probe fields (evt.is_io_uring, evt.is_ia32, fd.realpath).
+// silence health-check noise, and Saker's own probe and state fields (evt.is_io_uring, evt.is_ia32, fd.realpath, fd.canonical,
+// fs.path.canonical, proc.deletions).
 var extraFields = []fields.Info{
 	{Name: "user.prev_uid", Type: fields.Uint64, Desc: "Saker: the thread's effective user id before the event, for setuid, setreuid and setresuid (so a rule can tell a real change of user from a no-op); user.uid for other events."},
 	{Name: "proc.is_container_healthcheck", Type: fields.Bool, Desc: "Saker (from libsinsp's process categories): true when the process was started by the container's HEALTHCHECK command, or descends from it; false otherwise and on the host."},
@@ -103,7 +104,11 @@ var extraFields = []fields.Info{
 	// Saker's own: what the live probe adds to events (pkg/event's extension params).
 	{Name: "evt.is_io_uring", Type: fields.Bool, Desc: "Saker: true if the event's operation was an io_uring request (the probe writes such requests as the events of the syscalls they stand for: open, connect, ...); 'false' for syscalls and events read from captures."},
 	{Name: "evt.is_ia32", Type: fields.Bool, Desc: "Saker: 'true' if the event's syscall came through the 32-bit (ia32) gate, from a 32-bit program or by `int $0x80` from a 64-bit one (a way around probes and rules that watch only the 64-bit table; the event is otherwise the same as the 64-bit call's); 'false' for 64-bit syscalls and events read from captures."},
-	{Name: "fd.realpath", Type: fields.String, Desc: "Saker: the kernel's path of the file the fd refers to, as the open resolved it (symlinks, '..', '//' and the directory fd resolved: a symlink to /etc/shadow opened gives /etc/shadow). Equal to fd.name where the kernel's path is not known (captures, fds from before Saker started, non-file fds). A hard link gives the link's own path: use fd.ino and fd.dev to identify the file."},
+	{Name: "fd.realpath", Type: fields.String, Desc: "Saker: the kernel's path of the file the fd refers to, as the open resolved it (symlinks, '..', '//' and the directory fd resolved: a symlink to /etc/shadow opened gives /etc/shadow). Equal to fd.name where the kernel's path is not known (captures, fds from before Saker started, non-file fds). A hard link gives the link's own path: use fd.ino and fd.dev to identify the file (or fd.canonical)."},
+	{Name: "fd.canonical", Type: fields.String, Desc: "Saker: the path the rules name for the file the fd refers to, by the file's identity: when the file (device and inode) is one the loaded rules compare fd.name, fd.realpath or fd.canonical with (as a path, a list item, or a file directly in a directory they match with startswith), that path, whatever name it was opened by (a hard link to /etc/shadow gives /etc/shadow); otherwise fd.realpath. Live only: the index is built from the host's files at start and reload, and kept as those files are renamed over, linked over, removed or created."},
+	{Name: "fs.path.canonical", Type: fields.String, Desc: "Saker: for a link or linkat, the file among those the loaded rules name as sensitive (see fd.canonical) that the new link is another name of, found by identity: a hard link made from another hard link of /etc/shadow gives /etc/shadow. No value for other events, for links to other files, and in captures."},
+	{Name: "proc.deletions", Type: fields.Uint64, Desc: "Saker: the number of files and directories the process removed successfully (unlink, unlinkat, rmdir, through io_uring too), with those removed by the processes it started, in its current 10-second counting window (started by its first removal after the last window ended)."},
+	{Name: "proc.pdeletions", Type: fields.Uint64, Desc: "Saker: proc.deletions of the parent process (its own removals and all its children's: `find -exec rm {} \\;` or a shell loop of rm add up there); 0 when the parent is an init (pid 1 of the host or of a container), whose children's removals are not counted."},
 }
 
 var catalog = fields.NewCatalog(append(append(append([]fields.Info(nil), fields.SyscallCatalog().Fields()...), extraFields...), k8sExtraFields...))

@@ -91,6 +91,17 @@ c.sendall(b'ok'); c.close() # {T}" > {D}/port & for i in $(seq 200); do [ -s {D}
 		uring(name, "connect 127.0.0.1 $(cat {D}/port)") + "; wait"
 }
 
+// hardLink makes {D}/h a hard link to target (the scratch directory is on the file system of
+// /etc: below /var/lib) and runs script.
+func hardLink(target, script string) string {
+	return fmt.Sprintf("ln %s {D}/h && %s", target, script)
+}
+
+// manyFiles creates n empty files in {D}/data.
+func manyFiles(n int) string {
+	return fmt.Sprintf("mkdir -p {D}/data && (cd {D}/data && touch $(seq -f 'f%%g' %d))", n)
+}
+
 var attacks = []attack{
 	{"sensitive file read", []way{
 		{"plain", check{[]string{"Shadow file read by unexpected process"}, ": > {D}/empty && cat /etc/shadow {D}/empty >/dev/null",
@@ -143,8 +154,24 @@ var attacks = []attack{
 			map[string]string{"proc.name": "ln", "fs.path.source": "/etc/shadow", "evt.args": "~target=../"}}},
 		{"// symlink", check{[]string{"Symbolic link to credential file created"}, "ln -s //etc//sudoers {D}/s",
 			map[string]string{"proc.name": "ln", "fs.path.source": "/etc/sudoers"}}},
+		{"plain hard link", check{[]string{"Hard link to credential file created"}, "ln /etc/shadow {D}/h",
+			map[string]string{"proc.name": "ln", "fs.path.source": "/etc/shadow", "fs.path.target": "{D}/h"}}},
+		{"hard link of a hard link", check{[]string{"Hard link to credential file created"}, "ln /etc/shadow {D}/h && ln {D}/h {D}/h2",
+			map[string]string{"proc.name": "ln", "fs.path.source": "{D}/h", "fs.path.canonical": "/etc/shadow"}}},
 		{"hard link through dirfd", check{[]string{"Hard link to credential file created"}, `/usr/bin/python3 -c "import os; d = os.open('/etc', os.O_RDONLY); os.link('shadow', '{D}/h', src_dir_fd=d) # {T}"`,
 			map[string]string{"proc.name": "python3", "fs.path.source": "/etc/shadow"}}},
+	}},
+	{"reads through hard links to sensitive files", []way{
+		{"plain", check{[]string{"Shadow file read by unexpected process"}, hardLink("/etc/shadow", "cat {D}/h >/dev/null"),
+			map[string]string{"proc.name": "cat", "fd.name": "{D}/h", "fd.realpath": "{D}/h", "fd.canonical": "/etc/shadow"}}},
+		{"link of a link", check{[]string{"Shadow file read by unexpected process"}, hardLink("/etc/shadow", "ln {D}/h {D}/h2 && cat {D}/h2 >/dev/null"),
+			map[string]string{"proc.name": "cat", "fd.name": "{D}/h2", "fd.canonical": "/etc/shadow"}}},
+		{"io_uring", check{[]string{"Shadow file read by unexpected process"}, hardLink("/etc/shadow", uring("rd", "open {D}/h")),
+			map[string]string{"proc.name": "rd", "fd.name": "{D}/h", "fd.canonical": "/etc/shadow", "evt.is_io_uring": "true"}}},
+		{"python relative to a directory fd", check{[]string{"Shadow file read by unexpected process"}, hardLink("/etc/shadow", `/usr/bin/python3 -c "import os; d = os.open('{D}', os.O_RDONLY); os.close(os.open('h', os.O_RDONLY, dir_fd=d)) # {T}"`),
+			map[string]string{"proc.name": "python3", "fd.name": "{D}/h", "fd.canonical": "/etc/shadow"}}},
+		{"password database", check{[]string{"Password database modified by unexpected process"}, hardLink("/etc/gshadow", `/usr/bin/python3 -c "import os; os.close(os.open('{D}/h', os.O_WRONLY | os.O_APPEND)) # {T}"`),
+			map[string]string{"proc.name": "python3", "fd.name": "{D}/h", "fd.canonical": "/etc/gshadow"}}},
 	}},
 	{"script from /dev/shm", []way{
 		{"plain", check{[]string{"Script run from shared memory"}, "printf '#!/bin/sh\\ntrue\\n' > /dev/shm/saker-{T}.sh && chmod +x /dev/shm/saker-{T}.sh && /dev/shm/saker-{T}.sh; rm -f /dev/shm/saker-{T}.sh",
@@ -209,6 +236,22 @@ var attacks = []attack{
 			map[string]string{"proc.name": "rm", "proc.cmdline": "rm -rf /srv"}}},
 		{"renamed shred", check{[]string{"File wiped before deletion"}, "echo data > {D}/file.txt && " + copyAs("/usr/bin/shred", "tidy") + " && {D}/bin/tidy -u {D}/file.txt",
 			map[string]string{"proc.name": "tidy", "fs.path.target": "{D}/00"}}},
+	}},
+	{"mass deletion", []way{
+		{"rm -r of a data directory", check{[]string{"Mass file deletion"}, manyFiles(250) + " && rm -r {D}/data",
+			map[string]string{"proc.name": "rm", "proc.cmdline": "rm -r {D}/data", "proc.deletions": "200"}}},
+		{"find -delete", check{[]string{"Mass file deletion"}, manyFiles(250) + " && find {D}/data -delete",
+			map[string]string{"proc.name": "find", "proc.cmdline": "find {D}/data -delete"}}},
+		{"python loop", check{[]string{"Mass file deletion"}, manyFiles(250) + ` && /usr/bin/python3 -c "import os; [os.unlink(os.path.join('{D}/data', f)) for f in os.listdir('{D}/data')] # {T}"`,
+			map[string]string{"proc.name": "python3", "proc.deletions": "200"}}},
+		{"one rm per file from find -exec", check{[]string{"Mass file deletion"}, manyFiles(250) + ` && find {D}/data -type f -exec rm {} \;`,
+			map[string]string{"proc.name": "rm", "proc.pcmdline": "~find {D}/data -type f -exec rm", "proc.deletions": "1", "proc.pdeletions": "200"}}},
+		{"after a larger removal in /tmp by the same shell", check{[]string{"Mass file deletion"}, "mkdir -p /tmp/saker-{T} && (cd /tmp/saker-{T} && touch $(seq 400)) && rm -r /tmp/saker-{T} && " + manyFiles(250) + " && rm -r {D}/data",
+			map[string]string{"proc.name": "rm", "proc.cmdline": "rm -r {D}/data", "proc.deletions": "200"}}},
+		{"renamed rm", check{[]string{"Mass file deletion"}, manyFiles(250) + " && " + copyAs("/usr/bin/rm", "tidy") + " && {D}/bin/tidy -r {D}/data",
+			map[string]string{"proc.name": "tidy", "proc.exepath": "{D}/bin/tidy"}}},
+		{"io_uring unlink, one program per file", check{[]string{"Mass file deletion"}, manyFiles(250) + " && mkdir -p {D}/bin && cp {U} {D}/bin/del && for f in {D}/data/*; do {D}/bin/del unlink $f; done",
+			map[string]string{"proc.name": "del", "proc.exepath": "{D}/bin/del", "evt.is_io_uring": "true", "proc.pdeletions": "200"}}},
 	}},
 	{"system binary network activity", []way{
 		{"plain", check{[]string{"System utility made network connection"}, copyAs("/usr/bin/python3", "sha1sum") + ` && {D}/bin/sha1sum -c "import socket; l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(); c = socket.socket(); c.connect(l.getsockname()) # {T}"`,

@@ -31,7 +31,7 @@ var (
 // extraFields are appended to every syscall alert: what the checks assert and what the noise
 // test attributes alerts with.
 func extraFields() []string {
-	f := []string{"proc.name", "proc.pid", "proc.cmdline", "proc.pcmdline", "proc.exepath", "fd.name", "fd.realpath", "evt.is_io_uring", "container.id", "evt.args", "user.name"}
+	f := []string{"proc.name", "proc.pid", "proc.cmdline", "proc.pcmdline", "proc.exepath", "fd.name", "fd.realpath", "fd.canonical", "proc.deletions", "proc.pdeletions", "evt.is_io_uring", "container.id", "evt.args", "user.name"}
 	for i := 1; i <= ancestors; i++ {
 		f = append(f, fmt.Sprintf("proc.apid[%d]", i))
 	}

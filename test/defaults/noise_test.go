@@ -59,7 +59,9 @@ func installServerPackages(t *testing.T) {
 // process's environment and maps), unattended-upgrade --dry-run, logrotate -f on a test
 // configuration (compress, postrotate script), mandb, cron running a job from /etc/cron.d, an
 // ssh login with a key to an sshd on 127.0.0.1, `docker run --rm busybox true` and `docker
-// exec` into a running busybox container (ls, ps, ping of its loopback). No alert of priority
+// exec` into a running busybox container (ls, ps, ping of its loopback), and mass deletions:
+// make's clean step removing 300 build outputs below /var/lib, find -delete of 300 files below
+// /var/tmp, rm -rf of the clone. No alert of priority
 // Warning or above may be attributable to it. A systemd timer (systemd-run --on-active) is
 // part of it only where systemd is PID 1.
 //
@@ -88,6 +90,8 @@ func TestBenignWorkloadNoise(t *testing.T) {
 		t.Logf("PID 1 is %q, not systemd: no systemd-run timer in the workload", strings.TrimSpace(string(b)))
 	}
 	sshPort := 20000 + os.Getpid()%20000
+	buildDir, tmpDir := "/var/lib/"+tag, "/var/tmp/"+tag // mass deletions outside /tmp
+	t.Cleanup(func() { os.RemoveAll(buildDir); os.RemoveAll(tmpDir) })
 	// the administrator's part, before the mark: the cron job file, the ssh keys and sshd's
 	// configuration (writing them is what the persistence rules watch for)
 	setup := fmt.Sprintf(`set -e
@@ -139,12 +143,20 @@ if [ %[11]t = true ]; then
 	for i in $(seq 1 30); do [ -s timer.out ] && break; sleep 1; done
 	[ -s timer.out ]
 fi
+# mass deletions a server makes: a build's clean step (outside /tmp), a temporary-file
+# cleaner, the removal of a clone
+mkdir -p %[12]s/build && (cd %[12]s/build && touch $(seq -f 'o%%g.o' 300))
+printf 'clean:\n\trm -rf build\n' > %[12]s/Makefile
+make -s -C %[12]s clean
+mkdir -p %[13]s && (cd %[13]s && touch $(seq -f 's%%g' 300))
+find %[13]s -mindepth 1 -mtime -1 -delete
+rm -rf repo
 %[3]s run --rm --network none --cidfile %[4]s %[5]s true
 %[3]s run -d --network none --cidfile %[6]s --name %[7]s %[5]s sleep 120 >/dev/null
 %[3]s exec %[7]s ls / >/dev/null
 %[3]s exec %[7]s sh -c 'cat /etc/hostname; ps' >/dev/null
 %[3]s exec %[7]s ping -c 1 -W 2 127.0.0.1 >/dev/null
-`, dir, repoRoot, dk, cidRm, dockertest.Image, cidExec, name, tag, cronFile, sshPort, systemd)
+`, dir, repoRoot, dk, cidRm, dockertest.Image, cidExec, name, tag, cronFile, sshPort, systemd, buildDir, tmpDir)
 	t.Cleanup(func() { dd.Try("rm", "-f", name) })
 
 	// the setup's own alerts (it writes what the persistence rules watch) may still be on
