@@ -389,7 +389,7 @@ func TestIA32Table(t *testing.T) {
 		90: "mmap", 95: "fchown", 164: "setresuid", 170: "setresgid", 182: "chown", 192: "mmap2",
 		198: "lchown32", 203: "setreuid32", 204: "setregid32", 207: "fchown32", 208: "setresuid32",
 		210: "setresgid32", 212: "chown32", 213: "setuid32", 214: "setgid32", 59: "oldolduname",
-		180: "pread64", 181: "pwrite64",
+		180: "pread64", 181: "pwrite64", 221: "fcntl64",
 	}
 	for nr32, name := range ia32Syscalls {
 		hname := name

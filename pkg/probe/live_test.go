@@ -899,6 +899,7 @@ func manySyscalls(dir string) {
 	sys(unix.SYS_DUP, fd)
 	sys(unix.SYS_DUP2, fd, 40)
 	sys(unix.SYS_DUP3, fd, 41, unix.O_CLOEXEC)
+	sys(unix.SYS_FCNTL, fd, unix.F_DUPFD_CLOEXEC, 50)
 	sys(unix.SYS_CLOSE, fd)
 	c := sys(unix.SYS_CREAT, p("f2"), 0o644)
 	sys(unix.SYS_FCHMOD, c, 0o600)
@@ -994,7 +995,7 @@ func TestManySyscalls(t *testing.T) {
 	defer c.p.SetSyscalls(nil)
 	dir, _ := filepath.EvalSymlinks(t.TempDir())
 	pid := helper(t, "many", dir)
-	names := []string{"open", "write", "read", "dup", "dup2", "dup3", "close", "creat", "fchmod",
+	names := []string{"open", "write", "read", "dup", "dup2", "dup3", "fcntl", "close", "creat", "fchmod",
 		"fchown", "openat2", "mkdir", "mkdirat", "chdir", "fchdir", "rmdir", "unlinkat", "chmod",
 		"fchmodat", "chown", "lchown", "fchownat", "link", "linkat", "symlinkat", "renameat",
 		"renameat2", "pipe", "pipe2", "socket", "bind", "listen", "connect", "accept4", "sendto",
@@ -1009,11 +1010,18 @@ func TestManySyscalls(t *testing.T) {
 		"mmap":   func(r *rec) bool { l, _ := r.ev.ParamUint("length"); return l == 4096 },
 		"execve": func(r *rec) bool { return r.int(t, "res") < 0 },
 		"prctl":  func(r *rec) bool { o, _ := r.ev.ParamUint("option"); return o == unix.PR_SET_NAME },
+		"fcntl":  func(r *rec) bool { a, _ := r.ev.ParamUint("arg"); return a == 50 },
 	}
 	got := map[string]*rec{}
 	for _, n := range names {
 		got[n] = c.wait(t, n, func(r *rec) bool { return r.is(n, pid) && (pick[n] == nil || pick[n](r)) })
 		checkComplete(t, got[n])
+	}
+	if r := got["fcntl"]; r.int(t, "res") < 50 || r.int(t, "fd") != got["open"].int(t, "fd") {
+		t.Errorf("fcntl res %d fd %d (open gave %d)", r.int(t, "res"), r.int(t, "fd"), got["open"].int(t, "fd"))
+	}
+	if c, _ := got["fcntl"].ev.ParamUint("cmd"); c != 0x1a {
+		t.Errorf("fcntl cmd %#x, want F_DUPFD_CLOEXEC (0x1a)", c)
 	}
 	if r := got["socket"]; r.int(t, "domain") != unix.AF_INET {
 		t.Errorf("socket domain %d", r.int(t, "domain"))

@@ -224,6 +224,7 @@ const (
 	sakerProgX_fchmodat     = "x_fchmodat"
 	sakerProgX_fchown       = "x_fchown"
 	sakerProgX_fchownat     = "x_fchownat"
+	sakerProgX_fcntl        = "x_fcntl"
 	sakerProgX_finitModule  = "x_finit_module"
 	sakerProgX_fork         = "x_fork"
 	sakerProgX_initModule   = "x_init_module"
@@ -400,6 +401,7 @@ type sakerProgramSpecs struct {
 	X_fchmodat     *ebpf.ProgramSpec `ebpf:"x_fchmodat"`
 	X_fchown       *ebpf.ProgramSpec `ebpf:"x_fchown"`
 	X_fchownat     *ebpf.ProgramSpec `ebpf:"x_fchownat"`
+	X_fcntl        *ebpf.ProgramSpec `ebpf:"x_fcntl"`
 	X_finitModule  *ebpf.ProgramSpec `ebpf:"x_finit_module"`
 	X_fork         *ebpf.ProgramSpec `ebpf:"x_fork"`
 	X_initModule   *ebpf.ProgramSpec `ebpf:"x_init_module"`
@@ -667,6 +669,7 @@ type sakerPrograms struct {
 	X_fchmodat     *ebpf.Program `ebpf:"x_fchmodat"`
 	X_fchown       *ebpf.Program `ebpf:"x_fchown"`
 	X_fchownat     *ebpf.Program `ebpf:"x_fchownat"`
+	X_fcntl        *ebpf.Program `ebpf:"x_fcntl"`
 	X_finitModule  *ebpf.Program `ebpf:"x_finit_module"`
 	X_fork         *ebpf.Program `ebpf:"x_fork"`
 	X_initModule   *ebpf.Program `ebpf:"x_init_module"`
@@ -797,6 +800,7 @@ func (p *sakerPrograms) Close() error {
 		p.X_fchmodat,
 		p.X_fchown,
 		p.X_fchownat,
+		p.X_fcntl,
 		p.X_finitModule,
 		p.X_fork,
 		p.X_initModule,

@@ -17,7 +17,7 @@ const procexitSlot = 511
 var syscalls = map[string]sysInfo{
 	"read": {0, 7}, "write": {1, 9}, "open": {2, 3}, "close": {3, 5},
 	"mmap": {9, 161}, "mprotect": {10, 329},
-	"pipe": {22, 61}, "dup": {32, 367}, "dup2": {33, 363},
+	"pipe": {22, 61}, "dup": {32, 367}, "dup2": {33, 363}, "fcntl": {72, 151},
 	"socket": {41, 19}, "connect": {42, 23}, "accept": {43, 247}, "sendto": {44, 31},
 	"recvfrom": {45, 35}, "sendmsg": {46, 49}, "recvmsg": {47, 53}, "bind": {49, 21},
 	"listen": {50, 25},

@@ -16,7 +16,7 @@ import (
 func TestSyscallTable(t *testing.T) {
 	nrs := map[string]uintptr{
 		"read": unix.SYS_READ, "write": unix.SYS_WRITE, "open": unix.SYS_OPEN, "close": unix.SYS_CLOSE,
-		"mmap": unix.SYS_MMAP, "mprotect": unix.SYS_MPROTECT, "pipe": unix.SYS_PIPE, "dup": unix.SYS_DUP,
+		"mmap": unix.SYS_MMAP, "mprotect": unix.SYS_MPROTECT, "pipe": unix.SYS_PIPE, "dup": unix.SYS_DUP, "fcntl": unix.SYS_FCNTL,
 		"dup2": unix.SYS_DUP2, "socket": unix.SYS_SOCKET, "connect": unix.SYS_CONNECT,
 		"accept": unix.SYS_ACCEPT, "sendto": unix.SYS_SENDTO, "recvfrom": unix.SYS_RECVFROM,
 		"sendmsg": unix.SYS_SENDMSG, "recvmsg": unix.SYS_RECVMSG, "bind": unix.SYS_BIND,

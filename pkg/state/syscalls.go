@@ -6,7 +6,7 @@ package state
 var Syscalls = []string{
 	"clone", "clone3", "fork", "vfork", "execve", "execveat", "procexit",
 	"open", "openat", "openat2", "creat", "close", "socket", "connect", "accept", "accept4",
-	"bind", "dup", "dup2", "dup3", "pipe", "pipe2", "chdir", "fchdir", "memfd_create",
+	"bind", "dup", "dup2", "dup3", "fcntl", "pipe", "pipe2", "chdir", "fchdir", "memfd_create",
 	"setuid", "setgid", "setresuid", "setresgid", "setreuid", "setregid", "capset",
 	"setsid", "setpgid", "chroot",
 }

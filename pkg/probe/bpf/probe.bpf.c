@@ -561,6 +561,53 @@ EXIT_PROG(dup3)
 	END();
 }
 
+/* fcntl's command as the scap enum (flag-tables fcntl_commands): Linux's F_* numbers, the
+ * ia32 *LK64 ones included */
+static __always_inline u8 fcntl_cmd_to_scap(u64 cmd)
+{
+	switch (cmd) {
+	case 0: return 0x1;     /* F_DUPFD */
+	case 1: return 0x2;     /* F_GETFD */
+	case 2: return 0x3;     /* F_SETFD */
+	case 3: return 0x4;     /* F_GETFL */
+	case 4: return 0x5;     /* F_SETFL */
+	case 5: return 0x6;     /* F_GETLK */
+	case 6: return 0x8;     /* F_SETLK */
+	case 7: return 0x9;     /* F_SETLKW */
+	case 8: return 0xa;     /* F_SETOWN */
+	case 9: return 0xc;     /* F_GETOWN */
+	case 10: return 0xd;    /* F_SETSIG */
+	case 11: return 0xf;    /* F_GETSIG */
+	case 12: return 0x11;   /* F_GETLK64 (ia32) */
+	case 13: return 0x12;   /* F_SETLK64 (ia32) */
+	case 14: return 0x13;   /* F_SETLKW64 (ia32) */
+	case 15: return 0x15;   /* F_SETOWN_EX */
+	case 16: return 0x16;   /* F_GETOWN_EX */
+	case 36: return 0x1e;   /* F_OFD_GETLK */
+	case 37: return 0x1f;   /* F_OFD_SETLK */
+	case 38: return 0x20;   /* F_OFD_SETLKW */
+	case 1024: return 0x17; /* F_SETLEASE */
+	case 1025: return 0x18; /* F_GETLEASE */
+	case 1026: return 0x1b; /* F_NOTIFY */
+	case 1029: return 0x19; /* F_CANCELLK */
+	case 1030: return 0x1a; /* F_DUPFD_CLOEXEC */
+	case 1031: return 0x1c; /* F_SETPIPE_SZ */
+	case 1032: return 0x1d; /* F_GETPIPE_SZ */
+	}
+	return 0; /* UNKNOWN */
+}
+/* fcntl: F_DUPFD/F_DUPFD_CLOEXEC make fds (the state follows them: directory walkers such as
+ * rm -r and find dup their directory fds this way) */
+EXIT_PROG(fcntl)
+{
+	BEGIN(151, 4);
+	put_s64(a, ret);
+	put_fd(a, ARG(0));
+	put_u8(a, fcntl_cmd_to_scap(c32 ? (u32)ARG(1) : ARG(1)));
+	put_u64(a, c32 ? (u64)(u32)ARG(2) : ARG(2));
+	END();
+}
+
 static __always_inline void put_pipe(struct aux *a, struct pt_regs *regs, struct sc_args *c32, long ret)
 {
 	int fds[2] = {-1, -1};
