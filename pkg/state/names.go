@@ -15,7 +15,7 @@ func concatPaths(dir, name string) string {
 		return ""
 	}
 	if name[0] == '/' {
-		return path.Clean(name)
+		return cleanPath(name)
 	}
 	if dir == "" {
 		return path.Clean(name)
@@ -23,7 +23,46 @@ func concatPaths(dir, name string) string {
 	if dir[0] != '/' {
 		return dir + name // "<UNKNOWN>": not a path, no cleaning
 	}
-	return path.Clean(withSlash(dir) + name)
+	return cleanPath(withSlash(dir) + name)
+}
+
+// cleanPath is path.Clean for an absolute path, which most paths of opens already are in
+// clean form: those are checked in one pass and returned as they are.
+func cleanPath(p string) string {
+	if isCleanAbs(p) {
+		return p
+	}
+	return path.Clean(p)
+}
+
+// isCleanAbs reports whether p is an absolute path path.Clean leaves as it is: no empty,
+// "." or ".." element, no trailing slash (but "/").
+func isCleanAbs(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	n := len(p)
+	for i := 0; i < n; i++ {
+		if p[i] != '/' {
+			continue
+		}
+		// p[i] starts an element: it must be neither empty nor "." nor ".."
+		if i+1 == n {
+			return n == 1
+		}
+		switch p[i+1] {
+		case '/':
+			return false
+		case '.':
+			if i+2 == n || p[i+2] == '/' {
+				return false
+			}
+			if p[i+2] == '.' && (i+3 == n || p[i+3] == '/') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // addrText renders an address as inet_ntop does (zero value: the family's any address).

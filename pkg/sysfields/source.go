@@ -340,6 +340,16 @@ func (s *Source) renderedArg(c *state.Context, ev *event.Event, i int) string {
 }
 
 func (s *Source) renderArg(c *state.Context, ev *event.Event, i int) string {
+	// Flags (open's flags, mmap's prot ...) show their names when they have any: the number
+	// param would also format (and allocate) is not needed then.
+	if info := ev.Info; info != nil && i < len(info.Params) && ev.Has(i) {
+		switch p := &info.Params[i]; p.Type {
+		case event.PTFlags8, event.PTFlags16, event.PTFlags32:
+			if res := s.r.formatFlags(p.FlagTable, p.Type, uint32(ev.Uint(i))); res != "" {
+				return res
+			}
+		}
+	}
 	v, res := s.r.param(c, ev, i)
 	if res != "" {
 		return res

@@ -577,6 +577,45 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 	// except `!=` on a connection's two ends, which holds only when both differ.
 	info, _ := c.env.Source.Field(name)
 	all := info.BothEnds && op == "!=" && len(n.Field.Transformers) == 0
+	// String and integer comparisons read one member of the value: their predicates take
+	// that member alone, not the whole fields.Value (about 90 bytes) by value.
+	switch typ {
+	case fields.String, fields.Bytes:
+		sp := c.stringPredicate(op, raw, ops, pred)
+		return func(ev fields.Event) bool {
+			v, ok := ext(ev)
+			if !ok {
+				return false
+			}
+			if len(v.L) == 0 {
+				return sp(v.S)
+			}
+			for i := range v.L {
+				if sp(v.L[i].S) != all {
+					return !all // any: one matches; all: one does not
+				}
+			}
+			return all
+		}, nil
+	case fields.Uint64, fields.Port, fields.AbsTime, fields.RelTime, fields.Bool, fields.Int64:
+		if np := intPredicate(typ, op, ops); np != nil {
+			return func(ev fields.Event) bool {
+				v, ok := ext(ev)
+				if !ok {
+					return false
+				}
+				if len(v.L) == 0 {
+					return np(v.N)
+				}
+				for i := range v.L {
+					if np(v.L[i].N) != all {
+						return !all
+					}
+				}
+				return all
+			}, nil
+		}
+	}
 	return func(ev fields.Event) bool {
 		v, ok := ext(ev)
 		if !ok {
@@ -585,13 +624,127 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 		if len(v.L) == 0 {
 			return pred(v)
 		}
-		for _, e := range v.L {
-			if pred(e) != all {
+		for i := range v.L {
+			if pred(v.L[i]) != all {
 				return !all // any: one matches; all: one does not
 			}
 		}
 		return all
 	}, nil
+}
+
+// stringPredicate is pred for a string or buffer field (whose comparisons read Value.S only)
+// as a function of the string: the common operators directly, the others through pred.
+func (c *compiler) stringPredicate(op string, raw []string, ops []operand, pred func(fields.Value) bool) func(string) bool {
+	switch op {
+	case "in", "intersects":
+		if len(raw) > 4 {
+			set := make(map[string]struct{}, len(raw))
+			for _, r := range raw {
+				set[r] = struct{}{}
+			}
+			return func(s string) bool { _, hit := set[s]; return hit }
+		}
+		vals := make([]string, len(ops))
+		for i := range ops {
+			vals[i] = ops[i].s
+		}
+		return func(s string) bool {
+			for _, v := range vals {
+				if s == v {
+					return true
+				}
+			}
+			return false
+		}
+	case "pmatch":
+		prefixes := raw
+		return func(s string) bool {
+			for _, p := range prefixes {
+				if pathPrefix(p, s) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	if len(ops) == 1 {
+		k := ops[0].s
+		switch op {
+		case "=", "==":
+			return func(s string) bool { return s == k }
+		case "!=":
+			return func(s string) bool { return s != k }
+		case "startswith", "bstartswith":
+			return func(s string) bool { return strings.HasPrefix(s, k) }
+		case "endswith":
+			return func(s string) bool { return strings.HasSuffix(s, k) }
+		case "contains", "bcontains":
+			return func(s string) bool { return strings.Contains(s, k) }
+		case "icontains":
+			if isASCII(k) && k != "" {
+				low := strings.ToLower(k)
+				return func(s string) bool { return containsFoldASCII(s, low) }
+			}
+		}
+	}
+	return func(s string) bool { return pred(fields.Value{S: s}) }
+}
+
+// intPredicate compares an integer field's Value.N with the operands (nil for an operator
+// it does not specialize).
+func intPredicate(typ fields.Type, op string, ops []operand) func(uint64) bool {
+	signed := typ == fields.Int64
+	switch op {
+	case "in", "intersects":
+		vals := make([]uint64, len(ops))
+		for i := range ops {
+			vals[i] = ops[i].n
+		}
+		return func(n uint64) bool {
+			for _, v := range vals {
+				if n == v {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	if len(ops) != 1 {
+		return nil
+	}
+	k := ops[0].n
+	switch op {
+	case "=", "==":
+		return func(n uint64) bool { return n == k }
+	case "!=":
+		return func(n uint64) bool { return n != k }
+	}
+	if signed {
+		sk := int64(k)
+		switch op {
+		case "<":
+			return func(n uint64) bool { return int64(n) < sk }
+		case "<=":
+			return func(n uint64) bool { return int64(n) <= sk }
+		case ">":
+			return func(n uint64) bool { return int64(n) > sk }
+		case ">=":
+			return func(n uint64) bool { return int64(n) >= sk }
+		}
+		return nil
+	}
+	switch op {
+	case "<":
+		return func(n uint64) bool { return n < k }
+	case "<=":
+		return func(n uint64) bool { return n <= k }
+	case ">":
+		return func(n uint64) bool { return n > k }
+	case ">=":
+		return func(n uint64) bool { return n >= k }
+	}
+	return nil
 }
 
 // predicate compiles a comparison of one value with the operands.
