@@ -12,12 +12,11 @@
 package selfmem
 
 import (
-	"bufio"
 	"fmt"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,37 +27,23 @@ type Mapping struct {
 	Perms      string
 }
 
-// Executable lists the mappings of the running executable (from /proc/self/maps, matched by
-// device and inode of /proc/self/exe).
+// Executable lists the mappings of the running executable: in /proc/self/maps, those of the
+// file (device and inode as the kernel shows them) that maps this function's code. (Not a
+// stat of /proc/self/exe: on overlayfs the mapped file is the layer's, not the overlay's.)
 func Executable() ([]Mapping, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat("/proc/self/exe", &st); err != nil {
-		return nil, fmt.Errorf("selfmem: %w", err)
-	}
-	f, err := os.Open("/proc/self/maps")
+	b, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return nil, fmt.Errorf("selfmem: %w", err)
 	}
-	defer f.Close()
-	var out []Mapping
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
+	type line struct {
+		Mapping
+		file string // major:minor inode
+	}
+	var ls []line
+	for _, l := range strings.Split(string(b), "\n") {
 		// start-end perms offset major:minor inode path
-		fs := strings.Fields(sc.Text())
-		if len(fs) < 6 {
-			continue
-		}
-		ino, err := strconv.ParseUint(fs[4], 10, 64)
-		if err != nil || ino != st.Ino {
-			continue
-		}
-		maj, min, ok := strings.Cut(fs[3], ":")
-		if !ok {
-			continue
-		}
-		ma, err1 := strconv.ParseUint(maj, 16, 32)
-		mi, err2 := strconv.ParseUint(min, 16, 32)
-		if err1 != nil || err2 != nil || unix.Mkdev(uint32(ma), uint32(mi)) != uint64(st.Dev) {
+		fs := strings.Fields(l)
+		if len(fs) < 6 || fs[4] == "0" {
 			continue
 		}
 		lo, hi, ok := strings.Cut(fs[0], "-")
@@ -70,13 +55,23 @@ func Executable() ([]Mapping, error) {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		out = append(out, Mapping{Start: uintptr(s), End: uintptr(e), Perms: fs[1]})
+		ls = append(ls, line{Mapping{Start: uintptr(s), End: uintptr(e), Perms: fs[1]}, fs[3] + " " + fs[4]})
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("selfmem: reading /proc/self/maps: %w", err)
+	pc := reflect.ValueOf(Executable).Pointer()
+	file := ""
+	for _, l := range ls {
+		if l.Start <= pc && pc < l.End {
+			file = l.file
+		}
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("selfmem: no mapping of the executable in /proc/self/maps")
+	if file == "" {
+		return nil, fmt.Errorf("selfmem: no mapping of the executable's code (%#x) in /proc/self/maps", pc)
+	}
+	var out []Mapping
+	for _, l := range ls {
+		if l.file == file {
+			out = append(out, l.Mapping)
+		}
 	}
 	return out, nil
 }
