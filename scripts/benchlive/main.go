@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/saker-sec/saker/internal/procstat"
+	"github.com/saker-sec/saker/pkg/probe"
 )
 
 var (
@@ -525,7 +526,7 @@ func latency() {
 
 func storm() {
 	stormRing(0)
-	stormRing(4 << 20)
+	stormRing(64 << 20)
 }
 
 // stormRing is the storm with a ring of ringBytes (0: the default).
@@ -533,7 +534,7 @@ func stormRing(ringBytes int) {
 	dir := filepath.Join(*tmpDir, "storm")
 	check(os.MkdirAll(dir, 0o755))
 	opts := []string{"--drop-alert-interval", "1s"}
-	what := "the default 64 MiB ring"
+	what := fmt.Sprintf("the default ring (%d MiB for %d CPUs)", probe.DefaultRingBytes(probe.OnlineCPUs())>>20, probe.OnlineCPUs())
 	if ringBytes > 0 {
 		opts = append(opts, "--ring-bytes", strconv.Itoa(ringBytes))
 		what = fmt.Sprintf("a %d MiB ring", ringBytes>>20)
@@ -621,7 +622,10 @@ func stormRing(ringBytes int) {
 	time.Sleep(2 * time.Second)
 	after := openMarkers(dir, "after", 20, 10*time.Millisecond)
 	lat, miss = waitMarkers(s, after, 10*time.Second)
-	fmt.Printf("after the storm: %d of %d markers alerted, latency p50 %.2f ms, max %.2f ms; RSS %.1f MiB\n", len(lat), len(after), pct(lat, 50), pct(lat, 100), float64(s.rss())/(1<<20))
+	pid := s.cmd.Process.Pid
+	fmt.Printf("after the storm: %d of %d markers alerted, latency p50 %.2f ms, max %.2f ms; RSS %.1f MiB = RssAnon %.1f + RssFile %.1f (the ring's double mapping %.1f)\n",
+		len(lat), len(after), pct(lat, 50), pct(lat, 100), float64(s.rss())/(1<<20),
+		float64(statusKB(pid, "RssAnon:"))/1024, float64(statusKB(pid, "RssFile:"))/1024, float64(ringKB(pid))/1024)
 	_ = miss
 }
 
@@ -638,12 +642,19 @@ func dropWhere(m map[string]float64) string {
 
 // ---- memory ----
 
+// memory is saker's RSS with the default configuration, then keeping the executable's pages
+// that start-up touched (--keep-startup-pages: as before internal/selfmem).
 func memory() {
-	s := startSaker(nil)
+	memoryWith("the default configuration")
+	memoryWith("--keep-startup-pages", "--keep-startup-pages")
+}
+
+func memoryWith(what string, opts ...string) {
+	s := startSaker(nil, opts...)
 	defer s.stop()
 	time.Sleep(time.Second)
 	idle, idleAnon := s.rss(), statusKB(s.cmd.Process.Pid, "RssAnon:")
-	fmt.Printf("\n## memory: saker's RSS with the rules, then with %d more sleeping threads\n", *threads)
+	fmt.Printf("\n## memory, %s: saker's RSS with the rules, then with %d more sleeping threads\n", what, *threads)
 	cmd := exec.Command(*loopBin, "threads", strconv.Itoa(*threads))
 	in, err := cmd.StdinPipe()
 	check(err)
