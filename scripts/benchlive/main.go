@@ -51,6 +51,7 @@ var (
 	markers  = flag.Int("markers", 200, "latency: markers per phase")
 	stormSec = flag.Int("storm-seconds", 10, "storm: seconds of unpaced loops")
 	threads  = flag.Int("threads", 5000, "memory: sleeping threads")
+	ringArg  = flag.Int("ring-bytes", 0, "latency: saker's --ring-bytes (0: its default)")
 	tmpDir   = flag.String("tmp", "", "scratch directory (default: a new one)")
 )
 
@@ -458,10 +459,16 @@ func waitMarkers(s *saker, names []string, wait time.Duration) (lat []float64, m
 func latency() {
 	dir := filepath.Join(*tmpDir, "markers")
 	check(os.MkdirAll(dir, 0o755))
-	s := startSaker([]string{markerRules(dir)})
+	var opts []string
+	ring := "the default ring"
+	if *ringArg > 0 {
+		opts = []string{"--ring-bytes", strconv.Itoa(*ringArg)}
+		ring = fmt.Sprintf("--ring-bytes %d", *ringArg)
+	}
+	s := startSaker([]string{markerRules(dir)}, opts...)
 	defer s.stop()
 	time.Sleep(time.Second)
-	fmt.Printf("\n## latency: syscall (the event's timestamp) to the alert line read from stdout, %d markers per phase, 10 ms apart\n", *markers)
+	fmt.Printf("\n## latency (%s): syscall (the event's timestamp) to the alert line read from stdout, %d markers per phase, 10 ms apart\n", ring, *markers)
 	report := func(what string, lat []float64, missing int) {
 		fmt.Printf("%-56s p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms  (%d alerts, %d missing)\n", what, pct(lat, 50), pct(lat, 99), pct(lat, 100), len(lat), missing)
 	}
