@@ -5,10 +5,10 @@
 # what each mode measures; about 3-4 minutes for all four):
 #   overhead  getppid and open+close loops bare and under saker (pairs, medians, ratios,
 #             deltas), and the probe's in-kernel ns from the kernel's BPF statistics
-#   latency   syscall to alert line, p50/p99, idle and under load
+#   latency   syscall to alert line, p50/p99, idle and under load (-ring-bytes N: with that ring)
 #   storm     highest paced rate with zero drops; an unpaced storm: drops counted and alerted,
-#             RSS over time, markers alerted, recovery (with the default ring and a 4 MiB one)
-#   memory    RSS with 5,000 more threads on the host
+#             RSS over time, markers alerted, recovery (with the default ring and a 64 MiB one)
+#   memory    RSS with 5,000 more threads on the host (default, and --keep-startup-pages)
 # The probe alone (pkg/probe's benchmarks; was scripts/bench-probe.sh):
 #   probe     the probe's test binary built at PROBE_REV (default main, given this tree's
 #             bench_test.go and testdata/loop.c) and at the working tree, benchmarks

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/saker-sec/saker/internal/selfmem"
 	"github.com/saker-sec/saker/pkg/agent"
 	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/k8saudit"
@@ -29,6 +31,7 @@ type runOptions struct {
 	noProbe      bool
 	dropInterval time.Duration
 	decodeOnly   bool
+	keepPages    bool
 }
 
 func init() {
@@ -51,10 +54,12 @@ func init() {
 	cmd.Flags().StringVarP(&o.configFile, "config", "c", "", "configuration file (saker.yaml; see `saker config show --defaults`)")
 	cmd.Flags().StringArrayVarP(&o.overrides, "option", "o", nil, "override a configuration key: key.path=value")
 	cmd.Flags().BoolVar(&o.noProbe, "no-probe", false, "live: no eBPF probe, only the configured webhooks (k8s_audit, admission): a cluster service")
-	cmd.Flags().IntVar(&o.ringBytes, "ring-bytes", 0, "live: size of the probe's ring buffer (default 64 MiB)")
+	cmd.Flags().IntVar(&o.ringBytes, "ring-bytes", 0, "live: size of the probe's ring buffer in bytes, rounded up to a power of two (default 2 MiB per online CPU, 4 to 64 MiB)")
 	cmd.Flags().DurationVar(&o.dropInterval, "drop-alert-interval", 30*time.Second, "live: at most one event-drop alert per interval")
 	cmd.Flags().BoolVar(&o.decodeOnly, "decode-only", false, "with -e: only read and normalize the capture, no state or rules (the floor of a replay, for scripts/bench.sh)")
 	cmd.Flags().MarkHidden("decode-only")
+	cmd.Flags().BoolVar(&o.keepPages, "keep-startup-pages", false, "live: do not give back the executable's pages once ready (for measuring)")
+	cmd.Flags().MarkHidden("keep-startup-pages")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -169,6 +174,9 @@ func runLive(cmd *cobra.Command, o *runOptions) error {
 		a.Close()
 		return errors.New("--no-probe: no source left (enable k8s_audit or admission in the configuration)")
 	}
+	if !o.keepPages {
+		go pageOutWhenReady(ctx, a, cmd.ErrOrStderr())
+	}
 	err = a.Run(ctx, sources...)
 	if cerr := a.Close(); err == nil {
 		err = cerr
@@ -179,4 +187,21 @@ func runLive(cmd *cobra.Command, o *runOptions) error {
 			a.Detector().Events, a.Detector().Matched, dr.Total(agent.WhereKernel), dr.Total(agent.WhereTooBig), dr.Total(agent.WhereDecode))
 	}
 	return err
+}
+
+// pageOutWhenReady gives back the executable's pages that start-up touched (selfmem) once the
+// agent is ready: rules compiled, probe attached, host scanned.
+func pageOutWhenReady(ctx context.Context, a *agent.Agent, log io.Writer) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for a.Ready() != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	if _, err := selfmem.PageOut(); err != nil {
+		fmt.Fprintln(log, "saker: warning:", err)
+	}
 }

@@ -209,7 +209,7 @@ func MachineInfo() event.MachineInfo {
 // kernel's drops (ring full, records too big) and records that fail to decode as lost, and
 // detaches when ctx is done, delivering what is left in the ring.
 type ProbeSource struct {
-	RingBytes int  // the ring buffer's size (probe.DefaultRingBytes when 0)
+	RingBytes int  // the ring buffer's size (probe.DefaultRingBytes for the online CPUs when 0)
 	All       bool // capture every supported syscall, whatever the rules (saker capture)
 	// Log receives a line per record that fails to decode (os.Stderr when nil).
 	Log io.Writer
@@ -452,7 +452,7 @@ func (s *ProbeSource) Run(ctx context.Context, in Input) error {
 	if len(sel) == 0 {
 		what = "every supported syscall but read/write"
 	}
-	in.Ready(fmt.Sprintf("watching the host (%d processes and threads known, %s)", len(h.Threads), what))
+	in.Ready(fmt.Sprintf("watching the host (%d processes and threads known, %s, %d KiB ring)", len(h.Threads), what, p.RingBytes()>>10))
 	var buf []byte
 	var ev event.Event
 	var num uint64

@@ -16,7 +16,6 @@ package probe
 import (
 	"errors"
 	"fmt"
-	"math/bits"
 	"os"
 	"sort"
 	"strings"
@@ -33,7 +32,7 @@ import (
 // Options configure Load.
 type Options struct {
 	// RingBytes is the ring buffer size (rounded up to a power of two, at least one page).
-	// 0 means 64 MiB.
+	// 0 means DefaultRingBytes for the host's online CPUs.
 	RingBytes int
 	// ExcludeTGID is a process whose events are dropped in the kernel (Saker's own pid).
 	// 0 excludes nothing.
@@ -80,9 +79,6 @@ var ErrClosed = errors.New("probe: closed")
 
 // PollInterval bounds how long a record submitted without a wakeup waits in the ring.
 const PollInterval = 5 * time.Millisecond
-
-// DefaultRingBytes is the ring size when Options.RingBytes is 0.
-const DefaultRingBytes = 64 << 20
 
 // Probe is a loaded and attached probe.
 type Probe struct {
@@ -295,20 +291,6 @@ func loadError(err error) error {
 		return fmt.Errorf("probe: loading refused with EPERM (missing privileges, or lockdown/LSM forbids BPF): %w", err)
 	}
 	return fmt.Errorf("probe: loading: %w", err)
-}
-
-func ringSize(n int) uint32 {
-	if n <= 0 {
-		n = DefaultRingBytes
-	}
-	page := os.Getpagesize()
-	if n < page {
-		n = page
-	}
-	if n > 1<<30 {
-		n = 1 << 30
-	}
-	return 1 << bits.Len(uint(n-1))
 }
 
 // bootOffsetNS is the epoch time of boot in ns: CLOCK_REALTIME - CLOCK_BOOTTIME.

@@ -77,8 +77,8 @@ func TestSelection(t *testing.T) {
 	if sel[syscalls["read"].nr] || !sel[syscalls["execve"].nr] || !sel[procexitSlot] {
 		t.Fatalf("default selection wrong: read=%v execve=%v procexit=%v", sel[0], sel[59], sel[procexitSlot])
 	}
-	if got := ringSize(0); got != DefaultRingBytes {
-		t.Errorf("ringSize(0)=%d", got)
+	if got, want := ringSize(0), uint32(DefaultRingBytes(OnlineCPUs())); got != want {
+		t.Errorf("ringSize(0)=%d, want %d", got, want)
 	}
 	if got := ringSize(5000); got != 8192 {
 		t.Errorf("ringSize(5000)=%d", got)
@@ -95,5 +95,32 @@ func TestLoadErrorNamesProgramAndLog(t *testing.T) {
 	msg := err.Error()
 	if !strings.Contains(msg, "x_openat") || !strings.Contains(msg, "line 29") || strings.Contains(msg, "line 10\n") {
 		t.Errorf("error lacks the program or the log's end: %s", msg)
+	}
+}
+
+func TestDefaultRingBytesScalesWithCPUs(t *testing.T) {
+	for _, c := range []struct{ ncpu, want int }{
+		{1, 4 << 20}, {2, 4 << 20}, {3, 6 << 20}, {4, 8 << 20}, {16, 32 << 20}, {32, 64 << 20}, {256, 64 << 20},
+	} {
+		if got := DefaultRingBytes(c.ncpu); got != c.want {
+			t.Errorf("DefaultRingBytes(%d) = %d, want %d", c.ncpu, got, c.want)
+		}
+	}
+	if got := ringSize(6 << 20); got != 8<<20 {
+		t.Errorf("ringSize(6 MiB) = %d, want 8 MiB", got)
+	}
+	for _, c := range []struct {
+		s  string
+		n  int
+		ok bool
+	}{
+		{"0", 1, true}, {"0-1", 2, true}, {"0-3,8,10-11", 7, true}, {"", 0, false}, {"3-1", 0, false}, {"a", 0, false},
+	} {
+		if n, ok := countCPUList(c.s); n != c.n || ok != c.ok {
+			t.Errorf("countCPUList(%q) = %d, %v; want %d, %v", c.s, n, ok, c.n, c.ok)
+		}
+	}
+	if OnlineCPUs() < 1 {
+		t.Errorf("OnlineCPUs() = %d", OnlineCPUs())
 	}
 }

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/saker-sec/saker/internal/procstat"
+	"github.com/saker-sec/saker/pkg/probe"
 )
 
 var (
@@ -50,6 +51,7 @@ var (
 	markers  = flag.Int("markers", 200, "latency: markers per phase")
 	stormSec = flag.Int("storm-seconds", 10, "storm: seconds of unpaced loops")
 	threads  = flag.Int("threads", 5000, "memory: sleeping threads")
+	ringArg  = flag.Int("ring-bytes", 0, "latency: saker's --ring-bytes (0: its default)")
 	tmpDir   = flag.String("tmp", "", "scratch directory (default: a new one)")
 )
 
@@ -457,10 +459,16 @@ func waitMarkers(s *saker, names []string, wait time.Duration) (lat []float64, m
 func latency() {
 	dir := filepath.Join(*tmpDir, "markers")
 	check(os.MkdirAll(dir, 0o755))
-	s := startSaker([]string{markerRules(dir)})
+	var opts []string
+	ring := "the default ring"
+	if *ringArg > 0 {
+		opts = []string{"--ring-bytes", strconv.Itoa(*ringArg)}
+		ring = fmt.Sprintf("--ring-bytes %d", *ringArg)
+	}
+	s := startSaker([]string{markerRules(dir)}, opts...)
 	defer s.stop()
 	time.Sleep(time.Second)
-	fmt.Printf("\n## latency: syscall (the event's timestamp) to the alert line read from stdout, %d markers per phase, 10 ms apart\n", *markers)
+	fmt.Printf("\n## latency (%s): syscall (the event's timestamp) to the alert line read from stdout, %d markers per phase, 10 ms apart\n", ring, *markers)
 	report := func(what string, lat []float64, missing int) {
 		fmt.Printf("%-56s p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms  (%d alerts, %d missing)\n", what, pct(lat, 50), pct(lat, 99), pct(lat, 100), len(lat), missing)
 	}
@@ -525,7 +533,7 @@ func latency() {
 
 func storm() {
 	stormRing(0)
-	stormRing(4 << 20)
+	stormRing(64 << 20)
 }
 
 // stormRing is the storm with a ring of ringBytes (0: the default).
@@ -533,7 +541,7 @@ func stormRing(ringBytes int) {
 	dir := filepath.Join(*tmpDir, "storm")
 	check(os.MkdirAll(dir, 0o755))
 	opts := []string{"--drop-alert-interval", "1s"}
-	what := "the default 64 MiB ring"
+	what := fmt.Sprintf("the default ring (%d MiB for %d CPUs)", probe.DefaultRingBytes(probe.OnlineCPUs())>>20, probe.OnlineCPUs())
 	if ringBytes > 0 {
 		opts = append(opts, "--ring-bytes", strconv.Itoa(ringBytes))
 		what = fmt.Sprintf("a %d MiB ring", ringBytes>>20)
@@ -621,7 +629,10 @@ func stormRing(ringBytes int) {
 	time.Sleep(2 * time.Second)
 	after := openMarkers(dir, "after", 20, 10*time.Millisecond)
 	lat, miss = waitMarkers(s, after, 10*time.Second)
-	fmt.Printf("after the storm: %d of %d markers alerted, latency p50 %.2f ms, max %.2f ms; RSS %.1f MiB\n", len(lat), len(after), pct(lat, 50), pct(lat, 100), float64(s.rss())/(1<<20))
+	pid := s.cmd.Process.Pid
+	fmt.Printf("after the storm: %d of %d markers alerted, latency p50 %.2f ms, max %.2f ms; RSS %.1f MiB = RssAnon %.1f + RssFile %.1f (the ring's double mapping %.1f)\n",
+		len(lat), len(after), pct(lat, 50), pct(lat, 100), float64(s.rss())/(1<<20),
+		float64(statusKB(pid, "RssAnon:"))/1024, float64(statusKB(pid, "RssFile:"))/1024, float64(ringKB(pid))/1024)
 	_ = miss
 }
 
@@ -638,12 +649,19 @@ func dropWhere(m map[string]float64) string {
 
 // ---- memory ----
 
+// memory is saker's RSS with the default configuration, then keeping the executable's pages
+// that start-up touched (--keep-startup-pages: as before internal/selfmem).
 func memory() {
-	s := startSaker(nil)
+	memoryWith("the default configuration")
+	memoryWith("--keep-startup-pages", "--keep-startup-pages")
+}
+
+func memoryWith(what string, opts ...string) {
+	s := startSaker(nil, opts...)
 	defer s.stop()
 	time.Sleep(time.Second)
 	idle, idleAnon := s.rss(), statusKB(s.cmd.Process.Pid, "RssAnon:")
-	fmt.Printf("\n## memory: saker's RSS with the rules, then with %d more sleeping threads\n", *threads)
+	fmt.Printf("\n## memory, %s: saker's RSS with the rules, then with %d more sleeping threads\n", what, *threads)
 	cmd := exec.Command(*loopBin, "threads", strconv.Itoa(*threads))
 	in, err := cmd.StdinPipe()
 	check(err)
