@@ -118,6 +118,11 @@ type Agent struct {
 	k8s        *k8smeta.Directory // nil without k8s_metadata.enabled
 	deny       *denyRunner        // nil without deny.enabled
 
+	// the multi-worker pipeline (workers.go): the detectors of workers 1..N-1 (none with one
+	// worker) and, while Run runs, stage 1's side
+	wds  []*detect.Detector
+	pipe *pipeline
+
 	// mu is held for reading around events (and each alert sent from outside one), and for
 	// writing while a reload swaps gen (see the package doc).
 	mu     sync.RWMutex
@@ -187,8 +192,18 @@ func New(opts Options) (*Agent, error) {
 	if a.inc != nil {
 		a.sinks = append(a.sinks, a.inc)
 	}
+	if n := workerCount(cfg); n > 1 {
+		reason := a.singleWorkerReason(cfg)
+		if reason == "" {
+			a.newWorkerDetectors(n)
+		}
+		fmt.Fprint(a.stderr, workersNote(n, reason))
+	}
 	g := &generation{cfg: cfg}
 	if g.rules, err = a.buildRules(cfg); err != nil {
+		return nil, err
+	}
+	if g.workerRules, err = a.buildWorkerRules(cfg); err != nil {
 		return nil, err
 	}
 	a.m.ObserveRulesLoad(g.rules.LoadTime, len(g.rules.Ruleset.Enabled()), nil, false)
@@ -307,6 +322,7 @@ func (a *Agent) Run(ctx context.Context, sources ...Source) error {
 			a.m.SetPrograms(p.Programs)
 		}
 	}
+	a.pipe = a.startPipeline()
 	errs := make([]error, len(sources))
 	var wg sync.WaitGroup
 	for i, s := range sources {
@@ -328,6 +344,10 @@ func (a *Agent) Run(ctx context.Context, sources ...Source) error {
 		}()
 	}
 	wg.Wait()
+	if a.pipe != nil {
+		a.pipe.close()
+		a.pipe = nil
+	}
 	a.m.SetState(a.d.State.Stats())
 	return errors.Join(errs...)
 }
