@@ -28,7 +28,7 @@ type generation struct {
 	// with one worker): workerRules[i-1] is worker i's
 	workerRules []*Rules
 	out         *output.Manager
-	srv   *metrics.Server // nil when the web server is off
+	srv         *metrics.Server // nil when the web server is off
 	// srvCommit, when set, puts this generation's web server settings in effect on srv,
 	// the previous generation's server, which listens at the same address.
 	srvCommit func()
