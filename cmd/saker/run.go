@@ -29,6 +29,7 @@ type runOptions struct {
 	noProbe      bool
 	dropInterval time.Duration
 	decodeOnly   bool
+	workers      int
 }
 
 func init() {
@@ -55,6 +56,7 @@ func init() {
 	cmd.Flags().DurationVar(&o.dropInterval, "drop-alert-interval", 30*time.Second, "live: at most one event-drop alert per interval")
 	cmd.Flags().BoolVar(&o.decodeOnly, "decode-only", false, "with -e: only read and normalize the capture, no state or rules (the floor of a replay, for scripts/bench.sh)")
 	cmd.Flags().MarkHidden("decode-only")
+	cmd.Flags().IntVar(&o.workers, "workers", -1, "syscall rule-evaluation workers (-o pipeline.workers=N; 0: one per CPU; default: the configuration's, 1)")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -65,6 +67,9 @@ func (o *runOptions) overridesWithFlags() []string {
 	}
 	if o.first {
 		ov = append(ov, "rule_matching=first")
+	}
+	if o.workers >= 0 {
+		ov = append(ov, fmt.Sprintf("pipeline.workers=%d", o.workers))
 	}
 	return ov
 }
