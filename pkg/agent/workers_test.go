@@ -16,6 +16,7 @@ import (
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/reload"
 	"github.com/saker-sec/saker/pkg/scap"
+	"github.com/saker-sec/saker/pkg/state"
 )
 
 // tidAlerts collects syscall alerts per thread, in the order they reach the sinks. Alert is
@@ -250,5 +251,27 @@ func TestWorkersReload(t *testing.T) {
 	}
 	if before == 0 || after == 0 {
 		t.Errorf("alerts before the reload %d, after %d: want both", before, after)
+	}
+}
+
+// eventSink wants every event: with it the agent runs one worker, whatever
+// pipeline.workers says, and says why.
+type eventSink struct{ tidAlerts }
+
+func (*eventSink) Event(*event.Event, *state.Context) {}
+
+func TestWorkersOneWithEventSink(t *testing.T) {
+	var stderr syncBuf
+	a, err := New(Options{Replay: true, Stderr: &stderr, Sinks: []Sink{&eventSink{}},
+		Overrides: []string{"stdout_output.enabled=false", "pipeline.workers=4"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if len(a.wds) != 0 {
+		t.Errorf("%d extra workers with an event sink", len(a.wds))
+	}
+	if !strings.Contains(stderr.String(), "pipeline.workers=4: running one worker: an event sink wants every event") {
+		t.Errorf("stderr: %q", stderr.String())
 	}
 }
