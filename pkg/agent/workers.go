@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"github.com/saker-sec/saker/pkg/config"
 	"github.com/saker-sec/saker/pkg/detect"
@@ -56,17 +57,41 @@ type batch struct {
 	left int32 // workers that have not finished it (under pipeline.mu)
 }
 
-// push appends a copy of ev whose params and raw record live in b.buf.
+// push appends a copy of ev whose params and raw record live in b.buf. The slot is
+// written field by field (not `*c = *ev`: the params array is most of an event and most
+// of it unused), params that lie inside the raw record point into its copy, the others
+// (enter params merged by the normalizer) are copied after it. TestBatchCopiesEvent checks
+// that every field of event.Event is carried.
 func (b *batch) push(ev *event.Event) {
-	b.evs = append(b.evs, *ev)
-	c := &b.evs[len(b.evs)-1]
+	n := len(b.evs)
+	b.evs = b.evs[:n+1]
+	c := &b.evs[n]
+	old := c.NParams // the slot's previous event: its params past ev's are cleared
+	c.Num, c.TS, c.TID, c.CPU, c.Type, c.Flags = ev.Num, ev.TS, ev.TID, ev.CPU, ev.Type, ev.Flags
+	c.NParams, c.Present, c.Info, c.RawType = ev.NParams, ev.Present, ev.Info, ev.RawType
 	c.Raw = b.bytes(ev.Raw)
-	for i := range c.Params {
-		if i >= ev.NParams || ev.Params[i] == nil {
+	var raw0, raw1 uintptr
+	if len(ev.Raw) > 0 {
+		raw0 = uintptr(unsafe.Pointer(unsafe.SliceData(ev.Raw)))
+		raw1 = raw0 + uintptr(len(ev.Raw))
+	}
+	for i := 0; i < ev.NParams; i++ {
+		p := ev.Params[i]
+		if p == nil {
 			c.Params[i] = nil
 			continue
 		}
-		c.Params[i] = b.bytes(ev.Params[i])
+		if len(p) > 0 && raw0 != 0 {
+			if at := uintptr(unsafe.Pointer(unsafe.SliceData(p))); at >= raw0 && at+uintptr(len(p)) <= raw1 {
+				off := int(at - raw0)
+				c.Params[i] = c.Raw[off : off+len(p) : off+len(p)]
+				continue
+			}
+		}
+		c.Params[i] = b.bytes(p)
+	}
+	for i := ev.NParams; i < old; i++ {
+		c.Params[i] = nil
 	}
 }
 
@@ -79,8 +104,9 @@ func (b *batch) bytes(p []byte) []byte {
 	return b.buf[off:len(b.buf):len(b.buf)]
 }
 
+// reset empties the batch for reuse (its event slots keep their params arrays: push
+// overwrites them).
 func (b *batch) reset() {
-	clear(b.evs) // drop the references to the bytes and tables
 	b.evs, b.buf, b.meta = b.evs[:0], b.buf[:0], nil
 }
 

@@ -275,3 +275,50 @@ func TestWorkersOneWithEventSink(t *testing.T) {
 		t.Errorf("stderr: %q", stderr.String())
 	}
 }
+
+// TestBatchCopiesEvent: a batch's copy of an event carries every field of event.Event (a
+// field added to it and not to batch.push fails here), owns its bytes, and drops the params
+// past NParams (also those left in a reused slot).
+func TestBatchCopiesEvent(t *testing.T) {
+	var ev event.Event
+	v := reflect.ValueOf(&ev).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		f, name := v.Field(i), v.Type().Field(i).Name
+		switch {
+		case name == "Params" || name == "Raw":
+		case name == "Info":
+			ev.Info = &event.Table[3] // any table row
+			if ev.Info == nil {
+				t.Fatal("no table row for code 3")
+			}
+		case f.CanInt():
+			f.SetInt(int64(7 + i))
+		case f.CanUint():
+			f.SetUint(uint64(7 + i))
+		default:
+			t.Fatalf("event.Event.%s (%s): teach batch.push and this test about it", name, f.Type())
+		}
+	}
+	ev.Raw = []byte("0123456789")
+	ev.NParams = 3
+	ev.Params[0] = ev.Raw[2:5]      // inside the record
+	ev.Params[1] = []byte("merged") // outside it (an enter param the normalizer merged)
+	ev.Params[2] = nil              // absent
+	ev.Params[3] = []byte("stale")  // past NParams
+	b := &batch{evs: make([]event.Event, 0, 2)}
+	b.evs = b.evs[:1] // a reused slot with more params than ev
+	b.evs[0].NParams = 5
+	b.evs[0].Params[4] = []byte("old")
+	b.evs = b.evs[:0]
+	b.push(&ev)
+	want := ev
+	want.Params[3] = nil
+	got := b.evs[0]
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("copy\n%+v\nwant\n%+v", got, want)
+	}
+	ev.Raw[2], ev.Params[1][0] = 'x', 'x' // the source reuses its buffers
+	if string(got.Params[0]) != "234" || string(got.Params[1]) != "merged" || string(got.Raw) != "0123456789" {
+		t.Errorf("the copy shares the source's bytes: %q %q %q", got.Params[0], got.Params[1], got.Raw)
+	}
+}
