@@ -14,7 +14,10 @@
 // output manager and the web server, built together and swapped whole by a reload (pkg/reload:
 // SIGHUP or a watched file) between two events. The event loop holds the agent's read lock
 // over batches of events; a reload takes the write lock to swap, so an event is evaluated by
-// one generation's rules and its alerts go to that generation's channels.
+// one generation's rules and its alerts go to that generation's channels. With
+// pipeline.workers >= 2 the source's goroutine only decodes and hands batches of events to
+// workers that each keep a replica of the state and evaluate the rules for their share of
+// the processes, each holding the read lock over a batch (workers.go).
 //
 // The web server (pkg/metrics) serves /healthz from the agent's watchdog (health.go: a source
 // that stops making progress while events wait, or a detached probe, fails it) and /readyz
