@@ -9,6 +9,9 @@
 #   storm     highest paced rate with zero drops; an unpaced storm: drops counted and alerted,
 #             RSS over time, markers alerted, recovery (with the default ring and a 64 MiB one)
 #   memory    RSS with 5,000 more threads on the host (default, and --keep-startup-pages)
+#   workers   (not in the default set) the storm's paced ladder with pipeline.workers 1 and 2,
+#             interleaved: highest zero-drop rate of each (benchlive -compare N -rounds R);
+#             any mode with benchlive's -workers N runs saker with N workers
 # The probe alone (pkg/probe's benchmarks; was scripts/bench-probe.sh):
 #   probe     the probe's test binary built at PROBE_REV (default main, given this tree's
 #             bench_test.go and testdata/loop.c) and at the working tree, benchmarks

@@ -14,7 +14,10 @@
 // output manager and the web server, built together and swapped whole by a reload (pkg/reload:
 // SIGHUP or a watched file) between two events. The event loop holds the agent's read lock
 // over batches of events; a reload takes the write lock to swap, so an event is evaluated by
-// one generation's rules and its alerts go to that generation's channels.
+// one generation's rules and its alerts go to that generation's channels. With
+// pipeline.workers >= 2 the source's goroutine only decodes and hands batches of events to
+// workers that each keep a replica of the state and evaluate the rules for their share of
+// the processes, each holding the read lock over a batch (workers.go).
 //
 // The web server (pkg/metrics) serves /healthz from the agent's watchdog (health.go: a source
 // that stops making progress while events wait, or a detached probe, fails it) and /readyz
@@ -119,6 +122,11 @@ type Agent struct {
 	k8sCfg     config.K8sMetadata // the k8s_metadata section as started
 	deny       *denyRunner        // nil without deny.enabled
 
+	// the multi-worker pipeline (workers.go): the detectors of workers 1..N-1 (none with one
+	// worker) and, while Run runs, stage 1's side
+	wds  []*detect.Detector
+	pipe *pipeline
+
 	// mu is held for reading around events (and each alert sent from outside one), and for
 	// writing while a reload swaps gen (see the package doc).
 	mu     sync.RWMutex
@@ -188,8 +196,18 @@ func New(opts Options) (*Agent, error) {
 	if a.inc != nil {
 		a.sinks = append(a.sinks, a.inc)
 	}
+	if n := workerCount(cfg); n > 1 {
+		reason := a.singleWorkerReason(cfg)
+		if reason == "" {
+			a.newWorkerDetectors(n)
+		}
+		fmt.Fprint(a.stderr, workersNote(n, reason))
+	}
 	g := &generation{cfg: cfg}
 	if g.rules, err = a.buildRules(cfg); err != nil {
+		return nil, err
+	}
+	if g.workerRules, err = a.buildWorkerRules(cfg); err != nil {
 		return nil, err
 	}
 	a.m.ObserveRulesLoad(g.rules.LoadTime, len(g.rules.Ruleset.Enabled()), nil, false)
@@ -311,6 +329,7 @@ func (a *Agent) Run(ctx context.Context, sources ...Source) error {
 			a.m.SetPrograms(p.Programs)
 		}
 	}
+	a.pipe = a.startPipeline()
 	errs := make([]error, len(sources))
 	var wg sync.WaitGroup
 	for i, s := range sources {
@@ -332,6 +351,10 @@ func (a *Agent) Run(ctx context.Context, sources ...Source) error {
 		}()
 	}
 	wg.Wait()
+	if a.pipe != nil {
+		a.pipe.close()
+		a.pipe = nil
+	}
 	a.m.SetState(a.d.State.Stats())
 	return errors.Join(errs...)
 }

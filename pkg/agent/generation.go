@@ -24,8 +24,11 @@ import (
 type generation struct {
 	cfg   *config.Config
 	rules *Rules
-	out   *output.Manager
-	srv   *metrics.Server // nil when the web server is off
+	// workerRules are rules compiled again for each pipeline worker but the first (none
+	// with one worker): workerRules[i-1] is worker i's
+	workerRules []*Rules
+	out         *output.Manager
+	srv         *metrics.Server // nil when the web server is off
 	// srvCommit, when set, puts this generation's web server settings in effect on srv,
 	// the previous generation's server, which listens at the same address.
 	srvCommit func()
@@ -132,6 +135,9 @@ func (a *Agent) build() (*generation, error) {
 		return nil, err
 	}
 	g := &generation{cfg: c, rules: rs}
+	if g.workerRules, err = a.buildWorkerRules(c); err != nil {
+		return nil, err
+	}
 	if g.deny, err = a.buildDeny(c); err != nil {
 		return nil, err
 	}

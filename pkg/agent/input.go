@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/saker-sec/saker/pkg/alert"
+	"github.com/saker-sec/saker/pkg/detect"
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/fields"
 	"github.com/saker-sec/saker/pkg/k8saudit"
@@ -27,11 +28,42 @@ type input struct {
 }
 
 func (in *input) LoadHost(h *Host) error {
+	if p := in.a.pipe; p != nil {
+		in.unhold()
+		p.metadata(func(d *detect.Detector) {
+			d.Metadata(&h.Machine, h.Interfaces, h.Users, h.Groups, h.Threads, h.FDs)
+		})
+		return nil
+	}
 	in.a.d.Metadata(&h.Machine, h.Interfaces, h.Users, h.Groups, h.Threads, h.FDs)
 	return nil
 }
 
-func (in *input) LoadCapture(c state.Capture) { in.a.d.LoadCapture(c) }
+func (in *input) LoadCapture(c state.Capture) {
+	p := in.a.pipe
+	if p == nil {
+		in.a.d.LoadCapture(c)
+		return
+	}
+	// read on this goroutine, loaded by each worker into its replica
+	var mi *event.MachineInfo
+	if m, ok := c.Machine(); ok {
+		mi = &m
+	}
+	ifs, users, groups, threads, fds := c.Interfaces(), c.Users(), c.Groups(), c.Threads(), c.FDs()
+	in.unhold()
+	p.metadata(func(d *detect.Detector) { d.Metadata(mi, ifs, users, groups, threads, fds) })
+}
+
+// unhold lets the read lock go without the rest of release: stage 1 of the multi-worker
+// pipeline must not hold it while it waits for the workers (they take it for each batch,
+// and a pending reload would make them wait for stage 1).
+func (in *input) unhold() {
+	if in.held {
+		in.a.mu.RUnlock()
+		in.held = false
+	}
+}
 
 func (in *input) Ready(msg string) {
 	if msg != "" {
@@ -45,7 +77,7 @@ func (in *input) hold() {
 	a := in.a
 	a.mu.RLock()
 	in.held = true
-	if rs := a.gen.rules; rs.Ruleset != a.d.Rules {
+	if rs := a.gen.rules; a.pipe == nil && rs.Ruleset != a.d.Rules { // (worker 0 applies them)
 		a.apply(rs)
 	}
 	if in.idle {
@@ -58,6 +90,15 @@ func (in *input) hold() {
 // events, so across a reload no event is lost or evaluated twice, and no alert is sent twice
 // or to channels already closed.
 func (in *input) Syscall(ev *event.Event) {
+	if p := in.a.pipe; p != nil {
+		in.unhold()
+		p.add(ev)
+		in.unread++
+		if in.unread >= batchEvents {
+			in.release()
+		}
+		return
+	}
 	if !in.held {
 		in.hold()
 	}
@@ -107,6 +148,9 @@ func (in *input) Evaluate(source string, code uint16, ev fields.Event, ts uint64
 
 func (in *input) Idle() {
 	in.release()
+	if p := in.a.pipe; p != nil {
+		p.drain()
+	}
 	if !in.idle {
 		in.idle = true
 		in.r.idle.Store(true)

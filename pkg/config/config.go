@@ -57,6 +57,7 @@ type Config struct {
 	Enforce                    Enforce        `yaml:"enforce"`
 	Deny                       Deny           `yaml:"deny"`
 	Incidents                  Incidents      `yaml:"incidents"`
+	Pipeline                   Pipeline       `yaml:"pipeline"`
 
 	// Files lists the files the configuration was read from (for reload watching).
 	Files []string `yaml:"-"`
@@ -103,6 +104,14 @@ func (s *SyscallSet) decodeNode(d *decoder, path string, n *yaml.Node) {
 		}
 		*s = append(*s, name)
 	}
+}
+
+// Pipeline is pipeline: how the syscall events are evaluated.
+type Pipeline struct {
+	// Workers is the number of rule-evaluation workers: 1 runs state and rules on the
+	// source's goroutine; N >= 2 runs N workers (pkg/agent workers.go); 0 means one per CPU.
+	// Read at start (a reload does not change it).
+	Workers int `yaml:"workers"`
 }
 
 // OutputsQueue is outputs_queue.

@@ -114,6 +114,8 @@ func TestErrors(t *testing.T) {
 		{"webserver:\n  listen_port: [1]\n", nil, []string{"x.yaml:2:16: webserver.listen_port: want an integer, got a list"}},
 		{"priority: loud\n", nil, []string{"x.yaml:1:11: priority: want one of"}},
 		{"rule_matching: some\n", nil, []string{"x.yaml:1:16: rule_matching: want first or all"}},
+		{"pipeline:\n  workers: -1\n", nil, []string{"x.yaml:2:12: pipeline.workers: must not be negative"}},
+		{"pipeline:\n  workers: many\n", nil, []string{"x.yaml:2:12: pipeline.workers: want an integer"}},
 		{"outputs_queue:\n  flush_timeout: 5\n", nil, []string{"x.yaml:2:18: outputs_queue.flush_timeout: want a duration"}},
 		{"plugins: []\n", nil, []string{"x.yaml:1:1: plugins: unknown key (a Falco key"}},
 		{"rules:\n  - enable:\n      tag: a\n  - remove:\n      rule: b\n", nil, []string{"x.yaml:4:5: rules[1].remove: unknown key"}},

@@ -74,6 +74,9 @@ func (c *Config) validate(d *decoder) {
 	if c.K8sAudit.Webhook.RetryAfter < 0 {
 		bad("k8s_audit.webhook.retry_after", "must not be negative")
 	}
+	if c.Pipeline.Workers < 0 {
+		bad("pipeline.workers", "must not be negative (0 means one per CPU)")
+	}
 	if c.OutputsQueue.Capacity < 0 {
 		bad("outputs_queue.capacity", "must not be negative")
 	}

@@ -73,10 +73,24 @@ func (d *Detector) Event(ev *event.Event) *state.Context {
 	if !d.norm.Next(ev) {
 		return nil
 	}
+	ctx := d.Update(ev)
+	d.Match(ev, ctx)
+	return ctx
+}
+
+// Update is the state half of Event for an event already normalized (a pipeline that
+// normalizes once and hands the events to several detectors): it counts the event and runs
+// it through the state engine.
+func (d *Detector) Update(ev *event.Event) *state.Context {
 	d.Events++
-	ctx := d.State.Process(ev)
+	return d.State.Process(ev)
+}
+
+// Match is the rules half of Event: unless ev is a state-only event, it evaluates the rules
+// that can match its type on ctx (what Update returned for it) and emits the alerts.
+func (d *Detector) Match(ev *event.Event, ctx *state.Context) {
 	if d.Rules == nil || ev.Flags&event.FlagStateOnly != 0 {
-		return ctx
+		return
 	}
 	if d.Rules != d.sysOf { // a new ruleset (set by a reload between two events)
 		d.sysOf, d.sys = d.Rules, d.Rules.Source("syscall")
@@ -88,5 +102,4 @@ func (d *Detector) Event(ev *event.Event) *state.Context {
 			d.Emit(alert.New(r, ctx, ev.TS, d.Hostname))
 		}
 	}
-	return ctx
 }

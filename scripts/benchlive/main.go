@@ -12,7 +12,11 @@
 //   - storm: open+close paced at rising rates for the highest rate with zero drops, then
 //     unpaced loops on every CPU: drops counted, the drop alert, RSS over time, markers
 //     alerted during the storm, and a marker after it alerting again;
-//   - memory: saker's RSS with the rules and N more sleeping threads on the host.
+//   - memory: saker's RSS with the rules and N more sleeping threads on the host;
+//   - workers: the storm's paced ladder with pipeline.workers 1 and -compare (2), in
+//     interleaved rounds: the highest zero-drop rate of each and saker's CPU over the ladder.
+//
+// -workers N runs every mode's saker with pipeline.workers N.
 //
 // It needs root (the probe). Wall-clock figures are only meaningful on a quiet machine.
 package main
@@ -29,6 +33,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,6 +58,9 @@ var (
 	threads  = flag.Int("threads", 5000, "memory: sleeping threads")
 	ringArg  = flag.Int("ring-bytes", 0, "latency: saker's --ring-bytes (0: its default)")
 	tmpDir   = flag.String("tmp", "", "scratch directory (default: a new one)")
+	workersN = flag.Int("workers", -1, "saker's pipeline.workers in every mode (-1: the default); the workers mode compares 1 and -compare")
+	compareN = flag.Int("compare", 2, "workers: the worker count compared with 1")
+	rounds   = flag.Int("rounds", 2, "workers: interleaved rounds")
 )
 
 func main() {
@@ -76,6 +84,8 @@ func main() {
 			storm()
 		case "memory":
 			memory()
+		case "workers":
+			workersMode()
 		default:
 			fmt.Fprintf(os.Stderr, "benchlive: unknown mode %q\n", m)
 			os.Exit(2)
@@ -141,6 +151,9 @@ func startSaker(extra []string, opts ...string) *saker {
 	s.url = fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 	args := []string{"run", "--json", "-o", "webserver.enabled=true", "-o", "webserver.listen_port=" + strconv.Itoa(port),
 		"-o", "webserver.auth.token_file=" + tok}
+	if *workersN >= 0 && !slices.Contains(opts, "--workers") {
+		args = append(args, "--workers", strconv.Itoa(*workersN))
+	}
 	args = append(args, opts...)
 	for _, r := range append(strings.Split(*rulesArg, ","), extra...) {
 		if r != "" {
@@ -550,35 +563,7 @@ func stormRing(ringBytes int) {
 	defer s.stop()
 	time.Sleep(time.Second)
 	fmt.Printf("\n## storm, %s\n", what)
-	// paced rates: the highest the whole pipeline sustains (zero drops, and the reader
-	// kept up: the ring drained within 300 ms of the loop's end)
-	best := 0.0
-	for _, it := range []int{25000, 50000, 100000, 150000, 200000, 250000, 300000, 400000, 600000} {
-		m0 := s.metrics()
-		t0 := time.Now()
-		done := loop("rate", strconv.Itoa(it), "3", "/etc/hostname")
-		end := time.Now()
-		el := end.Sub(t0).Seconds()
-		m1 := s.metrics()
-		for { // wait for the reader to drain the ring
-			time.Sleep(100 * time.Millisecond)
-			m2 := s.metrics()
-			if m2["saker_events_read_total"]-m1["saker_events_read_total"] < 2000 {
-				break
-			}
-			m1 = m2
-		}
-		drain := time.Since(end) - 100*time.Millisecond
-		ev := m1["saker_events_read_total"] - m0["saker_events_read_total"]
-		d := dropped(m1) - dropped(m0)
-		kept := d == 0 && drain <= 300*time.Millisecond
-		fmt.Printf("paced %6d iter/s asked, %6.0f done: %7.0f events/s read, %v dropped, ring drained %3d ms after the end, kept up: %v\n",
-			it, done, ev/el, d, drain.Milliseconds(), kept)
-		if !kept || done < float64(it)*0.95 {
-			break // dropping or behind, or the generator cannot reach the rate
-		}
-		best = ev / el
-	}
+	best := pacedBest(s)
 	fmt.Printf("highest paced rate the pipeline sustains with zero drops: %.0f events/s\n", best)
 
 	// unpaced: two loops per CPU, markers every 10 ms, RSS sampled
@@ -634,6 +619,70 @@ func stormRing(ringBytes int) {
 		len(lat), len(after), pct(lat, 50), pct(lat, 100), float64(s.rss())/(1<<20),
 		float64(statusKB(pid, "RssAnon:"))/1024, float64(statusKB(pid, "RssFile:"))/1024, float64(ringKB(pid))/1024)
 	_ = miss
+}
+
+// pacedBest runs the paced open+close loop at rising rates and returns the highest event
+// rate the whole pipeline sustained: zero drops, and the reader kept up (the ring drained
+// within 300 ms of the loop's end).
+func pacedBest(s *saker) float64 {
+	best := 0.0
+	for _, it := range []int{25000, 50000, 100000, 150000, 200000, 250000, 300000, 400000, 600000} {
+		m0 := s.metrics()
+		t0 := time.Now()
+		done := loop("rate", strconv.Itoa(it), "3", "/etc/hostname")
+		end := time.Now()
+		el := end.Sub(t0).Seconds()
+		m1 := s.metrics()
+		for { // wait for the reader to drain the ring
+			time.Sleep(100 * time.Millisecond)
+			m2 := s.metrics()
+			if m2["saker_events_read_total"]-m1["saker_events_read_total"] < 2000 {
+				break
+			}
+			m1 = m2
+		}
+		drain := time.Since(end) - 100*time.Millisecond
+		ev := m1["saker_events_read_total"] - m0["saker_events_read_total"]
+		d := dropped(m1) - dropped(m0)
+		kept := d == 0 && drain <= 300*time.Millisecond
+		fmt.Printf("paced %6d iter/s asked, %6.0f done: %7.0f events/s read, %v dropped, ring drained %3d ms after the end, kept up: %v\n",
+			it, done, ev/el, d, drain.Milliseconds(), kept)
+		if !kept || done < float64(it)*0.95 {
+			break // dropping or behind, or the generator cannot reach the rate
+		}
+		best = ev / el
+	}
+	return best
+}
+
+// ---- workers ----
+
+// workersMode compares the highest paced open+close rate with zero drops, and saker's CPU
+// at that rate, for pipeline.workers 1 and -compare, in interleaved rounds.
+func workersMode() {
+	dir := filepath.Join(*tmpDir, "workers")
+	check(os.MkdirAll(dir, 0o755))
+	fmt.Printf("\n## workers: highest paced open+close rate with zero drops, workers 1 vs %d, %d rounds\n", *compareN, *rounds)
+	res := map[int][]float64{}
+	for r := 0; r < *rounds; r++ {
+		for _, w := range []int{1, *compareN} {
+			s := startSaker([]string{markerRules(dir)}, "--drop-alert-interval", "1s", "--workers", strconv.Itoa(w))
+			time.Sleep(time.Second)
+			fmt.Printf("# round %d, workers=%d, load %s\n", r+1, w, loadavg())
+			c0, t0 := cpuTicks(s.cmd.Process.Pid), time.Now()
+			best := pacedBest(s)
+			cores := float64(cpuTicks(s.cmd.Process.Pid)-c0) / 100 / time.Since(t0).Seconds()
+			s.stop()
+			fmt.Printf("round %d workers=%d: highest zero-drop rate %.0f events/s (saker's CPU over the ladder %.2f cores)\n", r+1, w, best, cores)
+			res[w] = append(res[w], best)
+		}
+	}
+	for _, w := range []int{1, *compareN} {
+		fmt.Printf("workers=%d: highest zero-drop rate, median of %d rounds: %.0f events/s\n", w, *rounds, median(res[w]))
+	}
+	if m := median(res[1]); m > 0 {
+		fmt.Printf("ratio workers=%d / workers=1: %.2f\n", *compareN, median(res[*compareN])/m)
+	}
 }
 
 func dropWhere(m map[string]float64) string {
