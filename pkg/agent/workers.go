@@ -353,6 +353,9 @@ func (w *worker) sync() {
 	}
 	rs := g.workerRules[w.i-1]
 	w.d.Rules, w.d.First, w.em.Extras = rs.Ruleset, rs.First, rs.Extras
+	if !a.opts.Replay { // each worker's state keeps its own sensitive-file index (fd.canonical)
+		w.d.State.Canon().SetPaths(SensitivePaths(rs))
+	}
 }
 
 // workersNote is the line saker prints at start about the pipeline.
