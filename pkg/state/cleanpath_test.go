@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// isCleanAbs must accept exactly the absolute paths path.Clean returns unchanged.
+// IsCleanAbs must accept exactly the absolute paths path.Clean returns unchanged.
 func TestCleanPathMatchesPathClean(t *testing.T) {
 	for _, p := range []string{
 		"/", "//", "/a", "/a/", "/a//b", "/a/./b", "/a/../b", "/.", "/..", "/a/.", "/a/..",
@@ -15,8 +15,8 @@ func TestCleanPathMatchesPathClean(t *testing.T) {
 		if got, want := cleanPath(p), path.Clean(p); p != "" && p[0] == '/' && got != want {
 			t.Errorf("cleanPath(%q) = %q, path.Clean gives %q", p, got, want)
 		}
-		if isCleanAbs(p) != (p != "" && p[0] == '/' && path.Clean(p) == p) {
-			t.Errorf("isCleanAbs(%q) = %v, path.Clean(%q) = %q", p, isCleanAbs(p), p, path.Clean(p))
+		if IsCleanAbs(p) != (p != "" && p[0] == '/' && path.Clean(p) == p) {
+			t.Errorf("IsCleanAbs(%q) = %v, path.Clean(%q) = %q", p, IsCleanAbs(p), p, path.Clean(p))
 		}
 	}
 }

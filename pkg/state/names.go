@@ -29,15 +29,15 @@ func concatPaths(dir, name string) string {
 // cleanPath is path.Clean for an absolute path, which most paths of opens already are in
 // clean form: those are checked in one pass and returned as they are.
 func cleanPath(p string) string {
-	if isCleanAbs(p) {
+	if IsCleanAbs(p) {
 		return p
 	}
 	return path.Clean(p)
 }
 
-// isCleanAbs reports whether p is an absolute path path.Clean leaves as it is: no empty,
+// IsCleanAbs reports whether p is an absolute path path.Clean leaves as it is: no empty,
 // "." or ".." element, no trailing slash (but "/").
-func isCleanAbs(p string) bool {
+func IsCleanAbs(p string) bool {
 	if p == "" || p[0] != '/' {
 		return false
 	}

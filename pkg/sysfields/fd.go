@@ -530,39 +530,10 @@ func dirOf(p string) string {
 	}
 	// The fd names of opens are clean absolute paths already: their directory is the text
 	// before the last slash, with no cleaning (path.Dir cleans, ~700 instructions a call).
-	if i := strings.LastIndexByte(p, '/'); i > 0 && isCleanAbs(p[:i]) {
+	if i := strings.LastIndexByte(p, '/'); i > 0 && state.IsCleanAbs(p[:i]) {
 		return p[:i]
 	}
 	return path.Dir(p)
-}
-
-// isCleanAbs reports whether p is an absolute path path.Clean leaves as it is: no empty,
-// "." or ".." element, no trailing slash (but "/").
-func isCleanAbs(p string) bool {
-	if p == "" || p[0] != '/' {
-		return false
-	}
-	n := len(p)
-	for i := 0; i < n; i++ {
-		if p[i] != '/' {
-			continue
-		}
-		if i+1 == n {
-			return n == 1
-		}
-		switch p[i+1] {
-		case '/':
-			return false
-		case '.':
-			if i+2 == n || p[i+2] == '/' {
-				return false
-			}
-			if p[i+2] == '.' && (i+3 == n || p[i+3] == '/') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func (s *Source) fsPathField(name string) (func(c *state.Context) (fields.Value, bool), error) {
