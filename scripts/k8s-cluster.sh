@@ -165,11 +165,14 @@ extendedKeyUsage=serverAuth"
 	touch .certs-done
 }
 
-free_port() { # a TCP port nothing listens on, from a range unlikely to be in use
-	local p i
+free_port() { # a TCP port no socket uses, below the kernel's ephemeral range (32768-60999 by
+	# default: a port there can be taken at any moment as the local end of a connection)
+	local p i lo
+	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	[ "$lo" -gt 21000 ] || lo=32768
 	for i in $(seq 1 200); do
-		p=$((20000 + RANDOM % 30000))
-		if ! ss -Htln "sport = :$p" | grep -q .; then
+		p=$((20000 + RANDOM % (lo - 20000)))
+		if ! ss -Htan "sport = :$p" | grep -q .; then
 			echo $p
 			return
 		fi
@@ -203,27 +206,36 @@ start() {
 	if [ -f "$d/apiserver.pid" ] && kill -0 "$(cat "$d/apiserver.pid")" 2>/dev/null; then
 		die "already running in $d (stop it first)"
 	fi
-	local ec ep ap
-	ec=$(free_port)
-	ep=$(free_port)
-	while [ "$ep" = "$ec" ]; do ep=$(free_port); done
-	ap=$(free_port)
-	while [ "$ap" = "$ec" ] || [ "$ap" = "$ep" ]; do ap=$(free_port); done
-	rm -rf "$d/etcd-data"
+	local ec ep ap i try
 	mkdir -p "$REG"
 	echo "$d" >"$REG/$(regkey "$d")"
-	setsid /usr/bin/etcd --name saker-test --data-dir "$d/etcd-data" \
-		--listen-client-urls "http://127.0.0.1:$ec" --advertise-client-urls "http://127.0.0.1:$ec" \
-		--listen-peer-urls "http://127.0.0.1:$ep" --initial-advertise-peer-urls "http://127.0.0.1:$ep" \
-		--initial-cluster "saker-test=http://127.0.0.1:$ep" --listen-metrics-urls "" \
-		>"$d/etcd.log" 2>&1 </dev/null &
-	echo $! >"$d/etcd.pid"
-	local i
-	for i in $(seq 1 120); do
-		curl -sf "http://127.0.0.1:$ec/health" >/dev/null 2>&1 && break
-		kill -0 "$(cat "$d/etcd.pid")" 2>/dev/null || { tail -20 "$d/etcd.log" >&2; die "etcd exited"; }
-		sleep 0.25
+	# etcd on two free ports; another program may take a port between the check and etcd's
+	# bind (tests start clusters side by side): then again with other ports
+	for try in 1 2 3 4 5; do
+		ec=$(free_port)
+		ep=$(free_port)
+		while [ "$ep" = "$ec" ]; do ep=$(free_port); done
+		rm -rf "$d/etcd-data"
+		setsid /usr/bin/etcd --name saker-test --data-dir "$d/etcd-data" \
+			--listen-client-urls "http://127.0.0.1:$ec" --advertise-client-urls "http://127.0.0.1:$ec" \
+			--listen-peer-urls "http://127.0.0.1:$ep" --initial-advertise-peer-urls "http://127.0.0.1:$ep" \
+			--initial-cluster "saker-test=http://127.0.0.1:$ep" --listen-metrics-urls "" \
+			>"$d/etcd.log" 2>&1 </dev/null &
+		echo $! >"$d/etcd.pid"
+		for i in $(seq 1 120); do
+			curl -sf "http://127.0.0.1:$ec/health" >/dev/null 2>&1 && break 2
+			kill -0 "$(cat "$d/etcd.pid")" 2>/dev/null || break
+			sleep 0.25
+		done
+		if kill -0 "$(cat "$d/etcd.pid")" 2>/dev/null; then
+			break # running but not healthy within 30 s: the check below reports it
+		fi
+		grep -q "address already in use" "$d/etcd.log" || { tail -20 "$d/etcd.log" >&2; die "etcd exited"; }
+		echo "k8s-cluster.sh: etcd's port was taken (try $try), again with other ports" >&2
 	done
+	curl -sf "http://127.0.0.1:$ec/health" >/dev/null 2>&1 || { tail -20 "$d/etcd.log" >&2; die "etcd not healthy (log $d/etcd.log)"; }
+	ap=$(free_port)
+	while [ "$ap" = "$ec" ] || [ "$ap" = "$ep" ]; do ap=$(free_port); done
 
 	local policy=${SAKER_K8S_AUDIT_POLICY:-$d/audit-policy.yaml}
 	if [ -z "${SAKER_K8S_AUDIT_POLICY:-}" ]; then
