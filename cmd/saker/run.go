@@ -32,7 +32,7 @@ type runOptions struct {
 	dropInterval time.Duration
 	decodeOnly   bool
 	keepPages    bool
-	workers      int
+	workers      string // --workers: "" when not given (a runOptions literal leaves the configuration's)
 }
 
 func init() {
@@ -61,7 +61,7 @@ func init() {
 	cmd.Flags().MarkHidden("decode-only")
 	cmd.Flags().BoolVar(&o.keepPages, "keep-startup-pages", false, "live: do not give back the executable's pages once ready (for measuring)")
 	cmd.Flags().MarkHidden("keep-startup-pages")
-	cmd.Flags().IntVar(&o.workers, "workers", -1, "syscall rule-evaluation workers (-o pipeline.workers=N; 0: one per CPU; default: the configuration's, 1)")
+	cmd.Flags().StringVar(&o.workers, "workers", "", "syscall rule-evaluation workers N (as -o pipeline.workers=N; 0: one per CPU; default: the configuration's, 1)")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -73,8 +73,8 @@ func (o *runOptions) overridesWithFlags() []string {
 	if o.first {
 		ov = append(ov, "rule_matching=first")
 	}
-	if o.workers >= 0 {
-		ov = append(ov, fmt.Sprintf("pipeline.workers=%d", o.workers))
+	if o.workers != "" {
+		ov = append(ov, "pipeline.workers="+o.workers)
 	}
 	return ov
 }
