@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -47,6 +48,20 @@ const reloadRules = `
 type lineReceiver struct {
 	mu    sync.Mutex
 	lines []string
+	conns sync.WaitGroup // syslog: connections not yet closed by the sender
+}
+
+// drained waits (bounded) until every syslog connection was closed by the sender and read
+// to its end: what saker wrote before it closed its outputs has then been received.
+func (r *lineReceiver) drained(t *testing.T) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { r.conns.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("a syslog connection stayed open 10 s after saker closed its outputs")
+	}
 }
 
 func (r *lineReceiver) add(l string) {
@@ -86,7 +101,10 @@ func syslogReceiver(t *testing.T) (*lineReceiver, string) {
 			if err != nil {
 				return
 			}
+			rec.conns.Add(1)
 			go func() {
+				defer rec.conns.Done()
+				defer c.Close()
 				sc := bufio.NewScanner(c)
 				sc.Buffer(make([]byte, 1<<20), 1<<20)
 				for sc.Scan() {
@@ -359,6 +377,7 @@ webserver: {enabled: true, listen_port: %d}
 	same("old file "+file1, keys(file1, testshared.ReadLines(t, file1)), before)
 	same("new file "+file2, keys(file2, testshared.ReadLines(t, file2)), afterWithFailure)
 	same("HTTP receiver", keys("HTTP", httpRec.get()), afterWithFailure)
+	syslogRec.drained(t)
 	same("syslog receiver", keys("syslog", syslogRec.get()), afterWithFailure)
 	same("program (kept)", keys("program", testshared.ReadLines(t, progOut)), append(append([]string(nil), before...), afterWithFailure...))
 	if l := testshared.ReadLines(t, file3); len(l) != 0 {

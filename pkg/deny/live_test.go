@@ -465,8 +465,16 @@ func TestDenyRuntimesAllowed(t *testing.T) {
 			t.Errorf("%s read of the shadow file: %q, want ok 34", name, got)
 		}
 	}
-	if n := testutil.ToFloat64(m.Decisions.WithLabelValues("trusted")); n < float64(len(actions.RuntimeProcesses)) {
-		t.Errorf("trusted decisions = %v, want >= %d", n, len(actions.RuntimeProcesses))
+	// the guard answers an open before it counts the decision: wait (bounded) for the count
+	want := float64(len(actions.RuntimeProcesses))
+	deadline := time.Now().Add(5 * time.Second)
+	n := testutil.ToFloat64(m.Decisions.WithLabelValues("trusted"))
+	for n < want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		n = testutil.ToFloat64(m.Decisions.WithLabelValues("trusted"))
+	}
+	if n < want {
+		t.Errorf("trusted decisions = %v, want >= %v", n, want)
 	}
 }
 
