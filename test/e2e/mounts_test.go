@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -14,8 +15,15 @@ import (
 // "Launch Sensitive Mount Container" as shipped, enabled) beside a real dockerd: a container
 // started with no mounts must not raise it (the macro compares a missing
 // container.mount.dest[...] with "<NA>"), one with the host's /proc mounted must.
-// The container without mounts runs to its end first, so once the second one's alert is
-// seen, the first one's start has been evaluated too.
+//
+// The rule looks at the exec of a container's init process (proc.vpid=1), and the
+// container's metadata (its mounts) is fetched from dockerd while the container starts: an
+// init that execs at once may be evaluated before the fetch completes. So each container's
+// init waits for a file, the test reads a sensitive file in the container (docker exec)
+// until Saker's alert for it names the container (the metadata has arrived), then creates
+// the file: the init execs `true`, which is what the rule must (or must not) flag. The
+// container without mounts runs to its end first, so once the second one's alert is seen
+// its init exec has been evaluated too.
 func TestLiveUpstreamSensitiveMount(t *testing.T) {
 	need(t)
 	dd := dockertest.Start(t)
@@ -25,7 +33,7 @@ func TestLiveUpstreamSensitiveMount(t *testing.T) {
 json_output: true
 append_output:
   - match: {source: syscall}
-    extra_fields: [container.id]
+    extra_fields: [container.id, container.name]
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -33,10 +41,19 @@ append_output:
 	s := startSaker(t, args...)
 	defer stop(t, s, syscall.SIGINT)
 	const rule = "Launch Sensitive Mount Container"
+	const initCmd = "until [ -e /sk-go ]; do sleep 0.05; done; exec true"
 	n := s.Mark()
-	plain := dd.Run(t, "--network", "none", dockertest.Image, "true")[:12]
+	start := func(opts ...string) string {
+		t.Helper()
+		args := append([]string{"--network", "none"}, opts...)
+		id := dd.Run(t, append(args, dockertest.Image, "sh", "-c", initCmd)...)[:12]
+		waitMetadata(t, s, dd, id)
+		dd.Docker(t, "exec", id, "touch", "/sk-go")
+		return id
+	}
+	plain := start()
 	dd.Try("wait", plain)
-	mounted := dd.Run(t, "--network", "none", "-v", "/proc:/host/proc:ro", dockertest.Image, "true")[:12]
+	mounted := start("-v", "/proc:/host/proc:ro")
 	deadline := time.Now().Add(alertWait)
 	var seen bool
 	for !seen && time.Now().Before(deadline) {
@@ -57,4 +74,27 @@ append_output:
 			t.Errorf("%q alerted for container %s, which has no mounts: %s", rule, plain, a.Line)
 		}
 	}
+}
+
+// waitMetadata reads /etc/shadow in container id (docker exec; upstream "Read sensitive file
+// untrusted") until Saker's alert for the read carries the container's name, i.e. until
+// Saker has the container's metadata.
+func waitMetadata(t *testing.T, s *sakerProc, dd *dockertest.Daemon, id string) {
+	t.Helper()
+	name := strings.TrimPrefix(dd.Inspect(t, id, "{{.Name}}"), "/")
+	deadline := time.Now().Add(alertWait)
+	for time.Now().Before(deadline) {
+		m := s.Mark()
+		dd.Docker(t, "exec", id, "sh", "-c", "echo x >/etc/shadow; cat /etc/shadow >/dev/null")
+		for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+			for _, a := range s.Since(m) {
+				c, _ := a.Field("container.id")
+				got, _ := a.Field("container.name")
+				if a.Rule == "Read sensitive file untrusted" && c == id && got == name {
+					return
+				}
+			}
+		}
+	}
+	t.Fatalf("no alert named container %s (%s): its metadata never reached Saker", id, name)
 }
