@@ -36,14 +36,14 @@ func TestCatalogLookupAndResolve(t *testing.T) {
 }
 
 func TestFormatCandidates(t *testing.T) {
-	v := Value{S: "bash", L: []Value{{S: "bash"}, {S: "sshd"}, {S: "systemd"}}}
+	v := Value{S: "bash", L: ListOf([]Value{{S: "bash"}, {S: "sshd"}, {S: "systemd"}})}
 	if got := Format(String, false, v); got != "bash sshd systemd" {
 		t.Errorf("Format = %q", got)
 	}
 	if got := JSON(String, false, v); got != "bash sshd systemd" {
 		t.Errorf("JSON = %v", got)
 	}
-	if got := Format(String, true, Value{L: []Value{{S: "a"}, {S: "b"}}}); got != "(a,b)" {
+	if got := Format(String, true, Value{L: ListOf([]Value{{S: "a"}, {S: "b"}})}); got != "(a,b)" {
 		t.Errorf("list Format = %q", got)
 	}
 	if got := Format(Int64, false, Value{N: 7}); got != "7" {

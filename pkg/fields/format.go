@@ -10,18 +10,18 @@ const NA = "<NA>"
 
 // Format renders a value of type t as text, the way Falco prints it in outputs.
 func Format(t Type, list bool, v Value) string {
-	if !list && len(v.L) > 0 {
+	if !list && len(v.List()) > 0 {
 		// a scalar field with several candidate values (proc.aname without an index: every
 		// ancestor) prints them all, space-separated
-		parts := make([]string, len(v.L))
-		for i, e := range v.L {
+		parts := make([]string, len(v.List()))
+		for i, e := range v.List() {
 			parts[i] = Format(t, false, e)
 		}
 		return strings.Join(parts, " ")
 	}
 	if list {
-		parts := make([]string, len(v.L))
-		for i, e := range v.L {
+		parts := make([]string, len(v.List()))
+		for i, e := range v.List() {
 			parts[i] = Format(t, false, e)
 		}
 		return "(" + strings.Join(parts, ",") + ")"
@@ -39,7 +39,7 @@ func Format(t Type, list bool, v Value) string {
 		}
 		return "false"
 	case Double:
-		return strconv.FormatFloat(v.F, 'f', -1, 64)
+		return strconv.FormatFloat(v.Float(), 'f', -1, 64)
 	case IPAddr:
 		if !v.IP.IsValid() {
 			return NA
@@ -62,12 +62,12 @@ func Format(t Type, list bool, v Value) string {
 // JSON returns a value as Falco puts it in an alert's output_fields: numbers for numeric
 // types, booleans for Bool, lists as arrays, strings otherwise.
 func JSON(t Type, list bool, v Value) any {
-	if !list && len(v.L) > 0 {
+	if !list && len(v.List()) > 0 {
 		return Format(t, false, v)
 	}
 	if list {
-		out := make([]any, len(v.L))
-		for i, e := range v.L {
+		out := make([]any, len(v.List()))
+		for i, e := range v.List() {
 			out[i] = JSON(t, false, e)
 		}
 		return out
@@ -80,7 +80,7 @@ func JSON(t Type, list bool, v Value) any {
 	case Bool:
 		return v.N != 0
 	case Double:
-		return v.F
+		return v.Float()
 	}
 	return Format(t, false, v)
 }

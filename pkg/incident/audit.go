@@ -88,7 +88,7 @@ func (p *parser) anyTrue(ev *k8saudit.Event, f string) bool {
 	if v.S == "true" {
 		return true
 	}
-	for _, x := range v.L {
+	for _, x := range v.List() {
 		if x.S == "true" {
 			return true
 		}

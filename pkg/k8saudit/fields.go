@@ -76,7 +76,7 @@ func strs(list []string) (fields.Value, bool) {
 	for i, s := range list {
 		l[i].S = s
 	}
-	return fields.Value{L: l}, true
+	return fields.Value{L: fields.ListOf(l)}, true
 }
 
 // scalar is the text of the value at keys.

@@ -238,7 +238,7 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 				v = ipValue(cl)
 			}
 			both[0], both[1] = orZero(f.SrcIP), orZero(f.DstIP)
-			v.L = both[:]
+			v.L = fields.ListOf(both[:])
 			return v, true
 		}), nil
 	case "fd.cip", "fd.cnet":
@@ -260,7 +260,7 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 			switch f.Type {
 			case event.FDIPv4Sock, event.FDIPv6Sock:
 				both[0], both[1] = fields.Value{N: uint64(f.SrcPort)}, fields.Value{N: uint64(f.DstPort)}
-				return fields.Value{N: uint64(f.SrcPort), L: both[:]}, true
+				return fields.Value{N: uint64(f.SrcPort), L: fields.ListOf(both[:])}, true
 			case event.FDIPv4Server, event.FDIPv6Server:
 				return num(uint64(f.SrcPort))
 			}
@@ -384,7 +384,7 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 			if t == "" {
 				return fields.Value{}, false
 			}
-			return fields.Value{S: t, L: []fields.Value{{S: t}}}, true
+			return fields.Value{S: t, L: fields.ListOf([]fields.Value{{S: t}})}, true
 		}), nil
 	}
 	return nil, nil

@@ -221,7 +221,7 @@ func jsonValue(info fields.Info, v fields.Value) string {
 		}
 		return "false"
 	case fields.Double:
-		return strconv.FormatFloat(v.F, 'f', -1, 64)
+		return strconv.FormatFloat(v.Float(), 'f', -1, 64)
 	}
 	b, _ := json.Marshal(Render(info, v))
 	return string(b)
@@ -261,7 +261,7 @@ func Render(info fields.Info, v fields.Value) string {
 		}
 		return v.IP.String()
 	case fields.Double:
-		return strconv.FormatFloat(v.F, 'f', 2, 64)
+		return strconv.FormatFloat(v.Float(), 'f', 2, 64)
 	case fields.Dyn:
 		// evt.rawarg: a string param, or a number printed signed as libsinsp prints the
 		// errno, fd and pid params (res=-2) and fields.Format prints Dyn values

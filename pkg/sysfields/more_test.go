@@ -129,7 +129,7 @@ func TestProtoFields(t *testing.T) {
 	_, ex := bind(t, src, "fd.proto")
 	v, ok := ex(ctx)
 	var ports []uint64
-	for _, e := range v.L {
+	for _, e := range v.List() {
 		ports = append(ports, e.N)
 	}
 	if !ok || len(ports) != 2 || ports[0] != 40000 || ports[1] != 80 {

@@ -171,16 +171,17 @@ func (s *Source) ancestorField(name, arg string, g threadGetter) (func(c *state.
 				}
 			}
 		}
-		out.L = append(out.L[:0:0], first)
+		l := []fields.Value{first}
 		for i := 0; i < maxAncestors; i++ {
 			t = s.parent(t)
 			if t == nil {
 				break
 			}
 			if v, ok := g(t); ok {
-				out.L = append(out.L, v)
+				l = append(l, v)
 			}
 		}
+		out.L = &l
 		return out, true
 	}, nil
 }
@@ -443,7 +444,7 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 			if t.FDLimit <= 0 {
 				return fields.Value{}, false
 			}
-			return fields.Value{F: float64(t.NumFDs()) * 100 / float64(t.FDLimit)}, true
+			return fields.FloatValue(float64(t.NumFDs()) * 100 / float64(t.FDLimit)), true
 		}), nil
 	case "proc.fdlimit":
 		return on(proc, func(t *state.Thread) (fields.Value, bool) {

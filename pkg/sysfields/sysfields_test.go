@@ -334,7 +334,7 @@ func TestAncestorsWithoutIndex(t *testing.T) {
 		t.Fatalf("proc.aname = %q, %v; want bash", v.S, ok)
 	}
 	var names []string
-	for _, x := range v.L {
+	for _, x := range v.List() {
 		names = append(names, x.S)
 	}
 	if strings.Join(names, ",") != "bash,systemd" {
@@ -681,12 +681,12 @@ func TestAncestorsWithoutIndexPrinted(t *testing.T) {
 	ctx := st.Process(decode(t, encode(t, "close", 'E', curlPID, tsBase, map[string]any{"fd": 3}), 1))
 	info, ex := bind(t, NewSource(st), "proc.apid")
 	v, ok := ex(ctx)
-	if !ok || Render(info, v) != formatInt(curlPID) || len(v.L) != 2 || v.L[0].N != bashPID {
+	if !ok || Render(info, v) != formatInt(curlPID) || len(v.List()) != 2 || v.List()[0].N != bashPID {
 		t.Errorf("proc.apid = %q %v (list %v), want %d and ancestors [%d 1]", Render(info, v), ok, v.L, curlPID, bashPID)
 	}
 	info, ex = bind(t, NewSourceWith(st, Options{Sysdig029: true}), "proc.aname")
-	if v, ok := ex(ctx); !ok || Render(info, v) != "curl" || len(v.L) != 2 || v.L[0].S != "bash" {
-		t.Errorf("proc.aname (sysdig 0.29) = %q %v, want curl (list %v)", Render(info, v), ok, v.L)
+	if v, ok := ex(ctx); !ok || Render(info, v) != "curl" || len(v.List()) != 2 || v.List()[0].S != "bash" {
+		t.Errorf("proc.aname (sysdig 0.29) = %q %v, want curl (list %v)", Render(info, v), ok, v.List())
 	}
 }
 

@@ -58,6 +58,10 @@ type compiledMacro struct {
 	filter Filter
 	ts     [2]typeSet
 	done   [2]bool
+
+	ref      *node                 // the node every reference to the macro shares
+	remember func(Filter) Filter   // how a specialized body is memoized (see For)
+	spec     map[uint16]specResult // the body specialized per event code
 }
 
 // UsedMacros and UsedLists report which macros and lists compilations referenced.
@@ -76,6 +80,8 @@ type Result struct {
 	// restricted (every code).
 	EventTypes []bool
 	All        bool
+
+	root *node // the compiled tree, for For
 }
 
 // CompileFilter parses and compiles a standalone filter expression (e.g. `saker events`'s
@@ -100,11 +106,11 @@ func (env *Env) Compile(e ast.Expr) (*Result, error) {
 		env.usedLists = map[string]bool{}
 	}
 	c := &compiler{env: env, n: env.Source.NumEventCodes()}
-	f, ts, err := c.expr(e, false)
+	nd, ts, err := c.expr(e, false)
 	if err != nil {
 		return nil, err
 	}
-	r := &Result{Filter: f}
+	r := &Result{Filter: nd.f, root: nd}
 	if ts == nil {
 		r.All = true
 	} else {
@@ -129,16 +135,16 @@ type typeSet = []bool
 
 // expr compiles e and returns the set of event types it can match. neg says e sits under
 // an odd number of `not`s (De Morgan), for the event-type analysis only.
-func (c *compiler) expr(e ast.Expr, neg bool) (Filter, typeSet, error) {
+func (c *compiler) expr(e ast.Expr, neg bool) (*node, typeSet, error) {
 	switch n := e.(type) {
 	case *ast.ParenExpr:
 		return c.expr(n.X, neg)
 	case *ast.NotExpr:
-		f, ts, err := c.expr(n.X, !neg)
+		x, ts, err := c.expr(n.X, !neg)
 		if err != nil {
 			return nil, nil, err
 		}
-		return func(ev fields.Event) bool { return !f(ev) }, ts, nil
+		return notNode(x), ts, nil
 	case *ast.BinaryExpr:
 		return c.chain(n, neg)
 	case *ast.MacroRef:
@@ -151,7 +157,10 @@ func (c *compiler) expr(e ast.Expr, neg bool) (Filter, typeSet, error) {
 		if n.Op != "exists" {
 			return nil, nil, c.errf(n.OpPos, "unknown unary operator '%s'", n.Op)
 		}
-		return func(ev fields.Event) bool { _, ok := ext(ev); return ok }, nil, nil
+		f := func(ev fields.Event) bool { _, ok := ext(ev); return ok }
+		return c.leaf(f, n.Field, func(static fields.Extractor) Filter {
+			return func(ev fields.Event) bool { _, ok := static(ev); return ok }
+		}), nil, nil
 	case *ast.Compare:
 		return c.compare(n, neg)
 	}
@@ -163,7 +172,7 @@ func (c *compiler) expr(e ast.Expr, neg bool) (Filter, typeSet, error) {
 // operands in order and stops at the first that decides, as the nested form does; an
 // operand that fails in the nested form still walks down and back up the whole chain, one
 // closure call per operator.
-func (c *compiler) chain(n *ast.BinaryExpr, neg bool) (Filter, typeSet, error) {
+func (c *compiler) chain(n *ast.BinaryExpr, neg bool) (*node, typeSet, error) {
 	and := n.Op == ast.And
 	var ops []ast.Expr
 	var walk func(e ast.Expr)
@@ -183,14 +192,15 @@ func (c *compiler) chain(n *ast.BinaryExpr, neg bool) (Filter, typeSet, error) {
 		ops = append(ops, e)
 	}
 	walk(n)
+	kids := make([]*node, len(ops))
 	fs := make([]Filter, len(ops))
 	var ts typeSet
 	for i, e := range ops {
-		f, t, err := c.expr(e, neg)
+		k, t, err := c.expr(e, neg)
 		if err != nil {
 			return nil, nil, err
 		}
-		fs[i] = f
+		kids[i], fs[i] = k, k.f
 		// Under negation, and/or swap for the type analysis (not(a and b) = not a or not b).
 		switch {
 		case i == 0:
@@ -201,7 +211,11 @@ func (c *compiler) chain(n *ast.BinaryExpr, neg bool) (Filter, typeSet, error) {
 			ts = union(ts, t)
 		}
 	}
-	return chainFilter(and, fs), ts, nil
+	op := opOr
+	if and {
+		op = opAnd
+	}
+	return &node{f: chainFilter(and, fs), op: op, kids: kids}, ts, nil
 }
 
 // chainFilter evaluates fs in order: all must hold (and) or one (or).
@@ -233,7 +247,7 @@ func chainFilter(and bool, fs []Filter) Filter {
 	}
 }
 
-func (c *compiler) macroRef(n *ast.MacroRef, neg bool) (Filter, typeSet, error) {
+func (c *compiler) macroRef(n *ast.MacroRef, neg bool) (*node, typeSet, error) {
 	m, ok := c.env.Macros[n.Name]
 	if !ok {
 		return nil, nil, c.errf(n.NamePos, "undefined macro '%s'", n.Name)
@@ -250,26 +264,27 @@ func (c *compiler) macroRef(n *ast.MacroRef, neg bool) (Filter, typeSet, error) 
 	}
 	cm := c.env.macroCache[n.Name]
 	if cm != nil && cm.done[ni] {
-		return cm.filter, cm.ts[ni], nil
+		return cm.ref, cm.ts[ni], nil
 	}
 	saved := c.macro
 	c.macro = n.Name
 	c.stack = append(c.stack, n.Name)
-	f, ts, err := c.expr(m.Expr, neg)
+	body, ts, err := c.expr(m.Expr, neg)
 	c.stack = c.stack[:len(c.stack)-1]
 	c.macro = saved
 	if err != nil {
 		return nil, nil, err
 	}
 	if cm == nil {
-		cm = &compiledMacro{filter: c.remember(f)}
+		cm = &compiledMacro{filter: c.remember(body.f), remember: c.remember}
+		cm.ref = &node{f: cm.filter, op: opMacro, kids: []*node{body}, macro: cm}
 		if c.env.macroCache == nil {
 			c.env.macroCache = map[string]*compiledMacro{}
 		}
 		c.env.macroCache[n.Name] = cm
 	}
 	cm.ts[ni], cm.done[ni] = ts, true
-	return cm.filter, ts, nil
+	return cm.ref, ts, nil
 }
 
 // remember makes a macro's filter compute once per event when the source numbers its events
@@ -446,7 +461,7 @@ func unquoteItem(s string) (string, bool) {
 	return s[1 : len(s)-1], true
 }
 
-func (c *compiler) compare(n *ast.Compare, neg bool) (Filter, typeSet, error) {
+func (c *compiler) compare(n *ast.Compare, neg bool) (*node, typeSet, error) {
 	op := n.Op
 	if !knownOps[op] {
 		return nil, nil, c.errf(n.OpPos, "unknown operator '%s'", op)
@@ -459,7 +474,11 @@ func (c *compiler) compare(n *ast.Compare, neg bool) (Filter, typeSet, error) {
 		return nil, nil, c.errf(n.OpPos, "%v", err)
 	}
 	if fv, ok := n.Value.(*ast.FieldValue); ok {
-		return c.compareFields(n, ext, typ, list, fv)
+		f, ts, err := c.compareFields(n, ext, typ, list, fv)
+		if err != nil {
+			return nil, nil, err
+		}
+		return &node{f: f}, ts, nil
 	}
 	if _, isList := n.Value.(*ast.ListLit); isList && !listOp(op) {
 		return nil, nil, c.errf(n.Value.Pos(), "operator '%s' takes a single value, not a list", op)
@@ -480,12 +499,17 @@ func (c *compiler) compare(n *ast.Compare, neg bool) (Filter, typeSet, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// the same comparison on a value given by the event code alone, built when asked (For)
+	onValue := func(static fields.Extractor) Filter {
+		g, _ := c.buildCompare(n, op, static, typ, list, raw)
+		return g
+	}
 	if coder, ok := c.env.Source.(fields.EventCoder); ok && name == "evt.type" && len(n.Field.Transformers) == 0 && !n.Field.HasArg {
 		if fast := c.evtTypeFilter(coder, op, raw, f); fast != nil {
-			return fast, ts, nil
+			return c.leaf(fast, n.Field, onValue), ts, nil
 		}
 	}
-	return f, ts, nil
+	return c.leaf(f, n.Field, onValue), ts, nil
 }
 
 // evtTypeFilter compiles an `evt.type` equality or membership test to a lookup in a table of
@@ -587,11 +611,11 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 			if !ok {
 				return false
 			}
-			if len(v.L) == 0 {
+			if len(v.List()) == 0 {
 				return sp(v.S)
 			}
-			for i := range v.L {
-				if sp(v.L[i].S) != all {
+			for i := range v.List() {
+				if sp((*v.L)[i].S) != all {
 					return !all // any: one matches; all: one does not
 				}
 			}
@@ -604,11 +628,11 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 				if !ok {
 					return false
 				}
-				if len(v.L) == 0 {
+				if len(v.List()) == 0 {
 					return np(v.N)
 				}
-				for i := range v.L {
-					if np(v.L[i].N) != all {
+				for i := range v.List() {
+					if np((*v.L)[i].N) != all {
 						return !all
 					}
 				}
@@ -621,11 +645,11 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 		if !ok {
 			return false
 		}
-		if len(v.L) == 0 {
+		if len(v.List()) == 0 {
 			return pred(v)
 		}
-		for i := range v.L {
-			if pred(v.L[i]) != all {
+		for i := range v.List() {
+			if pred((*v.L)[i]) != all {
 				return !all // any: one matches; all: one does not
 			}
 		}
@@ -864,7 +888,7 @@ func listCompare(op string, ext fields.Extractor, typ fields.Type, ops []operand
 			if !ok {
 				return false
 			}
-			for _, e := range v.L {
+			for _, e := range v.List() {
 				if strings.Contains(e.S, sub) {
 					return true
 				}
@@ -878,7 +902,7 @@ func listCompare(op string, ext fields.Extractor, typ fields.Type, ops []operand
 			if !ok {
 				return false
 			}
-			for _, e := range v.L {
+			for _, e := range v.List() {
 				if member(e) {
 					return true
 				}
@@ -888,10 +912,10 @@ func listCompare(op string, ext fields.Extractor, typ fields.Type, ops []operand
 	}
 	return func(ev fields.Event) bool {
 		v, ok := ext(ev)
-		if !ok || len(v.L) == 0 {
+		if !ok || len(v.List()) == 0 {
 			return false
 		}
-		for _, e := range v.L {
+		for _, e := range v.List() {
 			if !member(e) {
 				return false
 			}
@@ -924,7 +948,7 @@ func (c *compiler) compareFields(n *ast.Compare, ext fields.Extractor, typ field
 		if !ok {
 			return false
 		}
-		o := operand{s: b.S, n: b.N, f: b.F, ip: b.IP}
+		o := operand{s: b.S, n: b.N, f: b.Float(), ip: b.IP}
 		return cmpScalar(typ, op, a, &o)
 	}, nil, nil
 }

@@ -32,7 +32,9 @@ func ip(s string) fields.Value {
 func list(items ...string) fields.Value {
 	v := fields.Value{}
 	for _, s := range items {
-		v.L = append(v.L, str(s))
+		l := v.List()
+		l = append(l, str(s))
+		v.L = &l
 	}
 	return v
 }
@@ -81,11 +83,11 @@ func TestOperatorSemantics(t *testing.T) {
 		"proc.pname":           str("bash"),
 		"proc.args":            str("LWJhc2g="), // base64 of "-bash"
 		"test.list":            list("a", "b"),
-		"test.ports":           {L: []fields.Value{num(22), num(80)}},
+		"test.ports":           {L: fields.ListOf([]fields.Value{num(22), num(80)})},
 		"evt.rawtime":          num(1700000000000000000),
 		"proc.aname":           list("bash", "sshd", "systemd"), // every ancestor: any may match
-		"fd.ip":                {L: []fields.Value{ip("10.1.2.3"), ip("192.168.3.4")}},
-		"test.ends":            {L: []fields.Value{ip("10.1.2.3"), ip("192.168.3.4")}},
+		"fd.ip":                {L: fields.ListOf([]fields.Value{ip("10.1.2.3"), ip("192.168.3.4")})},
+		"test.ends":            {L: fields.ListOf([]fields.Value{ip("10.1.2.3"), ip("192.168.3.4")})},
 	}
 	cases := []struct {
 		cond string

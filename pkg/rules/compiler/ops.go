@@ -177,7 +177,7 @@ func cmpScalar(t fields.Type, op string, v fields.Value, o *operand) bool {
 	case fields.Uint64, fields.AbsTime, fields.RelTime, fields.Port, fields.Bool:
 		return cmpOrdered(op, v.N, o.n)
 	case fields.Double:
-		return cmpOrdered(op, v.F, o.f)
+		return cmpOrdered(op, v.Float(), o.f)
 	case fields.IPAddr, fields.IPNet:
 		var eq bool
 		if o.ip.Bits() == o.ip.Addr().BitLen() {
@@ -479,20 +479,20 @@ func makeTransformer(name string, in fields.Type, list bool) (transformer, field
 	case "len":
 		return func(v fields.Value) (fields.Value, bool) {
 			if list {
-				return fields.Value{N: uint64(len(v.L))}, true
+				return fields.Value{N: uint64(len(v.List()))}, true
 			}
 			return fields.Value{N: uint64(len(v.S))}, true
 		}, fields.Uint64, nil
 	}
 	if list {
 		return func(v fields.Value) (fields.Value, bool) {
-			out := fields.Value{L: make([]fields.Value, 0, len(v.L))}
-			for _, e := range v.L {
+			l := make([]fields.Value, 0, len(v.List()))
+			for _, e := range v.List() {
 				if s, ok := f(e.S); ok {
-					out.L = append(out.L, fields.Value{S: s})
+					l = append(l, fields.Value{S: s})
 				}
 			}
-			return out, true
+			return fields.Value{L: &l}, true
 		}, in, nil
 	}
 	return func(v fields.Value) (fields.Value, bool) {

@@ -34,6 +34,8 @@ type Rule struct {
 	AllTypes   bool
 	Def        *loader.Rule
 	Index      int // position in definition order
+
+	cond *compiler.Result // the compiled condition, specialized per event code in the index
 }
 
 // Ruleset is a set of compiled rules, indexed per source by event code.
@@ -47,7 +49,17 @@ type Ruleset struct {
 // SourceRules are the enabled rules of one source, indexed by event code (Ruleset.Source).
 type SourceRules struct {
 	src    fields.Source
-	byCode [][]*Rule
+	byCode [][]*Rule // the rules whose event types hold the code
+	// match holds, per code, the rules an event of that code can match, each with its
+	// condition specialized for the code (compiler.Result.For): the tests the code decides
+	// are gone, and so are the rules it rules out (an open's enter event for a rule on the
+	// opened file).
+	match [][]candidate
+}
+
+type candidate struct {
+	r *Rule
+	f compiler.Filter // nil: every event of the code matches
 }
 
 // Options tune compilation.
@@ -287,6 +299,7 @@ func (c *compileState) compileRule(i int, r *loader.Rule, env *compiler.Env) *Ru
 	cr := &Rule{
 		Name: r.Name, Desc: r.Desc, Priority: r.Priority, Tags: r.Tags, Source: r.Source,
 		Enabled: r.Enabled, Filter: res.Filter, Output: out, Def: r, Index: i, AllTypes: res.All,
+		cond: res,
 	}
 	if !res.All {
 		for code, in := range res.EventTypes {
@@ -489,7 +502,7 @@ func parseFieldRef(f string) (*ast.FieldRef, error) {
 
 func (c *compileState) buildIndex() {
 	for name, src := range c.opts.Sources {
-		ix := &SourceRules{src: src, byCode: make([][]*Rule, src.NumEventCodes())}
+		ix := &SourceRules{src: src, byCode: make([][]*Rule, src.NumEventCodes()), match: make([][]candidate, src.NumEventCodes())}
 		for _, r := range c.rs.Rules {
 			if r.Source != name || !r.Enabled {
 				continue
@@ -502,6 +515,21 @@ func (c *compileState) buildIndex() {
 			}
 			for _, code := range r.EventTypes {
 				ix.byCode[code] = append(ix.byCode[code], r)
+			}
+		}
+		for code, rules := range ix.byCode {
+			for _, r := range rules {
+				f, always, never := r.Filter, false, false
+				if r.cond != nil {
+					f, always, never = r.cond.For(uint16(code))
+				}
+				switch {
+				case never:
+					continue
+				case always:
+					f = nil
+				}
+				ix.match[code] = append(ix.match[code], candidate{r: r, f: f})
 			}
 		}
 		c.rs.sources[name] = ix
@@ -547,9 +575,12 @@ func (rs *Ruleset) Match(source string, code uint16, ev fields.Event, first bool
 // Match appends to dst the rules that match ev (of event code code), in definition order;
 // with first set it stops at the first match (rule_matching: first).
 func (ix *SourceRules) Match(code uint16, ev fields.Event, first bool, dst []*Rule) []*Rule {
-	for _, r := range ix.Candidates(code) {
-		if r.Filter(ev) {
-			dst = append(dst, r)
+	if ix == nil || int(code) >= len(ix.match) {
+		return dst
+	}
+	for _, c := range ix.match[code] {
+		if c.f == nil || c.f(ev) {
+			dst = append(dst, c.r)
 			if first {
 				break
 			}

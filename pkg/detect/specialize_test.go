@@ -1,0 +1,187 @@
+package detect
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/saker-sec/saker/pkg/event"
+	"github.com/saker-sec/saker/pkg/fields"
+	"github.com/saker-sec/saker/pkg/rules/engine"
+	"github.com/saker-sec/saker/pkg/scap"
+	"github.com/saker-sec/saker/pkg/state"
+	"github.com/saker-sec/saker/rules"
+)
+
+// TestSpecializedRulesMatchAsWritten replays every shared capture through the upstream rules
+// and through Saker's built-in rules, and checks at every event that the ruleset's index (each
+// rule specialized for the event's code, the rules the code rules out dropped) matches exactly
+// the rules whose conditions, as compiled for any event, hold. It fails when a fold of a
+// field the code is said to decide (evt.type, evt.dir, an enter event's evt.res or fd.num) is
+// wrong for some event.
+func TestSpecializedRulesMatchAsWritten(t *testing.T) {
+	dir := sharedDir(t)
+	caps, err := filepath.Glob(filepath.Join(dir, "captures", "*.scap"))
+	if err != nil || len(caps) == 0 {
+		t.Fatalf("no captures in %s: %v", dir, err)
+	}
+	for _, set := range []string{"upstream", "builtin"} {
+		for _, path := range caps {
+			t.Run(set+"/"+filepath.Base(path), func(t *testing.T) {
+				d := New(state.Options{})
+				var rs *engine.Ruleset
+				var errs []any
+				if set == "upstream" {
+					d = upstreamDetector(t)
+					rs = d.Rules
+				} else {
+					r, e, _ := engine.Load(rules.Files(), engine.Options{Sources: d.Sources()})
+					rs = r
+					for _, m := range e {
+						errs = append(errs, m)
+					}
+				}
+				if rs == nil {
+					t.Fatal(errs...)
+				}
+				sr := rs.Source("syscall")
+				f, err := os.Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				r, err := scap.NewReader(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.OnMetadata = func(r *scap.Reader) { d.LoadCapture(r) }
+				var ev event.Event
+				var n, matched, evaluated int
+				for {
+					err := r.Next(&ev)
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !d.norm.Next(&ev) {
+						continue
+					}
+					ctx := d.Update(&ev)
+					n++
+					var want []string
+					for _, rule := range sr.Candidates(ev.Type) {
+						evaluated++
+						if rule.Filter(ctx) {
+							want = append(want, rule.Name)
+						}
+					}
+					var got []string
+					for _, rule := range sr.Match(ev.Type, ctx, false, nil) {
+						got = append(got, rule.Name)
+					}
+					if !slices.Equal(got, want) {
+						t.Fatalf("event %d (%s %c): specialized rules match %q, the rules as written %q", ev.Num, ev.Info.Name, ev.Info.Dir, got, want)
+					}
+					matched += len(want)
+				}
+				if n == 0 {
+					t.Fatalf("%s: no events", path)
+				}
+				t.Logf("%d events, %d rule evaluations, %d matches", n, evaluated, matched)
+			})
+		}
+	}
+}
+
+// TestOutcomesHoldForEveryEvent checks the claim specialization rests on: for every event of
+// the shared captures, each field the syscall source says an event code decides
+// (fields.Folder) has one of the values the source listed for that code.
+func TestOutcomesHoldForEveryEvent(t *testing.T) {
+	dir := sharedDir(t)
+	caps, err := filepath.Glob(filepath.Join(dir, "captures", "*.scap"))
+	if err != nil || len(caps) == 0 {
+		t.Fatalf("no captures in %s: %v", dir, err)
+	}
+	probes := []struct{ name, arg string }{
+		{"evt.type", ""}, {"evt.dir", ""}, {"syscall.type", ""}, {"evt.type.is", "open"},
+		{"evt.res", ""}, {"evt.rawres", ""}, {"evt.failed", ""}, {"fd.num", ""},
+		{"fd.name", ""}, {"proc.name", ""}, // never folded: must say so
+	}
+	folded := map[string]int{}
+	for _, path := range caps {
+		d := New(state.Options{})
+		src := d.Sources()["syscall"]
+		folder, ok := src.(fields.Folder)
+		if !ok {
+			t.Fatal("the syscall source does not implement fields.Folder")
+		}
+		type bound struct {
+			info fields.Info
+			arg  string
+			ext  fields.Extractor
+		}
+		var bs []bound
+		for _, p := range probes {
+			info, ok := src.Field(p.name)
+			if !ok {
+				t.Fatalf("no field %s", p.name)
+			}
+			ext, err := src.Extractor(info, p.arg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bs = append(bs, bound{info, p.arg, ext})
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := scap.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.OnMetadata = func(r *scap.Reader) { d.LoadCapture(r) }
+		var ev event.Event
+		for {
+			err := r.Next(&ev)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.norm.Next(&ev) {
+				continue
+			}
+			ctx := d.Update(&ev)
+			for _, b := range bs {
+				outs, known := folder.Outcomes(b.info, b.arg, ev.Type)
+				if b.info.Name == "fd.name" || b.info.Name == "proc.name" {
+					if known {
+						t.Fatalf("%s is said to be decided by the event code", b.info.Name)
+					}
+					continue
+				}
+				if !known {
+					continue
+				}
+				folded[b.info.Name]++
+				v, ok := b.ext(ctx)
+				if !slices.ContainsFunc(outs, func(o fields.Outcome) bool { return o.OK == ok && (!ok || o.V.S == v.S && o.V.N == v.N) }) {
+					t.Fatalf("%s event %d (%s %c): %s = %+v (%v), not one of the outcomes %+v", filepath.Base(path), ev.Num, ev.Info.Name, ev.Info.Dir, b.info.Name, v, ok, outs)
+				}
+			}
+		}
+		f.Close()
+	}
+	for _, p := range probes[:8] {
+		if folded[p.name] == 0 {
+			t.Errorf("%s was never decided by an event code in the captures", p.name)
+		}
+	}
+	t.Logf("checked folds: %v", folded)
+}
