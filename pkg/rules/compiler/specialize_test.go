@@ -3,75 +3,84 @@ package compiler
 import (
 	"testing"
 
-	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/fields"
 	"github.com/saker-sec/saker/pkg/rules/ast"
-	"github.com/saker-sec/saker/pkg/rules/parser"
 )
 
-// foldSource is testSrc with evt.dir decided by the code (as the syscall source does).
-type foldSource struct{ *fields.MapSource }
-
-func (foldSource) Outcomes(info fields.Info, arg string, code uint16) ([]fields.Outcome, bool) {
-	if info.Name != "evt.dir" {
-		return nil, false
-	}
-	d := "<"
-	if event.Table[code].Dir == 'E' {
-		d = ">"
-	}
-	return []fields.Outcome{{V: fields.Value{S: d}, OK: true}}, true
-}
-
-func TestForFoldsWhatTheCodeDecides(t *testing.T) {
-	openE, openX := event.Current("open", 'E'), event.Current("open", 'X')
-	env := &Env{Source: foldSource{testSrc}, Macros: map[string]*Macro{}}
-	macro := func(name, cond string) {
-		env.Macros[name] = &Macro{Name: name, Expr: parse(t, cond)}
-	}
-	macro("exit", "evt.dir = <")
-	macro("named", "exit and proc.name = cat")
-	exitEv := testEvent{"evt.dir": str("<"), "proc.name": str("cat")}
-	other := testEvent{"evt.dir": str("<"), "proc.name": str("ls")}
-	for _, c := range []struct {
-		cond               string
-		code               uint16
-		always, never, dyn bool
-	}{
-		{"evt.dir = <", openX, true, false, false},
-		{"evt.dir = <", openE, false, true, false},
-		{"not evt.dir = <", openE, true, false, false},
-		{"evt.dir = < and proc.name = cat", openE, false, true, false},
-		{"evt.dir = < and proc.name = cat", openX, false, false, true},
-		{"evt.dir = > or proc.name = cat", openE, true, false, false},
-		{"evt.dir = > or proc.name = cat", openX, false, false, true},
-		{"named", openE, false, true, false},
-		{"named", openX, false, false, true},
-		{"not named", openE, true, false, false},
-		{"proc.name = cat and not exit", openX, false, true, false},
-		{"evt.dir exists", openE, true, false, false},
-	} {
-		r := compile(t, env, c.cond)
-		f, always, never := r.For(c.code)
-		if always != c.always || never != c.never || (f != nil) != c.dyn {
-			t.Errorf("%q for %s %c: always %v never %v filter %v, want %v %v %v", c.cond, event.Table[c.code].Name, event.Table[c.code].Dir, always, never, f != nil, c.always, c.never, c.dyn)
-			continue
+// The string and integer predicates buildCompare uses must decide as the generic predicate
+// on a whole fields.Value does, for every operator and value.
+func TestSpecializedPredicatesAgree(t *testing.T) {
+	c := &compiler{}
+	n := &ast.Compare{Value: &ast.Literal{}}
+	strOps := []string{"=", "==", "!=", "contains", "icontains", "bcontains", "startswith", "bstartswith", "endswith", "glob", "iglob", "<", "<=", ">", ">=", "regex"}
+	strVals := []string{"", "/etc", "/etc/passwd", "/ETC/Passwd", "passwd", "/etc/*", "/lib64/ld.so", "a", "z"}
+	for _, typ := range []fields.Type{fields.String, fields.Bytes} {
+		for _, op := range strOps {
+			if opAllowed(op, typ, false) != nil {
+				continue
+			}
+			for _, k := range strVals {
+				raw := []string{k}
+				if op == "regex" {
+					raw = []string{"^/etc/p"}
+				}
+				ops := []operand{{s: k}}
+				pred, err := c.predicate(n, op, typ, raw, ops)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sp := c.stringPredicate(op, raw, ops, pred)
+				for _, s := range strVals {
+					if got, want := sp(s), pred(fields.Value{S: s}); got != want {
+						t.Errorf("%s %q %s %q: specialized %v, generic %v", typ, s, op, k, got, want)
+					}
+				}
+			}
 		}
-		if f != nil {
-			for _, ev := range []testEvent{exitEv, other} {
-				if f(ev) != r.Filter(ev) {
-					t.Errorf("%q for code %d on %v: specialized %v, as written %v", c.cond, c.code, ev, f(ev), r.Filter(ev))
+		for _, op := range []string{"in", "intersects", "pmatch"} {
+			for _, raw := range [][]string{{"/etc"}, {"/etc", "/lib"}, {"a", "b", "c", "d", "/etc/passwd", "/lib"}} {
+				ops := make([]operand, len(raw))
+				for i, r := range raw {
+					ops[i] = operand{s: r}
+				}
+				pred, err := c.predicate(n, op, typ, raw, ops)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sp := c.stringPredicate(op, raw, ops, pred)
+				for _, s := range append(strVals, "/lib/x", "/etcx") {
+					if got, want := sp(s), pred(fields.Value{S: s}); got != want {
+						t.Errorf("%s %q %s %v: specialized %v, generic %v", typ, s, op, raw, got, want)
+					}
 				}
 			}
 		}
 	}
-}
-
-func parse(t *testing.T, cond string) ast.Expr {
-	t.Helper()
-	e, err := parser.ParseCondition(cond)
-	if err != nil {
-		t.Fatalf("parse %q: %v", cond, err)
+	nums := []uint64{0, 1, 2, 80, 1 << 40, ^uint64(0), ^uint64(1), 1 << 63}
+	for _, typ := range []fields.Type{fields.Int64, fields.Uint64, fields.Port, fields.AbsTime, fields.RelTime, fields.Bool} {
+		for _, op := range []string{"=", "==", "!=", "<", "<=", ">", ">=", "in", "intersects"} {
+			if opAllowed(op, typ, false) != nil {
+				continue
+			}
+			for _, k := range nums {
+				ops := []operand{{n: k}}
+				if op == "in" || op == "intersects" {
+					ops = append(ops, operand{n: k + 1})
+				}
+				pred, err := c.predicate(n, op, typ, nil, ops)
+				if err != nil {
+					t.Fatal(err)
+				}
+				np := intPredicate(typ, op, ops)
+				if np == nil {
+					t.Fatalf("%s %s: no integer predicate", typ, op)
+				}
+				for _, v := range nums {
+					if got, want := np(v), pred(fields.Value{N: v}); got != want {
+						t.Errorf("%s %d %s %d: specialized %v, generic %v", typ, v, op, k, got, want)
+					}
+				}
+			}
+		}
 	}
-	return e
 }
