@@ -136,6 +136,16 @@ type EventSerialer interface {
 	EventSerial(ev Event) (uint64, bool)
 }
 
+// ScalarBinder is implemented by sources that can bind a field to a function handing back one
+// member of its value, S (String, Bytes) or N (the numeric types, Bool), in registers: the
+// compiler's comparisons of such fields then copy no Value. multi reports a value holding
+// candidates in L (proc.aname without an index), which the caller reads through the
+// field's Extractor instead.
+type ScalarBinder interface {
+	StringExtractor(info Info, arg string) (func(ev Event) (s string, ok, multi bool), error)
+	NumberExtractor(info Info, arg string) (func(ev Event) (n uint64, ok, multi bool), error)
+}
+
 // Folder is implemented by sources that can tell, for some fields, every value a field can
 // have in the events of one event code (`evt.dir` is "<" for every exit event): the rule
 // compiler then specializes each condition per code, and a ruleset skips the rules a code

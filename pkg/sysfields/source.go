@@ -242,6 +242,53 @@ func decodeRaw(raw []byte, out *event.Event) bool {
 
 // Extractor implements fields.Source.
 func (s *Source) Extractor(info fields.Info, arg string) (fields.Extractor, error) {
+	fn, err := s.bind(info, arg)
+	if err != nil {
+		return nil, err
+	}
+	return func(ev fields.Event) (fields.Value, bool) {
+		c, ok := ev.(*state.Context)
+		if !ok || c == nil || c.Ev == nil {
+			return fields.Value{}, false
+		}
+		return fn(c)
+	}, nil
+}
+
+// StringExtractor implements fields.ScalarBinder.
+func (s *Source) StringExtractor(info fields.Info, arg string) (func(ev fields.Event) (string, bool, bool), error) {
+	fn, err := s.bind(info, arg)
+	if err != nil {
+		return nil, err
+	}
+	return func(ev fields.Event) (string, bool, bool) {
+		c, ok := ev.(*state.Context)
+		if !ok || c == nil || c.Ev == nil {
+			return "", false, false
+		}
+		v, ok := fn(c)
+		return v.S, ok, v.L != nil
+	}, nil
+}
+
+// NumberExtractor implements fields.ScalarBinder.
+func (s *Source) NumberExtractor(info fields.Info, arg string) (func(ev fields.Event) (uint64, bool, bool), error) {
+	fn, err := s.bind(info, arg)
+	if err != nil {
+		return nil, err
+	}
+	return func(ev fields.Event) (uint64, bool, bool) {
+		c, ok := ev.(*state.Context)
+		if !ok || c == nil || c.Ev == nil {
+			return 0, false, false
+		}
+		v, ok := fn(c)
+		return v.N, ok, v.L != nil
+	}, nil
+}
+
+// bind is the extraction of a field from a context, shared by the extractors above.
+func (s *Source) bind(info fields.Info, arg string) (func(c *state.Context) (fields.Value, bool), error) {
 	if _, ok := s.cat.Field(info.Name); !ok {
 		return nil, fmt.Errorf("syscall source: unknown field %q", info.Name)
 	}
@@ -275,13 +322,7 @@ func (s *Source) Extractor(info fields.Info, arg string) (fields.Extractor, erro
 	if fn == nil {
 		fn = none // catalogue fields with no extraction here yet: never a value
 	}
-	return func(ev fields.Event) (fields.Value, bool) {
-		c, ok := ev.(*state.Context)
-		if !ok || c == nil || c.Ev == nil {
-			return fields.Value{}, false
-		}
-		return fn(c)
-	}, nil
+	return fn, nil
 }
 
 // Supported reports whether the named field has a real extractor (not one that never yields a

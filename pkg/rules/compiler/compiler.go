@@ -495,13 +495,17 @@ func (c *compiler) compare(n *ast.Compare, neg bool) (*node, typeSet, error) {
 			return nil, nil, err
 		}
 	}
-	f, err := c.buildCompare(n, op, ext, typ, list, raw)
+	var sc scalar
+	if !list {
+		sc = c.scalarOf(n.Field, typ)
+	}
+	f, err := c.buildCompare(n, op, ext, typ, list, raw, sc)
 	if err != nil {
 		return nil, nil, err
 	}
 	// the same comparison on a value given by the event code alone, built when asked (For)
 	onValue := func(static fields.Extractor) Filter {
-		g, _ := c.buildCompare(n, op, static, typ, list, raw)
+		g, _ := c.buildCompare(n, op, static, typ, list, raw, scalar{})
 		return g
 	}
 	if coder, ok := c.env.Source.(fields.EventCoder); ok && name == "evt.type" && len(n.Field.Transformers) == 0 && !n.Field.HasArg {
@@ -574,7 +578,40 @@ func (c *compiler) evtTypes(op string, raw []string, neg bool, n *ast.Compare) (
 	return set, nil
 }
 
-func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor, typ fields.Type, list bool, raw []string) (Filter, error) {
+// scalar is a field bound through fields.ScalarBinder (either may be nil).
+type scalar struct {
+	str func(ev fields.Event) (string, bool, bool)
+	num func(ev fields.Event) (uint64, bool, bool)
+}
+
+// scalarOf binds r through the source's ScalarBinder when it has one and r has no
+// transformers (which work on whole values).
+func (c *compiler) scalarOf(r *ast.FieldRef, typ fields.Type) scalar {
+	b, ok := c.env.Source.(fields.ScalarBinder)
+	if !ok || len(r.Transformers) > 0 {
+		return scalar{}
+	}
+	info, dotArg, ok := fields.Resolve(c.env.Source.Field, r.Name)
+	if !ok {
+		return scalar{}
+	}
+	arg := r.Arg
+	if dotArg != "" {
+		arg = dotArg
+	}
+	var sc scalar
+	switch typ {
+	case fields.String, fields.Bytes:
+		sc.str, _ = b.StringExtractor(info, arg)
+	case fields.Uint64, fields.Port, fields.AbsTime, fields.RelTime, fields.Bool, fields.Int64:
+		sc.num, _ = b.NumberExtractor(info, arg)
+	}
+	return sc
+}
+
+// buildCompare builds the comparison of the field ext extracts; sc, when bound, is the same
+// field read member-wise, for the common case of a value without candidates.
+func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor, typ fields.Type, list bool, raw []string, sc scalar) (Filter, error) {
 	name := n.Field.Name
 	ops := make([]operand, len(raw))
 	if op != "regex" {
@@ -606,7 +643,7 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 	switch typ {
 	case fields.String, fields.Bytes:
 		sp := c.stringPredicate(op, raw, ops, pred)
-		return func(ev fields.Event) bool {
+		whole := func(ev fields.Event) bool {
 			v, ok := ext(ev)
 			if !ok {
 				return false
@@ -620,10 +657,23 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 				}
 			}
 			return all
-		}, nil
+		}
+		if sx := sc.str; sx != nil {
+			return func(ev fields.Event) bool {
+				s, ok, multi := sx(ev)
+				switch {
+				case !ok:
+					return false
+				case !multi:
+					return sp(s)
+				}
+				return whole(ev)
+			}, nil
+		}
+		return whole, nil
 	case fields.Uint64, fields.Port, fields.AbsTime, fields.RelTime, fields.Bool, fields.Int64:
 		if np := intPredicate(typ, op, ops); np != nil {
-			return func(ev fields.Event) bool {
+			whole := func(ev fields.Event) bool {
 				v, ok := ext(ev)
 				if !ok {
 					return false
@@ -637,7 +687,20 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 					}
 				}
 				return all
-			}, nil
+			}
+			if nx := sc.num; nx != nil {
+				return func(ev fields.Event) bool {
+					n, ok, multi := nx(ev)
+					switch {
+					case !ok:
+						return false
+					case !multi:
+						return np(n)
+					}
+					return whole(ev)
+				}, nil
+			}
+			return whole, nil
 		}
 	}
 	return func(ev fields.Event) bool {
