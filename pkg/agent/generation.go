@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/saker-sec/saker/pkg/admission"
@@ -45,6 +46,10 @@ func (a *Agent) buildRules(c *config.Config) (*Rules, error) {
 
 // buildRulesFor is buildRules against other rule sources (pkg/deny's own state).
 func (a *Agent) buildRulesFor(c *config.Config, sources map[string]fields.Source) (*Rules, error) {
+	// Loading the three upstream files allocates ~8 MB of parse trees and closures in ~15 ms,
+	// most of it garbage at the end: collecting while it grows took 4 cycles and a third of
+	// the CPU of a start; the first collection after it does the work once.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	paths := a.opts.RulesFiles
 	if len(paths) == 0 {
 		var err error

@@ -19,34 +19,41 @@ var (
 // extractor on an event that has the code and nothing else, with and without a thread.
 // Sysdig 0.29 mode reads some fields from the raw record instead: nothing is folded there.
 func (s *Source) Outcomes(info fields.Info, arg string, code uint16) ([]fields.Outcome, bool) {
-	if s.opts.Sysdig029 || int(code) >= event.NumEvents {
+	name := info.Name
+	if s.opts.Sysdig029 || int(code) >= event.NumEvents || !byCode[name] && !enterNone[name] && name != "fd.num" {
 		return nil, false
 	}
 	in := &event.Table[code]
-	ev := &event.Event{Type: code, Info: in}
 	switch {
-	case byCode[info.Name] && !isGeneric(ev):
-	case enterNone[info.Name] && in.Dir == 'E':
-	case info.Name == "fd.num" && in.Dir == 'E' && !state.UsesFDParam(code):
+	case byCode[name] && code != event.SyscallSyscallE && code != event.SyscallSyscallX:
+	case enterNone[name] && in.Dir == 'E':
+	case name == "fd.num" && in.Dir == 'E' && !state.UsesFDParam(code):
 	default:
 		return nil, false
 	}
-	key := info.Name + "\x00" + arg
-	ext, ok := s.foldExt[key]
-	if !ok {
-		var err error
-		if ext, err = s.Extractor(info, arg); err != nil {
-			return nil, false
-		}
-		if s.foldExt == nil {
-			s.foldExt = map[string]fields.Extractor{}
-		}
-		s.foldExt[key] = ext
+	key := foldKey{name, arg, code}
+	if outs, ok := s.folds[key]; ok {
+		return outs, true
 	}
+	ext, err := s.Extractor(info, arg)
+	if err != nil {
+		return nil, false
+	}
+	ev := &event.Event{Type: code, Info: in}
 	outs := make([]fields.Outcome, 0, 2)
 	for _, t := range []*state.Thread{nil, {}} {
 		v, ok := ext(&state.Context{Ev: ev, Thread: t, FDNum: -1})
 		outs = append(outs, fields.Outcome{V: v, OK: ok})
 	}
+	if s.folds == nil {
+		s.folds = map[foldKey][]fields.Outcome{}
+	}
+	s.folds[key] = outs
 	return outs, true
+}
+
+// foldKey is a field with its argument, in the events of one code.
+type foldKey struct {
+	name, arg string
+	code      uint16
 }

@@ -66,7 +66,7 @@ type Source struct {
 	rawOK   bool
 	rawView event.Event
 
-	foldExt map[string]fields.Extractor // the extractors Outcomes runs, by field and argument
+	folds map[foldKey][]fields.Outcome // what Outcomes found
 
 	// evt.arg values rendered for the current event (every rule that tests evt.arg.flags
 	// or evt.arg.name shares one rendering); argHave has bit i set when argVal[i] is valid
