@@ -185,3 +185,95 @@ func TestOutcomesHoldForEveryEvent(t *testing.T) {
 	}
 	t.Logf("checked folds: %v", folded)
 }
+
+// TestScalarExtractorsAgree checks, at every event of the shared captures, that every
+// syscall field without an argument read through the source's ScalarBinder (the form rule
+// comparisons use) has the value its Extractor gives (the form outputs and everything else use).
+func TestScalarExtractorsAgree(t *testing.T) {
+	dir := sharedDir(t)
+	caps, err := filepath.Glob(filepath.Join(dir, "captures", "*.scap"))
+	if err != nil || len(caps) == 0 {
+		t.Fatalf("no captures in %s: %v", dir, err)
+	}
+	checked := 0
+	for _, path := range caps {
+		d := New(state.Options{})
+		src := d.Sources()["syscall"]
+		sb, ok := src.(fields.ScalarBinder)
+		if !ok {
+			t.Fatal("the syscall source does not implement fields.ScalarBinder")
+		}
+		type bound struct {
+			name string
+			ext  fields.Extractor
+			str  func(fields.Event) (string, bool, bool)
+			num  func(fields.Event) (uint64, bool, bool)
+		}
+		var bs []bound
+		for _, info := range fields.SyscallCatalog().Fields() {
+			if info.Arg == fields.ArgRequired || info.List || info.Hidden {
+				continue
+			}
+			ext, err := src.Extractor(info, "")
+			if err != nil {
+				continue
+			}
+			b := bound{name: info.Name, ext: ext}
+			switch info.Type {
+			case fields.String, fields.Bytes:
+				b.str, err = sb.StringExtractor(info, "")
+			case fields.Uint64, fields.Port, fields.AbsTime, fields.RelTime, fields.Bool, fields.Int64:
+				b.num, err = sb.NumberExtractor(info, "")
+			default:
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", info.Name, err)
+			}
+			bs = append(bs, b)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := scap.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.OnMetadata = func(r *scap.Reader) { d.LoadCapture(r) }
+		var ev event.Event
+		for {
+			err := r.Next(&ev)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !d.norm.Next(&ev) {
+				continue
+			}
+			ctx := d.Update(&ev)
+			for _, b := range bs {
+				v, ok := b.ext(ctx)
+				if b.str != nil {
+					s, sok, multi := b.str(ctx)
+					if sok != ok || multi != (v.L != nil) || ok && s != v.S {
+						t.Fatalf("%s event %d (%s): %s scalar %q %v %v, extractor %q %v (list %v)", filepath.Base(path), ev.Num, ev.Info.Name, b.name, s, sok, multi, v.S, ok, v.L != nil)
+					}
+				} else {
+					n, nok, multi := b.num(ctx)
+					if nok != ok || multi != (v.L != nil) || ok && n != v.N {
+						t.Fatalf("%s event %d (%s): %s scalar %d %v %v, extractor %d %v (list %v)", filepath.Base(path), ev.Num, ev.Info.Name, b.name, n, nok, multi, v.N, ok, v.L != nil)
+					}
+				}
+				checked++
+			}
+		}
+		f.Close()
+	}
+	if checked == 0 {
+		t.Fatal("nothing checked")
+	}
+	t.Logf("%d field extractions compared", checked)
+}

@@ -139,20 +139,6 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 			}
 			return str(oneChar[typeChar(f.Type)])
 		}, nil
-	case "fd.name":
-		return func(c *state.Context) (fields.Value, bool) {
-			if n, ok := s.failedConnectName(c); ok {
-				return str(n)
-			}
-			f := s.ctxFD(c)
-			if f == nil {
-				if s.placeholderFD(c) {
-					return str("")
-				}
-				return s.nullFDName(c)
-			}
-			return str(f.Name)
-		}, nil
 	case "fd.nameraw":
 		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) {
 			if f.NameRaw != "" {
@@ -708,13 +694,6 @@ func (s *Source) userField(name string) (func(c *state.Context) (fields.Value, b
 
 func (s *Source) containerField(name, arg string) (func(c *state.Context) (fields.Value, bool), error) {
 	switch name {
-	case "container.id":
-		return func(c *state.Context) (fields.Value, bool) {
-			if c.Thread == nil {
-				return fields.Value{}, false
-			}
-			return str(containerID(c))
-		}, nil
 	}
 	// metadata from the container runtime (pkg/container); the host is named "host"
 	return containerMetaField(name, arg), nil

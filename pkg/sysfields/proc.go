@@ -60,6 +60,14 @@ func comm(t *state.Thread) string {
 	return t.Comm
 }
 
+// exe is proc.exe's value for t.
+func exe(t *state.Thread) string {
+	if t.Invalid && t.Exe == "" {
+		return naString
+	}
+	return t.Exe
+}
+
 func cmdline(t *state.Thread) string {
 	if len(t.Args) == 0 {
 		return comm(t)
@@ -89,12 +97,7 @@ type threadGetter func(t *state.Thread) (fields.Value, bool)
 
 var (
 	getName threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(comm(t)) }
-	getExe  threadGetter = func(t *state.Thread) (fields.Value, bool) {
-		if t.Invalid && t.Exe == "" {
-			return str(naString)
-		}
-		return str(t.Exe)
-	}
+	getExe  threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(exe(t)) }
 	getExePath  threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(t.ExePath) }
 	getCmdline  threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(cmdline(t)) }
 	getArgs     threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(strings.Join(t.Args, " ")) }
@@ -241,12 +244,6 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 		return s.deletionsField(false), nil
 	case "proc.pdeletions":
 		return s.deletionsField(true), nil
-	case "proc.name":
-		return on(self, getName), nil
-	case "proc.exe":
-		return on(proc, getExe), nil
-	case "proc.exepath":
-		return on(proc, getExePath), nil
 	case "proc.cmdline":
 		return on(proc, getCmdline), nil
 	case "proc.exeline":
@@ -291,12 +288,6 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 			}
 			return inum(t.VPID)
 		}), nil
-	case "proc.pname":
-		return on(par, getName), nil
-	case "proc.pexe":
-		return on(par, getExe), nil
-	case "proc.pexepath":
-		return on(par, getExePath), nil
 	case "proc.pcmdline":
 		return on(par, getCmdline), nil
 	case "proc.aname":

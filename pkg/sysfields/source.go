@@ -257,6 +257,18 @@ func (s *Source) Extractor(info fields.Info, arg string) (fields.Extractor, erro
 
 // StringExtractor implements fields.ScalarBinder.
 func (s *Source) StringExtractor(info fields.Info, arg string) (func(ev fields.Event) (string, bool, bool), error) {
+	if _, ok := s.cat.Field(info.Name); ok {
+		if sf := s.strField(info.Name, arg); sf != nil {
+			return func(ev fields.Event) (string, bool, bool) {
+				c, ok := ev.(*state.Context)
+				if !ok || c == nil || c.Ev == nil {
+					return "", false, false
+				}
+				v, ok := sf(c)
+				return v, ok, false
+			}, nil
+		}
+	}
 	fn, err := s.bind(info, arg)
 	if err != nil {
 		return nil, err
@@ -300,6 +312,9 @@ func (s *Source) bind(info fields.Info, arg string) (func(c *state.Context) (fie
 	}
 	var fn func(c *state.Context) (fields.Value, bool)
 	var err error
+	if sf := s.strField(info.Name, arg); sf != nil {
+		return strValue(sf), nil
+	}
 	switch {
 	case strings.HasPrefix(info.Name, "evt.") || info.Name == "syscall.type":
 		fn, err = s.evtField(info.Name, arg)
@@ -339,6 +354,9 @@ func Supported(name string) bool {
 		if info.ArgIndex {
 			arg = "0"
 		}
+	}
+	if s.strField(name, arg) != nil {
+		return true
 	}
 	var fn func(c *state.Context) (fields.Value, bool)
 	switch {
