@@ -96,8 +96,8 @@ func exeline(t *state.Thread) string {
 type threadGetter func(t *state.Thread) (fields.Value, bool)
 
 var (
-	getName threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(comm(t)) }
-	getExe  threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(exe(t)) }
+	getName     threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(comm(t)) }
+	getExe      threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(exe(t)) }
 	getExePath  threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(t.ExePath) }
 	getCmdline  threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(cmdline(t)) }
 	getArgs     threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(strings.Join(t.Args, " ")) }
