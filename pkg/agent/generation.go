@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/saker-sec/saker/pkg/admission"
@@ -49,7 +50,7 @@ func (a *Agent) buildRulesFor(c *config.Config, sources map[string]fields.Source
 	// Loading the three upstream files allocates ~8 MB of parse trees and closures in ~15 ms,
 	// most of it garbage at the end: collecting while it grows took 4 cycles and a third of
 	// the CPU of a start; the first collection after it does the work once.
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer pauseGC()()
 	paths := a.opts.RulesFiles
 	if len(paths) == 0 {
 		var err error
@@ -273,4 +274,27 @@ func joinPaths(ps []string) string {
 		s += p
 	}
 	return s
+}
+
+// gcPause counts the compilations running (a reload may overlap another's): the collector is
+// off while any is, and back to its setting after the last.
+var gcPause struct {
+	sync.Mutex
+	n, prev int
+}
+
+func pauseGC() (resume func()) {
+	gcPause.Lock()
+	if gcPause.n == 0 {
+		gcPause.prev = debug.SetGCPercent(-1)
+	}
+	gcPause.n++
+	gcPause.Unlock()
+	return func() {
+		gcPause.Lock()
+		if gcPause.n--; gcPause.n == 0 {
+			debug.SetGCPercent(gcPause.prev)
+		}
+		gcPause.Unlock()
+	}
 }
