@@ -35,6 +35,41 @@ type Engine struct {
 	nslots         int
 	canon          Canon     // sensitive files by identity (canon.go)
 	del            deletions // deletion counters' slots (deletions.go)
+
+	// FDs taken out of their tables during this event (closed, evicted, replaced): the
+	// event's Context may still point to one, so they are recycled at the next Process.
+	released []*FD
+	freeFDs  []*FD // zeroed FDs for newFD
+}
+
+// maxFreeFDs bounds the engine's pool of recycled FDs.
+const maxFreeFDs = 256
+
+// newFD returns a zeroed FD, a recycled one when the pool has some (an open and a close per
+// file is what most programs do: the FDs go round instead of being allocated).
+func (e *Engine) newFD() *FD {
+	if n := len(e.freeFDs); n > 0 {
+		f := e.freeFDs[n-1]
+		e.freeFDs = e.freeFDs[:n-1]
+		return f
+	}
+	return new(FD)
+}
+
+// release hands an FD that left its table to the pool, once the current event is done.
+func (e *Engine) release(f *FD) { e.released = append(e.released, f) }
+
+// recycle moves the FDs released by the previous event to the pool (zeroed: they keep no
+// strings alive), dropping those beyond its bound.
+func (e *Engine) recycle() {
+	for i, f := range e.released {
+		if len(e.freeFDs) < maxFreeFDs {
+			*f = FD{}
+			e.freeFDs = append(e.freeFDs, f)
+		}
+		e.released[i] = nil
+	}
+	e.released = e.released[:0]
 }
 
 // New returns an empty engine.
@@ -437,7 +472,7 @@ func (e *Engine) copyTable(tb *fdTable) *fdTable {
 		return n
 	}
 	for f := tb.head; f != nil; f = f.next {
-		n.push(f.clone())
+		n.push(e.cloneFD(f))
 	}
 	return n
 }
@@ -483,6 +518,7 @@ func (e *Engine) addFD(t *Thread, f *FD) *FD {
 		tb.unlink(old)
 		delete(tb.m, f.Num)
 		e.nfds--
+		e.release(old)
 	}
 	for len(tb.m) >= e.opts.MaxFDsPerProcess && tb.head != nil {
 		old := tb.head
@@ -490,6 +526,7 @@ func (e *Engine) addFD(t *Thread, f *FD) *FD {
 		delete(tb.m, old.Num)
 		e.nfds--
 		e.stats.FDsEvicted++
+		e.release(old)
 	}
 	tb.push(f)
 	e.nfds++
@@ -497,21 +534,22 @@ func (e *Engine) addFD(t *Thread, f *FD) *FD {
 	return f
 }
 
-// removeFD removes fd number n from t's table and returns it (nil if absent).
-func (e *Engine) removeFD(t *Thread, n int64) *FD {
+// removeFD removes fd number n from t's table, if there. The FD stays as it was until the
+// next Process (the Context of a close points to it), then goes back to the pool.
+func (e *Engine) removeFD(t *Thread, n int64) {
 	if t == nil || t.g == nil || t.g.fds == nil {
-		return nil
+		return
 	}
 	tb := t.g.fds
 	f := tb.m[n]
 	if f == nil {
-		return nil
+		return
 	}
 	tb.unlink(f)
 	delete(tb.m, n)
 	e.nfds--
 	e.stats.FDsRemoved++
-	return f
+	e.release(f)
 }
 
 // unshareFDs gives t's process a private copy of its fd table if it is shared.

@@ -139,6 +139,9 @@ var codes = func() (c [event.NumEvents]codeInfo) {
 // Process updates the state with ev and returns the context its fields are extracted from
 // (reused: valid until the next call).
 func (e *Engine) Process(ev *event.Event) *Context {
+	if len(e.released) > 0 {
+		e.recycle()
+	}
 	if len(e.pendingRemove) > 0 {
 		e.flushRemovals()
 	}

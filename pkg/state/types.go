@@ -286,11 +286,13 @@ func (f *FD) IsSocket() bool {
 	return false
 }
 
-func (f *FD) clone() *FD {
-	c := *f
+// cloneFD returns a copy of f outside any table.
+func (e *Engine) cloneFD(f *FD) *FD {
+	c := e.newFD()
+	*c = *f
 	c.prev, c.next = nil, nil
 	c.NameChanged = false
-	return &c
+	return c
 }
 
 // Context is what one event's fields are extracted from. It is reused between calls to
