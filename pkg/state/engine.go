@@ -29,7 +29,6 @@ type Engine struct {
 	groupOrder     []uint32
 	ctx            Context
 	stats          Stats
-	strs           []string // scratch for Strings
 	serverPorts    map[uint16]struct{}
 	metadataLinked bool
 	nslots         int

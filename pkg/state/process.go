@@ -327,17 +327,28 @@ func (e *Engine) pName(ev *event.Event, name string) (string, bool) {
 func cloneStr(s string) string { return strings.Clone(s) } // one allocation ("" none)
 
 // pStrings returns a NUL-separated BYTEBUF param as copied strings (nil, false when absent or
-// empty).
+// empty), split as event.Event.Strings splits it. The strings share one copy of the param
+// (an exec's args or env are kept, and dropped, together): two allocations whatever their
+// number.
 func (e *Engine) pStrings(ev *event.Event, name string) ([]string, bool) {
 	i := ev.Index(name)
 	if !ev.Has(i) || len(ev.Params[i]) == 0 {
 		return nil, false
 	}
-	e.strs = ev.Strings(i, e.strs[:0])
-	out := make([]string, len(e.strs))
-	for j, s := range e.strs {
-		out[j] = cloneStr(s)
+	buf := string(ev.Params[i])
+	n := strings.Count(buf, "\x00")
+	if buf[len(buf)-1] != 0 {
+		n++
 	}
-	clear(e.strs)
+	out := make([]string, 0, n)
+	for len(buf) > 0 {
+		j := strings.IndexByte(buf, 0)
+		if j < 0 {
+			out = append(out, buf)
+			break
+		}
+		out = append(out, buf[:j])
+		buf = buf[j+1:]
+	}
 	return out, true
 }
