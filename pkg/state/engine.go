@@ -14,7 +14,6 @@ type Engine struct {
 	ifaces  []event.Interface
 
 	threads        map[int64]*Thread
-	lastThread     *Thread           // the thread of the last event, valid while in the table (inTable)
 	interned       map[string]string // file names of opens (pName)
 	groups         map[int64]*group
 	lruHead        *Thread // most recently active
@@ -34,6 +33,10 @@ type Engine struct {
 	nslots         int
 	canon          Canon     // sensitive files by identity (canon.go)
 	del            deletions // deletion counters' slots (deletions.go)
+
+	// tcache is a direct-mapped cache of the thread table by tid (threadCached); an entry
+	// is valid while its thread is the table's (inTable).
+	tcache [threadCacheSize]*Thread
 
 	// FDs taken out of their tables during this event (closed, evicted, replaced): the
 	// event's Context may still point to one, so they are recycled at the next Process.
@@ -176,15 +179,34 @@ func (e *Engine) ReserveSlot() int {
 	return e.nslots - 1
 }
 
+// threadCacheSize is the number of entries of the engine's thread cache (a power of two).
+const threadCacheSize = 256
+
+// threadCached is the table's thread tid, or nil. A tid seen recently (the thread of the last
+// events, their parents, the threads procinfo events walk) is found in the cache without
+// hashing; insertThread and dropThread keep inTable true exactly while a thread is the
+// table's entry for its tid, which is what makes a cached entry valid.
+func (e *Engine) threadCached(tid int64) *Thread {
+	c := &e.tcache[uint64(tid)%threadCacheSize]
+	if t := *c; t != nil && t.TID == tid && t.inTable {
+		return t
+	}
+	t := e.threads[tid]
+	if t != nil {
+		*c = t
+	}
+	return t
+}
+
 // Thread returns the thread with that tid, or nil.
-func (e *Engine) Thread(tid int64) *Thread { return e.threads[tid] }
+func (e *Engine) Thread(tid int64) *Thread { return e.threadCached(tid) }
 
 // Parent returns the thread's parent (the thread whose TID is t.PTID), or nil when unknown.
 func (e *Engine) Parent(t *Thread) *Thread {
 	if t == nil || t.PTID <= 0 || t.PTID == t.TID {
 		return nil
 	}
-	return e.threads[t.PTID]
+	return e.threadCached(t.PTID)
 }
 
 // FDOf returns fd number fd of the thread's process, or nil.
@@ -362,6 +384,9 @@ func (e *Engine) dropThread(t *Thread) {
 	}
 	t.inTable = false
 	delete(e.threads, t.TID)
+	if c := &e.tcache[uint64(t.TID)%threadCacheSize]; *c == t {
+		*c = nil // no cache entry keeps a dropped thread alive
+	}
 	e.lruRemove(t)
 	if p := e.threads[t.PTID]; p != nil && p.children != nil {
 		delete(p.children, t.TID)

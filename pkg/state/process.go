@@ -1,9 +1,10 @@
 package state
 
 import (
+	"strings"
+
 	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/event"
-	"strings"
 )
 
 // kind is what Process does with an event code.
@@ -162,19 +163,11 @@ func (e *Engine) Process(ev *event.Event) *Context {
 			}
 		}
 		if ev.Info.Name == "procinfo" {
-			ctx.Thread = e.threads[ev.TID]
+			ctx.Thread = e.threadCached(ev.TID)
 		}
 		return ctx
 	}
-	// consecutive events of one thread skip the map (inTable: the entry is still the
-	// table's, which insertThread and dropThread keep true)
-	t := e.lastThread
-	if t == nil || t.TID != ev.TID || !t.inTable {
-		t = e.threads[ev.TID]
-		if t != nil {
-			e.lastThread = t
-		}
-	}
+	t := e.threadCached(ev.TID)
 	if t == nil && ci.k != kClone && ci.k != kProcExit && ci.k != kSwitch {
 		t = e.lazyThread(ev.TID)
 	}
