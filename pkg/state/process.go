@@ -151,7 +151,9 @@ func (e *Engine) Process(ev *event.Event) *Context {
 	}
 	e.stats.Events++
 	ctx := &e.ctx
-	*ctx = Context{Ev: ev, FDNum: -1}
+	// field by field: a struct assignment is a bulk write barrier while the GC marks
+	ctx.Ev, ctx.Thread, ctx.FD, ctx.FDNum = ev, nil, nil, -1
+	ctx.OldFDName, ctx.PrevUID = "", 0
 	if ev.Info == nil || int(ev.Type) >= len(codes) {
 		return ctx
 	}

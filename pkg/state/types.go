@@ -308,6 +308,7 @@ type Context struct {
 	// PrevUID is the thread's effective uid before a setuid/setreuid/setresuid exit (set for
 	// those events only, successful or not; user.prev_uid reads it).
 	PrevUID uint32
+	// (Process resets the fields one by one: a new field needs its line there.)
 }
 
 // group is what the threads of one process share.
