@@ -214,7 +214,7 @@ func (e *Engine) FDOf(t *Thread, fd int64) *FD {
 	if t == nil || t.g == nil || t.g.fds == nil {
 		return nil
 	}
-	return t.g.fds.m[fd]
+	return t.g.fds.get(fd)
 }
 
 // Threads calls fn for every thread until it returns false (in no particular order).
@@ -464,7 +464,7 @@ func (e *Engine) lazyThread(tid int64) *Thread {
 // ---- fd tables ----
 
 func (e *Engine) newTable() *fdTable {
-	return &fdTable{m: make(map[int64]*FD)}
+	return &fdTable{}
 }
 
 // setTable points g at table tb (nil to release), keeping the table and fd counts.
@@ -476,14 +476,14 @@ func (e *Engine) setTable(g *group, tb *fdTable) {
 		old.refs--
 		if old.refs == 0 {
 			e.fdTables--
-			e.nfds -= len(old.m)
+			e.nfds -= old.n
 		}
 	}
 	g.fds = tb
 	if tb != nil {
 		if tb.refs == 0 {
 			e.fdTables++
-			e.nfds += len(tb.m)
+			e.nfds += tb.n
 		}
 		tb.refs++
 	}
@@ -502,7 +502,7 @@ func (e *Engine) copyTable(tb *fdTable) *fdTable {
 }
 
 func (tb *fdTable) push(f *FD) {
-	tb.m[f.Num] = f
+	tb.set(f)
 	f.prev = tb.tail
 	f.next = nil
 	if tb.tail != nil {
@@ -538,16 +538,16 @@ func (e *Engine) addFD(t *Thread, f *FD) *FD {
 		tb = e.newTable()
 		e.setTable(t.g, tb)
 	}
-	if old := tb.m[f.Num]; old != nil {
+	if old := tb.get(f.Num); old != nil {
 		tb.unlink(old)
-		delete(tb.m, f.Num)
+		tb.del(f.Num)
 		e.nfds--
 		e.release(old)
 	}
-	for len(tb.m) >= e.opts.MaxFDsPerProcess && tb.head != nil {
+	for tb.n >= e.opts.MaxFDsPerProcess && tb.head != nil {
 		old := tb.head
 		tb.unlink(old)
-		delete(tb.m, old.Num)
+		tb.del(old.Num)
 		e.nfds--
 		e.stats.FDsEvicted++
 		e.release(old)
@@ -565,12 +565,12 @@ func (e *Engine) removeFD(t *Thread, n int64) {
 		return
 	}
 	tb := t.g.fds
-	f := tb.m[n]
+	f := tb.get(n)
 	if f == nil {
 		return
 	}
 	tb.unlink(f)
-	delete(tb.m, n)
+	tb.del(n)
 	e.nfds--
 	e.stats.FDsRemoved++
 	e.release(f)

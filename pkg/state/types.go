@@ -222,7 +222,7 @@ func (t *Thread) NumFDs() int {
 	if t.g == nil || t.g.fds == nil {
 		return 0
 	}
-	return len(t.g.fds.m)
+	return t.g.fds.n
 }
 
 // FDs calls fn for each fd of the thread's table, oldest first, until fn returns false.
@@ -321,9 +321,56 @@ type group struct {
 	fds     *fdTable
 }
 
-// fdTable is one fd table, fds in insertion order for eviction.
+// fdTable is one fd table, fds in insertion order for eviction. Numbers below maxLowFD (what
+// processes mostly use) index a slice, the others a map.
 type fdTable struct {
-	m          map[int64]*FD
+	low        []*FD         // fd i at low[i] (nil: none); grown on demand up to maxLowFD
+	high       map[int64]*FD // the others (nil until one is added)
+	n          int           // fds in the table
 	head, tail *FD
 	refs       int // groups using it
+}
+
+// maxLowFD bounds the fd numbers an fdTable keeps in its slice.
+const maxLowFD = 1024
+
+// get returns fd number n, or nil.
+func (tb *fdTable) get(n int64) *FD {
+	if uint64(n) < uint64(len(tb.low)) {
+		return tb.low[n]
+	}
+	if uint64(n) < maxLowFD || tb.high == nil {
+		return nil
+	}
+	return tb.high[n]
+}
+
+// set puts f at its number (which holds no fd).
+func (tb *fdTable) set(f *FD) {
+	n := f.Num
+	tb.n++
+	if uint64(n) >= maxLowFD {
+		if tb.high == nil {
+			tb.high = make(map[int64]*FD)
+		}
+		tb.high[n] = f
+		return
+	}
+	if n >= int64(len(tb.low)) {
+		l := min(max(int(n)+1, 2*len(tb.low), 16), maxLowFD)
+		low := make([]*FD, l)
+		copy(low, tb.low)
+		tb.low = low
+	}
+	tb.low[n] = f
+}
+
+// del removes fd number n (which is in the table).
+func (tb *fdTable) del(n int64) {
+	tb.n--
+	if uint64(n) < uint64(len(tb.low)) {
+		tb.low[n] = nil
+		return
+	}
+	delete(tb.high, n)
 }
