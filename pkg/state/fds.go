@@ -47,20 +47,20 @@ func (e *Engine) onOpen(ctx *Context) {
 	if !ok {
 		return
 	}
-	name, ok := e.pName(ev, "name")
+	name, ok := e.pName(ev, pnName)
 	if !ok {
-		name, ok = e.pName(ev, "path") // open_by_handle_at: absolute
+		name, ok = e.pName(ev, pnPath) // open_by_handle_at: absolute
 	}
 	if !ok || name == "" {
 		name = "<NA>"
 	}
 	var flags uint32
-	if v, ok := pUint(ev, "flags"); ok {
+	if v, ok := pUintN(ev, pnFlags); ok {
 		flags = uint32(v)
 	}
 	if ev.Info.Name == "creat" {
 		flags = 0
-		if cf, ok := pUint(ev, "creat_flags"); ok {
+		if cf, ok := pUintN(ev, pnCreatFlags); ok {
 			if cf&creatUpper != 0 {
 				flags |= fdUpperLayer
 			} else if cf&creatLower != 0 {
@@ -71,7 +71,7 @@ func (e *Engine) onOpen(ctx *Context) {
 	full := name
 	switch ev.Info.Name {
 	case "openat", "openat2":
-		if dirfd, ok := pInt(ev, "dirfd"); ok {
+		if dirfd, ok := pIntN(ev, pnDirfd); ok {
 			if dir, known := e.parseDirfd(t, name, dirfd); known {
 				full = concatPaths(dir, name)
 			} else {
@@ -97,10 +97,10 @@ func (e *Engine) onOpen(ctx *Context) {
 	if flags&oDirectory != 0 {
 		f.Type = event.FDDirectory
 	}
-	if v, ok := pUint(ev, "dev"); ok {
+	if v, ok := pUintN(ev, pnDev); ok {
 		f.Dev = uint32(v)
 	}
-	if v, ok := pUint(ev, "ino"); ok {
+	if v, ok := pUintN(ev, pnIno); ok {
 		f.Ino = v
 	}
 	if rp := ev.ExtString(event.ExtRealPath); rp != "" {
@@ -216,7 +216,7 @@ func (e *Engine) onBind(ctx *Context) {
 	if r, ok := res(ev); !ok || r < 0 {
 		return
 	}
-	sa, ok := ev.SockAddr(ev.Index("addr"))
+	sa, ok := ev.SockAddr(pIdx(ev, pnAddr))
 	if !ok {
 		return
 	}
@@ -257,10 +257,10 @@ func (e *Engine) onConnect(ctx *Context) {
 	} else {
 		f.Connected, f.Failed = true, false
 	}
-	st, ok := ev.SockTuple(ev.Index("tuple"))
+	st, ok := ev.SockTuple(pIdx(ev, pnTuple))
 	if !ok {
 		// no tuple (TCP fastopen): the address the call was given
-		sa, ok := ev.SockAddr(ev.Index("addr"))
+		sa, ok := ev.SockAddr(pIdx(ev, pnAddr))
 		if !ok {
 			return
 		}
@@ -352,7 +352,7 @@ func (e *Engine) onAccept(ctx *Context) {
 		return
 	}
 	ctx.FDNum = fd
-	st, ok := ev.SockTuple(ev.Index("tuple"))
+	st, ok := ev.SockTuple(pIdx(ev, pnTuple))
 	if !ok {
 		return
 	}
@@ -444,7 +444,7 @@ func (e *Engine) onDup(ctx *Context) {
 
 func (e *Engine) onFcntl(ctx *Context) {
 	ev := ctx.Ev
-	cmd, _ := pUint(ev, "cmd")
+	cmd, _ := pUintN(ev, pnCmd)
 	if cmd != fcntlDupFD && cmd != fcntlDupFDCExc {
 		return
 	}
@@ -566,7 +566,7 @@ func (e *Engine) onSocketIO(ctx *Context, incoming bool) {
 	if r < 0 {
 		return
 	}
-	ti := ev.Index("tuple")
+	ti := pIdx(ev, pnTuple)
 	st, hasTuple := ev.SockTuple(ti)
 	if ctx.FD == nil {
 		if incoming || !hasTuple || ctx.FDNum < 0 {

@@ -57,6 +57,49 @@ type codeInfo struct {
 	resIdx int8  // param holding the return value (-1 none)
 	skip   bool  // EF_SKIPPARSERESET / meta events: no thread
 	fsOp   fsOp  // renames, links, deletions (canon.go, deletions.go)
+	// where the params the hot handlers read are (-1 none), by pn: no lookup by name
+	pidx [numPN]int8
+}
+
+// pn names a param the handlers of frequent events read (pnNames), for codeInfo.pidx.
+type pn uint8
+
+const (
+	pnName pn = iota
+	pnPath
+	pnFlags
+	pnCreatFlags
+	pnDirfd
+	pnDev
+	pnIno
+	pnVMSize
+	pnVMRSS
+	pnVMSwap
+	pnTuple
+	pnAddr
+	pnCmd
+	numPN
+)
+
+var pnNames = [numPN]string{
+	pnName: "name", pnPath: "path", pnFlags: "flags", pnCreatFlags: "creat_flags", pnDirfd: "dirfd",
+	pnDev: "dev", pnIno: "ino", pnVMSize: "vm_size", pnVMRSS: "vm_rss", pnVMSwap: "vm_swap",
+	pnTuple: "tuple", pnAddr: "addr", pnCmd: "cmd",
+}
+
+// pIdx is the index of param n in ev's layout (-1 when it has none), as ev.Index(pnNames[n]).
+func pIdx(ev *event.Event, n pn) int { return int(codes[ev.Type].pidx[n]) }
+
+// pUintN is pUint for a param named by pn.
+func pUintN(ev *event.Event, n pn) (uint64, bool) {
+	i := pIdx(ev, n)
+	return ev.Uint(i), ev.Has(i)
+}
+
+// pIntN is pInt for a param named by pn.
+func pIntN(ev *event.Event, n pn) (int64, bool) {
+	i := pIdx(ev, n)
+	return ev.Int(i), ev.Has(i)
 }
 
 var codes = func() (c [event.NumEvents]codeInfo) {
@@ -111,6 +154,9 @@ var codes = func() (c [event.NumEvents]codeInfo) {
 		case "container", "user_added", "user_deleted", "group_added", "group_deleted",
 			"pluginevent", "asyncevent":
 			ci.skip = true
+		}
+		for n, name := range pnNames {
+			ci.pidx[n] = int8(in.ParamIndex(name))
 		}
 		ci.resIdx = int8(in.ParamIndex("res"))
 		if ci.resIdx < 0 && in.Flags&event.EFCreatesFD != 0 {
@@ -303,11 +349,12 @@ const maxInterned = 4096
 
 // pName is pStr for the file names of opens: a name seen before (the same libraries and
 // configuration files are opened again and again) is the copy kept then, not a new one.
-func (e *Engine) pName(ev *event.Event, name string) (string, bool) {
-	s, ok := ev.ParamStr(name)
-	if !ok {
+func (e *Engine) pName(ev *event.Event, n pn) (string, bool) {
+	i := pIdx(ev, n)
+	if !ev.Has(i) {
 		return "", false
 	}
+	s := ev.Str(i)
 	if v, hit := e.interned[s]; hit {
 		return v, true
 	}
