@@ -37,6 +37,9 @@ type Engine struct {
 	// tcache is a direct-mapped cache of the thread table by tid (threadCached); an entry
 	// is valid while its thread is the table's (inTable).
 	tcache [threadCacheSize]*Thread
+	// tmiss caches tids not in the table (tid+1; 0 is none), in the slots of tcache: procinfo
+	// events name threads the capture never listed. insertThread clears a tid's entry.
+	tmiss [threadCacheSize]int64
 
 	// FDs taken out of their tables during this event (closed, evicted, replaced): the
 	// event's Context may still point to one, so they are recycled at the next Process.
@@ -184,16 +187,23 @@ const threadCacheSize = 256
 
 // threadCached is the table's thread tid, or nil. A tid seen recently (the thread of the last
 // events, their parents, the threads procinfo events walk) is found in the cache without
-// hashing; insertThread and dropThread keep inTable true exactly while a thread is the
-// table's entry for its tid, which is what makes a cached entry valid.
+// hashing, and so is a tid recently found absent; insertThread and dropThread keep inTable
+// true exactly while a thread is the table's entry for its tid, which is what makes a cached
+// entry valid, and insertThread is the only way into the table.
 func (e *Engine) threadCached(tid int64) *Thread {
-	c := &e.tcache[uint64(tid)%threadCacheSize]
+	slot := uint64(tid) % threadCacheSize
+	c := &e.tcache[slot]
 	if t := *c; t != nil && t.TID == tid && t.inTable {
 		return t
+	}
+	if m := tid + 1; m != 0 && e.tmiss[slot] == m { // 0 is no entry: tid -1 is never cached absent
+		return nil
 	}
 	t := e.threads[tid]
 	if t != nil {
 		*c = t
+	} else {
+		e.tmiss[slot] = tid + 1
 	}
 	return t
 }
@@ -372,6 +382,9 @@ func (e *Engine) insertThread(t *Thread) {
 	}
 	e.threads[t.TID] = t
 	t.inTable = true
+	if m := &e.tmiss[uint64(t.TID)%threadCacheSize]; *m == t.TID+1 {
+		*m = 0
+	}
 	e.lruPushFront(t)
 	e.stats.ThreadsAdded++
 }
