@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/saker-sec/saker/pkg/container"
@@ -354,11 +355,17 @@ func (e *Engine) pName(ev *event.Event, n pn) (string, bool) {
 	if !ev.Has(i) {
 		return "", false
 	}
-	s := ev.Str(i)
-	if v, hit := e.interned[s]; hit {
+	b := ev.Params[i]
+	if j := bytes.IndexByte(b, 0); j >= 0 {
+		b = b[:j] // as ev.Str cuts it
+	}
+	if v, hit := e.interned[string(b)]; hit { // the conversion does not allocate
 		return v, true
 	}
-	v := cloneStr(s)
+	if len(b) == 0 {
+		return "", true
+	}
+	v := string(b)
 	if e.interned == nil || len(e.interned) >= maxInterned {
 		e.interned = make(map[string]string)
 	}
