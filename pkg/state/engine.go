@@ -41,6 +41,11 @@ type Engine struct {
 	// events name threads the capture never listed. insertThread clears a tid's entry.
 	tmiss [threadCacheSize]int64
 
+	strsMemo [3]strsMemo // the last args, env and cgroups (pStrings)
+	// the cgroups whose container id setContainer computed last, and that id
+	lastCgroups []string
+	lastCID     string
+
 	// FDs taken out of their tables during this event (closed, evicted, replaced): the
 	// event's Context may still point to one, so they are recycled at the next Process.
 	released []*FD

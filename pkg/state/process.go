@@ -378,13 +378,29 @@ func cloneStr(s string) string { return strings.Clone(s) } // one allocation (""
 // pStrings returns a NUL-separated BYTEBUF param as copied strings (nil, false when absent or
 // empty), split as event.Event.Strings splits it. The strings share one copy of the param
 // (an exec's args or env are kept, and dropped, together): two allocations whatever their
-// number.
+// number. The args, env and cgroups params equal to the last ones read return the same
+// slice again (a process's execs and clones mostly repeat its env and cgroups): nothing in
+// the engine or its callers changes a thread's Args, Env or Cgroups in place.
 func (e *Engine) pStrings(ev *event.Event, name string) ([]string, bool) {
 	i := ev.Index(name)
 	if !ev.Has(i) || len(ev.Params[i]) == 0 {
 		return nil, false
 	}
-	buf := string(ev.Params[i])
+	b := ev.Params[i]
+	var m *strsMemo
+	switch name {
+	case "args":
+		m = &e.strsMemo[0]
+	case "env":
+		m = &e.strsMemo[1]
+	case "cgroups":
+		m = &e.strsMemo[2]
+	}
+	if m != nil && m.raw == string(b) {
+		return m.strs, true
+	}
+	buf := string(b)
+	raw := buf
 	n := strings.Count(buf, "\x00")
 	if buf[len(buf)-1] != 0 {
 		n++
@@ -399,5 +415,15 @@ func (e *Engine) pStrings(ev *event.Event, name string) ([]string, bool) {
 		out = append(out, buf[:j])
 		buf = buf[j+1:]
 	}
+	if m != nil {
+		m.raw, m.strs = raw, out
+	}
 	return out, true
+}
+
+// strsMemo is the last value of a strings param pStrings read: the param's bytes and the
+// strings it gave.
+type strsMemo struct {
+	raw  string
+	strs []string
 }
