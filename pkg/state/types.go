@@ -332,7 +332,7 @@ type fdTable struct {
 }
 
 // maxLowFD bounds the fd numbers an fdTable keeps in its slice.
-const maxLowFD = 1024
+const maxLowFD = 256
 
 // get returns fd number n, or nil.
 func (tb *fdTable) get(n int64) *FD {
