@@ -20,7 +20,9 @@
 //   - A Context is reused: it and what it points to are valid until the next Process. A thread
 //     that exits (procexit) is removed at the start of the next Process, so the procexit's own
 //     Context still sees it. A closed fd is removed from its table, but the close's Context.FD
-//     still points to it as it was.
+//     still points to it as it was. FD values are recycled: an *FD (from a Context, FDOf or
+//     Thread.FDs) stands for its fd while that is in its table, and one removed (closed,
+//     evicted, replaced) until the next Process; copy what must outlive that.
 //   - Cwd always ends with "/" (libsinsp set_cwd), and chdir/fchdir update the process's main
 //     thread (and the calling thread).
 //   - Threads of one process (CLONE_THREAD), and processes cloned with CLONE_FILES, share one fd
