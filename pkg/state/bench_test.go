@@ -115,3 +115,41 @@ func BenchmarkProcess(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/event")
 }
+
+// BenchmarkProcessRepeat is the state half of pkg/detect's BenchmarkReplay without the reading:
+// one capture's normalized events, held in memory, go through a fresh engine 200 times over
+// (each copy's timestamps moved on past the previous one's, as scap.Repeat writes them), and
+// ns/event is the cost of Process alone.
+func BenchmarkProcessRepeat(b *testing.B) {
+	for _, name := range []string{"curl_google.scap", "sample.scap"} {
+		rec := record(b, filepath.Join(sharedDir(b), "captures", name))
+		if len(rec.events) == 0 {
+			b.Fatal("no events")
+		}
+		span := rec.events[len(rec.events)-1].TS - rec.events[0].TS + 1
+		const copies = 200
+		b.Run(name[:len(name)-5], func(b *testing.B) {
+			b.ReportAllocs()
+			var n int
+			for b.Loop() {
+				b.StopTimer()
+				e := New(Options{})
+				rec.load(e)
+				evs := rec.events
+				b.StartTimer()
+				var shift uint64
+				for c := 0; c < copies; c++ {
+					for j := range evs {
+						ev := &evs[j]
+						ev.TS += shift
+						e.Process(ev)
+						ev.TS -= shift
+					}
+					shift += span
+				}
+				n += copies * len(evs)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/event")
+		})
+	}
+}

@@ -1,6 +1,10 @@
 package state
 
-import "github.com/saker-sec/saker/pkg/container"
+import (
+	"slices"
+
+	"github.com/saker-sec/saker/pkg/container"
+)
 
 // ContainerID returns the container id found in a thread's cgroups ("subsys=path" entries or
 // /proc/PID/cgroup lines): the 12-character id for every runtime and cgroup layout
@@ -15,7 +19,10 @@ func ContainerID(cgroups []string) string {
 // setContainer derives a thread's container from its cgroups, and with a container manager
 // its metadata entry (looked up once per thread, never per event; the lookup never blocks).
 func (e *Engine) setContainer(t *Thread) {
-	t.ContainerID = ContainerID(t.Cgroups)
+	if !slices.Equal(t.Cgroups, e.lastCgroups) || e.lastCID == "" {
+		e.lastCgroups, e.lastCID = t.Cgroups, ContainerID(t.Cgroups) // a pure function of them
+	}
+	t.ContainerID = e.lastCID
 	t.Container = nil
 	if e.opts.Containers != nil {
 		t.Container = e.opts.Containers.LookupCgroups(t.Cgroups)

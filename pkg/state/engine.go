@@ -14,7 +14,6 @@ type Engine struct {
 	ifaces  []event.Interface
 
 	threads        map[int64]*Thread
-	lastThread     *Thread           // the thread of the last event, valid while in the table (inTable)
 	interned       map[string]string // file names of opens (pName)
 	groups         map[int64]*group
 	lruHead        *Thread // most recently active
@@ -29,12 +28,58 @@ type Engine struct {
 	groupOrder     []uint32
 	ctx            Context
 	stats          Stats
-	strs           []string // scratch for Strings
 	serverPorts    map[uint16]struct{}
 	metadataLinked bool
 	nslots         int
 	canon          Canon     // sensitive files by identity (canon.go)
 	del            deletions // deletion counters' slots (deletions.go)
+
+	// tcache is a direct-mapped cache of the thread table by tid (threadCached); an entry
+	// is valid while its thread is the table's (inTable).
+	tcache [threadCacheSize]*Thread
+	// tmiss caches tids not in the table (tid+1; 0 is none), in the slots of tcache: procinfo
+	// events name threads the capture never listed. insertThread clears a tid's entry.
+	tmiss [threadCacheSize]int64
+
+	strsMemo [3]strsMemo // the last args, env and cgroups (pStrings)
+	// the cgroups whose container id setContainer computed last, and that id
+	lastCgroups []string
+	lastCID     string
+
+	// FDs taken out of their tables during this event (closed, evicted, replaced): the
+	// event's Context may still point to one, so they are recycled at the next Process.
+	released []*FD
+	freeFDs  []*FD // zeroed FDs for newFD
+}
+
+// maxFreeFDs bounds the engine's pool of recycled FDs.
+const maxFreeFDs = 256
+
+// newFD returns a zeroed FD, a recycled one when the pool has some (an open and a close per
+// file is what most programs do: the FDs go round instead of being allocated).
+func (e *Engine) newFD() *FD {
+	if n := len(e.freeFDs); n > 0 {
+		f := e.freeFDs[n-1]
+		e.freeFDs = e.freeFDs[:n-1]
+		return f
+	}
+	return new(FD)
+}
+
+// release hands an FD that left its table to the pool, once the current event is done.
+func (e *Engine) release(f *FD) { e.released = append(e.released, f) }
+
+// recycle moves the FDs released by the previous event to the pool (zeroed: they keep no
+// strings alive), dropping those beyond its bound.
+func (e *Engine) recycle() {
+	for i, f := range e.released {
+		if len(e.freeFDs) < maxFreeFDs {
+			*f = FD{}
+			e.freeFDs = append(e.freeFDs, f)
+		}
+		e.released[i] = nil
+	}
+	e.released = e.released[:0]
 }
 
 // New returns an empty engine.
@@ -142,15 +187,41 @@ func (e *Engine) ReserveSlot() int {
 	return e.nslots - 1
 }
 
+// threadCacheSize is the number of entries of the engine's thread cache (a power of two).
+const threadCacheSize = 256
+
+// threadCached is the table's thread tid, or nil. A tid seen recently (the thread of the last
+// events, their parents, the threads procinfo events walk) is found in the cache without
+// hashing, and so is a tid recently found absent; insertThread and dropThread keep inTable
+// true exactly while a thread is the table's entry for its tid, which is what makes a cached
+// entry valid, and insertThread is the only way into the table.
+func (e *Engine) threadCached(tid int64) *Thread {
+	slot := uint64(tid) % threadCacheSize
+	c := &e.tcache[slot]
+	if t := *c; t != nil && t.TID == tid && t.inTable {
+		return t
+	}
+	if m := tid + 1; m != 0 && e.tmiss[slot] == m { // 0 is no entry: tid -1 is never cached absent
+		return nil
+	}
+	t := e.threads[tid]
+	if t != nil {
+		*c = t
+	} else {
+		e.tmiss[slot] = tid + 1
+	}
+	return t
+}
+
 // Thread returns the thread with that tid, or nil.
-func (e *Engine) Thread(tid int64) *Thread { return e.threads[tid] }
+func (e *Engine) Thread(tid int64) *Thread { return e.threadCached(tid) }
 
 // Parent returns the thread's parent (the thread whose TID is t.PTID), or nil when unknown.
 func (e *Engine) Parent(t *Thread) *Thread {
 	if t == nil || t.PTID <= 0 || t.PTID == t.TID {
 		return nil
 	}
-	return e.threads[t.PTID]
+	return e.threadCached(t.PTID)
 }
 
 // FDOf returns fd number fd of the thread's process, or nil.
@@ -158,7 +229,7 @@ func (e *Engine) FDOf(t *Thread, fd int64) *FD {
 	if t == nil || t.g == nil || t.g.fds == nil {
 		return nil
 	}
-	return t.g.fds.m[fd]
+	return t.g.fds.get(fd)
 }
 
 // Threads calls fn for every thread until it returns false (in no particular order).
@@ -316,6 +387,9 @@ func (e *Engine) insertThread(t *Thread) {
 	}
 	e.threads[t.TID] = t
 	t.inTable = true
+	if m := &e.tmiss[uint64(t.TID)%threadCacheSize]; *m == t.TID+1 {
+		*m = 0
+	}
 	e.lruPushFront(t)
 	e.stats.ThreadsAdded++
 }
@@ -328,6 +402,9 @@ func (e *Engine) dropThread(t *Thread) {
 	}
 	t.inTable = false
 	delete(e.threads, t.TID)
+	if c := &e.tcache[uint64(t.TID)%threadCacheSize]; *c == t {
+		*c = nil // no cache entry keeps a dropped thread alive
+	}
 	e.lruRemove(t)
 	if p := e.threads[t.PTID]; p != nil && p.children != nil {
 		delete(p.children, t.TID)
@@ -405,7 +482,7 @@ func (e *Engine) lazyThread(tid int64) *Thread {
 // ---- fd tables ----
 
 func (e *Engine) newTable() *fdTable {
-	return &fdTable{m: make(map[int64]*FD)}
+	return &fdTable{}
 }
 
 // setTable points g at table tb (nil to release), keeping the table and fd counts.
@@ -417,14 +494,14 @@ func (e *Engine) setTable(g *group, tb *fdTable) {
 		old.refs--
 		if old.refs == 0 {
 			e.fdTables--
-			e.nfds -= len(old.m)
+			e.nfds -= old.n
 		}
 	}
 	g.fds = tb
 	if tb != nil {
 		if tb.refs == 0 {
 			e.fdTables++
-			e.nfds += len(tb.m)
+			e.nfds += tb.n
 		}
 		tb.refs++
 	}
@@ -437,13 +514,13 @@ func (e *Engine) copyTable(tb *fdTable) *fdTable {
 		return n
 	}
 	for f := tb.head; f != nil; f = f.next {
-		n.push(f.clone())
+		n.push(e.cloneFD(f))
 	}
 	return n
 }
 
 func (tb *fdTable) push(f *FD) {
-	tb.m[f.Num] = f
+	tb.set(f)
 	f.prev = tb.tail
 	f.next = nil
 	if tb.tail != nil {
@@ -479,17 +556,19 @@ func (e *Engine) addFD(t *Thread, f *FD) *FD {
 		tb = e.newTable()
 		e.setTable(t.g, tb)
 	}
-	if old := tb.m[f.Num]; old != nil {
+	if old := tb.get(f.Num); old != nil {
 		tb.unlink(old)
-		delete(tb.m, f.Num)
+		tb.del(f.Num)
 		e.nfds--
+		e.release(old)
 	}
-	for len(tb.m) >= e.opts.MaxFDsPerProcess && tb.head != nil {
+	for tb.n >= e.opts.MaxFDsPerProcess && tb.head != nil {
 		old := tb.head
 		tb.unlink(old)
-		delete(tb.m, old.Num)
+		tb.del(old.Num)
 		e.nfds--
 		e.stats.FDsEvicted++
+		e.release(old)
 	}
 	tb.push(f)
 	e.nfds++
@@ -497,21 +576,22 @@ func (e *Engine) addFD(t *Thread, f *FD) *FD {
 	return f
 }
 
-// removeFD removes fd number n from t's table and returns it (nil if absent).
-func (e *Engine) removeFD(t *Thread, n int64) *FD {
+// removeFD removes fd number n from t's table, if there. The FD stays as it was until the
+// next Process (the Context of a close points to it), then goes back to the pool.
+func (e *Engine) removeFD(t *Thread, n int64) {
 	if t == nil || t.g == nil || t.g.fds == nil {
-		return nil
+		return
 	}
 	tb := t.g.fds
-	f := tb.m[n]
+	f := tb.get(n)
 	if f == nil {
-		return nil
+		return
 	}
 	tb.unlink(f)
-	delete(tb.m, n)
+	tb.del(n)
 	e.nfds--
 	e.stats.FDsRemoved++
-	return f
+	e.release(f)
 }
 
 // unshareFDs gives t's process a private copy of its fd table if it is shared.

@@ -47,20 +47,20 @@ func (e *Engine) onOpen(ctx *Context) {
 	if !ok {
 		return
 	}
-	name, ok := e.pName(ev, "name")
+	name, ok := e.pName(ev, pnName)
 	if !ok {
-		name, ok = e.pName(ev, "path") // open_by_handle_at: absolute
+		name, ok = e.pName(ev, pnPath) // open_by_handle_at: absolute
 	}
 	if !ok || name == "" {
 		name = "<NA>"
 	}
 	var flags uint32
-	if v, ok := pUint(ev, "flags"); ok {
+	if v, ok := pUintN(ev, pnFlags); ok {
 		flags = uint32(v)
 	}
 	if ev.Info.Name == "creat" {
 		flags = 0
-		if cf, ok := pUint(ev, "creat_flags"); ok {
+		if cf, ok := pUintN(ev, pnCreatFlags); ok {
 			if cf&creatUpper != 0 {
 				flags |= fdUpperLayer
 			} else if cf&creatLower != 0 {
@@ -71,7 +71,7 @@ func (e *Engine) onOpen(ctx *Context) {
 	full := name
 	switch ev.Info.Name {
 	case "openat", "openat2":
-		if dirfd, ok := pInt(ev, "dirfd"); ok {
+		if dirfd, ok := pIntN(ev, pnDirfd); ok {
 			if dir, known := e.parseDirfd(t, name, dirfd); known {
 				full = concatPaths(dir, name)
 			} else {
@@ -89,17 +89,18 @@ func (e *Engine) onOpen(ctx *Context) {
 	if fd < 0 {
 		return
 	}
-	f := &FD{Num: fd, Type: event.FDFileV2, Name: full, OpenFlags: flags}
+	f := e.newFD()
+	*f = FD{Num: fd, Type: event.FDFileV2, Name: full, OpenFlags: flags}
 	if name != "<NA>" {
 		f.NameRaw = name // pStr copied it out of the event buffer
 	}
 	if flags&oDirectory != 0 {
 		f.Type = event.FDDirectory
 	}
-	if v, ok := pUint(ev, "dev"); ok {
+	if v, ok := pUintN(ev, pnDev); ok {
 		f.Dev = uint32(v)
 	}
-	if v, ok := pUint(ev, "ino"); ok {
+	if v, ok := pUintN(ev, pnIno); ok {
 		f.Ino = v
 	}
 	if rp := ev.ExtString(event.ExtRealPath); rp != "" {
@@ -122,7 +123,8 @@ const (
 )
 
 func (e *Engine) addSocket(ctx *Context, fd int64, domain, typ, proto uint32) *FD {
-	f := &FD{Num: fd, Type: event.FDUnknown}
+	f := e.newFD()
+	*f = FD{Num: fd, Type: event.FDUnknown}
 	switch domain {
 	case event.AFUnix:
 		f.Type = event.FDUnixSock
@@ -185,8 +187,9 @@ func (e *Engine) onSocketpair(ctx *Context) {
 	}
 	src, _ := pUint(ev, "source")
 	peer, _ := pUint(ev, "peer")
-	f1 := &FD{Num: fd1, Type: event.FDUnixSock, UnixSrc: src, UnixDst: peer}
-	f2 := f1.clone()
+	f1 := e.newFD()
+	*f1 = FD{Num: fd1, Type: event.FDUnixSock, UnixSrc: src, UnixDst: peer}
+	f2 := e.cloneFD(f1)
 	f2.Num = fd2
 	ctx.FDNum = fd1
 	ctx.FD = e.addFD(ctx.Thread, f1)
@@ -213,7 +216,7 @@ func (e *Engine) onBind(ctx *Context) {
 	if r, ok := res(ev); !ok || r < 0 {
 		return
 	}
-	sa, ok := ev.SockAddr(ev.Index("addr"))
+	sa, ok := ev.SockAddr(pIdx(ev, pnAddr))
 	if !ok {
 		return
 	}
@@ -254,10 +257,10 @@ func (e *Engine) onConnect(ctx *Context) {
 	} else {
 		f.Connected, f.Failed = true, false
 	}
-	st, ok := ev.SockTuple(ev.Index("tuple"))
+	st, ok := ev.SockTuple(pIdx(ev, pnTuple))
 	if !ok {
 		// no tuple (TCP fastopen): the address the call was given
-		sa, ok := ev.SockAddr(ev.Index("addr"))
+		sa, ok := ev.SockAddr(pIdx(ev, pnAddr))
 		if !ok {
 			return
 		}
@@ -349,11 +352,12 @@ func (e *Engine) onAccept(ctx *Context) {
 		return
 	}
 	ctx.FDNum = fd
-	st, ok := ev.SockTuple(ev.Index("tuple"))
+	st, ok := ev.SockTuple(pIdx(ev, pnTuple))
 	if !ok {
 		return
 	}
-	f := &FD{Num: fd, Server: true, Connected: true}
+	f := e.newFD()
+	*f = FD{Num: fd, Server: true, Connected: true}
 	switch st.Family {
 	case event.AFInet, event.AFInet6:
 		f.L4Proto = L4TCP
@@ -422,7 +426,7 @@ func (e *Engine) onDup(ctx *Context) {
 	if r == old.Num {
 		return // dup2(fd, fd)
 	}
-	n := old.clone()
+	n := e.cloneFD(old)
 	n.Num = r
 	n.OpenFlags &^= oCloexec
 	if ev.Info.Name == "dup3" {
@@ -440,7 +444,7 @@ func (e *Engine) onDup(ctx *Context) {
 
 func (e *Engine) onFcntl(ctx *Context) {
 	ev := ctx.Ev
-	cmd, _ := pUint(ev, "cmd")
+	cmd, _ := pUintN(ev, pnCmd)
 	if cmd != fcntlDupFD && cmd != fcntlDupFDCExc {
 		return
 	}
@@ -448,7 +452,7 @@ func (e *Engine) onFcntl(ctx *Context) {
 	if !ok || r < 0 || ctx.FD == nil {
 		return
 	}
-	n := ctx.FD.clone()
+	n := e.cloneFD(ctx.FD)
 	n.Num = r
 	n.OpenFlags &^= oCloexec
 	if cmd == fcntlDupFDCExc {
@@ -468,9 +472,13 @@ func (e *Engine) onPipe(ctx *Context) {
 	fd2, _ := pInt(ev, "fd2")
 	ino, _ := pUint(ev, "ino")
 	fl, _ := pUint(ev, "flags")
-	e.addFD(ctx.Thread, &FD{Num: fd1, Type: event.FDFifo, Ino: ino, OpenFlags: uint32(fl)})
+	f1 := e.newFD()
+	*f1 = FD{Num: fd1, Type: event.FDFifo, Ino: ino, OpenFlags: uint32(fl)}
+	e.addFD(ctx.Thread, f1)
+	f2 := e.newFD()
+	*f2 = FD{Num: fd2, Type: event.FDFifo, Ino: ino, OpenFlags: uint32(fl)}
 	ctx.FDNum = fd2
-	ctx.FD = e.addFD(ctx.Thread, &FD{Num: fd2, Type: event.FDFifo, Ino: ino, OpenFlags: uint32(fl)})
+	ctx.FD = e.addFD(ctx.Thread, f2)
 }
 
 func (e *Engine) onSingleFD(ctx *Context, typ uint8) {
@@ -479,7 +487,8 @@ func (e *Engine) onSingleFD(ctx *Context, typ uint8) {
 	if !ok || fd < 0 {
 		return
 	}
-	f := &FD{Num: fd, Type: typ}
+	f := e.newFD()
+	*f = FD{Num: fd, Type: typ}
 	switch ev.Info.Name {
 	case "inotify_init1", "signalfd4", "eventfd2", "epoll_create1", "userfaultfd":
 		if v, ok := pUint(ev, "flags"); ok {
@@ -532,7 +541,7 @@ func (e *Engine) onPidfdGetfd(ctx *Context) {
 	if src == nil {
 		return
 	}
-	n := src.clone()
+	n := e.cloneFD(src)
 	n.Num = fd
 	n.OpenFlags |= oCloexec // pidfd_getfd sets FD_CLOEXEC
 	ctx.FDNum = fd
@@ -557,7 +566,7 @@ func (e *Engine) onSocketIO(ctx *Context, incoming bool) {
 	if r < 0 {
 		return
 	}
-	ti := ev.Index("tuple")
+	ti := pIdx(ev, pnTuple)
 	st, hasTuple := ev.SockTuple(ti)
 	if ctx.FD == nil {
 		if incoming || !hasTuple || ctx.FDNum < 0 {

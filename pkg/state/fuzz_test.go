@@ -75,10 +75,10 @@ func FuzzProcess(f *testing.F) {
 		for _, g := range e.groups {
 			if g.fds != nil && !seen[g.fds] {
 				seen[g.fds] = true
-				if len(g.fds.m) > 8 {
-					t.Fatalf("fd table over its bound: %d", len(g.fds.m))
+				if g.fds.n > 8 {
+					t.Fatalf("fd table over its bound: %d", g.fds.n)
 				}
-				n += len(g.fds.m)
+				n += g.fds.n
 			}
 		}
 		if n != st.FDs || len(seen) != st.FDTables {

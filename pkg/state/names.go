@@ -65,30 +65,45 @@ func IsCleanAbs(p string) bool {
 	return true
 }
 
-// addrText renders an address as inet_ntop does (zero value: the family's any address).
-func addrText(a netip.Addr, v6 bool) string {
+// appendAddr appends an address as inet_ntop renders it (zero value: the family's any
+// address).
+func appendAddr(b []byte, a netip.Addr, v6 bool) []byte {
 	if !a.IsValid() {
 		if v6 {
-			return "::"
+			return append(b, "::"...)
 		}
-		return "0.0.0.0"
+		return append(b, "0.0.0.0"...)
 	}
-	return a.String()
+	return a.AppendTo(b) // the text of a.String()
 }
 
 // addrPort renders "ip:port" (libsinsp's form, without brackets for IPv6).
 func addrPort(a netip.Addr, port uint16) string {
-	return addrText(a, a.Is6()) + ":" + strconv.FormatUint(uint64(port), 10)
+	var buf [64]byte
+	b := appendAddr(buf[:0], a, a.Is6())
+	b = append(b, ':')
+	return string(strconv.AppendUint(b, uint64(port), 10))
 }
 
 // tupleName is libsinsp sockinfo_to_str for a connected socket: "sip:sport->dip:dport".
 func tupleName(f *FD) string {
 	v6 := f.Type == event.FDIPv6Sock || f.Type == event.FDIPv6Server
-	return addrText(f.SrcIP, v6) + ":" + strconv.FormatUint(uint64(f.SrcPort), 10) + "->" +
-		addrText(f.DstIP, v6) + ":" + strconv.FormatUint(uint64(f.DstPort), 10)
+	var buf [128]byte
+	b := appendAddr(buf[:0], f.SrcIP, v6)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(f.SrcPort), 10)
+	b = append(b, "->"...)
+	b = appendAddr(b, f.DstIP, v6)
+	b = append(b, ':')
+	return string(strconv.AppendUint(b, uint64(f.DstPort), 10))
 }
 
 // unixName is libsinsp's name of a connected unix socket: "<src hex>-><dst hex> <path>".
 func unixName(src, dst uint64, p string) string {
-	return strconv.FormatUint(src, 16) + "->" + strconv.FormatUint(dst, 16) + " " + p
+	var buf [128]byte
+	b := strconv.AppendUint(buf[:0], src, 16)
+	b = append(b, "->"...)
+	b = strconv.AppendUint(b, dst, 16)
+	b = append(b, ' ')
+	return string(append(b, p...))
 }

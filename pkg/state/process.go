@@ -1,9 +1,11 @@
 package state
 
 import (
+	"bytes"
+	"strings"
+
 	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/event"
-	"strings"
 )
 
 // kind is what Process does with an event code.
@@ -56,6 +58,49 @@ type codeInfo struct {
 	resIdx int8  // param holding the return value (-1 none)
 	skip   bool  // EF_SKIPPARSERESET / meta events: no thread
 	fsOp   fsOp  // renames, links, deletions (canon.go, deletions.go)
+	// where the params the hot handlers read are (-1 none), by pn: no lookup by name
+	pidx [numPN]int8
+}
+
+// pn names a param the handlers of frequent events read (pnNames), for codeInfo.pidx.
+type pn uint8
+
+const (
+	pnName pn = iota
+	pnPath
+	pnFlags
+	pnCreatFlags
+	pnDirfd
+	pnDev
+	pnIno
+	pnVMSize
+	pnVMRSS
+	pnVMSwap
+	pnTuple
+	pnAddr
+	pnCmd
+	numPN
+)
+
+var pnNames = [numPN]string{
+	pnName: "name", pnPath: "path", pnFlags: "flags", pnCreatFlags: "creat_flags", pnDirfd: "dirfd",
+	pnDev: "dev", pnIno: "ino", pnVMSize: "vm_size", pnVMRSS: "vm_rss", pnVMSwap: "vm_swap",
+	pnTuple: "tuple", pnAddr: "addr", pnCmd: "cmd",
+}
+
+// pIdx is the index of param n in ev's layout (-1 when it has none), as ev.Index(pnNames[n]).
+func pIdx(ev *event.Event, n pn) int { return int(codes[ev.Type].pidx[n]) }
+
+// pUintN is pUint for a param named by pn.
+func pUintN(ev *event.Event, n pn) (uint64, bool) {
+	i := pIdx(ev, n)
+	return ev.Uint(i), ev.Has(i)
+}
+
+// pIntN is pInt for a param named by pn.
+func pIntN(ev *event.Event, n pn) (int64, bool) {
+	i := pIdx(ev, n)
+	return ev.Int(i), ev.Has(i)
 }
 
 var codes = func() (c [event.NumEvents]codeInfo) {
@@ -111,6 +156,9 @@ var codes = func() (c [event.NumEvents]codeInfo) {
 			"pluginevent", "asyncevent":
 			ci.skip = true
 		}
+		for n, name := range pnNames {
+			ci.pidx[n] = int8(in.ParamIndex(name))
+		}
 		ci.resIdx = int8(in.ParamIndex("res"))
 		if ci.resIdx < 0 && in.Flags&event.EFCreatesFD != 0 {
 			ci.resIdx = int8(in.ParamIndex("fd"))
@@ -139,6 +187,9 @@ var codes = func() (c [event.NumEvents]codeInfo) {
 // Process updates the state with ev and returns the context its fields are extracted from
 // (reused: valid until the next call).
 func (e *Engine) Process(ev *event.Event) *Context {
+	if len(e.released) > 0 {
+		e.recycle()
+	}
 	if len(e.pendingRemove) > 0 {
 		e.flushRemovals()
 	}
@@ -147,7 +198,9 @@ func (e *Engine) Process(ev *event.Event) *Context {
 	}
 	e.stats.Events++
 	ctx := &e.ctx
-	*ctx = Context{Ev: ev, FDNum: -1}
+	// field by field: a struct assignment is a bulk write barrier while the GC marks
+	ctx.Ev, ctx.Thread, ctx.FD, ctx.FDNum = ev, nil, nil, -1
+	ctx.OldFDName, ctx.PrevUID = "", 0
 	if ev.Info == nil || int(ev.Type) >= len(codes) {
 		return ctx
 	}
@@ -159,19 +212,11 @@ func (e *Engine) Process(ev *event.Event) *Context {
 			}
 		}
 		if ev.Info.Name == "procinfo" {
-			ctx.Thread = e.threads[ev.TID]
+			ctx.Thread = e.threadCached(ev.TID)
 		}
 		return ctx
 	}
-	// consecutive events of one thread skip the map (inTable: the entry is still the
-	// table's, which insertThread and dropThread keep true)
-	t := e.lastThread
-	if t == nil || t.TID != ev.TID || !t.inTable {
-		t = e.threads[ev.TID]
-		if t != nil {
-			e.lastThread = t
-		}
-	}
+	t := e.threadCached(ev.TID)
 	if t == nil && ci.k != kClone && ci.k != kProcExit && ci.k != kSwitch {
 		t = e.lazyThread(ev.TID)
 	}
@@ -305,15 +350,22 @@ const maxInterned = 4096
 
 // pName is pStr for the file names of opens: a name seen before (the same libraries and
 // configuration files are opened again and again) is the copy kept then, not a new one.
-func (e *Engine) pName(ev *event.Event, name string) (string, bool) {
-	s, ok := ev.ParamStr(name)
-	if !ok {
+func (e *Engine) pName(ev *event.Event, n pn) (string, bool) {
+	i := pIdx(ev, n)
+	if !ev.Has(i) {
 		return "", false
 	}
-	if v, hit := e.interned[s]; hit {
+	b := ev.Params[i]
+	if j := bytes.IndexByte(b, 0); j >= 0 {
+		b = b[:j] // as ev.Str cuts it
+	}
+	if v, hit := e.interned[string(b)]; hit { // the conversion does not allocate
 		return v, true
 	}
-	v := cloneStr(s)
+	if len(b) == 0 {
+		return "", true
+	}
+	v := string(b)
 	if e.interned == nil || len(e.interned) >= maxInterned {
 		e.interned = make(map[string]string)
 	}
@@ -324,17 +376,54 @@ func (e *Engine) pName(ev *event.Event, name string) (string, bool) {
 func cloneStr(s string) string { return strings.Clone(s) } // one allocation ("" none)
 
 // pStrings returns a NUL-separated BYTEBUF param as copied strings (nil, false when absent or
-// empty).
+// empty), split as event.Event.Strings splits it. The strings share one copy of the param
+// (an exec's args or env are kept, and dropped, together): two allocations whatever their
+// number. The args, env and cgroups params equal to the last ones read return the same
+// slice again (a process's execs and clones mostly repeat its env and cgroups): nothing in
+// the engine or its callers changes a thread's Args, Env or Cgroups in place.
 func (e *Engine) pStrings(ev *event.Event, name string) ([]string, bool) {
 	i := ev.Index(name)
 	if !ev.Has(i) || len(ev.Params[i]) == 0 {
 		return nil, false
 	}
-	e.strs = ev.Strings(i, e.strs[:0])
-	out := make([]string, len(e.strs))
-	for j, s := range e.strs {
-		out[j] = cloneStr(s)
+	b := ev.Params[i]
+	var m *strsMemo
+	switch name {
+	case "args":
+		m = &e.strsMemo[0]
+	case "env":
+		m = &e.strsMemo[1]
+	case "cgroups":
+		m = &e.strsMemo[2]
 	}
-	clear(e.strs)
+	if m != nil && m.raw == string(b) {
+		return m.strs, true
+	}
+	buf := string(b)
+	raw := buf
+	n := strings.Count(buf, "\x00")
+	if buf[len(buf)-1] != 0 {
+		n++
+	}
+	out := make([]string, 0, n)
+	for len(buf) > 0 {
+		j := strings.IndexByte(buf, 0)
+		if j < 0 {
+			out = append(out, buf)
+			break
+		}
+		out = append(out, buf[:j])
+		buf = buf[j+1:]
+	}
+	if m != nil {
+		m.raw, m.strs = raw, out
+	}
 	return out, true
+}
+
+// strsMemo is the last value of a strings param pStrings read: the param's bytes and the
+// strings it gave.
+type strsMemo struct {
+	raw  string
+	strs []string
 }

@@ -710,14 +710,13 @@ func (e *Engine) onUnshare(ctx *Context) {
 func (e *Engine) onVM(ctx *Context) {
 	ev := ctx.Ev
 	t := ctx.Thread
-	if v, ok := pUint(ev, "vm_size"); ok {
+	if v, ok := pUintN(ev, pnVMSize); ok {
 		t.VMSizeKB = uint32(v)
 	}
-	if _, ok := ev.Param("vm_swap"); ok {
-		v, _ := pUint(ev, "vm_rss")
-		t.VMRSSKB = uint32(v)
-		v, _ = pUint(ev, "vm_swap")
+	if v, ok := pUintN(ev, pnVMSwap); ok {
 		t.VMSwapKB = uint32(v)
+		v, _ = pUintN(ev, pnVMRSS)
+		t.VMRSSKB = uint32(v)
 	}
 }
 

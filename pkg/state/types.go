@@ -20,7 +20,9 @@
 //   - A Context is reused: it and what it points to are valid until the next Process. A thread
 //     that exits (procexit) is removed at the start of the next Process, so the procexit's own
 //     Context still sees it. A closed fd is removed from its table, but the close's Context.FD
-//     still points to it as it was.
+//     still points to it as it was. FD values are recycled: an *FD (from a Context, FDOf or
+//     Thread.FDs) stands for its fd while that is in its table, and one removed (closed,
+//     evicted, replaced) until the next Process; copy what must outlive that.
 //   - Cwd always ends with "/" (libsinsp set_cwd), and chdir/fchdir update the process's main
 //     thread (and the calling thread).
 //   - Threads of one process (CLONE_THREAD), and processes cloned with CLONE_FILES, share one fd
@@ -222,7 +224,7 @@ func (t *Thread) NumFDs() int {
 	if t.g == nil || t.g.fds == nil {
 		return 0
 	}
-	return len(t.g.fds.m)
+	return t.g.fds.n
 }
 
 // FDs calls fn for each fd of the thread's table, oldest first, until fn returns false.
@@ -286,11 +288,13 @@ func (f *FD) IsSocket() bool {
 	return false
 }
 
-func (f *FD) clone() *FD {
-	c := *f
+// cloneFD returns a copy of f outside any table.
+func (e *Engine) cloneFD(f *FD) *FD {
+	c := e.newFD()
+	*c = *f
 	c.prev, c.next = nil, nil
 	c.NameChanged = false
-	return &c
+	return c
 }
 
 // Context is what one event's fields are extracted from. It is reused between calls to
@@ -306,6 +310,7 @@ type Context struct {
 	// PrevUID is the thread's effective uid before a setuid/setreuid/setresuid exit (set for
 	// those events only, successful or not; user.prev_uid reads it).
 	PrevUID uint32
+	// (Process resets the fields one by one: a new field needs its line there.)
 }
 
 // group is what the threads of one process share.
@@ -318,9 +323,56 @@ type group struct {
 	fds     *fdTable
 }
 
-// fdTable is one fd table, fds in insertion order for eviction.
+// fdTable is one fd table, fds in insertion order for eviction. Numbers below maxLowFD (what
+// processes mostly use) index a slice, the others a map.
 type fdTable struct {
-	m          map[int64]*FD
+	low        []*FD         // fd i at low[i] (nil: none); grown on demand up to maxLowFD
+	high       map[int64]*FD // the others (nil until one is added)
+	n          int           // fds in the table
 	head, tail *FD
 	refs       int // groups using it
+}
+
+// maxLowFD bounds the fd numbers an fdTable keeps in its slice.
+const maxLowFD = 256
+
+// get returns fd number n, or nil.
+func (tb *fdTable) get(n int64) *FD {
+	if uint64(n) < uint64(len(tb.low)) {
+		return tb.low[n]
+	}
+	if uint64(n) < maxLowFD || tb.high == nil {
+		return nil
+	}
+	return tb.high[n]
+}
+
+// set puts f at its number (which holds no fd).
+func (tb *fdTable) set(f *FD) {
+	n := f.Num
+	tb.n++
+	if uint64(n) >= maxLowFD {
+		if tb.high == nil {
+			tb.high = make(map[int64]*FD)
+		}
+		tb.high[n] = f
+		return
+	}
+	if n >= int64(len(tb.low)) {
+		l := min(max(int(n)+1, 2*len(tb.low), 16), maxLowFD)
+		low := make([]*FD, l)
+		copy(low, tb.low)
+		tb.low = low
+	}
+	tb.low[n] = f
+}
+
+// del removes fd number n (which is in the table).
+func (tb *fdTable) del(n int64) {
+	tb.n--
+	if uint64(n) < uint64(len(tb.low)) {
+		tb.low[n] = nil
+		return
+	}
+	delete(tb.high, n)
 }
