@@ -151,6 +151,8 @@ type ScalarBinder interface {
 // compiler then specializes each condition per code, and a ruleset skips the rules a code
 // rules out.
 type Folder interface {
+	// MayFold reports whether Outcomes can know the field for some code.
+	MayFold(info Info) bool
 	// Outcomes lists the possible values of the field (bound with arg) for events of code,
 	// known false when the events themselves decide.
 	Outcomes(info Info, arg string, code uint16) (outs []Outcome, known bool)

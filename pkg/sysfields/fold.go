@@ -52,6 +52,11 @@ func (s *Source) Outcomes(info fields.Info, arg string, code uint16) ([]fields.O
 	return outs, true
 }
 
+// MayFold implements fields.Folder.
+func (s *Source) MayFold(info fields.Info) bool {
+	return !s.opts.Sysdig029 && (byCode[info.Name] || enterNone[info.Name] || info.Name == "fd.num")
+}
+
 // foldKey is a field with its argument, in the events of one code.
 type foldKey struct {
 	name, arg string

@@ -215,7 +215,11 @@ func (c *compiler) chain(n *ast.BinaryExpr, neg bool) (*node, typeSet, error) {
 	if and {
 		op = opAnd
 	}
-	return &node{f: chainFilter(and, fs), op: op, kids: kids}, ts, nil
+	nd := &node{f: chainFilter(and, fs), op: op, kids: kids}
+	for _, k := range kids {
+		nd.mayFold = nd.mayFold || k.mayFold
+	}
+	return nd, ts, nil
 }
 
 // chainFilter evaluates fs in order: all must hold (and) or one (or).
@@ -277,7 +281,7 @@ func (c *compiler) macroRef(n *ast.MacroRef, neg bool) (*node, typeSet, error) {
 	}
 	if cm == nil {
 		cm = &compiledMacro{filter: c.remember(body.f), remember: c.remember}
-		cm.ref = &node{f: cm.filter, op: opMacro, kids: []*node{body}, macro: cm}
+		cm.ref = &node{f: cm.filter, op: opMacro, kids: []*node{body}, macro: cm, mayFold: body.mayFold}
 		if c.env.macroCache == nil {
 			c.env.macroCache = map[string]*compiledMacro{}
 		}

@@ -12,6 +12,8 @@ import (
 // foldSource is testSrc with evt.dir decided by the code (as the syscall source does).
 type foldSource struct{ *fields.MapSource }
 
+func (foldSource) MayFold(info fields.Info) bool { return info.Name == "evt.dir" }
+
 func (foldSource) Outcomes(info fields.Info, arg string, code uint16) ([]fields.Outcome, bool) {
 	if info.Name != "evt.dir" {
 		return nil, false

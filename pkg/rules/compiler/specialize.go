@@ -28,8 +28,10 @@ type node struct {
 	op   uint8
 	kids []*node
 	// fold, on a leaf, decides the leaf's outcome from the event code alone: known is false
-	// when events of that code can differ.
-	fold  func(code uint16) (val, known bool)
+	// when events of that code can differ. mayFold is set on every node with such a leaf
+	// below it: For rebuilds only those.
+	fold    func(code uint16) (val, known bool)
+	mayFold bool
 	macro *compiledMacro // opMacro: the macro (kids[0] is its body)
 }
 
@@ -44,7 +46,7 @@ type specResult struct {
 
 func notNode(x *node) *node {
 	f := x.f
-	return &node{f: func(ev fields.Event) bool { return !f(ev) }, op: opNot, kids: []*node{x}}
+	return &node{f: func(ev fields.Event) bool { return !f(ev) }, op: opNot, kids: []*node{x}, mayFold: x.mayFold}
 }
 
 // leaf makes the node of a test on field r. onValue builds the same test reading the field
@@ -57,9 +59,10 @@ func (c *compiler) leaf(f Filter, r *ast.FieldRef, onValue func(fields.Extractor
 		return nd
 	}
 	info, dotArg, ok := fields.Resolve(c.env.Source.Field, r.Name)
-	if !ok {
+	if !ok || !folder.MayFold(info) {
 		return nd
 	}
+	nd.mayFold = true
 	arg := r.Arg
 	if dotArg != "" {
 		arg = dotArg
@@ -113,6 +116,9 @@ func (r *Result) For(code uint16) (f Filter, always, never bool) {
 }
 
 func specialize(n *node, code uint16) specResult {
+	if !n.mayFold {
+		return specResult{f: n.f, same: true}
+	}
 	switch n.op {
 	case opLeaf:
 		if n.fold != nil {
