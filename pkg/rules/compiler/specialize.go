@@ -32,7 +32,7 @@ type node struct {
 	// below it: For rebuilds only those.
 	fold    func(code uint16) (val, known bool)
 	mayFold bool
-	macro *compiledMacro // opMacro: the macro (kids[0] is its body)
+	macro   *compiledMacro // opMacro: the macro (kids[0] is its body)
 }
 
 // specResult is a node specialized for one code: constant (known, val) or a filter; same
