@@ -91,14 +91,18 @@ func Decode(raw []byte, ev *Event, hasNParams bool) error {
 			return &DecodeError{Type: typ, Offset: hdr, Msg: fmt.Sprintf("param lengths add up to %d bytes but the record holds %d", sum, want)}
 		}
 	} else {
+		// Counts are tried from the table's downward; a count whose lengths do not fit in
+		// the record is passed over. The lengths of count t are the first t of those of the
+		// largest count that fits, so their sums are taken once, then peeled off one by one.
 		n = -1
-		for try := len(info.Params); try >= 0; try-- {
-			if hdr+try*lsize > evlen {
-				continue
-			}
-			sum := 0
-			for i := 0; i < try; i++ {
-				sum += plen(raw, hdr, i, lsize)
+		top := min(len(info.Params), (evlen-hdr)/lsize)
+		sum := 0
+		for i := 0; i < top; i++ {
+			sum += plen(raw, hdr, i, lsize)
+		}
+		for try := top; try >= 0; try-- {
+			if try < top {
+				sum -= plen(raw, hdr, try, lsize)
 			}
 			end := hdr + try*lsize + sum
 			if end < evlen {
