@@ -136,7 +136,9 @@ func (n *Normalizer) Next(ev *Event) (emit bool) {
 	if ev.Info == nil {
 		return false
 	}
-	remap1(ev, &n.scratch)
+	if int(ev.Type) < NumEvents && currentCode[ev.Type] != ev.Type {
+		remap1(ev, &n.scratch) // an old version
+	}
 	if n.pending == nil {
 		n.pending = make(map[int64]*pendingEnter)
 		n.merge = make(map[uint32][]int8)
