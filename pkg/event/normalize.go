@@ -166,7 +166,7 @@ func (n *Normalizer) Next(ev *Event) (emit bool) {
 		}
 		p.code = ev.Type
 		p.valid = true
-		p.present = ev.Present
+		p.present = ev.Present & (1<<uint(ev.NParams) - 1) // the params copied below
 		// The params are laid out one after another in buf. When they already are so in
 		// the raw record (as Decode leaves them), they are copied from it in one go.
 		raw := ev.Raw
