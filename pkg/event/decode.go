@@ -79,6 +79,10 @@ func Decode(raw []byte, ev *Event, hasNParams bool) error {
 		if hdr+n*lsize > evlen {
 			return &DecodeError{Type: typ, Offset: 22, Msg: fmt.Sprintf("%d param lengths do not fit in the %d-byte record", n, evlen)}
 		}
+		if lsize == 2 && decodeParams16(raw, ev, n) {
+			finish(raw, ev, n, typ, ts, tid, info)
+			return nil
+		}
 		sum := 0
 		for i := 0; i < n; i++ {
 			sum += plen(raw, hdr, i, lsize)
@@ -87,14 +91,18 @@ func Decode(raw []byte, ev *Event, hasNParams bool) error {
 			return &DecodeError{Type: typ, Offset: hdr, Msg: fmt.Sprintf("param lengths add up to %d bytes but the record holds %d", sum, want)}
 		}
 	} else {
+		// Counts are tried from the table's downward; a count whose lengths do not fit in
+		// the record is passed over. The lengths of count t are the first t of those of the
+		// largest count that fits, so their sums are taken once, then peeled off one by one.
 		n = -1
-		for try := len(info.Params); try >= 0; try-- {
-			if hdr+try*lsize > evlen {
-				continue
-			}
-			sum := 0
-			for i := 0; i < try; i++ {
-				sum += plen(raw, hdr, i, lsize)
+		top := min(len(info.Params), (evlen-hdr)/lsize)
+		sum := 0
+		for i := 0; i < top; i++ {
+			sum += plen(raw, hdr, i, lsize)
+		}
+		for try := top; try >= 0; try-- {
+			if try < top {
+				sum -= plen(raw, hdr, try, lsize)
 			}
 			end := hdr + try*lsize + sum
 			if end < evlen {
@@ -115,6 +123,43 @@ func Decode(raw []byte, ev *Event, hasNParams bool) error {
 		ev.Params[i] = raw[off : off+l : off+l]
 		off += l
 	}
+	finish(raw, ev, n, typ, ts, tid, info)
+	return nil
+}
+
+// decodeParams16 sets the n params of a record with a 26-byte header and 2-byte lengths
+// (their count already checked to fit) in one pass, and reports whether the lengths add up to
+// the record's length. When they do not, it leaves ev.Params beyond ev.NParams clear, for the
+// caller's slow path to name the fault.
+func decodeParams16(raw []byte, ev *Event, n int) bool {
+	if n > MaxParams {
+		return false
+	}
+	lens := raw[HeaderLen : HeaderLen+2*n]
+	off := HeaderLen + 2*n
+	for i := range n {
+		end := off + int(binary.LittleEndian.Uint16(lens[2*i:]))
+		if end > len(raw) {
+			if prev := ev.NParams; prev >= 0 && prev < i {
+				clear(ev.Params[prev:i])
+			}
+			return false
+		}
+		ev.Params[i] = raw[off:end:end]
+		off = end
+	}
+	if off != len(raw) {
+		if prev := ev.NParams; prev >= 0 && prev < n {
+			clear(ev.Params[prev:n])
+		}
+		return false
+	}
+	return true
+}
+
+// finish completes a decoded event: what the previous event left beyond its n params is
+// cleared, and the header fields set.
+func finish(raw []byte, ev *Event, n int, typ uint16, ts, tid uint64, info *Info) {
 	// Clear what the previous event left beyond n (its NParams, normalization included),
 	// not the whole array: a decode must not cost a 1 KiB memclr.
 	if prev := ev.NParams; prev > n && prev <= MaxParams {
@@ -130,7 +175,6 @@ func Decode(raw []byte, ev *Event, hasNParams bool) error {
 	ev.NParams = n
 	ev.Present = 1<<uint(n) - 1
 	ev.Raw = raw
-	return nil
 }
 
 func plen(raw []byte, hdr, i, lsize int) int {

@@ -1,5 +1,7 @@
 package event
 
+import "unsafe"
+
 // remap[old] lists, for each param of the current version of an old code, the index of the
 // param with the same name in the old version (-1: the old version lacks it).
 var remap = func() (m [NumEvents][]int8) {
@@ -63,13 +65,15 @@ func remap1(ev *Event, src *[MaxParams][]byte) bool {
 	return true
 }
 
-// pendingEnter is the last enter event of a thread, its params copied into buf.
+// pendingEnter is the last enter event of a thread, its params copied into buf: param i is
+// buf[start[i]:end[i]] (offsets, not slices: storing them costs no write barrier).
 type pendingEnter struct {
 	code    uint16
 	valid   bool
 	present uint64
 	buf     []byte
-	params  [MaxParams][]byte
+	start   [MaxParams]uint32
+	end     [MaxParams]uint32
 }
 
 // maxPending bounds the per-thread table: beyond it the table is dropped (enters of threads
@@ -132,7 +136,9 @@ func (n *Normalizer) Next(ev *Event) (emit bool) {
 	if ev.Info == nil {
 		return false
 	}
-	remap1(ev, &n.scratch)
+	if int(ev.Type) < NumEvents && currentCode[ev.Type] != ev.Type {
+		remap1(ev, &n.scratch) // an old version
+	}
 	if n.pending == nil {
 		n.pending = make(map[int64]*pendingEnter)
 		n.merge = make(map[uint32][]int8)
@@ -160,19 +166,40 @@ func (n *Normalizer) Next(ev *Event) (emit bool) {
 		}
 		p.code = ev.Type
 		p.valid = true
-		p.present = ev.Present
-		p.buf = p.buf[:0]
+		p.present = ev.Present & (1<<uint(ev.NParams) - 1) // the params copied below
+		// The params are laid out one after another in buf. When they already are so in
+		// the raw record (as Decode leaves them), they are copied from it in one go.
+		raw := ev.Raw
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(raw)))
+		lo, hi := base, base+uintptr(len(raw)) // the span of the present params, if in raw
+		next := uintptr(0)
+		contiguous := len(raw) > 0
+		total := uint32(0)
 		for i := 0; i < ev.NParams; i++ {
 			if ev.Present&(1<<uint(i)) != 0 {
-				p.buf = append(p.buf, ev.Params[i]...)
+				b := ev.Params[i]
+				p.start[i] = total
+				total += uint32(len(b))
+				p.end[i] = total
+				if len(b) > 0 {
+					a := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+					if next == 0 {
+						lo = a
+					} else if a != next {
+						contiguous = false
+					}
+					next = a + uintptr(len(b))
+				}
 			}
 		}
-		off := 0
-		for i := 0; i < ev.NParams; i++ {
-			if ev.Present&(1<<uint(i)) != 0 {
-				l := len(ev.Params[i])
-				p.params[i] = p.buf[off : off+l : off+l]
-				off += l
+		if contiguous && lo >= base && lo+uintptr(total) <= hi {
+			p.buf = append(p.buf[:0], raw[lo-base:lo-base+uintptr(total)]...)
+		} else {
+			p.buf = p.buf[:0]
+			for i := 0; i < ev.NParams; i++ {
+				if ev.Present&(1<<uint(i)) != 0 {
+					p.buf = append(p.buf, ev.Params[i]...)
+				}
 			}
 		}
 	case 'X':
@@ -213,7 +240,8 @@ func (n *Normalizer) Next(ev *Event) (emit bool) {
 			if k < 0 || ev.Present&(1<<uint(j)) != 0 || p.present&(1<<uint(k)) == 0 {
 				continue
 			}
-			ev.Params[j] = p.params[k]
+			e := p.end[k]
+			ev.Params[j] = p.buf[p.start[k]:e:e]
 			ev.Present |= 1 << uint(j)
 			if j >= ev.NParams {
 				ev.NParams = j + 1

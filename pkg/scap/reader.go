@@ -2,6 +2,7 @@ package scap
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
@@ -21,7 +22,11 @@ type Reader struct {
 	OnMetadata func(*Reader)
 
 	name   string
-	br     *bufio.Reader
+	src    io.Reader // the (uncompressed) input, read into rb
+	rb     []byte    // read buffer: rb[rpos:rend] is read but not consumed
+	rpos   int
+	rend   int
+	rerr   error // the source's error, once it returned one
 	closer []io.Closer
 	off    int64 // uncompressed offset of the next unread byte
 
@@ -68,19 +73,19 @@ func NewReader(rd io.Reader) (*Reader, error) {
 }
 
 func newReader(rd io.Reader, name string) (*Reader, error) {
-	br := bufio.NewReaderSize(rd, 1<<20)
-	r := &Reader{name: name}
-	magic, err := br.Peek(2)
+	r := &Reader{name: name, src: rd, rb: make([]byte, bufSize)}
+	magic, err := r.peek(2)
 	if err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
+		// The gzip stream starts with the bytes already read.
+		head := bytes.Clone(r.rb[r.rpos:r.rend])
+		zr, err := gzip.NewReader(bufio.NewReaderSize(io.MultiReader(bytes.NewReader(head), rd), bufSize))
 		if err != nil {
 			return nil, &FormatError{File: name, Offset: 0, Msg: "bad gzip header", Err: err}
 		}
 		zr.Multistream(true)
 		r.closer = append(r.closer, zr)
-		br = bufio.NewReaderSize(zr, 1<<20)
+		r.src, r.rpos, r.rend = zr, 0, 0
 	}
-	r.br = br
 	return r, nil
 }
 
@@ -127,18 +132,117 @@ func (r *Reader) errf(off int64, err error, format string, a ...any) error {
 	return &FormatError{File: r.name, Offset: off, Msg: fmt.Sprintf(format, a...), Err: err}
 }
 
+// bufSize is the read buffer's size: blocks up to it are returned in place (zero-copy),
+// larger ones are copied into the Reader's own buffer.
+const bufSize = 1 << 20
+
+// peek returns the next n bytes (n <= len(r.rb)) without consuming them, reading more input
+// as needed; when the input ends or fails first, it returns what is left with the error.
+func (r *Reader) peek(n int) ([]byte, error) {
+	for r.rend-r.rpos < n {
+		if r.rerr != nil {
+			return r.rb[r.rpos:r.rend], r.rerr
+		}
+		r.fill()
+	}
+	return r.rb[r.rpos : r.rpos+n], nil
+}
+
+// fill moves the unread bytes to the buffer's start and reads once more into the rest. An
+// error of the source is kept in r.rerr; a source that keeps returning nothing fails with
+// io.ErrNoProgress.
+func (r *Reader) fill() {
+	if r.rpos > 0 {
+		r.rend = copy(r.rb, r.rb[r.rpos:r.rend])
+		r.rpos = 0
+	}
+	for range 100 {
+		n, err := r.src.Read(r.rb[r.rend:])
+		if n < 0 || n > len(r.rb)-r.rend {
+			r.rerr = errors.New("scap: source returned an invalid count from Read")
+			return
+		}
+		r.rend += n
+		if err != nil {
+			r.rerr = err
+			return
+		}
+		if n > 0 {
+			return
+		}
+	}
+	r.rerr = io.ErrNoProgress
+}
+
+// read reads into p the buffered bytes first, then from the source (for blocks larger than
+// the buffer).
+func (r *Reader) read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if r.rpos == r.rend {
+		if r.rerr != nil {
+			return 0, r.rerr
+		}
+		if len(p) >= len(r.rb) {
+			n, err := r.src.Read(p)
+			if n < 0 || n > len(p) {
+				return 0, errors.New("scap: source returned an invalid count from Read")
+			}
+			if err != nil {
+				r.rerr = err
+			}
+			return n, err
+		}
+		r.rpos, r.rend = 0, 0
+		r.fill()
+		if r.rpos == r.rend {
+			return 0, r.rerr
+		}
+	}
+	n := copy(p, r.rb[r.rpos:r.rend])
+	r.rpos += n
+	return n, nil
+}
+
+// readerFunc adapts the Reader's read for io.ReadFull.
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
 // readBlock reads the next block into r.buf (body without header, trailer; padding included).
 func (r *Reader) readBlock() error {
 	if r.held {
 		r.held = false
 		return nil
 	}
+	// Fast path: a well-formed block wholly in the buffer, returned in place.
+	if avail := r.rend - r.rpos; avail >= 12 && r.sections != 0 {
+		p := r.rb[r.rpos:r.rend]
+		blen := binary.LittleEndian.Uint32(p[4:])
+		if blen >= 12 && int64(blen) <= int64(avail) {
+			p = p[:blen]
+			if binary.LittleEndian.Uint32(p[blen-4:]) == blen {
+				r.btype = binary.LittleEndian.Uint32(p)
+				r.boff = r.off
+				r.rpos += int(blen)
+				r.off += int64(blen)
+				r.buf = p[8 : blen-4]
+				return nil
+			}
+		}
+	}
+	return r.readBlockSlow()
+}
+
+// readBlockSlow is readBlock for a block not wholly buffered, larger than the buffer, or
+// malformed (it names what is wrong).
+func (r *Reader) readBlockSlow() error {
 	start := r.off
-	// The header is peeked, not copied: with the body it is discarded in one step below.
-	hdr, err := r.br.Peek(8)
+	hdr, err := r.peek(8)
 	if len(hdr) < 8 {
 		n := len(hdr)
-		r.br.Discard(n)
+		r.rpos += n
 		r.off += int64(n)
 		if n == 0 && err == io.EOF {
 			if r.sections == 0 {
@@ -154,38 +258,38 @@ func (r *Reader) readBlock() error {
 	btype := binary.LittleEndian.Uint32(hdr[0:])
 	blen := binary.LittleEndian.Uint32(hdr[4:])
 	if r.sections == 0 && btype != blockSHB {
-		r.br.Discard(8)
+		r.rpos += 8
 		r.off += 8
 		return r.errf(start, nil, "not a scap capture: first block type 0x%x, want section header 0x%x", btype, blockSHB)
 	}
 	if blen < 12 {
-		r.br.Discard(8)
+		r.rpos += 8
 		r.off += 8
 		return r.errf(start, nil, "block type 0x%x: block length %d is shorter than the 12-byte framing", btype, blen)
 	}
 	if blen > maxBlockLen {
-		r.br.Discard(8)
+		r.rpos += 8
 		r.off += 8
 		return r.errf(start, nil, "block type 0x%x: block length %d exceeds the %d-byte limit", btype, blen, maxBlockLen)
 	}
 	body := int(blen) - 8 // body + padding + trailer
-	if int(blen) <= r.br.Size() {
+	if int(blen) <= len(r.rb) {
 		// Zero-copy: the block stays in the read buffer, valid until the next read (the
 		// documented lifetime of an event's params).
-		p, err := r.br.Peek(int(blen))
+		p, err := r.peek(int(blen))
 		if err != nil {
-			r.br.Discard(8)
+			r.rpos += 8
 			r.off += 8
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return r.errf(start, nil, "block type 0x%x: block length %d exceeds remaining %d bytes", btype, blen, len(p))
 			}
 			return r.errf(r.off, err, "block type 0x%x: reading body", btype)
 		}
-		r.br.Discard(int(blen))
+		r.rpos += int(blen)
 		r.off += int64(blen)
 		r.buf = p[8:]
 	} else {
-		r.br.Discard(8)
+		r.rpos += 8
 		r.off += 8
 		if err := r.readLarge(start, btype, blen, body); err != nil {
 			return err
@@ -214,7 +318,7 @@ func (r *Reader) readLarge(start int64, btype, blen uint32, body int) error {
 			r.own = nb
 		}
 		end := min(body, cap(r.own))
-		got, err := io.ReadFull(r.br, r.own[len(r.own):end])
+		got, err := io.ReadFull(readerFunc(r.read), r.own[len(r.own):end])
 		r.own = r.own[:len(r.own)+got]
 		r.off += int64(got)
 		if err != nil {
