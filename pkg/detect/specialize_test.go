@@ -22,11 +22,7 @@ import (
 // field the code is said to decide (evt.type, evt.dir, an enter event's evt.res or fd.num) is
 // wrong for some event.
 func TestSpecializedRulesMatchAsWritten(t *testing.T) {
-	dir := sharedDir(t)
-	caps, err := filepath.Glob(filepath.Join(dir, "captures", "*.scap"))
-	if err != nil || len(caps) == 0 {
-		t.Fatalf("no captures in %s: %v", dir, err)
-	}
+	caps := sharedCaptures(t)
 	for _, set := range []string{"upstream", "builtin"} {
 		for _, path := range caps {
 			t.Run(set+"/"+filepath.Base(path), func(t *testing.T) {
@@ -47,31 +43,8 @@ func TestSpecializedRulesMatchAsWritten(t *testing.T) {
 					t.Fatal(errs...)
 				}
 				sr := rs.Source("syscall")
-				f, err := os.Open(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer f.Close()
-				r, err := scap.NewReader(f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				r.OnMetadata = func(r *scap.Reader) { d.LoadCapture(r) }
-				var ev event.Event
-				var n, matched, evaluated int
-				for {
-					err := r.Next(&ev)
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					if !d.norm.Next(&ev) {
-						continue
-					}
-					ctx := d.Update(&ev)
-					n++
+				var matched, evaluated int
+				n := eachEvent(t, d, path, func(ev *event.Event, ctx *state.Context) {
 					var want []string
 					for _, rule := range sr.Candidates(ev.Type) {
 						evaluated++
@@ -87,7 +60,7 @@ func TestSpecializedRulesMatchAsWritten(t *testing.T) {
 						t.Fatalf("event %d (%s %c): specialized rules match %q, the rules as written %q", ev.Num, ev.Info.Name, ev.Info.Dir, got, want)
 					}
 					matched += len(want)
-				}
+				})
 				if n == 0 {
 					t.Fatalf("%s: no events", path)
 				}
@@ -101,18 +74,13 @@ func TestSpecializedRulesMatchAsWritten(t *testing.T) {
 // the shared captures, each field the syscall source says an event code decides
 // (fields.Folder) has one of the values the source listed for that code.
 func TestOutcomesHoldForEveryEvent(t *testing.T) {
-	dir := sharedDir(t)
-	caps, err := filepath.Glob(filepath.Join(dir, "captures", "*.scap"))
-	if err != nil || len(caps) == 0 {
-		t.Fatalf("no captures in %s: %v", dir, err)
-	}
 	probes := []struct{ name, arg string }{
 		{"evt.type", ""}, {"evt.dir", ""}, {"syscall.type", ""}, {"evt.type.is", "open"},
 		{"evt.res", ""}, {"evt.rawres", ""}, {"evt.failed", ""}, {"fd.num", ""},
 		{"fd.name", ""}, {"proc.name", ""}, // never folded: must say so
 	}
 	folded := map[string]int{}
-	for _, path := range caps {
+	for _, path := range sharedCaptures(t) {
 		d := New(state.Options{})
 		src := d.Sources()["syscall"]
 		folder, ok := src.(fields.Folder)
@@ -136,28 +104,7 @@ func TestOutcomesHoldForEveryEvent(t *testing.T) {
 			}
 			bs = append(bs, bound{info, p.arg, ext})
 		}
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := scap.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.OnMetadata = func(r *scap.Reader) { d.LoadCapture(r) }
-		var ev event.Event
-		for {
-			err := r.Next(&ev)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !d.norm.Next(&ev) {
-				continue
-			}
-			ctx := d.Update(&ev)
+		eachEvent(t, d, path, func(ev *event.Event, ctx *state.Context) {
 			for _, b := range bs {
 				outs, known := folder.Outcomes(b.info, b.arg, ev.Type)
 				if b.info.Name == "fd.name" || b.info.Name == "proc.name" {
@@ -175,8 +122,7 @@ func TestOutcomesHoldForEveryEvent(t *testing.T) {
 					t.Fatalf("%s event %d (%s %c): %s = %+v (%v), not one of the outcomes %+v", filepath.Base(path), ev.Num, ev.Info.Name, ev.Info.Dir, b.info.Name, v, ok, outs)
 				}
 			}
-		}
-		f.Close()
+		})
 	}
 	for _, p := range probes[:8] {
 		if folded[p.name] == 0 {
@@ -190,13 +136,8 @@ func TestOutcomesHoldForEveryEvent(t *testing.T) {
 // syscall field without an argument read through the source's ScalarBinder (the form rule
 // comparisons use) has the value its Extractor gives (the form outputs and everything else use).
 func TestScalarExtractorsAgree(t *testing.T) {
-	dir := sharedDir(t)
-	caps, err := filepath.Glob(filepath.Join(dir, "captures", "*.scap"))
-	if err != nil || len(caps) == 0 {
-		t.Fatalf("no captures in %s: %v", dir, err)
-	}
 	checked := 0
-	for _, path := range caps {
+	for _, path := range sharedCaptures(t) {
 		d := New(state.Options{})
 		src := d.Sources()["syscall"]
 		sb, ok := src.(fields.ScalarBinder)
@@ -232,28 +173,7 @@ func TestScalarExtractorsAgree(t *testing.T) {
 			}
 			bs = append(bs, b)
 		}
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := scap.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.OnMetadata = func(r *scap.Reader) { d.LoadCapture(r) }
-		var ev event.Event
-		for {
-			err := r.Next(&ev)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !d.norm.Next(&ev) {
-				continue
-			}
-			ctx := d.Update(&ev)
+		eachEvent(t, d, path, func(ev *event.Event, ctx *state.Context) {
 			for _, b := range bs {
 				v, ok := b.ext(ctx)
 				if b.str != nil {
@@ -269,11 +189,53 @@ func TestScalarExtractorsAgree(t *testing.T) {
 				}
 				checked++
 			}
-		}
-		f.Close()
+		})
 	}
 	if checked == 0 {
 		t.Fatal("nothing checked")
 	}
 	t.Logf("%d field extractions compared", checked)
+}
+
+// sharedCaptures lists the shared captures.
+func sharedCaptures(t *testing.T) []string {
+	t.Helper()
+	dir := sharedDir(t)
+	caps, err := filepath.Glob(filepath.Join(dir, "captures", "*.scap"))
+	if err != nil || len(caps) == 0 {
+		t.Fatalf("no captures in %s: %v", dir, err)
+	}
+	return caps
+}
+
+// eachEvent replays the capture at path through d's normalizer and state, calling fn with
+// every event the normalizer lets through and its context; it returns how many.
+func eachEvent(t *testing.T, d *Detector, path string, fn func(ev *event.Event, ctx *state.Context)) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := scap.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.OnMetadata = func(r *scap.Reader) { d.LoadCapture(r) }
+	var ev event.Event
+	n := 0
+	for {
+		err := r.Next(&ev)
+		if err == io.EOF {
+			return n
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.norm.Next(&ev) {
+			continue
+		}
+		n++
+		fn(&ev, d.Update(&ev))
+	}
 }

@@ -28,29 +28,21 @@ func (s *Source) strField(name, arg string) func(c *state.Context) (string, bool
 			}
 			return comm(t), true
 		}
-	case "proc.exe", "proc.pexe":
-		parent := name == "proc.pexe"
+	case "proc.exe", "proc.pexe", "proc.exepath", "proc.pexepath":
+		parent := name == "proc.pexe" || name == "proc.pexepath"
+		path := name == "proc.exepath" || name == "proc.pexepath"
 		return func(c *state.Context) (string, bool) {
-			t := mainOf(c)
+			t := mainOf(c) // the process's (libsinsp: the main thread's)
 			if parent {
 				t = s.parent(c.Thread)
 			}
-			if t == nil {
+			switch {
+			case t == nil:
 				return "", false
+			case path:
+				return t.ExePath, true
 			}
 			return exe(t), true
-		}
-	case "proc.exepath", "proc.pexepath":
-		parent := name == "proc.pexepath"
-		return func(c *state.Context) (string, bool) {
-			t := mainOf(c)
-			if parent {
-				t = s.parent(c.Thread)
-			}
-			if t == nil {
-				return "", false
-			}
-			return t.ExePath, true
 		}
 	case "fd.name":
 		return func(c *state.Context) (string, bool) {
