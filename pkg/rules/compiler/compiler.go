@@ -3,7 +3,9 @@
 // arguments, transformers), binds fields to the source's extractors, and builds a tree of Go
 // closures, so an event is evaluated without walking the syntax tree. Alongside each filter it
 // computes the set of event types the condition can match (Falco's event-type analysis), which
-// lets a ruleset evaluate only the rules relevant to an event.
+// lets a ruleset evaluate only the rules relevant to an event, and keeps the compiled tree, so
+// that the ruleset can specialize each condition for each event code (Result.For: the tests
+// the code decides folded away).
 package compiler
 
 import (
