@@ -32,6 +32,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,6 +156,9 @@ func (a *Agent) Evaluated() (events, alerts uint64) {
 // New loads the configuration and the rules, builds and starts the output channels and the
 // web server, and (unless Replay) starts the reloader. A configuration that does not load is
 // a *ConfigError, rules that do not compile a RulesError.
+// replayGCPercent is the collector's setting during a replay (see New).
+const replayGCPercent = 400
+
 func New(opts Options) (*Agent, error) {
 	if opts.Stdout == nil {
 		opts.Stdout = os.Stdout
@@ -254,6 +258,12 @@ func New(opts Options) (*Agent, error) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := a.rl.Start(ctx)
 		a.stop = append(a.stop, func() { cancel(); <-done })
+	} else if os.Getenv("GOGC") == "" {
+		// A replay is a batch over a file: collecting less often costs heap, not latency. At
+		// the default (100) the collector took 8-9% of a 1.5M-event replay's CPU, 4% at 400.
+		// GOGC in the environment still decides; the live agent keeps the default (its
+		// memory bound).
+		debug.SetGCPercent(replayGCPercent)
 	}
 	if err := a.startK8sMeta(); err != nil {
 		a.Close()

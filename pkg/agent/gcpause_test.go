@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"io"
+	"os"
 	"runtime/debug"
 	"testing"
 )
@@ -21,5 +23,31 @@ func TestPauseGCOverlapping(t *testing.T) {
 	b()
 	if p := debug.SetGCPercent(150); p != 150 {
 		t.Fatalf("after both the GC percent is %d, want 150", p)
+	}
+}
+
+// A replay collects less often (replayGCPercent) unless GOGC is set; a live agent keeps the
+// setting it found.
+func TestReplayGCPercent(t *testing.T) {
+	orig := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(orig)
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	a, err := New(Options{Replay: true, Overrides: []string{"stdout_output.enabled=false"}, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if p := debug.SetGCPercent(100); p != replayGCPercent {
+		t.Errorf("after a replay agent's start the GC percent is %d, want %d", p, replayGCPercent)
+	}
+	t.Setenv("GOGC", "100")
+	a, err = New(Options{Replay: true, Overrides: []string{"stdout_output.enabled=false"}, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	if p := debug.SetGCPercent(100); p != 100 {
+		t.Errorf("with GOGC set, a replay agent changed the GC percent to %d", p)
 	}
 }
