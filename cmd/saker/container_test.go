@@ -49,23 +49,39 @@ append_output:
 		"-r", filepath.Join(rules, "falco-incubating_rules.yaml"), "-r", own)
 
 	name := "saker-priv-" + marker[len(marker)-6:]
-	id := dd.Run(t, "--privileged", "--network", "none", "--name", name, "-v", hostDir+":/host", dockertest.Image, "sleep", "60")
+	// The manager fetches a container's metadata on docker's create event, asynchronously:
+	// its first exec can be evaluated before the metadata is there (ARCHITECTURE, containers).
+	// So the container's init waits, a read in the container is repeated until its alert names
+	// the container, and only then pid 1 execs again for the rule under test: exec /bin/sleep
+	// (a real execve even in busybox's standalone shell, which runs applets named without a
+	// path in-process), still vpid 1, so the upstream container_started macro holds.
+	init := "until [ -e /sk-go ]; do sleep 0.05; done; exec /bin/sleep 60"
+	id := dd.Run(t, "--privileged", "--network", "none", "--name", name, "-v", hostDir+":/host", dockertest.Image, "sh", "-c", init)
 	short := id[:12]
 	isOurs := func(a falcoAlert) bool { return a.OutputFields["container.id"] == short }
-	// The manager fetches a container's metadata on docker's create event, before its first
-	// process runs, so the upstream rule sees container.privileged at the container's start.
-	a, ok := waitAlert(t, lines, 20*time.Second, func(a falcoAlert) bool { return a.Rule == "Launch Privileged Container" && isOurs(a) })
-	if !ok {
-		t.Fatalf("no 'Launch Privileged Container' for %s:\n%s", short, proc)
+	var read falcoAlert
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		dd.Docker(t, "exec", id, "cat", "/host/"+marker)
+		a, ok := waitAlert(t, lines, 2*time.Second, func(a falcoAlert) bool { return a.Rule == "marker read" && isOurs(a) })
+		if ok && a.OutputFields["container.name"] == name {
+			read = a
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no alert naming the container for the read in it:\n%s", proc)
+		}
 	}
-	if f := a.OutputFields; f["proc.name"] != "sleep" || f["container.name"] != name || f["container.privileged"] != true {
+	dd.Docker(t, "exec", id, "touch", "/sk-go")
+	a, ok := waitAlert(t, lines, 20*time.Second, func(a falcoAlert) bool {
+		return a.Rule == "Launch Privileged Container" && isOurs(a) && a.OutputFields["proc.name"] == "sleep"
+	})
+	if !ok {
+		t.Fatalf("no 'Launch Privileged Container' for %s's pid 1 exec of sleep:\n%s", short, proc)
+	}
+	if f := a.OutputFields; f["container.name"] != name || f["container.privileged"] != true {
 		t.Errorf("privileged container alert fields: %v", f)
 	}
-	dd.Docker(t, "exec", id, "cat", "/host/"+marker)
-	a, ok = waitAlert(t, lines, 20*time.Second, func(a falcoAlert) bool { return a.Rule == "marker read" && isOurs(a) })
-	if !ok {
-		t.Fatalf("no alert for the read in the container:\n%s", proc)
-	}
+	a = read
 	f := a.OutputFields
 	if f["fd.name"] != "/host/"+marker || f["proc.name"] != "cat" || f["container.name"] != name ||
 		f["container.image.repository"] != "saker-test/busybox" || f["container.image.tag"] != "1.35" ||

@@ -21,7 +21,9 @@ import (
 // init that execs at once may be evaluated before the fetch completes. So each container's
 // init waits for a file, the test reads a sensitive file in the container (docker exec)
 // until Saker's alert for it names the container (the metadata has arrived), then creates
-// the file: the init execs `true`, which is what the rule must (or must not) flag. The
+// the file: the init execs /bin/true (by path: busybox's standalone shell runs a `true` or an
+// applet named without a path in-process, with no exec to see), which is what the rule must
+// (or must not) flag. The
 // container without mounts runs to its end first, so once the second one's alert is seen
 // its init exec has been evaluated too.
 func TestLiveUpstreamSensitiveMount(t *testing.T) {
@@ -41,7 +43,7 @@ append_output:
 	s := startSaker(t, args...)
 	defer stop(t, s, syscall.SIGINT)
 	const rule = "Launch Sensitive Mount Container"
-	const initCmd = "until [ -e /sk-go ]; do sleep 0.05; done; exec true"
+	const initCmd = "until [ -e /sk-go ]; do sleep 0.05; done; exec /bin/true"
 	n := s.Mark()
 	start := func(opts ...string) string {
 		t.Helper()
