@@ -59,10 +59,17 @@ append_output:
 	id := dd.Run(t, "--privileged", "--network", "none", "--name", name, "-v", hostDir+":/host", dockertest.Image, "sh", "-c", init)
 	short := id[:12]
 	isOurs := func(a falcoAlert) bool { return a.OutputFields["container.id"] == short }
-	var read falcoAlert
+	// Live, the exec of a container's init waits (bounded) for the metadata fetch in flight
+	// (state.Options.ContainerWait), so the init's own first exec is flagged too.
+	var read, first falcoAlert
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		dd.Docker(t, "exec", id, "cat", "/host/"+marker)
-		a, ok := waitAlert(t, lines, 2*time.Second, func(a falcoAlert) bool { return a.Rule == "marker read" && isOurs(a) })
+		a, ok := waitAlert(t, lines, 2*time.Second, func(a falcoAlert) bool {
+			if a.Rule == "Launch Privileged Container" && isOurs(a) && a.OutputFields["proc.name"] == "sh" {
+				first = a
+			}
+			return a.Rule == "marker read" && isOurs(a)
+		})
 		if ok && a.OutputFields["container.name"] == name {
 			read = a
 			break
@@ -80,6 +87,9 @@ append_output:
 	}
 	if f := a.OutputFields; f["container.name"] != name || f["container.privileged"] != true {
 		t.Errorf("privileged container alert fields: %v", f)
+	}
+	if f := first.OutputFields; f["container.name"] != name || f["container.privileged"] != true {
+		t.Errorf("the init's first exec (sh) raised no 'Launch Privileged Container' naming the container: %v", f)
 	}
 	a = read
 	f := a.OutputFields

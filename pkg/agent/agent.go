@@ -156,6 +156,20 @@ func (a *Agent) Evaluated() (events, alerts uint64) {
 // New loads the configuration and the rules, builds and starts the output channels and the
 // web server, and (unless Replay) starts the reloader. A configuration that does not load is
 // a *ConfigError, rules that do not compile a RulesError.
+// containerWait bounds how long, live, the exec of a container's init waits for the
+// container's metadata while its first fetch is in flight (state.Options.ContainerWait): a
+// local runtime answers in milliseconds; the bound keeps a slow one from stalling the events.
+const containerWait = 100 * time.Millisecond
+
+// stateOptions are the options of the agent's state engines (worker 0's and the replicas').
+func (a *Agent) stateOptions() state.Options {
+	o := state.Options{Containers: a.opts.Containers}
+	if !a.opts.Replay {
+		o.ContainerWait = containerWait
+	}
+	return o
+}
+
 // replayGCPercent is the collector's setting during a replay (see New).
 const replayGCPercent = 400
 
@@ -184,7 +198,7 @@ func New(opts Options) (*Agent, error) {
 		return nil, &ConfigError{err}
 	}
 	setLogLevel(cfg)
-	a.d = detect.New(state.Options{Containers: opts.Containers})
+	a.d = detect.New(a.stateOptions())
 	if err := a.newK8sMeta(cfg); err != nil {
 		return nil, &ConfigError{err}
 	}

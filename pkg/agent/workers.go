@@ -137,7 +137,7 @@ type worker struct {
 // its own state engine over the same container manager.
 func (a *Agent) newWorkerDetectors(n int) {
 	for i := 1; i < n; i++ {
-		d := detect.New(state.Options{Containers: a.opts.Containers})
+		d := detect.New(a.stateOptions())
 		d.Hostname = a.d.Hostname
 		d.K8sAudit.ClusterName = a.d.K8sAudit.ClusterName
 		a.wds = append(a.wds, d)

@@ -91,12 +91,30 @@ type Entry struct {
 	retryAt  atomic.Int64
 	deadAt   atomic.Int64
 	queued   atomic.Bool
-	m        *Manager // the pod directory's owner (nil for the host entry)
+	awaited  atomic.Bool // AwaitFetch has waited once
+	m        *Manager    // the pod directory's owner (nil for the host entry)
 	pod      atomic.Pointer[podCache]
 }
 
 // ID is the 12-character container id.
 func (e *Entry) ID() string { return e.short }
+
+// AwaitFetch waits, at most max and for its first caller only, while the entry's first
+// fetch from the runtimes is in flight, and reports whether the metadata is there. The state
+// engine calls it at the exec of a container's init (vpid 1): the fetch starts when the
+// container's cgroup is first seen, a few milliseconds before, and a rule on the container's
+// start (privileged, sensitive mounts) needs its answer. A manager without providers (a
+// replay) never waits.
+func (e *Entry) AwaitFetch(max time.Duration) bool {
+	if e.State() != Pending || e.m == nil || len(e.m.providers) == 0 || !e.awaited.CompareAndSwap(false, true) {
+		return e.State() == Ready
+	}
+	deadline := time.Now().Add(max)
+	for e.State() == Pending && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	return e.State() == Ready
+}
 
 // Info is the current metadata; never nil. While pending it carries only the id and the
 // runtime hint from the cgroup path.

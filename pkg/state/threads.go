@@ -346,6 +346,9 @@ func (e *Engine) onExec(ctx *Context) {
 		t.Cgroups = cg
 		e.setContainer(t)
 	}
+	if e.opts.ContainerWait > 0 && t.Container != nil && t.VPID == 1 {
+		t.Container.AwaitFetch(e.opts.ContainerWait)
+	}
 	if v, ok := pUint(ev, "tty"); ok {
 		t.TTY = uint32(v)
 	}

@@ -80,6 +80,7 @@ package state
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/event"
@@ -99,6 +100,11 @@ type Options struct {
 	// Containers, when set, gives threads their container metadata entry, and receives the
 	// container events (code 324) of captures.
 	Containers *container.Manager
+	// ContainerWait, when positive, is how long the exec of a container's init (vpid 1) may
+	// wait for the container's metadata while its first fetch is in flight
+	// (container.Entry.AwaitFetch), so that rules on a container's start see it. The event
+	// stream stalls that long at most, once per container.
+	ContainerWait time.Duration
 }
 
 // Defaults of Options.
