@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 )
 
 // The scap "container" event (code 324, EF_LARGE_PAYLOAD, one parameter "json") carries
@@ -122,7 +123,9 @@ func decodeProbe(t ProbeType, raw json.RawMessage) (HealthProbe, bool) {
 func EncodeJSON(in *Info) []byte {
 	t := int(in.Type)
 	c := jsonContainer{
-		ID: in.ShortID(), FullID: in.ID, Type: &t, Name: in.Name, Image: in.Image,
+		// (an id that is not hex, cut at 12 bytes, may end inside a character: its short form
+		// is kept valid UTF-8, so that decoding it again finds the full id, not a mangled one)
+		ID: strings.ToValidUTF8(in.ShortID(), ""), FullID: in.ID, Type: &t, Name: in.Name, Image: in.Image,
 		ImageID: in.ImageID, ImageRepo: in.ImageRepository, ImageTag: in.ImageTag,
 		ImageDigest: in.ImageDigest, User: in.User, Privileged: in.Privileged,
 		HostPID: in.HostPID, HostNetwork: in.HostNetwork, HostIPC: in.HostIPC,
