@@ -322,7 +322,9 @@ func TestCRIEvents(t *testing.T) {
 	srv.add(newID, "sidecar")
 	srv.events <- &runtimeapi.ContainerEventResponse{ContainerId: newID,
 		ContainerEventType: runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT}
-	waitCond(t, m, "created event", func() bool { return known(m, newID) })
+	// (the container may be known first from the list the Manager takes after subscribing,
+	// which can run after srv.add: wait for the event to be counted too)
+	waitCond(t, m, "created event", func() bool { return known(m, newID) && m.Stats().Events == 1 })
 	for _, in := range m.Snapshot() {
 		if in.ID == newID && (in.Name != "sidecar" || in.PodName() != "web-7d4b9c-x2x8q") {
 			t.Errorf("container from the event: %+v", in)
