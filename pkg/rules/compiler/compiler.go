@@ -590,20 +590,32 @@ type scalar struct {
 	num func(ev fields.Event) (uint64, bool, bool)
 }
 
-// scalarOf binds r through the source's ScalarBinder when it has one and r has no
-// transformers (which work on whole values).
-func (c *compiler) scalarOf(r *ast.FieldRef, typ fields.Type) scalar {
-	b, ok := c.env.Source.(fields.ScalarBinder)
-	if !ok || len(r.Transformers) > 0 {
-		return scalar{}
+// plainRef resolves a field reference without transformers to the field and its argument
+// (written `evt.arg.flags` or `evt.arg[flags]`), as a source binds it; false for one with
+// transformers (they work on whole values) or an unknown field.
+func (c *compiler) plainRef(r *ast.FieldRef) (fields.Info, string, bool) {
+	if len(r.Transformers) > 0 {
+		return fields.Info{}, "", false
 	}
 	info, dotArg, ok := fields.Resolve(c.env.Source.Field, r.Name)
 	if !ok {
+		return fields.Info{}, "", false
+	}
+	if dotArg != "" {
+		return info, dotArg, true
+	}
+	return info, r.Arg, true
+}
+
+// scalarOf binds r through the source's ScalarBinder when it has one and r is plain.
+func (c *compiler) scalarOf(r *ast.FieldRef, typ fields.Type) scalar {
+	b, ok := c.env.Source.(fields.ScalarBinder)
+	if !ok {
 		return scalar{}
 	}
-	arg := r.Arg
-	if dotArg != "" {
-		arg = dotArg
+	info, arg, ok := c.plainRef(r)
+	if !ok {
+		return scalar{}
 	}
 	var sc scalar
 	switch typ {
@@ -664,17 +676,8 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 			}
 			return all
 		}
-		if sx := sc.str; sx != nil {
-			return func(ev fields.Event) bool {
-				s, ok, multi := sx(ev)
-				switch {
-				case !ok:
-					return false
-				case !multi:
-					return sp(s)
-				}
-				return whole(ev)
-			}, nil
+		if sc.str != nil {
+			return memberFirst(sc.str, sp, whole), nil
 		}
 		return whole, nil
 	case fields.Uint64, fields.Port, fields.AbsTime, fields.RelTime, fields.Bool, fields.Int64:
@@ -694,17 +697,8 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 				}
 				return all
 			}
-			if nx := sc.num; nx != nil {
-				return func(ev fields.Event) bool {
-					n, ok, multi := nx(ev)
-					switch {
-					case !ok:
-						return false
-					case !multi:
-						return np(n)
-					}
-					return whole(ev)
-				}, nil
+			if sc.num != nil {
+				return memberFirst(sc.num, np, whole), nil
 			}
 			return whole, nil
 		}
@@ -724,6 +718,21 @@ func (c *compiler) buildCompare(n *ast.Compare, op string, ext fields.Extractor,
 		}
 		return all
 	}, nil
+}
+
+// memberFirst is a comparison that reads its field's member through x and decides with p,
+// and for a value holding candidates (multi) goes the whole way (whole).
+func memberFirst[T any](x func(ev fields.Event) (T, bool, bool), p func(T) bool, whole Filter) Filter {
+	return func(ev fields.Event) bool {
+		v, ok, multi := x(ev)
+		switch {
+		case !ok:
+			return false
+		case !multi:
+			return p(v)
+		}
+		return whole(ev)
+	}
 }
 
 // stringPredicate is pred for a string or buffer field (whose comparisons read Value.S only)

@@ -55,18 +55,14 @@ func notNode(x *node) *node {
 func (c *compiler) leaf(f Filter, r *ast.FieldRef, onValue func(fields.Extractor) Filter) *node {
 	nd := &node{f: f}
 	folder, ok := c.env.Source.(fields.Folder)
-	if !ok || len(r.Transformers) > 0 {
+	if !ok {
 		return nd
 	}
-	info, dotArg, ok := fields.Resolve(c.env.Source.Field, r.Name)
+	info, arg, ok := c.plainRef(r)
 	if !ok || !folder.MayFold(info) {
 		return nd
 	}
 	nd.mayFold = true
-	arg := r.Arg
-	if dotArg != "" {
-		arg = dotArg
-	}
 	var cur fields.Outcome
 	var onCur Filter
 	nd.fold = func(code uint16) (bool, bool) {
