@@ -3,14 +3,13 @@ package sysfields
 import (
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/fields"
-	"github.com/saker-sec/saker/pkg/state"
 )
 
 // EventCode returns the code of the event a context holds (fields.EventCoder), so the rule
 // compiler tests `evt.type` with a table lookup.
 func (s *Source) EventCode(ev fields.Event) (uint16, bool) {
-	c, ok := ev.(*state.Context)
-	if !ok || c == nil || c.Ev == nil || c.Ev.Info == nil || c.Ev.Info.Name == "syscall" {
+	c := contextOf(ev)
+	if c == nil || c.Ev.Info == nil || c.Ev.Info.Name == "syscall" {
 		return 0, false
 	}
 	return c.Ev.Type, true
@@ -34,8 +33,8 @@ func (s *Source) CodesExact(name string) bool {
 // EventSerial returns the event's number (evt.num), which the rule compiler uses to evaluate
 // a macro once per event (fields.EventSerialer).
 func (s *Source) EventSerial(ev fields.Event) (uint64, bool) {
-	c, ok := ev.(*state.Context)
-	if !ok || c == nil || c.Ev == nil || c.Ev.Num == 0 {
+	c := contextOf(ev)
+	if c == nil || c.Ev.Num == 0 {
 		return 0, false
 	}
 	return c.Ev.Num, true

@@ -692,10 +692,9 @@ func (s *Source) userField(name string) (func(c *state.Context) (fields.Value, b
 	return nil, nil
 }
 
+// containerField binds the container fields but container.id (strField): metadata from the
+// container runtime (pkg/container); the host is named "host".
 func (s *Source) containerField(name, arg string) (func(c *state.Context) (fields.Value, bool), error) {
-	switch name {
-	}
-	// metadata from the container runtime (pkg/container); the host is named "host"
 	return containerMetaField(name, arg), nil
 }
 

@@ -247,12 +247,22 @@ func (s *Source) Extractor(info fields.Info, arg string) (fields.Extractor, erro
 		return nil, err
 	}
 	return func(ev fields.Event) (fields.Value, bool) {
-		c, ok := ev.(*state.Context)
-		if !ok || c == nil || c.Ev == nil {
+		c := contextOf(ev)
+		if c == nil {
 			return fields.Value{}, false
 		}
 		return fn(c)
 	}, nil
+}
+
+// contextOf is the context an event handed to this source's extractors is, or nil when it is
+// none or holds no event.
+func contextOf(ev fields.Event) *state.Context {
+	c, ok := ev.(*state.Context)
+	if !ok || c == nil || c.Ev == nil {
+		return nil
+	}
+	return c
 }
 
 // StringExtractor implements fields.ScalarBinder.
@@ -260,8 +270,8 @@ func (s *Source) StringExtractor(info fields.Info, arg string) (func(ev fields.E
 	if _, ok := s.cat.Field(info.Name); ok {
 		if sf := s.strField(info.Name, arg); sf != nil {
 			return func(ev fields.Event) (string, bool, bool) {
-				c, ok := ev.(*state.Context)
-				if !ok || c == nil || c.Ev == nil {
+				c := contextOf(ev)
+				if c == nil {
 					return "", false, false
 				}
 				v, ok := sf(c)
@@ -274,8 +284,8 @@ func (s *Source) StringExtractor(info fields.Info, arg string) (func(ev fields.E
 		return nil, err
 	}
 	return func(ev fields.Event) (string, bool, bool) {
-		c, ok := ev.(*state.Context)
-		if !ok || c == nil || c.Ev == nil {
+		c := contextOf(ev)
+		if c == nil {
 			return "", false, false
 		}
 		v, ok := fn(c)
@@ -290,8 +300,8 @@ func (s *Source) NumberExtractor(info fields.Info, arg string) (func(ev fields.E
 		return nil, err
 	}
 	return func(ev fields.Event) (uint64, bool, bool) {
-		c, ok := ev.(*state.Context)
-		if !ok || c == nil || c.Ev == nil {
+		c := contextOf(ev)
+		if c == nil {
 			return 0, false, false
 		}
 		v, ok := fn(c)
