@@ -49,9 +49,9 @@ append_output:
 		"-r", filepath.Join(rules, "falco-incubating_rules.yaml"), "-r", own)
 
 	name := "saker-priv-" + marker[len(marker)-6:]
-	// The manager fetches a container's metadata on docker's create event, asynchronously:
-	// its first exec can be evaluated before the metadata is there (ARCHITECTURE, containers).
-	// So the container's init waits, a read in the container is repeated until its alert names
+	// The manager fetches a container's metadata asynchronously, from its cgroup's first
+	// sight: live, the init's exec waits a bounded time for it (state.Options.ContainerWait),
+	// which a slow runtime can still outlast. So the container's init waits, a read in the container is repeated until its alert names
 	// the container, and only then pid 1 execs again for the rule under test: exec /bin/sleep
 	// (a real execve even in busybox's standalone shell, which runs applets named without a
 	// path in-process), still vpid 1, so the upstream container_started macro holds.

@@ -20,7 +20,7 @@ var (
 // Sysdig 0.29 mode reads some fields from the raw record instead: nothing is folded there.
 func (s *Source) Outcomes(info fields.Info, arg string, code uint16) ([]fields.Outcome, bool) {
 	name := info.Name
-	if s.opts.Sysdig029 || int(code) >= event.NumEvents || !byCode[name] && !enterNone[name] && name != "fd.num" {
+	if int(code) >= event.NumEvents || !s.MayFold(info) {
 		return nil, false
 	}
 	in := &event.Table[code]
