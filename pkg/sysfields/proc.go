@@ -68,13 +68,6 @@ func exe(t *state.Thread) string {
 	return t.Exe
 }
 
-func cmdline(t *state.Thread) string {
-	if len(t.Args) == 0 {
-		return comm(t)
-	}
-	return comm(t) + " " + strings.Join(t.Args, " ")
-}
-
 // mainOnly is v on a process's main thread and 0 on its other threads (thread.vm*).
 func mainOnly(t *state.Thread, v uint64) uint64 {
 	if t.TID != t.PID {
@@ -99,10 +92,7 @@ var (
 	getName     threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(comm(t)) }
 	getExe      threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(exe(t)) }
 	getExePath  threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(t.ExePath) }
-	getCmdline  threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(cmdline(t)) }
-	getArgs     threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(strings.Join(t.Args, " ")) }
 	getPid      threadGetter = func(t *state.Thread) (fields.Value, bool) { return inum(t.PID) }
-	getEnvAll   threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(strings.Join(t.Env, " ")) }
 	getDuration              = func(ts uint64) threadGetter {
 		return func(t *state.Thread) (fields.Value, bool) {
 			if t.ClonedTS == 0 || ts < t.ClonedTS {
@@ -245,11 +235,11 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 	case "proc.pdeletions":
 		return s.deletionsField(true), nil
 	case "proc.cmdline":
-		return on(proc, getCmdline), nil
+		return on(proc, s.getCmdline), nil
 	case "proc.exeline":
 		return on(proc, func(t *state.Thread) (fields.Value, bool) { return str(exeline(t)) }), nil
 	case "proc.args":
-		return on(proc, getArgs), nil
+		return on(proc, s.getArgs), nil
 	case "proc.cmdnargs":
 		return on(proc, func(t *state.Thread) (fields.Value, bool) { return num(uint64(len(t.Args))) }), nil
 	case "proc.cmdlenargs":
@@ -289,7 +279,7 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 			return inum(t.VPID)
 		}), nil
 	case "proc.pcmdline":
-		return on(par, getCmdline), nil
+		return on(par, s.getCmdline), nil
 	case "proc.aname":
 		return s.ancestorField(name, arg, getName)
 	case "proc.apid":
@@ -299,12 +289,12 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 	case "proc.aexepath":
 		return s.ancestorField(name, arg, getExePath)
 	case "proc.acmdline":
-		return s.ancestorField(name, arg, getCmdline)
+		return s.ancestorField(name, arg, s.getCmdline)
 	case "proc.aargs":
-		return s.ancestorField(name, arg, getArgs)
+		return s.ancestorField(name, arg, s.getArgs)
 	case "proc.env":
 		if arg == "" {
-			return on(proc, getEnvAll), nil
+			return on(proc, s.getEnvAll), nil
 		}
 		return on(proc, func(t *state.Thread) (fields.Value, bool) {
 			v, ok := envLookup(t.Env, arg)
@@ -314,7 +304,7 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 			return str(v)
 		}), nil
 	case "proc.aenv":
-		return s.ancestorField(name, arg, getEnvAll)
+		return s.ancestorField(name, arg, s.getEnvAll)
 	case "proc.cwd":
 		return on(self, func(t *state.Thread) (fields.Value, bool) {
 			if t.Cwd == "" && t.Main() != nil {

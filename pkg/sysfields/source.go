@@ -54,10 +54,11 @@ type Options struct {
 // Source is the syscall event source. Its extractors read *state.Context values; they are not
 // safe for concurrent use (they share per-event caches), like the state engine itself.
 type Source struct {
-	st   *state.Engine
-	opts Options
-	cat  *fields.Catalog
-	r    renderer
+	st    *state.Engine
+	opts  Options
+	cat   *fields.Catalog
+	r     renderer
+	joins joinMemo // proc.cmdline, proc.args, proc.env joins (joinmemo.go)
 
 	// as-recorded view of the current event
 	rawFor  *event.Event
