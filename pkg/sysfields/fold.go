@@ -1,6 +1,8 @@
 package sysfields
 
 import (
+	"strings"
+
 	"github.com/saker-sec/saker/pkg/event"
 	"github.com/saker-sec/saker/pkg/fields"
 	"github.com/saker-sec/saker/pkg/state"
@@ -14,8 +16,9 @@ var (
 	enterNone = map[string]bool{"evt.res": true, "evt.rawres": true, "evt.failed": true}
 )
 
-// Outcomes implements fields.Folder: for the fields above, and for fd.num on the enter events
-// that name no fd (no value without a thread, -1 with one), it runs the field's own
+// Outcomes implements fields.Folder: for the fields above, and for the fd.* fields on the
+// enter events that name no fd (an open's, a socket's, a switch: the event has no fd yet, so
+// fd.num is -1 with a thread and the others have no value), it runs the field's own
 // extractor on an event that has the code and nothing else, with and without a thread.
 // Sysdig 0.29 mode reads some fields from the raw record instead: nothing is folded there.
 func (s *Source) Outcomes(info fields.Info, arg string, code uint16) ([]fields.Outcome, bool) {
@@ -27,13 +30,13 @@ func (s *Source) Outcomes(info fields.Info, arg string, code uint16) ([]fields.O
 	switch {
 	case byCode[name] && code != event.SyscallSyscallE && code != event.SyscallSyscallX:
 	case enterNone[name] && in.Dir == 'E':
-	case name == "fd.num" && in.Dir == 'E' && !state.UsesFDParam(code):
+	case isFDField(name) && in.Dir == 'E' && !state.UsesFDParam(code):
 	default:
 		return nil, false
 	}
 	key := foldKey{name, arg, code}
 	if outs, ok := s.folds[key]; ok {
-		return outs, true
+		return outs, outs != nil
 	}
 	ext, err := s.Extractor(info, arg)
 	if err != nil {
@@ -45,6 +48,23 @@ func (s *Source) Outcomes(info fields.Info, arg string, code uint16) ([]fields.O
 		v, ok := ext(&state.Context{Ev: ev, Thread: t, FDNum: -1})
 		outs = append(outs, fields.Outcome{V: v, OK: ok})
 	}
+	// an fd field that reads the thread or the event as well (fd.uid is the tid and the fd
+	// number) is not decided by the code: another thread and event must give the same
+	if isFDField(name) {
+		other := &state.Thread{TID: 7, PID: 7, ContainerID: "0123456789ab", Comm: "x"}
+		oev := &event.Event{Type: code, Info: in, TID: 7, Num: 9, TS: 1e18, CPU: 1}
+		v, ok := ext(&state.Context{Ev: oev, Thread: other, FDNum: -1})
+		if o := outs[1]; ok != o.OK || v.S != o.V.S || v.N != o.V.N {
+			outs = nil
+		}
+	}
+	if outs == nil {
+		if s.folds == nil {
+			s.folds = map[foldKey][]fields.Outcome{}
+		}
+		s.folds[key] = nil
+		return nil, false
+	}
 	if s.folds == nil {
 		s.folds = map[foldKey][]fields.Outcome{}
 	}
@@ -54,8 +74,11 @@ func (s *Source) Outcomes(info fields.Info, arg string, code uint16) ([]fields.O
 
 // MayFold implements fields.Folder.
 func (s *Source) MayFold(info fields.Info) bool {
-	return !s.opts.Sysdig029 && (byCode[info.Name] || enterNone[info.Name] || info.Name == "fd.num")
+	return !s.opts.Sysdig029 && (byCode[info.Name] || enterNone[info.Name] || isFDField(info.Name))
 }
+
+// isFDField reports whether a field is one of the fd.* class (the event's fd).
+func isFDField(name string) bool { return strings.HasPrefix(name, "fd.") }
 
 // foldKey is a field with its argument, in the events of one code.
 type foldKey struct {
