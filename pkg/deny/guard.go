@@ -280,6 +280,15 @@ func (g *Guard) answer(j *job, allow bool, outcome string) bool {
 	if !j.answered.CompareAndSwap(false, true) {
 		return false
 	}
+	g.reply(j, allow, outcome)
+	return true
+}
+
+// reply counts a verdict, then writes it: whoever the answer releases (the opener, a test)
+// finds it counted.
+func (g *Guard) reply(j *job, allow bool, outcome string) {
+	g.opts.Metrics.Decisions.WithLabelValues(outcome).Inc()
+	g.opts.Metrics.Latency.Observe(time.Since(j.start).Seconds())
 	g.mu.RLock()
 	if !g.closed {
 		if err := respond(g.fd, j.rec.FD, allow); err != nil && err != unix.ENOENT {
@@ -288,18 +297,16 @@ func (g *Guard) answer(j *job, allow bool, outcome string) bool {
 	}
 	g.mu.RUnlock()
 	unix.Close(int(j.rec.FD))
-	g.opts.Metrics.Decisions.WithLabelValues(outcome).Inc()
-	g.opts.Metrics.Latency.Observe(time.Since(j.start).Seconds())
-	return true
 }
 
 func (g *Guard) late(j *job) { g.failOpen(j, fmt.Sprintf("no decision within %v", g.opts.Deadline)) }
 
 func (g *Guard) failOpen(j *job, why string) {
-	if !g.answer(j, true, "fail_open") {
+	if !j.answered.CompareAndSwap(false, true) {
 		return
 	}
 	g.opts.Metrics.FailOpen.Inc()
+	g.reply(j, true, "fail_open")
 	g.failAlert(1, j.rec.PID, why)
 }
 
