@@ -58,18 +58,11 @@ func (s *Source) Outcomes(info fields.Info, arg string, code uint16) ([]fields.O
 			outs = nil
 		}
 	}
-	if outs == nil {
-		if s.folds == nil {
-			s.folds = map[foldKey][]fields.Outcome{}
-		}
-		s.folds[key] = nil
-		return nil, false
-	}
 	if s.folds == nil {
 		s.folds = map[foldKey][]fields.Outcome{}
 	}
-	s.folds[key] = outs
-	return outs, true
+	s.folds[key] = outs // nil: refused, and remembered as such
+	return outs, outs != nil
 }
 
 // MayFold implements fields.Folder.
