@@ -41,15 +41,17 @@ func Format(t Type, list bool, v Value) string {
 	case Double:
 		return strconv.FormatFloat(v.Float(), 'f', -1, 64)
 	case IPAddr:
-		if !v.IP.IsValid() {
+		ip := v.IP()
+		if !ip.IsValid() {
 			return NA
 		}
-		return v.IP.Addr().String()
+		return ip.Addr().String()
 	case IPNet:
-		if !v.IP.IsValid() {
+		ip := v.IP()
+		if !ip.IsValid() {
 			return NA
 		}
-		return v.IP.String()
+		return ip.String()
 	case Dyn:
 		if v.S != "" {
 			return v.S

@@ -498,8 +498,8 @@ func rawArg(ev *event.Event, i int) (fields.Value, bool) {
 	case event.PTBytebuf:
 		return str(string(ev.Params[i]))
 	case event.PTIpv4addr, event.PTIpv6addr:
-		if a, ok := ev.Addr(i); ok {
-			return ipValue(a), true
+		if a, ok := ev.Addr(i); ok { // Dyn: the address as text (rendered, compared)
+			return str(a.String())
 		}
 		return fields.Value{}, false
 	}

@@ -12,7 +12,7 @@ import (
 
 func ipValue(a netip.Addr) fields.Value {
 	a = a.Unmap()
-	return fields.Value{IP: netip.PrefixFrom(a, a.BitLen())}
+	return fields.IPValue(netip.PrefixFrom(a, a.BitLen()))
 }
 
 func isSock(t uint8) bool {

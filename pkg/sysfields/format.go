@@ -253,13 +253,14 @@ func Render(info fields.Info, v fields.Value) string {
 		}
 		return "false"
 	case fields.IPAddr, fields.IPNet:
-		if !v.IP.IsValid() {
+		ip := v.IP()
+		if !ip.IsValid() {
 			return ""
 		}
-		if v.IP.Bits() == v.IP.Addr().BitLen() {
-			return v.IP.Addr().String()
+		if ip.Bits() == ip.Addr().BitLen() {
+			return ip.Addr().String()
 		}
-		return v.IP.String()
+		return ip.String()
 	case fields.Double:
 		return strconv.FormatFloat(v.Float(), 'f', 2, 64)
 	case fields.Dyn:

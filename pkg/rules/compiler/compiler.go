@@ -1026,7 +1026,7 @@ func (c *compiler) compareFields(n *ast.Compare, ext fields.Extractor, typ field
 		if !ok {
 			return false
 		}
-		o := operand{s: b.S, n: b.N, f: b.Float(), ip: b.IP}
+		o := operand{s: b.S, n: b.N, f: b.Float(), ip: b.IP()}
 		return cmpScalar(typ, op, a, &o)
 	}, nil, nil
 }

@@ -27,7 +27,7 @@ func str(s string) fields.Value { return fields.Value{S: s} }
 func num(n int64) fields.Value  { return fields.Value{N: uint64(n)} }
 func ip(s string) fields.Value {
 	a := netip.MustParseAddr(s)
-	return fields.Value{IP: netip.PrefixFrom(a, a.BitLen())}
+	return fields.IPValue(netip.PrefixFrom(a, a.BitLen()))
 }
 func list(items ...string) fields.Value {
 	v := fields.Value{}

@@ -180,10 +180,10 @@ func cmpScalar(t fields.Type, op string, v fields.Value, o *operand) bool {
 		return cmpOrdered(op, v.Float(), o.f)
 	case fields.IPAddr, fields.IPNet:
 		var eq bool
-		if o.ip.Bits() == o.ip.Addr().BitLen() {
-			eq = v.IP.Addr() == o.ip.Addr()
+		if a := v.IP().Addr(); o.ip.Bits() == o.ip.Addr().BitLen() {
+			eq = a == o.ip.Addr()
 		} else {
-			eq = o.ip.Contains(v.IP.Addr())
+			eq = o.ip.Contains(a)
 		}
 		if op == "!=" {
 			return !eq
