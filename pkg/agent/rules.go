@@ -312,6 +312,12 @@ func (e *emitter) Collect(a *alert.Alert) {
 
 // Flush completes the alerts of the last event with their extra fields and sends them.
 func (e *emitter) Flush(ctx *state.Context) {
+	if len(e.pending) > 0 { // (inlined: most events raise no alert)
+		e.flush(ctx)
+	}
+}
+
+func (e *emitter) flush(ctx *state.Context) {
 	var ev fields.Event
 	if ctx != nil {
 		ev = ctx

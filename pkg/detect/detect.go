@@ -93,8 +93,16 @@ func (d *Detector) Match(ev *event.Event, ctx *state.Context) {
 		return
 	}
 	if d.Rules != d.sysOf { // a new ruleset (set by a reload between two events)
-		d.sysOf, d.sys = d.Rules, d.Rules.Source("syscall")
+		d.syncRules()
 	}
+	if d.sys.Any(ev.Type) { // (most events have no candidate rule: no call then)
+		d.match(ev, ctx)
+	}
+}
+
+func (d *Detector) syncRules() { d.sysOf, d.sys = d.Rules, d.Rules.Source("syscall") }
+
+func (d *Detector) match(ev *event.Event, ctx *state.Context) {
 	d.matches = d.sys.Match(ev.Type, ctx, d.First, d.matches[:0])
 	for _, r := range d.matches {
 		d.Matched++

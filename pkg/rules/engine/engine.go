@@ -572,6 +572,12 @@ func (rs *Ruleset) Match(source string, code uint16, ev fields.Event, first bool
 	return rs.sources[source].Match(code, ev, first, dst)
 }
 
+// Any reports whether an event of that code has candidate rules: a test that inlines, so
+// the callers spare the call to Match for the codes no rule names (most events).
+func (ix *SourceRules) Any(code uint16) bool {
+	return ix != nil && int(code) < len(ix.match) && len(ix.match[code]) > 0
+}
+
 // Match appends to dst the rules that match ev (of event code code), in definition order;
 // with first set it stops at the first match (rule_matching: first).
 func (ix *SourceRules) Match(code uint16, ev fields.Event, first bool, dst []*Rule) []*Rule {

@@ -68,6 +68,16 @@ func TestMatchIndexExceptionsAndOutput(t *testing.T) {
 	if got := rs.Candidates("syscall", event.Current("close", 'X')); len(got) != 0 {
 		t.Errorf("close candidates %v", names(got))
 	}
+	// Any answers for Match: true exactly for the codes with candidates.
+	sys := rs.Source("syscall")
+	for code, want := range map[uint16]bool{execX: true, openatX: true, event.Current("close", 'X'): false, 65535: false} {
+		if got := sys.Any(code); got != want {
+			t.Errorf("Any(%d) = %v, want %v", code, got, want)
+		}
+	}
+	if (*SourceRules)(nil).Any(execX) {
+		t.Error("a source without rules has candidates")
+	}
 	ev := func(pname, cmdline string) fields.MapEvent {
 		return fields.MapEvent{"evt.type": {S: "execve"}, "evt.dir": {S: "<"}, "proc.name": {S: "bash"},
 			"proc.pname": {S: pname}, "proc.cmdline": {S: cmdline}}
