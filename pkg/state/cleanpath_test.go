@@ -10,7 +10,7 @@ func TestCleanPathMatchesPathClean(t *testing.T) {
 	for _, p := range []string{
 		"/", "//", "/a", "/a/", "/a//b", "/a/./b", "/a/../b", "/.", "/..", "/a/.", "/a/..",
 		"/.a", "/..a", "/a/.b/..c", "/a/b.", "/a/b..", "/etc/ld.so.cache", "/lib/x86_64-linux-gnu/libc.so.6",
-		"/proc/self/fd/3", "/a/...", "/a/.../b", "a/b", "", "/usr/lib/../lib64/./x",
+		"/proc/self/fd/3", "/a/...", "/a/.../b", "/a/.b/.", "/.ssh/..", "/x/.y/z", "/a/b/.c/./d", "a/b", "", "/usr/lib/../lib64/./x",
 	} {
 		if got, want := cleanPath(p), path.Clean(p); p != "" && p[0] == '/' && got != want {
 			t.Errorf("cleanPath(%q) = %q, path.Clean gives %q", p, got, want)
@@ -31,6 +31,9 @@ func FuzzCleanPath(f *testing.F) {
 		}
 		if got, want := cleanPath(p), path.Clean(p); got != want {
 			t.Fatalf("cleanPath(%q) = %q, path.Clean gives %q", p, got, want)
+		}
+		if IsCleanAbs(p) != (path.Clean(p) == p) {
+			t.Fatalf("IsCleanAbs(%q) = %v, path.Clean gives %q", p, IsCleanAbs(p), path.Clean(p))
 		}
 	})
 }

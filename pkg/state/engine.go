@@ -22,7 +22,7 @@ type Engine struct {
 	pendingRemove  []int64
 	fdTables       int
 	nfds           int
-	users          map[uint32]event.User
+	users          map[uint32]*event.User // (pointers: UserRef hands one out without a copy)
 	userOrder      []uint32
 	groupsByGID    map[uint32]event.Group
 	groupOrder     []uint32
@@ -97,7 +97,7 @@ func New(opts Options) *Engine {
 		opts:        opts,
 		threads:     make(map[int64]*Thread),
 		groups:      make(map[int64]*group),
-		users:       make(map[uint32]event.User),
+		users:       make(map[uint32]*event.User),
 		groupsByGID: make(map[uint32]event.Group),
 		serverPorts: make(map[uint16]struct{}),
 	}
@@ -132,7 +132,7 @@ func (e *Engine) AddUser(u event.User) {
 		}
 		e.userOrder = append(e.userOrder, u.UID)
 	}
-	e.users[u.UID] = u
+	e.users[u.UID] = &u // a new User: a pointer UserRef gave out stays as it was
 }
 
 // AddGroup adds (or replaces) a group.
@@ -170,9 +170,15 @@ func evictOldest(order []uint32, del func(uint32) bool) []uint32 {
 
 // User returns the user with that uid.
 func (e *Engine) User(uid uint32) (event.User, bool) {
-	u, ok := e.users[uid]
-	return u, ok
+	if u := e.users[uid]; u != nil {
+		return *u, true
+	}
+	return event.User{}, false
 }
+
+// UserRef returns the user with that uid, or nil; the User is not changed afterwards (AddUser
+// replaces it with a new one).
+func (e *Engine) UserRef(uid uint32) *event.User { return e.users[uid] }
 
 // Group returns the group with that gid.
 func (e *Engine) Group(gid uint32) (event.Group, bool) {

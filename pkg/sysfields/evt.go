@@ -416,23 +416,20 @@ func (s *Source) evtField(name, arg string) (func(c *state.Context) (fields.Valu
 				(c.FD.Name == "/dev/log" || strings.HasPrefix(c.FD.Name, "/dev/log ")))
 		}, nil
 	case "evt.is_open_read", "evt.is_open_write", "evt.is_open_exec", "evt.is_open_create":
+		// exec: an opened file with execute permission requested (FMODE_EXEC is not
+		// recorded); libsinsp checks the same flag
+		mask := uint32(scapOExec)
+		switch name {
+		case "evt.is_open_read":
+			mask = scapORdonly
+		case "evt.is_open_write":
+			mask = scapOWronly
+		case "evt.is_open_create":
+			mask = scapOCreat | scapOFCreated
+		}
 		return func(c *state.Context) (fields.Value, bool) {
-			ev := c.Ev
-			flags, ok := openFlags(ev)
-			if !ok {
-				return boolean(false)
-			}
-			switch name {
-			case "evt.is_open_read":
-				return boolean(flags&scapORdonly != 0)
-			case "evt.is_open_write":
-				return boolean(flags&scapOWronly != 0)
-			case "evt.is_open_create":
-				return boolean(flags&(scapOCreat|scapOFCreated) != 0)
-			}
-			// exec: an opened file with execute permission requested (FMODE_EXEC is not
-			// recorded); libsinsp checks the same flag
-			return boolean(flags&scapOExec != 0)
+			flags, ok := openFlags(c.Ev)
+			return boolean(ok && flags&mask != 0)
 		}, nil
 	case "evt.abspath":
 		return func(c *state.Context) (fields.Value, bool) { return s.absPath(c, arg) }, nil
@@ -468,9 +465,50 @@ const (
 	scapOFCreated = 0x4000
 )
 
+// openFlagIdx[code] is, for the event table's open-family exit rows, the index of the flags
+// param, openIsCreat for creat (which has none), and openNot for every other row.
+var openFlagIdx = func() (t [event.NumEvents]int8) {
+	for i := range event.Table {
+		t[i] = openNot
+		info := &event.Table[i]
+		if info.Dir != 'X' {
+			continue
+		}
+		switch info.Name {
+		case "creat":
+			t[i] = openIsCreat
+		case "open", "openat", "openat2", "open_by_handle_at":
+			if j := info.ParamIndex("flags"); j >= 0 {
+				t[i] = int8(j)
+			}
+		}
+	}
+	return t
+}()
+
+const (
+	openNot     = -1
+	openIsCreat = -2
+)
+
 // openFlags returns the flags of an open-family exit event.
 func openFlags(ev *event.Event) (uint32, bool) {
-	if ev.Info == nil || ev.Info.Dir != 'X' {
+	info := ev.Info
+	if info == nil {
+		return 0, false
+	}
+	if int(info.Code) < len(openFlagIdx) && info == &event.Table[info.Code] {
+		// a row of the event table (an older layout's row falls through to the names)
+		switch k := openFlagIdx[info.Code]; k {
+		case openNot:
+			return 0, false
+		case openIsCreat:
+			return scapOCreat | scapOWronly, true
+		default:
+			return uint32(ev.Uint(int(k))), ev.Has(int(k))
+		}
+	}
+	if info.Dir != 'X' {
 		return 0, false
 	}
 	switch ev.Info.Name {

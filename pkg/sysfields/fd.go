@@ -153,7 +153,10 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 			case f.Type == event.FDDirectory:
 				d = f.Name
 			case isFileLike(f.Type):
-				d = dirOf(f.Name)
+				if f.Name != s.dirIn {
+					s.dirIn, s.dirOut = f.Name, dirOf(f.Name)
+				}
+				d = s.dirOut
 			case f.Type == event.FDUnixSock:
 				if f.Name == "" {
 					return fields.Value{}, false // an unnamed unix socket has none (sysdig 0.29)
@@ -631,14 +634,14 @@ func containerID(c *state.Context) string {
 }
 
 func (s *Source) userField(name string) (func(c *state.Context) (fields.Value, bool), error) {
-	user := func(g func(u event.User) (fields.Value, bool), uid func(t *state.Thread) uint32) func(c *state.Context) (fields.Value, bool) {
+	user := func(g func(u *event.User) (fields.Value, bool), uid func(t *state.Thread) uint32) func(c *state.Context) (fields.Value, bool) {
 		return func(c *state.Context) (fields.Value, bool) {
 			t := c.Thread
 			if t == nil || s.st == nil {
 				return fields.Value{}, false
 			}
-			u, ok := s.st.User(uid(t))
-			if !ok {
+			u := s.st.UserRef(uid(t))
+			if u == nil {
 				return fields.Value{}, false
 			}
 			return g(u)
@@ -664,15 +667,15 @@ func (s *Source) userField(name string) (func(c *state.Context) (fields.Value, b
 			return num(uint64(c.Thread.UID))
 		}, nil
 	case "user.name":
-		return user(func(u event.User) (fields.Value, bool) { return str(u.Name) }, thrUID), nil
+		return user(func(u *event.User) (fields.Value, bool) { return str(u.Name) }, thrUID), nil
 	case "user.homedir":
-		return user(func(u event.User) (fields.Value, bool) { return str(u.Home) }, thrUID), nil
+		return user(func(u *event.User) (fields.Value, bool) { return str(u.Home) }, thrUID), nil
 	case "user.shell":
-		return user(func(u event.User) (fields.Value, bool) { return str(u.Shell) }, thrUID), nil
+		return user(func(u *event.User) (fields.Value, bool) { return str(u.Shell) }, thrUID), nil
 	case "user.loginuid":
 		return on(thread, func(t *state.Thread) (fields.Value, bool) { return inum(int64(int32(t.LoginUID))) }), nil
 	case "user.loginname":
-		return user(func(u event.User) (fields.Value, bool) { return str(u.Name) },
+		return user(func(u *event.User) (fields.Value, bool) { return str(u.Name) },
 			func(t *state.Thread) uint32 { return t.LoginUID }), nil
 	case "group.gid":
 		return on(thread, func(t *state.Thread) (fields.Value, bool) { return num(uint64(t.GID)) }), nil

@@ -93,15 +93,19 @@ var (
 	getExe      threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(exe(t)) }
 	getExePath  threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(t.ExePath) }
 	getPid      threadGetter = func(t *state.Thread) (fields.Value, bool) { return inum(t.PID) }
-	getDuration              = func(ts uint64) threadGetter {
-		return func(t *state.Thread) (fields.Value, bool) {
-			if t.ClonedTS == 0 || ts < t.ClonedTS {
-				return fields.Value{}, false
-			}
-			return num(ts - t.ClonedTS)
-		}
-	}
 )
+
+// durationOf is proc.duration for the thread pick chooses: the time since its clone, at the
+// event's time (no closure built per call: proc_is_new runs on every open).
+func durationOf(pick func(c *state.Context) *state.Thread) func(c *state.Context) (fields.Value, bool) {
+	return func(c *state.Context) (fields.Value, bool) {
+		t := pick(c)
+		if t == nil || t.ClonedTS == 0 || c.Ev.TS < t.ClonedTS {
+			return fields.Value{}, false
+		}
+		return num(c.Ev.TS - t.ClonedTS)
+	}
+}
 
 func envLookup(env []string, key string) (string, bool) {
 	for _, kv := range env {
@@ -345,9 +349,9 @@ func (s *Source) procField(name, arg string) (func(c *state.Context) (fields.Val
 	case "proc.is_pgid_leader":
 		return on(proc, func(t *state.Thread) (fields.Value, bool) { return boolean(t.PGID == t.PID) }), nil
 	case "proc.duration":
-		return func(c *state.Context) (fields.Value, bool) { return on(proc, getDuration(c.Ev.TS))(c) }, nil
+		return durationOf(proc), nil
 	case "proc.ppid.duration":
-		return func(c *state.Context) (fields.Value, bool) { return on(par, getDuration(c.Ev.TS))(c) }, nil
+		return durationOf(par), nil
 	case "proc.pid.ts":
 		return on(proc, func(t *state.Thread) (fields.Value, bool) { return num(t.ClonedTS) }), nil
 	case "proc.ppid.ts":

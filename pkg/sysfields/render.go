@@ -22,6 +22,14 @@ type renderer struct {
 	// rendered flag sets: few distinct values recur (O_RDONLY|O_CLOEXEC, ...), each rendered
 	// once instead of built for every event
 	flags map[flagKey]string
+	// in front of the map, a direct-mapped table: hashing the table name for the map was
+	// most of the cost of an evt.arg.flags test (the name compares by pointer here)
+	flagSlots [64]flagSlot
+}
+
+type flagSlot struct {
+	flagKey
+	s string
 }
 
 type flagKey struct {
@@ -35,9 +43,20 @@ const maxFlagCache = 4096
 
 func (r *renderer) formatFlags(table string, t event.ParamType, v uint32) string {
 	k := flagKey{table, t, v}
-	if s, ok := r.flags[k]; ok {
-		return s
+	slot := &r.flagSlots[(v^v>>8^v>>16^uint32(len(table))<<2^uint32(t))&63]
+	if slot.flagKey == k && slot.table != "" {
+		return slot.s
 	}
+	s, ok := r.flags[k]
+	if !ok {
+		s = r.newFlags(k)
+	}
+	slot.flagKey, slot.s = k, s
+	return s
+}
+
+func (r *renderer) newFlags(k flagKey) string {
+	table, t, v := k.table, k.t, k.v
 	s := event.FormatFlags(table, t, v)
 	if r.flags == nil || len(r.flags) >= maxFlagCache {
 		r.flags = make(map[flagKey]string)

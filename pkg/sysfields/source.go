@@ -69,6 +69,10 @@ type Source struct {
 
 	folds map[foldKey][]fields.Outcome // what Outcomes found
 
+	// the last fd.directory of a file name: the rules of an open read it several times
+	// (Create files below dev, sensitive_files...), each a clean-path check otherwise
+	dirIn, dirOut string
+
 	// evt.arg values rendered for the current event (every rule that tests evt.arg.flags
 	// or evt.arg.name shares one rendering); argHave has bit i set when argVal[i] is valid
 	argFor  *event.Event

@@ -774,3 +774,49 @@ func resolveRef(t testing.TB, src fields.Source, ref string) (fields.Info, strin
 	}
 	return info, arg
 }
+
+// openFlags reads the flags of a table row by a per-code index, and of any other row (an
+// older layout's) by the param names: both ways must agree on every row of the table.
+func TestOpenFlagsIndexMatchesNames(t *testing.T) {
+	opens := 0
+	for code := range event.Table {
+		info := &event.Table[code]
+		var ev event.Event
+		ev.Type, ev.Info = uint16(code), info
+		for i := range info.Params {
+			ev.Params[i] = []byte{0x41, 0x40, 0, 0} // O_RDONLY|O_CLOEXEC-like bits, 4 bytes
+			ev.Present |= 1 << uint(i)
+		}
+		ev.NParams = len(info.Params)
+		byIndex, okIndex := openFlags(&ev)
+		other := *info // the same row at another address: the name path
+		ev.Info = &other
+		byName, okName := openFlags(&ev)
+		if byIndex != byName || okIndex != okName {
+			t.Errorf("%s %c: index gives %#x %v, names give %#x %v", info.Name, info.Dir, byIndex, okIndex, byName, okName)
+		}
+		if okIndex {
+			opens++
+		}
+	}
+	if opens < 5 { // open, openat, openat2, open_by_handle_at, creat exits (several layouts)
+		t.Errorf("only %d rows have open flags", opens)
+	}
+}
+
+// The flag cache (a direct-mapped table in front of a map) hands back what FormatFlags
+// renders, whatever the order and collisions of tables and values.
+func TestFlagCacheRendersLikeFormatFlags(t *testing.T) {
+	var r renderer
+	tables := []string{"file_flags", "prot_flags", "mmap_flags", "clone_flags"}
+	for round := 0; round < 3; round++ {
+		for v := uint32(0); v < 300; v++ {
+			for _, tab := range tables {
+				val := v*0x101 ^ uint32(round)<<12
+				if got, want := r.formatFlags(tab, event.PTFlags32, val), event.FormatFlags(tab, event.PTFlags32, val); got != want {
+					t.Fatalf("%s %#x: %q, FormatFlags gives %q", tab, val, got, want)
+				}
+			}
+		}
+	}
+}
