@@ -176,6 +176,14 @@ type EventSerialer interface {
 	EventSerial(ev Event) (uint64, bool)
 }
 
+// Memoizer is implemented by sources that can keep a filter's result for the rest of an event
+// themselves, cheaper than through EventSerialer (the wrapper reads the event's number from
+// the source's own event type, with no call): Remember returns f so wrapped, or false when
+// it cannot (the compiler then uses EventSerial).
+type Memoizer interface {
+	Remember(f func(ev Event) bool) (func(ev Event) bool, bool)
+}
+
 // ScalarBinder is implemented by sources that can bind a field to a function handing back one
 // member of its value, S (String, Bytes) or N (the numeric types, Bool), in registers: the
 // compiler's comparisons of such fields then copy no Value. multi reports a value holding

@@ -105,6 +105,14 @@ func (s *FieldSource) EventSerial(ev fields.Event) (uint64, bool) {
 	return 0, false
 }
 
+// Remember is the wrapped source's (fields.Memoizer), false when it has none.
+func (s *FieldSource) Remember(f func(ev fields.Event) bool) (func(ev fields.Event) bool, bool) {
+	if x, ok := s.Source.(fields.Memoizer); ok {
+		return x.Remember(f)
+	}
+	return nil, false
+}
+
 // EventCode is the wrapped source's.
 func (s *FieldSource) EventCode(ev fields.Event) (uint16, bool) {
 	if x, ok := s.Source.(fields.EventCoder); ok {
@@ -148,5 +156,6 @@ func (s *FieldSource) Pod() func(ev fields.Event) (ns, name, uid string) {
 var (
 	_ fields.Source        = (*FieldSource)(nil)
 	_ fields.EventSerialer = (*FieldSource)(nil)
+	_ fields.Memoizer      = (*FieldSource)(nil)
 	_ fields.EventCoder    = (*FieldSource)(nil)
 )

@@ -820,3 +820,34 @@ func TestFlagCacheRendersLikeFormatFlags(t *testing.T) {
 		}
 	}
 }
+
+// Remember keeps a filter's result for the rest of an event: once per event number, again for
+// the next event, every time for an unnumbered one (number 0).
+func TestRememberOncePerEvent(t *testing.T) {
+	st := testEngine()
+	src := NewSource(st).(*Source)
+	calls := 0
+	f, ok := src.Remember(func(fields.Event) bool { calls++; return calls%2 == 1 })
+	if !ok {
+		t.Fatal("the syscall source does not remember")
+	}
+	ev := func(num uint64) *state.Context {
+		return st.Process(decode(t, encode(t, "close", 'X', curlPID, tsBase+num, map[string]any{"res": 0}), num))
+	}
+	c := ev(7)
+	if !f(c) || !f(c) || !f(c) || calls != 1 {
+		t.Errorf("event 7: %d calls, want 1 (and the first result each time)", calls)
+	}
+	if c = ev(8); f(c) || f(c) || calls != 2 {
+		t.Errorf("event 8: %d calls in all, want 2", calls)
+	}
+	c = ev(0)
+	f(c)
+	f(c)
+	if calls != 4 {
+		t.Errorf("unnumbered event: %d calls in all, want 4", calls)
+	}
+	if f(fields.MapEvent{}); calls != 5 {
+		t.Errorf("another kind of event: %d calls in all, want 5", calls)
+	}
+}

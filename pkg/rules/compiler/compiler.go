@@ -298,6 +298,11 @@ func (c *compiler) macroRef(n *ast.MacroRef, neg bool) (*node, typeSet, error) {
 // evaluated once for an event, not once per rule. A ruleset is evaluated by one goroutine at
 // a time (a detector's); concurrent evaluation of one ruleset would race on the memory.
 func (c *compiler) remember(f Filter) Filter {
+	if m, ok := c.env.Source.(fields.Memoizer); ok {
+		if g, ok := m.Remember(f); ok {
+			return g
+		}
+	}
 	ser, ok := c.env.Source.(fields.EventSerialer)
 	if !ok {
 		return f
