@@ -407,3 +407,69 @@ func TestMacroEvaluatedOncePerEvent(t *testing.T) {
 		t.Errorf("event 2: reads %d, want 2", src.reads)
 	}
 }
+
+// scalarSource is testSrc with fields.ScalarBinder: its comparisons of strings and numbers go
+// through the member-first and fused paths instead of the whole-Value one.
+type scalarSource struct{ *fields.MapSource }
+
+func (s scalarSource) StringExtractor(info fields.Info, arg string) (func(ev fields.Event) (string, bool, bool), error) {
+	ext, err := s.Extractor(info, arg)
+	if err != nil {
+		return nil, err
+	}
+	return func(ev fields.Event) (string, bool, bool) {
+		v, ok := ext(ev)
+		return v.S, ok, v.L != nil
+	}, nil
+}
+
+func (s scalarSource) NumberExtractor(info fields.Info, arg string) (func(ev fields.Event) (uint64, bool, bool), error) {
+	ext, err := s.Extractor(info, arg)
+	if err != nil {
+		return nil, err
+	}
+	return func(ev fields.Event) (uint64, bool, bool) {
+		v, ok := ext(ev)
+		return v.N, ok, v.L != nil
+	}, nil
+}
+
+// The scalar paths (a string test written into the comparison, or a predicate on the member)
+// decide exactly as the whole-Value path: present, absent and several-candidate values.
+func TestScalarComparisonsMatchWholeValue(t *testing.T) {
+	whole := &Env{Source: testSrc}
+	scalar := &Env{Source: scalarSource{testSrc}}
+	cands := func(ss ...string) fields.Value {
+		l := make([]fields.Value, len(ss))
+		for i, s := range ss {
+			l[i] = fields.Value{S: s}
+		}
+		return fields.Value{S: ss[0], L: &l}
+	}
+	var evs []fields.MapEvent
+	for _, v := range []fields.Value{str("/etc/shadow"), str("/etc"), str(""), str("/tmp/x/etc/shadow"),
+		cands("/bin/sh", "/etc/shadow"), cands("/etc/passwd", "/usr/bin/x")} {
+		evs = append(evs, fields.MapEvent{"fd.name": v, "proc.aname": v, "fd.num": num(int64(len(v.S)))})
+	}
+	evs = append(evs, fields.MapEvent{}) // no value at all
+	for _, field := range []string{"fd.name", "proc.aname"} {
+		for _, cond := range []string{"= /etc/shadow", "!= /etc/shadow", "startswith /etc", "endswith shadow",
+			"contains etc/", "in (/etc, /etc/shadow)", "pmatch (/etc)", "icontains ETC", "glob /etc/*"} {
+			c := field + " " + cond
+			w, s := compile(t, whole, c), compile(t, scalar, c)
+			for i, ev := range evs {
+				if w.Filter(ev) != s.Filter(ev) {
+					t.Errorf("%s, event %d: whole %v, scalar %v", c, i, w.Filter(ev), s.Filter(ev))
+				}
+			}
+		}
+	}
+	for _, cond := range []string{"fd.num = 11", "fd.num != 4", "fd.num > 4", "fd.num in (0, 11)"} {
+		w, s := compile(t, whole, cond), compile(t, scalar, cond)
+		for i, ev := range evs {
+			if w.Filter(ev) != s.Filter(ev) {
+				t.Errorf("%s, event %d: whole %v, scalar %v", cond, i, w.Filter(ev), s.Filter(ev))
+			}
+		}
+	}
+}
