@@ -473,3 +473,31 @@ func TestIgnoredKeysWarn(t *testing.T) {
 		t.Errorf("warnings\n%s", strings.Join(got, "\n"))
 	}
 }
+
+// The files are decoded together but read in order: items of a later file see the earlier
+// files' (an append), a YAML error ends only its own file, after that file's earlier
+// documents, and is reported at its line; the files after it are still read.
+func TestLoadManyFilesInOrder(t *testing.T) {
+	files := []File{
+		{Name: "a.yaml", Data: []byte("- list: shells\n  items: [bash]\n")},
+		{Name: "b.yaml", Data: []byte("- list: shells\n  items: [zsh]\n  append: true\n---\n- list: x\n  items: [\n")},
+		{Name: "c.yaml", Data: []byte("- list: shells\n  items: [dash]\n  override:\n    items: append\n")},
+		{Name: "d.yaml", Data: []byte("- list: late\n  items: [1]\n")},
+	}
+	col, errs, _ := Load(files)
+	var items []string
+	if l := col.List("shells"); l != nil {
+		for _, it := range l.Items {
+			items = append(items, it.Value)
+		}
+	}
+	if strings.Join(items, ",") != "bash,zsh,dash" {
+		t.Errorf("shells = %v, want bash,zsh,dash (the files in order)", items)
+	}
+	if col.List("x") != nil || col.List("late") == nil {
+		t.Errorf("x %v (after the error: not read), late %v (next file: read)", col.List("x"), col.List("late"))
+	}
+	if len(errs) != 1 || errs[0].Pos.File != "b.yaml" || errs[0].Pos.Line < 5 {
+		t.Fatalf("errors %v, want one in b.yaml at its second document", errs)
+	}
+}
