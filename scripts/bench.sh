@@ -10,6 +10,9 @@
 #   saker   saker run -e FILE with the three upstream syscall rules files
 #   decode  saker run -e FILE --decode-only                  (reading and normalizing only)
 #   base    the same saker run at git revision BASE, when BASE is set (before/after)
+#   start   saker run -e empty.scap with the rules (start-up: loading them), and start0 the
+#           same with --decode-only (bstart: base's start-up); "state+rules/reading" takes
+#           them out of the ratio
 # and prints the medians and the median of the per-round ratios (wall time, and user+system
 # CPU). Then runs scripts/bench-live.sh when it exists (the live probe's comparisons).
 #
@@ -71,12 +74,18 @@ for cap in curl sched; do
 		run saker "$tmp/saker" run -e "$f" "${rules[@]}"
 		run decode "$tmp/saker" run -e "$f" --decode-only
 		if [ -n "$base" ]; then run base "$tmp/saker-base" run -e "$f" "${rules[@]}"; fi
+		# start-up alone (an empty capture): loading the rules, which no event pays
+		run start "$tmp/saker" run -e "$shared/captures/empty.scap" "${rules[@]}"
+		run start0 "$tmp/saker" run -e "$shared/captures/empty.scap" --decode-only
+		if [ -n "$base" ]; then run bstart "$tmp/saker-base" run -e "$shared/captures/empty.scap" "${rules[@]}"; fi
 	done
 	echo
 	echo "## $cap.scap, $pairs rounds (median; ratio = median of the per-round ratios)"
 	printf '%-8s %9s %9s\n' what wall_s cpu_s
 	names="sysdig saker decode"
 	[ -n "$base" ] && names="$names base"
+	names="$names start start0"
+	[ -n "$base" ] && names="$names bstart"
 	for n in $names; do
 		w=$(awk -v n="$n" '$1 == n { print $2 }' "$tmp/times" | median)
 		c=$(awk -v n="$n" '$1 == n { print $3 }' "$tmp/times" | median)
@@ -93,6 +102,18 @@ for cap in curl sched; do
 	printf '  saker/decode  wall %s  cpu %s\n' "$(ratio saker decode 2)" "$(ratio saker decode 3)"
 	printf '  decode/sysdig wall %s  cpu %s\n' "$(ratio decode sysdig 2)" "$(ratio decode sysdig 3)"
 	[ -n "$base" ] && printf '  saker/base    wall %s  cpu %s\n' "$(ratio saker base 2)" "$(ratio saker base 3)"
+	# per event, start-up taken out of both: (saker - start - reading) / reading, where
+	# reading = decode - start0; below 1 when the state and rules cost less than reading
+	over() {
+		local col=$1 full=${2:-saker} start=${3:-start}
+		paste <(awk -v c="$col" -v n="$full" '$1 == n { print $c }' "$tmp/times") \
+			<(awk -v c="$col" -v n="$start" '$1 == n { print $c }' "$tmp/times") \
+			<(awk -v c="$col" '$1 == "decode" { print $c }' "$tmp/times") \
+			<(awk -v c="$col" '$1 == "start0" { print $c }' "$tmp/times") |
+			awk '{ r = $3 - $4; if (r > 0) printf "%.3f\n", ($1 - $2 - r) / r }' | median
+	}
+	printf '  state+rules/reading (start-up out)  wall %s  cpu %s\n' "$(over 2)" "$(over 3)"
+	[ -n "$base" ] && printf '  the same for base                   wall %s  cpu %s\n' "$(over 2 base bstart)" "$(over 3 base bstart)"
 done
 echo
 echo "# load at the end of the replay comparisons: $(cut -d' ' -f1-3 /proc/loadavg)"
