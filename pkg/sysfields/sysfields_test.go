@@ -115,17 +115,7 @@ func testEngine() *state.Engine {
 
 func bind(t testing.TB, src fields.Source, ref string) (fields.Info, fields.Extractor) {
 	t.Helper()
-	name, arg := ref, ""
-	if i := strings.IndexByte(ref, '['); i > 0 && strings.HasSuffix(ref, "]") {
-		name, arg = ref[:i], ref[i+1:len(ref)-1]
-	}
-	info, dotted, ok := fields.Resolve(src.Field, name)
-	if !ok {
-		t.Fatalf("field %s not in the catalogue", ref)
-	}
-	if dotted != "" {
-		arg = dotted
-	}
+	info, arg := resolveRef(t, src, ref)
 	ex, err := src.Extractor(info, arg)
 	if err != nil {
 		t.Fatalf("bind %s: %v", ref, err)
