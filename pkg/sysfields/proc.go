@@ -89,10 +89,10 @@ func exeline(t *state.Thread) string {
 type threadGetter func(t *state.Thread) (fields.Value, bool)
 
 var (
-	getName     threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(comm(t)) }
-	getExe      threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(exe(t)) }
-	getExePath  threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(t.ExePath) }
-	getPid      threadGetter = func(t *state.Thread) (fields.Value, bool) { return inum(t.PID) }
+	getName    threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(comm(t)) }
+	getExe     threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(exe(t)) }
+	getExePath threadGetter = func(t *state.Thread) (fields.Value, bool) { return str(t.ExePath) }
+	getPid     threadGetter = func(t *state.Thread) (fields.Value, bool) { return inum(t.PID) }
 )
 
 // durationOf is proc.duration for the thread pick chooses: the time since its clone, at the
