@@ -31,19 +31,10 @@ func (s *Source) CodesExact(name string) bool {
 	return true
 }
 
-// EventSerial returns the event's number (evt.num), which the rule compiler uses to evaluate
-// a macro once per event (fields.EventSerialer).
-func (s *Source) EventSerial(ev fields.Event) (uint64, bool) {
-	c := contextOf(ev)
-	if c == nil || c.Ev.Num == 0 {
-		return 0, false
-	}
-	return c.Ev.Num, true
-}
-
-// Remember keeps f's result for the rest of an event (fields.Memoizer): the event's number is
-// read from the state context directly, which costs a type check where EventSerial cost an
-// interface call more per memorized macro (open_read and the others, many per open event).
+// Remember keeps f's result for the rest of an event (fields.Memoizer), which the rule
+// compiler uses to evaluate a macro once per event: the event's number (evt.num) is read from
+// the state context directly, a type check where fields.EventSerialer costs an interface call
+// per use of a memorized macro (open_read and the others, many per open event).
 func (s *Source) Remember(f func(ev fields.Event) bool) (func(ev fields.Event) bool, bool) {
 	var last uint64
 	var val bool
