@@ -465,31 +465,36 @@ const (
 	scapOFCreated = 0x4000
 )
 
-// openFlagIdx[code] is, for the event table's open-family exit rows, the index of the flags
-// param, openIsCreat for creat (which has none), and openNot for every other row.
-var openFlagIdx = func() (t [event.NumEvents]int8) {
-	for i := range event.Table {
-		t[i] = openNot
-		info := &event.Table[i]
-		if info.Dir != 'X' {
-			continue
-		}
-		switch info.Name {
-		case "creat":
-			t[i] = openIsCreat
-		case "open", "openat", "openat2", "open_by_handle_at":
-			if j := info.ParamIndex("flags"); j >= 0 {
-				t[i] = int8(j)
-			}
+// openFlagsAt classifies an event-table row: for the open family's exits the index of the
+// flags param, openIsCreat for creat (which has none), openNot for every other row (and for
+// an open without a flags param).
+func openFlagsAt(info *event.Info) int8 {
+	if info.Dir != 'X' {
+		return openNot
+	}
+	switch info.Name {
+	case "creat":
+		return openIsCreat
+	case "open", "openat", "openat2", "open_by_handle_at":
+		if j := info.ParamIndex("flags"); j >= 0 {
+			return int8(j)
 		}
 	}
-	return t
-}()
+	return openNot
+}
 
 const (
 	openNot     = -1
 	openIsCreat = -2
 )
+
+// openFlagIdx is openFlagsAt of every row of the event table, by code.
+var openFlagIdx = func() (t [event.NumEvents]int8) {
+	for i := range event.Table {
+		t[i] = openFlagsAt(&event.Table[i])
+	}
+	return t
+}()
 
 // openFlags returns the flags of an open-family exit event.
 func openFlags(ev *event.Event) (uint32, bool) {
@@ -497,30 +502,19 @@ func openFlags(ev *event.Event) (uint32, bool) {
 	if info == nil {
 		return 0, false
 	}
+	var k int8
 	if int(info.Code) < len(openFlagIdx) && info == &event.Table[info.Code] {
-		// a row of the event table (an older layout's row falls through to the names)
-		switch k := openFlagIdx[info.Code]; k {
-		case openNot:
-			return 0, false
-		case openIsCreat:
-			return scapOCreat | scapOWronly, true
-		default:
-			return uint32(ev.Uint(int(k))), ev.Has(int(k))
-		}
+		k = openFlagIdx[info.Code]
+	} else {
+		k = openFlagsAt(info) // an older layout's row
 	}
-	if info.Dir != 'X' {
+	switch k {
+	case openNot:
 		return 0, false
-	}
-	switch ev.Info.Name {
-	case "open", "openat", "openat2", "open_by_handle_at", "creat":
-	default:
-		return 0, false
-	}
-	if ev.Info.Name == "creat" {
+	case openIsCreat:
 		return scapOCreat | scapOWronly, true
 	}
-	v, ok := ev.ParamUint("flags")
-	return uint32(v), ok
+	return uint32(ev.Uint(int(k))), ev.Has(int(k))
 }
 
 // rawArg returns a param's value typed as libsinsp's evt.rawarg does: numbers as numbers,

@@ -766,7 +766,7 @@ func resolveRef(t testing.TB, src fields.Source, ref string) (fields.Info, strin
 }
 
 // openFlags reads the flags of a table row by a per-code index, and of any other row (an
-// older layout's) by the param names: both ways must agree on every row of the table.
+// older layout's) by classifying that row: both ways must agree on every row of the table.
 func TestOpenFlagsIndexMatchesNames(t *testing.T) {
 	opens := 0
 	for code := range event.Table {
