@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"github.com/saker-sec/saker/internal/testshared"
 	"golang.org/x/sys/unix"
 )
@@ -104,9 +106,39 @@ func benchOpenClose(b *testing.B) {
 	}
 }
 
+// attachEmpty attaches a program that only returns to tp_btf/sys_exit, as the probe's
+// dispatcher is attached: the kernel's own cost of running a program at every syscall's exit
+// (the floor under any probe on that hook), for the "emptyprog" benchmarks.
+func attachEmpty(b *testing.B) func() {
+	b.Helper()
+	needProbe(b)
+	closeShared()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.Tracing,
+		AttachType:   ebpf.AttachTraceRawTp,
+		AttachTo:     "sys_exit",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+		License:      "GPL",
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		prog.Close()
+		b.Fatal(err)
+	}
+	return func() { l.Close(); prog.Close() }
+}
+
 func BenchmarkGetppid(b *testing.B) {
 	b.Run("noprobe", func(b *testing.B) {
 		closeShared()
+		benchGetppid(b)
+	})
+	b.Run("emptyprog", func(b *testing.B) {
+		defer attachEmpty(b)()
+		b.ResetTimer()
 		benchGetppid(b)
 	})
 	b.Run("probe", func(b *testing.B) {
@@ -125,6 +157,11 @@ func BenchmarkGetppid(b *testing.B) {
 func BenchmarkOpenClose(b *testing.B) {
 	b.Run("noprobe", func(b *testing.B) {
 		closeShared()
+		benchOpenClose(b)
+	})
+	b.Run("emptyprog", func(b *testing.B) {
+		defer attachEmpty(b)()
+		b.ResetTimer()
 		benchOpenClose(b)
 	})
 	b.Run("probe", func(b *testing.B) {

@@ -2,8 +2,9 @@
 // baseline in the same run (see scripts/bench-live.sh, which builds saker and the workload
 // program liveloop.c and runs this; BENCHMARKS.md quotes its output):
 //
-//   - overhead: a getppid loop and an open+close loop, bare and under `saker run` with the
-//     given rules, in pairs (median, ratio, delta per call); then the same loops again with
+//   - overhead: a getppid loop and an open+close loop, bare, with a program that only returns
+//     on sys_exit (the floor: what the kernel adds for any probe on that hook), and under
+//     `saker run` with the given rules, in pairs (median, ratio, delta per call); then the same loops again with
 //     kernel.bpf_stats_enabled=1 for the probe's in-kernel ns per program run and per event,
 //     read from saker's metrics (saker_probe_prog_run_*), so the timed loops do not pay for
 //     the statistics;
@@ -41,6 +42,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"github.com/saker-sec/saker/internal/procstat"
 	"github.com/saker-sec/saker/pkg/probe"
 )
@@ -382,12 +386,17 @@ func overhead() {
 		g, o, kG, kO, kEv, evIter []float64
 	}
 	confs := []*conf{{name: "saker"}, {name: "saker+walk", extra: []string{walkRule}}}
-	var bareG, bareO []float64
+	var bareG, bareO, floorG, floorO []float64
 	fmt.Printf("\n## overhead: %d pairs, getppid x%s, open+close x%s of %s\n", *pairs, gp, oc, path)
 	for i := 0; i < *pairs; i++ {
 		bare := func() {
 			bareG = append(bareG, loop("getppid", gp))
 			bareO = append(bareO, loop("openclose", oc, path))
+			// the floor: the loops with a program that only returns on sys_exit
+			detach := attachEmpty()
+			floorG = append(floorG, loop("getppid", gp))
+			floorO = append(floorO, loop("openclose", oc, path))
+			detach()
 		}
 		if i%2 == 0 {
 			bare()
@@ -402,6 +411,10 @@ func overhead() {
 	}
 	fmt.Printf("%-28s %s\n", "getppid ns/call bare:", fmtList(bareG, "%.0f"))
 	fmt.Printf("%-28s %s\n", "open+close ns/iter bare:", fmtList(bareO, "%.0f"))
+	fmt.Printf("%-28s %s\n", "getppid ns/call floor:", fmtList(floorG, "%.0f"))
+	fmt.Printf("%-28s %s\n", "open+close ns/iter floor:", fmtList(floorO, "%.0f"))
+	fmt.Printf("floor (an empty program on sys_exit, the kernel's cost of the hook): getppid delta %+.0f ns/call, open+close delta %+.2f us/iter\n",
+		median(floorG)-median(bareG), (median(floorO)-median(bareO))/1000)
 	for _, c := range confs {
 		fmt.Printf("%-28s %s\n", "getppid ns/call "+c.name+":", fmtList(c.g, "%.0f"))
 		fmt.Printf("%-28s %s\n", "open+close ns/iter "+c.name+":", fmtList(c.o, "%.0f"))
@@ -413,6 +426,23 @@ func overhead() {
 		fmt.Printf("%s in-kernel (bpf stats): getppid %s ns per sys_exit run (median %.0f); open+close %s ns per sys_exit run (median %.0f), %s ns per event read (median %.0f), %s events per iteration\n",
 			c.name, fmtList(c.kG, "%.0f"), median(c.kG), fmtList(c.kO, "%.0f"), median(c.kO), fmtList(c.kEv, "%.0f"), median(c.kEv), fmtList(c.evIter, "%.2f"))
 	}
+}
+
+// attachEmpty attaches a program that only returns to tp_btf/sys_exit, the hook the probe's
+// dispatcher is on, and returns what detaches it: with it the loops cost what the kernel
+// adds for running any program at every syscall's exit (the floor under any such probe).
+func attachEmpty() (detach func()) {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         ebpf.Tracing,
+		AttachType:   ebpf.AttachTraceRawTp,
+		AttachTo:     "sys_exit",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+		License:      "GPL",
+	})
+	check(err)
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	check(err)
+	return func() { l.Close(); prog.Close() }
 }
 
 // ---- latency ----
