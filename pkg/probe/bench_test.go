@@ -14,8 +14,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
+	"github.com/saker-sec/saker/internal/probefloor"
 	"github.com/saker-sec/saker/internal/testshared"
 	"golang.org/x/sys/unix"
 )
@@ -106,29 +105,16 @@ func benchOpenClose(b *testing.B) {
 	}
 }
 
-// attachEmpty attaches a program that only returns to tp_btf/sys_exit, as the probe's
-// dispatcher is attached: the kernel's own cost of running a program at every syscall's exit
-// (the floor under any probe on that hook), for the "emptyprog" benchmarks.
+// attachEmpty attaches the floor (internal/probefloor) for the "emptyprog" benchmarks.
 func attachEmpty(b *testing.B) func() {
 	b.Helper()
 	needProbe(b)
 	closeShared()
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:         ebpf.Tracing,
-		AttachType:   ebpf.AttachTraceRawTp,
-		AttachTo:     "sys_exit",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-		License:      "GPL",
-	})
+	detach, err := probefloor.Attach()
 	if err != nil {
 		b.Fatal(err)
 	}
-	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
-	if err != nil {
-		prog.Close()
-		b.Fatal(err)
-	}
-	return func() { l.Close(); prog.Close() }
+	return detach
 }
 
 func BenchmarkGetppid(b *testing.B) {

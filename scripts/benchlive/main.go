@@ -42,9 +42,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
+	"github.com/saker-sec/saker/internal/probefloor"
 	"github.com/saker-sec/saker/internal/procstat"
 	"github.com/saker-sec/saker/pkg/probe"
 )
@@ -428,21 +426,11 @@ func overhead() {
 	}
 }
 
-// attachEmpty attaches a program that only returns to tp_btf/sys_exit, the hook the probe's
-// dispatcher is on, and returns what detaches it: with it the loops cost what the kernel
-// adds for running any program at every syscall's exit (the floor under any such probe).
+// attachEmpty attaches the floor (internal/probefloor) and returns what detaches it.
 func attachEmpty() (detach func()) {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:         ebpf.Tracing,
-		AttachType:   ebpf.AttachTraceRawTp,
-		AttachTo:     "sys_exit",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
-		License:      "GPL",
-	})
+	detach, err := probefloor.Attach()
 	check(err)
-	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
-	check(err)
-	return func() { l.Close(); prog.Close() }
+	return detach
 }
 
 // ---- latency ----
