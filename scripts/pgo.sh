@@ -9,8 +9,12 @@
 #   live    saker run (live probe) for LIVE_SECS seconds with its built-in rules, and again
 #           with the three upstream files, while scripts/liveloop runs open+close and getppid
 #           loops and a shell runs short programs (needs root and gcc; LIVE=0 skips it)
-# merged into one profile (go tool pprof -proto). Regenerate after large changes to the
-# event path; BENCHMARKS.md ("Profile-guided build") has the before/after figures.
+# merged into one profile (go tool pprof -proto). The compiler matches the profile's call
+# sites by function name and line offset within the function: after editing a hot function
+# (state.Engine.Process, say) its old edges no longer match and the build loses their
+# inlining (curl replay: +30 instructions per event after a 6-line change to Process), so
+# regenerate the profile with such changes. BENCHMARKS.md ("a profile-guided build") has the
+# before/after figures.
 #
 # Usage: bash scripts/pgo.sh (as root)     (env: REPLAY_RUNS=20 LIVE=1 LIVE_SECS=15)
 set -euo pipefail

@@ -19,6 +19,7 @@ type Engine struct {
 	lruHead        *Thread // most recently active
 	lruTail        *Thread // least recently active
 	needLink       bool
+	chores         bool // released, pendingRemove or needLink has work for the next Process
 	pendingRemove  []int64
 	fdTables       int
 	nfds           int
@@ -67,7 +68,7 @@ func (e *Engine) newFD() *FD {
 }
 
 // release hands an FD that left its table to the pool, once the current event is done.
-func (e *Engine) release(f *FD) { e.released = append(e.released, f) }
+func (e *Engine) release(f *FD) { e.released, e.chores = append(e.released, f), true }
 
 // recycle moves the FDs released by the previous event to the pool (zeroed: they keep no
 // strings alive), dropping those beyond its bound.
@@ -284,7 +285,7 @@ func (e *Engine) AddThread(ti event.ThreadInfo) {
 	e.setContainer(t)
 	e.insertThread(t)
 	e.identifyCategory(t)
-	e.needLink = true
+	e.needLink, e.chores = true, true
 }
 
 // AddFD adds an fd of the fd list to its thread's process.
@@ -320,7 +321,7 @@ func (e *Engine) AddFD(fi event.FDInfo) {
 		}
 	}
 	e.addFD(t, f)
-	e.needLink = true
+	e.needLink, e.chores = true, true
 }
 
 // link builds the parent/child links and the socket roles after the metadata was loaded.

@@ -187,14 +187,8 @@ var codes = func() (c [event.NumEvents]codeInfo) {
 // Process updates the state with ev and returns the context its fields are extracted from
 // (reused: valid until the next call).
 func (e *Engine) Process(ev *event.Event) *Context {
-	if len(e.released) > 0 {
-		e.recycle()
-	}
-	if len(e.pendingRemove) > 0 {
-		e.flushRemovals()
-	}
-	if e.needLink {
-		e.link()
+	if e.chores { // (one test per event for the three, rarely true)
+		e.doChores()
 	}
 	e.stats.Events++
 	ctx := &e.ctx
@@ -251,6 +245,21 @@ func (e *Engine) Process(ev *event.Event) *Context {
 		e.fsEvent(ctx, ci)
 	}
 	return ctx
+}
+
+// doChores does what the previous events left for the next one: the FDs they released go to
+// the pool, the threads they ended are removed, and loaded metadata is linked.
+func (e *Engine) doChores() {
+	e.chores = false
+	if len(e.released) > 0 {
+		e.recycle()
+	}
+	if len(e.pendingRemove) > 0 {
+		e.flushRemovals()
+	}
+	if e.needLink {
+		e.link()
+	}
 }
 
 func (e *Engine) dispatchExit(ctx *Context, ci *codeInfo) {

@@ -451,7 +451,7 @@ func (e *Engine) onProcExit(ctx *Context) {
 	if r, ok := pInt(ctx.Ev, "reaper_tid"); ok {
 		t.ReaperTID = r
 	}
-	e.pendingRemove = append(e.pendingRemove, t.TID)
+	e.pendingRemove, e.chores = append(e.pendingRemove, t.TID), true
 }
 
 func (e *Engine) flushRemovals() {
