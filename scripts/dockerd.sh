@@ -34,6 +34,13 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 
+# One run at a time: test packages run in parallel, and two runs at once raced on the runc
+# wrapper's file, on starting dockerd and on importing the image. The daemon gets no copy of
+# the lock's descriptor (9>&- below), or it would hold the lock for its whole life.
+mkdir -p "$ROOT" "$RUN"
+exec 9>"$RUN/dockerd.sh.lock"
+flock 9
+
 apt_install() {
 	i=0
 	while ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2; do
@@ -64,7 +71,6 @@ if [ ! -x /bin/busybox ]; then
 	apt_install busybox-static
 fi
 
-mkdir -p "$ROOT" "$RUN"
 
 # The runc wrapper: find the bundle of `create`/`run` and strip CAP_SYS_RESOURCE from its
 # config.json, and from the process.json of `exec --process FILE` (docker exec into a
@@ -115,7 +121,7 @@ if ! alive; then
 			-H "unix://$SOCK" \
 			--bridge=none --iptables=false --ip-masq=false --ip6tables=false \
 			--add-runtime "saker-runc=$WRAP" --default-runtime saker-runc \
-			>>"$LOG" 2>&1 </dev/null &
+			>>"$LOG" 2>&1 </dev/null 9>&- &
 	fi
 	i=0
 	until alive; do
