@@ -71,7 +71,6 @@ if [ ! -x /bin/busybox ]; then
 	apt_install busybox-static
 fi
 
-
 # The runc wrapper: find the bundle of `create`/`run` and strip CAP_SYS_RESOURCE from its
 # config.json, and from the process.json of `exec --process FILE` (docker exec into a
 # privileged container); docker writes them as compact JSON, so a textual edit is exact.

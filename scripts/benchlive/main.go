@@ -4,10 +4,10 @@
 //
 //   - overhead: a getppid loop and an open+close loop, bare, with a program that only returns
 //     on sys_exit (the floor: what the kernel adds for any probe on that hook), and under
-//     `saker run` with the given rules, in pairs (median, ratio, delta per call); then the same loops again with
-//     kernel.bpf_stats_enabled=1 for the probe's in-kernel ns per program run and per event,
-//     read from saker's metrics (saker_probe_prog_run_*), so the timed loops do not pay for
-//     the statistics;
+//     `saker run` with the given rules, in pairs (median, ratio, delta per call); then the
+//     same loops again with kernel.bpf_stats_enabled=1 for the probe's in-kernel ns per
+//     program run and per event, read from saker's metrics (saker_probe_prog_run_*), so the
+//     timed loops do not pay for the statistics;
 //   - latency: the time from a marker open (the event's own timestamp, in the alert) to the
 //     alert's line read from saker's stdout, idle and while an open+close loop runs;
 //   - storm: open+close paced at rising rates for the highest rate with zero drops, then
