@@ -176,12 +176,21 @@ type EventSerialer interface {
 	EventSerial(ev Event) (uint64, bool)
 }
 
+// Memo is a filter's result kept for one event: Val is the result for the event whose serial
+// (EventSerialer) is Serial; 0 holds none.
+type Memo struct {
+	Serial uint64
+	Val    bool
+}
+
 // Memoizer is implemented by sources that can keep a filter's result for the rest of an event
 // themselves, cheaper than through EventSerialer (the wrapper reads the event's number from
-// the source's own event type, with no call): Remember returns f so wrapped, or false when
-// it cannot (the compiler then uses EventSerial).
+// the source's own event type, with no call): Remember returns f so wrapped, keeping the
+// result in m under the serial EventSerial gives the event (so a caller holding that serial
+// may read m instead of calling), or false when it cannot (the compiler then uses
+// EventSerial). A source implementing Memoizer implements EventSerialer.
 type Memoizer interface {
-	Remember(f func(ev Event) bool) (func(ev Event) bool, bool)
+	Remember(f func(ev Event) bool, m *Memo) (func(ev Event) bool, bool)
 }
 
 // ScalarBinder is implemented by sources that can bind a field to a function handing back one

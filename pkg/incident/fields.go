@@ -106,9 +106,9 @@ func (s *FieldSource) EventSerial(ev fields.Event) (uint64, bool) {
 }
 
 // Remember is the wrapped source's (fields.Memoizer), false when it has none.
-func (s *FieldSource) Remember(f func(ev fields.Event) bool) (func(ev fields.Event) bool, bool) {
+func (s *FieldSource) Remember(f func(ev fields.Event) bool, m *fields.Memo) (func(ev fields.Event) bool, bool) {
 	if x, ok := s.Source.(fields.Memoizer); ok {
-		return x.Remember(f)
+		return x.Remember(f, m)
 	}
 	return nil, false
 }

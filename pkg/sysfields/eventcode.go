@@ -31,23 +31,31 @@ func (s *Source) CodesExact(name string) bool {
 	return true
 }
 
-// Remember keeps f's result for the rest of an event (fields.Memoizer), which the rule
+// Remember keeps f's result in m for the rest of an event (fields.Memoizer), which the rule
 // compiler uses to evaluate a macro once per event: the event's number (evt.num) is read from
 // the state context directly, a type check where fields.EventSerialer costs an interface call
 // per use of a memorized macro (open_read and the others, many per open event).
-func (s *Source) Remember(f func(ev fields.Event) bool) (func(ev fields.Event) bool, bool) {
-	var last uint64
-	var val bool
+func (s *Source) Remember(f func(ev fields.Event) bool, m *fields.Memo) (func(ev fields.Event) bool, bool) {
 	return func(ev fields.Event) bool {
 		c, ok := ev.(*state.Context)
 		if !ok || c == nil || c.Ev == nil || c.Ev.Num == 0 {
 			return f(ev)
 		}
-		if c.Ev.Num == last {
-			return val
+		if c.Ev.Num == m.Serial {
+			return m.Val
 		}
 		v := f(ev)
-		last, val = c.Ev.Num, v
+		m.Serial, m.Val = c.Ev.Num, v
 		return v
 	}, true
+}
+
+// EventSerial is the event's number (evt.num; fields.EventSerialer), the serial Remember
+// keeps results under; false for an unnumbered event.
+func (s *Source) EventSerial(ev fields.Event) (uint64, bool) {
+	c, ok := ev.(*state.Context)
+	if !ok || c == nil || c.Ev == nil || c.Ev.Num == 0 {
+		return 0, false
+	}
+	return c.Ev.Num, true
 }

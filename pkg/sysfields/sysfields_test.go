@@ -812,12 +812,14 @@ func TestFlagCacheRendersLikeFormatFlags(t *testing.T) {
 }
 
 // Remember keeps a filter's result for the rest of an event: once per event number, again for
-// the next event, every time for an unnumbered one (number 0).
+// the next event, every time for an unnumbered one (number 0). The memory holds the result
+// under the serial EventSerial gives the event (what the rule engine reads without a call).
 func TestRememberOncePerEvent(t *testing.T) {
 	st := testEngine()
 	src := NewSource(st).(*Source)
 	calls := 0
-	f, ok := src.Remember(func(fields.Event) bool { calls++; return calls%2 == 1 })
+	var m fields.Memo
+	f, ok := src.Remember(func(fields.Event) bool { calls++; return calls%2 == 1 }, &m)
 	if !ok {
 		t.Fatal("the syscall source does not remember")
 	}
@@ -828,14 +830,23 @@ func TestRememberOncePerEvent(t *testing.T) {
 	if !f(c) || !f(c) || !f(c) || calls != 1 {
 		t.Errorf("event 7: %d calls, want 1 (and the first result each time)", calls)
 	}
+	if s, ok := src.EventSerial(c); !ok || s != 7 || m != (fields.Memo{Serial: 7, Val: true}) {
+		t.Errorf("event 7: serial %d %v, memory %+v; want 7 and {7 true}", s, ok, m)
+	}
 	if c = ev(8); f(c) || f(c) || calls != 2 {
 		t.Errorf("event 8: %d calls in all, want 2", calls)
+	}
+	if m != (fields.Memo{Serial: 8, Val: false}) {
+		t.Errorf("event 8: memory %+v, want {8 false}", m)
 	}
 	c = ev(0)
 	f(c)
 	f(c)
 	if calls != 4 {
 		t.Errorf("unnumbered event: %d calls in all, want 4", calls)
+	}
+	if _, ok := src.EventSerial(c); ok || m.Serial != 8 {
+		t.Errorf("unnumbered event: a serial, or the memory moved (%+v)", m)
 	}
 	if f(fields.MapEvent{}); calls != 5 {
 		t.Errorf("another kind of event: %d calls in all, want 5", calls)

@@ -58,12 +58,13 @@ type Env struct {
 // last evaluated, when the source numbers events) and its event types, plain and negated.
 type compiledMacro struct {
 	filter Filter
+	memo   *fields.Memo // filter's memory (nil when the source does not number events)
 	ts     [2]typeSet
 	done   [2]bool
 
-	ref      *node                 // the node every reference to the macro shares
-	remember func(Filter) Filter   // how a specialized body is memoized (see For)
-	spec     map[uint16]specResult // the body specialized per event code
+	ref      *node                               // the node every reference to the macro shares
+	remember func(Filter) (Filter, *fields.Memo) // how a specialized body is memoized (see Steps)
+	spec     map[uint16]specResult               // the body specialized per event code
 }
 
 // UsedMacros and UsedLists report which macros and lists compilations referenced.
@@ -83,7 +84,7 @@ type Result struct {
 	EventTypes []bool
 	All        bool
 
-	root *node // the compiled tree, for For
+	root *node // the compiled tree, for Steps
 }
 
 // CompileFilter parses and compiles a standalone filter expression (e.g. `saker events`'s
@@ -282,7 +283,8 @@ func (c *compiler) macroRef(n *ast.MacroRef, neg bool) (*node, typeSet, error) {
 		return nil, nil, err
 	}
 	if cm == nil {
-		cm = &compiledMacro{filter: c.remember(body.f), remember: c.remember}
+		cm = &compiledMacro{remember: c.remember}
+		cm.filter, cm.memo = c.remember(body.f)
 		cm.ref = &node{f: cm.filter, op: opMacro, kids: []*node{body}, macro: cm, mayFold: body.mayFold}
 		if c.env.macroCache == nil {
 			c.env.macroCache = map[string]*compiledMacro{}
@@ -295,32 +297,33 @@ func (c *compiler) macroRef(n *ast.MacroRef, neg bool) (*node, typeSet, error) {
 
 // remember makes a macro's filter compute once per event when the source numbers its events
 // (fields.EventSerialer): a macro used by many rules (open_read, spawned_process...) is
-// evaluated once for an event, not once per rule. A ruleset is evaluated by one goroutine at
-// a time (a detector's); concurrent evaluation of one ruleset would race on the memory.
-func (c *compiler) remember(f Filter) Filter {
-	if m, ok := c.env.Source.(fields.Memoizer); ok {
-		if g, ok := m.Remember(f); ok {
-			return g
+// evaluated once for an event, not once per rule. It returns the memory too (nil when the
+// source numbers no events), which a caller holding the event's serial reads without a call
+// (Step). A ruleset is evaluated by one goroutine at a time (a detector's); concurrent
+// evaluation of one ruleset would race on the memory.
+func (c *compiler) remember(f Filter) (Filter, *fields.Memo) {
+	m := new(fields.Memo)
+	if mz, ok := c.env.Source.(fields.Memoizer); ok {
+		if g, ok := mz.Remember(f, m); ok {
+			return g, m
 		}
 	}
 	ser, ok := c.env.Source.(fields.EventSerialer)
 	if !ok {
-		return f
+		return f, nil
 	}
-	var last uint64
-	var val bool
 	return func(ev fields.Event) bool {
 		s, ok := ser.EventSerial(ev)
 		if !ok {
 			return f(ev)
 		}
-		if s == last {
-			return val
+		if s == m.Serial {
+			return m.Val
 		}
 		v := f(ev)
-		last, val = s, v
+		m.Serial, m.Val = s, v
 		return v
-	}
+	}, m
 }
 
 // field binds a field reference with its transformers; rhs says it stands in val().
@@ -514,7 +517,7 @@ func (c *compiler) compare(n *ast.Compare, neg bool) (*node, typeSet, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	// the same comparison on a value given by the event code alone, built when asked (For)
+	// the same comparison on a value given by the event code alone, built when asked (Steps)
 	onValue := func(static fields.Extractor) Filter {
 		g, _ := c.buildCompare(n, op, static, typ, list, raw, scalar{})
 		return g

@@ -5,13 +5,14 @@ import (
 	"github.com/saker-sec/saker/pkg/rules/ast"
 )
 
-// A condition is compiled once into a tree of nodes, each holding its ready filter. For
+// A condition is compiled once into a tree of nodes, each holding its ready filter. Steps
 // rebuilds the tree for one event code: a comparison whose outcome the code decides (the
 // source tells, through fields.Folder, every value the field can have for events of that
 // code: `evt.type`, `evt.dir`, an enter event's `evt.res`...) becomes a constant, constants
-// are folded through and/or/not and macros, and what is left is chained again. A ruleset
-// indexed by event code then evaluates, for an open's enter event, the few tests that can
-// still tell, and drops the rules the code rules out (most upstream rules on enter events).
+// are folded through and/or/not and macros, and what is left is chained again, the top-level
+// conjunction as a list of steps. A ruleset indexed by event code then evaluates, for an
+// open's enter event, the few tests that can still tell, and drops the rules the code rules
+// out (most upstream rules on enter events).
 
 // Node operators.
 const (
@@ -29,7 +30,7 @@ type node struct {
 	kids []*node
 	// fold, on a leaf, decides the leaf's outcome from the event code alone: known is false
 	// when events of that code can differ. mayFold is set on every node with such a leaf
-	// below it: For rebuilds only those.
+	// below it: Steps rebuilds only those.
 	fold    func(code uint16) (val, known bool)
 	mayFold bool
 	macro   *compiledMacro // opMacro: the macro (kids[0] is its body)
@@ -42,6 +43,7 @@ type specResult struct {
 	val   bool
 	known bool
 	same  bool
+	memo  *fields.Memo // f's memory when f is a macro's (Step)
 }
 
 func notNode(x *node) *node {
@@ -91,29 +93,64 @@ func (c *compiler) leaf(f Filter, r *ast.FieldRef, onValue func(fields.Extractor
 	return nd
 }
 
-// For returns the condition specialized for events of one code: never is true when no event
-// of that code can match, always when every one does (f is then nil); otherwise f evaluates
-// the tests the code leaves open. It must not run concurrently with a filter's evaluation or
-// another For on a condition compiled in the same Env (they share macro memories).
-func (r *Result) For(code uint16) (f Filter, always, never bool) {
+// unchanged is n's result when nothing folds: its own filter (and memory, for a macro).
+func (n *node) unchanged() specResult {
+	r := specResult{f: n.f, same: true}
+	if n.op == opMacro {
+		r.memo = n.macro.memo
+	}
+	return r
+}
+
+// A Step is one test of a condition's top-level conjunction (Steps): F decides it; Memo, when
+// set, is F's memory (a macro's), which a caller knowing the event's serial reads instead of
+// calling F when it holds that event.
+type Step struct {
+	F    Filter
+	Memo *fields.Memo
+}
+
+// Steps returns the condition specialized for events of one code, as the list of the tests
+// its top-level "and" chain leaves for them, in their order (nested "and"s flattened): the
+// condition holds when every step does. never is true when no event of that code can match
+// (no steps then), always when every one does (no steps either). A caller evaluating many
+// conditions on one event spares a call per condition, and one per remembered macro
+// (open_read, open_write...) an earlier condition already evaluated. It must not run
+// concurrently with a filter's evaluation or another Steps on a condition compiled in the
+// same Env (they share macro memories).
+func (r *Result) Steps(code uint16) (steps []Step, always, never bool) {
 	if r.root == nil {
-		return r.Filter, false, false
+		return []Step{{F: r.Filter}}, false, false
 	}
-	s := specialize(r.root, code)
-	switch {
-	case s.known && s.val:
-		return nil, true, false
-	case s.known:
+	var walk func(n *node) bool
+	walk = func(n *node) bool {
+		if n.op == opAnd {
+			for _, k := range n.kids {
+				if !walk(k) {
+					return false
+				}
+			}
+			return true
+		}
+		s := specialize(n, code)
+		switch {
+		case s.known && s.val:
+			return true
+		case s.known:
+			return false
+		}
+		steps = append(steps, Step{F: s.f, Memo: s.memo})
+		return true
+	}
+	if !walk(r.root) {
 		return nil, false, true
-	case s.same:
-		return r.Filter, false, false
 	}
-	return s.f, false, false
+	return steps, len(steps) == 0, false
 }
 
 func specialize(n *node, code uint16) specResult {
 	if !n.mayFold {
-		return specResult{f: n.f, same: true}
+		return n.unchanged()
 	}
 	switch n.op {
 	case opLeaf:
@@ -142,12 +179,12 @@ func specialize(n *node, code uint16) specResult {
 		switch {
 		case s.known:
 		case s.same:
-			s = specResult{f: n.f, same: true}
+			s = n.unchanged()
 		default:
 			// a macro specialized for a code is still evaluated once per event by every
 			// rule that uses it: one memory per (macro, code), as events of one code only
 			// ever reach that code's filters
-			s.f = m.remember(s.f)
+			s.f, s.memo = m.remember(s.f)
 		}
 		if m.spec == nil {
 			m.spec = map[uint16]specResult{}

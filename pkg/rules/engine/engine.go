@@ -8,6 +8,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 
@@ -49,17 +50,54 @@ type Ruleset struct {
 // SourceRules are the enabled rules of one source, indexed by event code (Ruleset.Source).
 type SourceRules struct {
 	src    fields.Source
-	byCode [][]*Rule // the rules whose event types hold the code
+	ser    fields.EventSerialer // src's, when it numbers its events (nil otherwise)
+	byCode [][]*Rule            // the rules whose event types hold the code
 	// match holds, per code, the rules an event of that code can match, each with its
-	// condition specialized for the code (compiler.Result.For): the tests the code decides
-	// are gone, and so are the rules it rules out (an open's enter event for a rule on the
-	// opened file).
+	// condition specialized for the code (compiler.Result.Steps): the tests the code
+	// decides are gone, and so are the rules it rules out (an open's enter event for a rule
+	// on the opened file).
 	match [][]candidate
 }
 
+// candidate is a rule as an event of one code evaluates it: the steps of its condition's
+// top-level conjunction, in order (none: every event of the code matches). Every step has a
+// memory: its macro's, or noMemo, which holds no event.
 type candidate struct {
-	r *Rule
-	f compiler.Filter // nil: every event of the code matches
+	r     *Rule
+	steps []compiler.Step
+}
+
+// noMemo is the memory of the steps that have none: its serial is no event's (they count up
+// from 1), and nothing writes it.
+var noMemo = &fields.Memo{Serial: math.MaxUint64}
+
+// holds evaluates c's steps on ev, serial the event's. A step remembered for this event (a
+// macro an earlier rule evaluated: open_read for most open rules) is read from its memory,
+// with no call.
+func (c *candidate) holds(ev fields.Event, serial uint64) bool {
+	for i := range c.steps {
+		s := &c.steps[i]
+		if s.Memo.Serial == serial {
+			if !s.Memo.Val {
+				return false
+			}
+			continue
+		}
+		if !s.F(ev) {
+			return false
+		}
+	}
+	return true
+}
+
+// holdsUnnumbered evaluates c's steps on an event without a serial: every step is called.
+func (c *candidate) holdsUnnumbered(ev fields.Event) bool {
+	for i := range c.steps {
+		if !c.steps[i].F(ev) {
+			return false
+		}
+	}
+	return true
 }
 
 // Options tune compilation.
@@ -503,6 +541,7 @@ func parseFieldRef(f string) (*ast.FieldRef, error) {
 func (c *compileState) buildIndex() {
 	for name, src := range c.opts.Sources {
 		ix := &SourceRules{src: src, byCode: make([][]*Rule, src.NumEventCodes()), match: make([][]candidate, src.NumEventCodes())}
+		ix.ser, _ = src.(fields.EventSerialer)
 		for _, r := range c.rs.Rules {
 			if r.Source != name || !r.Enabled {
 				continue
@@ -519,17 +558,19 @@ func (c *compileState) buildIndex() {
 		}
 		for code, rules := range ix.byCode {
 			for _, r := range rules {
-				f, always, never := r.Filter, false, false
+				steps, never := []compiler.Step{{F: r.Filter}}, false
 				if r.cond != nil {
-					f, always, never = r.cond.For(uint16(code))
+					steps, _, never = r.cond.Steps(uint16(code))
 				}
-				switch {
-				case never:
+				if never {
 					continue
-				case always:
-					f = nil
 				}
-				ix.match[code] = append(ix.match[code], candidate{r: r, f: f})
+				for i := range steps {
+					if steps[i].Memo == nil || ix.ser == nil {
+						steps[i].Memo = noMemo
+					}
+				}
+				ix.match[code] = append(ix.match[code], candidate{r: r, steps: steps})
 			}
 		}
 		c.rs.sources[name] = ix
@@ -584,8 +625,20 @@ func (ix *SourceRules) Match(code uint16, ev fields.Event, first bool, dst []*Ru
 	if ix == nil || int(code) >= len(ix.match) {
 		return dst
 	}
-	for _, c := range ix.match[code] {
-		if c.f == nil || c.f(ev) {
+	var serial uint64
+	if ix.ser != nil {
+		serial, _ = ix.ser.EventSerial(ev)
+	}
+	cands := ix.match[code]
+	for i := range cands {
+		c := &cands[i]
+		var ok bool
+		if serial != 0 {
+			ok = c.holds(ev, serial)
+		} else {
+			ok = c.holdsUnnumbered(ev) // (a fresh memory's serial is 0)
+		}
+		if ok {
 			dst = append(dst, c.r)
 			if first {
 				break

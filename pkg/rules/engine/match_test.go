@@ -120,3 +120,74 @@ func TestMatchIndexExceptionsAndOutput(t *testing.T) {
 		t.Errorf("EventCodes: %v all=%v", codes, all)
 	}
 }
+
+// numberedSource is mapSource numbering its events by their "n" key (fields.EventSerialer;
+// no key: unnumbered), counting its reads of proc.name.
+type numberedSource struct {
+	*fields.MapSource
+	reads int
+}
+
+func (s *numberedSource) EventSerial(ev fields.Event) (uint64, bool) {
+	v, ok := ev.(fields.MapEvent)["n"]
+	return v.N, ok && v.N != 0
+}
+
+func (s *numberedSource) Extractor(info fields.Info, arg string) (fields.Extractor, error) {
+	ext, err := s.MapSource.Extractor(info, arg)
+	if info.Name != "proc.name" {
+		return ext, err
+	}
+	return func(ev fields.Event) (fields.Value, bool) { s.reads++; return ext(ev) }, err
+}
+
+// A macro two rules use is read once per numbered event, whichever rule reads it first. An
+// unnumbered event has every step called, also when a memory was never written (its serial
+// is still 0).
+func TestMatchReadsMacroMemories(t *testing.T) {
+	src := `
+- macro: bashy
+  condition: proc.name = bash
+- rule: one
+  desc: d
+  condition: evt.type = openat and bashy and fd.name startswith /etc
+  output: o
+  priority: error
+- rule: two
+  desc: d
+  condition: evt.type = openat and bashy
+  output: o
+  priority: error
+`
+	openatX := event.Current("openat", 'X')
+	ev := func(n uint64, name string) fields.MapEvent {
+		e := fields.MapEvent{"evt.type": {S: "openat"}, "proc.name": {S: name}, "fd.name": {S: "/etc/passwd"}}
+		if n != 0 {
+			e["n"] = fields.Value{N: n}
+		}
+		return e
+	}
+	s := &numberedSource{MapSource: mapSource()}
+	rs, errs, _ := Load([]loader.File{{Name: "m.yaml", Data: []byte(src)}}, Options{Sources: map[string]fields.Source{"syscall": s}})
+	if rs == nil {
+		t.Fatal(errs)
+	}
+	for _, tc := range []struct {
+		ev    fields.MapEvent
+		want  int
+		reads int
+	}{
+		{ev(0, "bash"), 2, 2}, // unnumbered first: the memory's serial is 0, both rules read
+		{ev(1, "bash"), 2, 1},
+		{ev(2, "sh"), 0, 1},
+		{ev(0, "sh"), 0, 2},
+		{ev(0, "bash"), 2, 2},
+		{ev(3, "bash"), 2, 1},
+	} {
+		before := s.reads
+		got := rs.Match("syscall", openatX, tc.ev, false, nil)
+		if len(got) != tc.want || s.reads-before != tc.reads {
+			t.Errorf("%v: %d matches with %d reads of proc.name, want %d with %d", tc.ev, len(got), s.reads-before, tc.want, tc.reads)
+		}
+	}
+}
