@@ -39,7 +39,7 @@ func (s *FieldSource) Field(name string) (fields.Info, bool) { return s.catalog.
 func (s *FieldSource) EventCodes(string) ([]uint16, bool)    { return nil, false }
 func (s *FieldSource) NumEventCodes() int                    { return 1 }
 func (s *FieldSource) EventSerial(ev fields.Event) (uint64, bool) {
-	if e, ok := ev.(*Event); ok {
+	if e, ok := ev.(*Event); ok && e.num != 0 { // (0: an Event not made by Parse, unnumbered)
 		return e.num, true
 	}
 	return 0, false
