@@ -159,14 +159,14 @@ func Load(opts Options) (*Probe, error) {
 		}
 	}
 
-	coll, err := ebpf.NewCollection(spec)
+	coll, err := loadCollection(spec, loadWorkers())
 	var uringErr error
 	if err != nil {
 		// A kernel without io_uring (or with other io_uring types) refuses only those
 		// programs: load the rest.
 		uringErr = err
 		withoutUring(spec)
-		coll, err = ebpf.NewCollection(spec)
+		coll, err = loadCollection(spec, loadWorkers())
 	}
 	if err != nil {
 		return nil, loadError(err)

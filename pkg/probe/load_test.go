@@ -1,0 +1,64 @@
+package probe
+
+import (
+	"testing"
+
+	"github.com/cilium/ebpf"
+)
+
+// Loading the programs in groups gives one collection: every program of the object, each
+// using the collection's own maps (one ring, one set of tables), not copies of them a group
+// would have made.
+func TestLoadInGroups(t *testing.T) {
+	needProbe(t)
+	p, err := Load(Options{RingBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	spec, err := loadSaker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.uringErr != nil {
+		withoutUring(spec)
+	}
+	ids := map[ebpf.MapID]string{}
+	for name, m := range p.coll.Maps {
+		info, err := m.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := info.ID()
+		ids[id] = name
+	}
+	used := map[string]bool{}
+	for name, ps := range spec.Programs {
+		if ps.Type == ebpf.UnspecifiedProgram {
+			continue
+		}
+		prog := p.coll.Programs[name]
+		if prog == nil {
+			t.Errorf("program %s not loaded", name)
+			continue
+		}
+		info, err := prog.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mids, ok := info.MapIDs()
+		if !ok {
+			t.Fatalf("%s: the kernel reports no map ids", name)
+		}
+		for _, id := range mids {
+			m, ok := ids[id]
+			if !ok {
+				t.Errorf("program %s uses map %d, which is none of the collection's", name, id)
+			}
+			used[m] = true
+		}
+	}
+	if len(p.coll.Programs) < 100 || !used["events"] {
+		t.Errorf("%d programs loaded, the ring used: %v", len(p.coll.Programs), used["events"])
+	}
+}
