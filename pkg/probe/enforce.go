@@ -128,10 +128,17 @@ func (p *Probe) Enforcer() (*Enforcer, error) {
 	if p.enf != nil {
 		return p.enf, nil
 	}
-	prog := p.coll.Programs["enforce_enter"]
-	if prog == nil {
-		return nil, errors.New("probe: BPF object lacks program enforce_enter")
+	if p.enfProg == nil {
+		if p.enfSpec == nil {
+			return nil, errors.New("probe: BPF object lacks program enforce_enter")
+		}
+		prog, err := loadLater(p.coll, p.enfSpec)
+		if err != nil {
+			return nil, loadError(err)
+		}
+		p.enfProg = prog
 	}
+	prog := p.enfProg
 	rd, err := ringbuf.NewReader(p.coll.Maps["enf_events"])
 	if err != nil {
 		return nil, fmt.Errorf("probe: enforcement ring buffer: %w", err)

@@ -52,7 +52,7 @@ func BenchmarkEnforce(b *testing.B) {
 					if err := e.SetClauses(enforceClauses(rules)); err != nil {
 						b.Fatal(err)
 					}
-					prog = d.p.coll.Programs["enforce_enter"]
+					prog = d.p.enfProg
 				}
 				st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 				if err == nil {

@@ -91,5 +91,31 @@ func loadCollection(spec *ebpf.CollectionSpec, n int) (*ebpf.Collection, error) 
 	return coll, nil
 }
 
+// later takes program name out of spec, to load when it is first needed (loadLater): it
+// returns the spec that loads it alone over spec's maps, nil when spec has no such program.
+func later(spec *ebpf.CollectionSpec, name string) *ebpf.CollectionSpec {
+	ps := spec.Programs[name]
+	if ps == nil {
+		return nil
+	}
+	delete(spec.Programs, name)
+	return &ebpf.CollectionSpec{Maps: spec.Maps, Programs: map[string]*ebpf.ProgramSpec{name: ps}, Types: spec.Types, ByteOrder: spec.ByteOrder}
+}
+
+// loadLater loads the one program of sub (from later) over coll's maps.
+func loadLater(coll *ebpf.Collection, sub *ebpf.CollectionSpec) (*ebpf.Program, error) {
+	c, err := ebpf.NewCollectionWithOptions(sub, ebpf.CollectionOptions{MapReplacements: coll.Maps})
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range c.Maps {
+		m.Close()
+	}
+	for _, p := range c.Programs {
+		return p, nil
+	}
+	return nil, errors.New("probe: nothing loaded")
+}
+
 // loadWorkers is how many program groups Load verifies at once.
 func loadWorkers() int { return runtime.NumCPU() }

@@ -8,7 +8,8 @@ import (
 
 // Loading the programs in groups gives one collection: every program of the object, each
 // using the collection's own maps (one ring, one set of tables), not copies of them a group
-// would have made.
+// would have made. The enforcement program is loaded by the first Enforcer call, over the
+// same maps.
 func TestLoadInGroups(t *testing.T) {
 	needProbe(t)
 	p, err := Load(Options{RingBytes: 1 << 20})
@@ -32,12 +33,21 @@ func TestLoadInGroups(t *testing.T) {
 		id, _ := info.ID()
 		ids[id] = name
 	}
+	if p.coll.Programs["enforce_enter"] != nil || p.enfProg != nil {
+		t.Fatal("the enforcement program is loaded before an Enforcer is asked for")
+	}
+	if _, err := p.Enforcer(); err != nil {
+		t.Fatal(err)
+	}
 	used := map[string]bool{}
 	for name, ps := range spec.Programs {
 		if ps.Type == ebpf.UnspecifiedProgram {
 			continue
 		}
 		prog := p.coll.Programs[name]
+		if name == "enforce_enter" {
+			prog = p.enfProg
+		}
 		if prog == nil {
 			t.Errorf("program %s not loaded", name)
 			continue
@@ -58,7 +68,7 @@ func TestLoadInGroups(t *testing.T) {
 			used[m] = true
 		}
 	}
-	if len(p.coll.Programs) < 100 || !used["events"] {
-		t.Errorf("%d programs loaded, the ring used: %v", len(p.coll.Programs), used["events"])
+	if len(p.coll.Programs) < 100 || !used["events"] || !used["enf_events"] {
+		t.Errorf("%d programs loaded; the ring used: %v, the enforcement ring: %v", len(p.coll.Programs), used["events"], used["enf_events"])
 	}
 }
