@@ -59,7 +59,7 @@ func loadCollection(spec *ebpf.CollectionSpec, n int) (*ebpf.Collection, error) 
 		groups[g][name] = spec.Programs[name]
 		sizes[g] += len(spec.Programs[name].Instructions)
 	}
-	subs := make([]*ebpf.Collection, n)
+	loaded := make([]map[string]*ebpf.Program, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i, progs := range groups {
@@ -68,19 +68,13 @@ func loadCollection(spec *ebpf.CollectionSpec, n int) (*ebpf.Collection, error) 
 		}
 		wg.Go(func() {
 			sub := &ebpf.CollectionSpec{Maps: spec.Maps, Programs: progs, Types: spec.Types, ByteOrder: spec.ByteOrder}
-			subs[i], errs[i] = ebpf.NewCollectionWithOptions(sub, ebpf.CollectionOptions{MapReplacements: coll.Maps})
+			loaded[i], errs[i] = loadOver(coll, sub)
 		})
 	}
 	wg.Wait()
 	coll.Programs = map[string]*ebpf.Program{}
-	for _, s := range subs {
-		if s == nil {
-			continue
-		}
-		for _, m := range s.Maps { // clones of coll's maps: the programs hold the maps
-			m.Close()
-		}
-		for name, p := range s.Programs {
+	for _, progs := range loaded {
+		for name, p := range progs {
 			coll.Programs[name] = p
 		}
 	}
@@ -104,17 +98,26 @@ func later(spec *ebpf.CollectionSpec, name string) *ebpf.CollectionSpec {
 
 // loadLater loads the one program of sub (from later) over coll's maps.
 func loadLater(coll *ebpf.Collection, sub *ebpf.CollectionSpec) (*ebpf.Program, error) {
+	progs, err := loadOver(coll, sub)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range progs {
+		return p, nil
+	}
+	return nil, errors.New("probe: nothing loaded")
+}
+
+// loadOver loads sub's programs using coll's maps in place of sub's.
+func loadOver(coll *ebpf.Collection, sub *ebpf.CollectionSpec) (map[string]*ebpf.Program, error) {
 	c, err := ebpf.NewCollectionWithOptions(sub, ebpf.CollectionOptions{MapReplacements: coll.Maps})
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range c.Maps {
+	for _, m := range c.Maps { // clones of coll's: the programs hold the maps themselves
 		m.Close()
 	}
-	for _, p := range c.Programs {
-		return p, nil
-	}
-	return nil, errors.New("probe: nothing loaded")
+	return c.Programs, nil
 }
 
 // loadWorkers is how many program groups Load verifies at once.
