@@ -4,8 +4,8 @@
 // closures, so an event is evaluated without walking the syntax tree. Alongside each filter it
 // computes the set of event types the condition can match (Falco's event-type analysis), which
 // lets a ruleset evaluate only the rules relevant to an event, and keeps the compiled tree, so
-// that the ruleset can specialize each condition for each event code (Result.For: the tests
-// the code decides folded away).
+// that the ruleset can specialize each condition for each event code (Result.Steps: the tests
+// the code decides folded away, the top-level conjunction as a list of steps).
 package compiler
 
 import (
