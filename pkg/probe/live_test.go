@@ -494,8 +494,11 @@ func TestProcexitStatus(t *testing.T) {
 	}
 }
 
-func TestOpenat(t *testing.T) {
-	c := sharedProbe(t)
+func TestOpenat(t *testing.T) { testOpenat(t, sharedProbe(t)) }
+
+// testOpenat checks an openat exit's params, the file's dev and ino among them (read from the
+// kernel's file, inode and superblock).
+func testOpenat(t *testing.T, c *collector) {
 	path := filepath.Join(t.TempDir(), "probe-openat")
 	pid := helper(t, "openat", path)
 	r := c.wait(t, "openat", func(r *rec) bool {
@@ -532,8 +535,10 @@ func TestOpenat(t *testing.T) {
 	}
 }
 
-func TestConnect(t *testing.T) {
-	c := sharedProbe(t)
+func TestConnect(t *testing.T) { testConnect(t, sharedProbe(t)) }
+
+// testConnect checks a connect exit's params, its tuple read from the kernel's socket.
+func testConnect(t *testing.T, c *collector) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

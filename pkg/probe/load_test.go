@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -71,4 +72,26 @@ func TestLoadInGroups(t *testing.T) {
 	if len(p.coll.Programs) < 100 || !used["events"] || !used["enf_events"] {
 		t.Errorf("%d programs loaded; the ring used: %v, the enforcement ring: %v", len(p.coll.Programs), used["events"], used["enf_events"])
 	}
+}
+
+// With direct reads off (the path kernels before 6.2 take: no bpf_rdonly_cast) the programs
+// read the same file and socket fields through bpf_probe_read_kernel: an openat's dev, ino
+// and created flag, a connect's tuple.
+func TestProbeReadsWithoutDirectLoads(t *testing.T) {
+	needProbe(t)
+	p, err := Load(Options{RingBytes: 8 << 20, ExcludeTGID: uint32(os.Getpid()), NoDirectReads: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &collector{p: p, done: make(chan struct{})}
+	go c.run()
+	defer func() {
+		p.Close()
+		<-c.done
+	}()
+	if err := p.SetSyscalls(nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("openat", func(t *testing.T) { testOpenat(t, c) })
+	t.Run("connect", func(t *testing.T) { testConnect(t, c) })
 }

@@ -45,6 +45,10 @@ type Options struct {
 	// param ExtRealPath, fd.realpath, is then empty and fd.realpath falls back to fd.name).
 	// For measuring its cost.
 	NoRealPath bool
+	// NoDirectReads makes the programs read kernel structures through bpf_probe_read_kernel
+	// only, as they do by themselves on kernels before 6.2 (no bpf_rdonly_cast): for testing
+	// that path, and measuring what the direct loads save.
+	NoDirectReads bool
 	// AllMmap captures mmap and mprotect calls without PROT_EXEC too (default: only
 	// executable mappings).
 	AllMmap bool
@@ -145,6 +149,9 @@ func Load(opts Options) (*Probe, error) {
 	}
 	if opts.NoRealPath {
 		vars["resolve_paths"] = uint8(0)
+	}
+	if opts.NoDirectReads {
+		vars["direct_reads"] = uint8(0)
 	}
 	switch {
 	case opts.SnapLen > MaxSnapLen:

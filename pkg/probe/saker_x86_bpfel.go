@@ -287,6 +287,7 @@ const (
 	sakerProgX_write        = "x_write"
 	sakerProgX_writev       = "x_writev"
 	sakerVarBootOffsetNs    = "boot_offset_ns"
+	sakerVarDirectReads     = "direct_reads"
 	sakerVarExcludeTgid     = "exclude_tgid"
 	sakerVarMmapExecOnly    = "mmap_exec_only"
 	sakerVarResolvePaths    = "resolve_paths"
@@ -502,6 +503,7 @@ type sakerMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sakerVariableSpecs struct {
 	BootOffsetNs *ebpf.VariableSpec `ebpf:"boot_offset_ns"`
+	DirectReads  *ebpf.VariableSpec `ebpf:"direct_reads"`
 	ExcludeTgid  *ebpf.VariableSpec `ebpf:"exclude_tgid"`
 	MmapExecOnly *ebpf.VariableSpec `ebpf:"mmap_exec_only"`
 	ResolvePaths *ebpf.VariableSpec `ebpf:"resolve_paths"`
@@ -593,6 +595,7 @@ func (m *sakerMaps) Close() error {
 // It can be passed to loadSakerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sakerVariables struct {
 	BootOffsetNs *ebpf.Variable `ebpf:"boot_offset_ns"`
+	DirectReads  *ebpf.Variable `ebpf:"direct_reads"`
 	ExcludeTgid  *ebpf.Variable `ebpf:"exclude_tgid"`
 	MmapExecOnly *ebpf.Variable `ebpf:"mmap_exec_only"`
 	ResolvePaths *ebpf.Variable `ebpf:"resolve_paths"`

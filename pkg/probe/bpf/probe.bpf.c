@@ -382,10 +382,14 @@ static __always_inline void put_file_dev_ino(struct aux *a, long fd, u32 *create
 	u32 dev = 0;
 	u64 ino = 0;
 	if (f) {
-		struct inode *in = BPF_CORE_READ(f, f_inode);
-		dev = encode_dev(BPF_CORE_READ(in, i_sb, s_dev));
-		ino = BPF_CORE_READ(in, i_ino);
-		if (created && (BPF_CORE_READ(f, f_mode) & L_FMODE_CREATED))
+		struct inode *in = KREAD(struct file, f, f_inode);
+		if (in) {
+			struct super_block *sb = KREAD(struct inode, in, i_sb);
+			if (sb)
+				dev = encode_dev(KREAD(struct super_block, sb, s_dev));
+			ino = KREAD(struct inode, in, i_ino);
+		}
+		if (created && (KREAD(struct file, f, f_mode) & L_FMODE_CREATED))
 			*created = 0x4000; /* O_F_CREATED */
 	}
 	put_u32(a, dev);
@@ -400,9 +404,9 @@ static __always_inline u32 file_created(long fd)
 	u32 r = 0;
 	if (!f)
 		return 0;
-	if (BPF_CORE_READ(f, f_mode) & L_FMODE_CREATED)
+	if (KREAD(struct file, f, f_mode) & L_FMODE_CREATED)
 		r |= 0x4000;
-	u32 layer = overlay_layer(BPF_CORE_READ(f, f_inode));
+	u32 layer = overlay_layer(KREAD(struct file, f, f_inode));
 	if (layer == LAYER_UPPER)
 		r |= 0x8000;
 	else if (layer == LAYER_LOWER)
