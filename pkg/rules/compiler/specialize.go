@@ -112,15 +112,15 @@ type Step struct {
 
 // Steps returns the condition specialized for events of one code, as the list of the tests
 // its top-level "and" chain leaves for them, in their order (nested "and"s flattened): the
-// condition holds when every step does. never is true when no event of that code can match
-// (no steps then), always when every one does (no steps either). A caller evaluating many
+// condition holds when every step does (so with no step, every event of that code matches).
+// never is true when no event of that code can match (no steps then). A caller evaluating many
 // conditions on one event spares a call per condition, and one per remembered macro
 // (open_read, open_write...) an earlier condition already evaluated. It must not run
 // concurrently with a filter's evaluation or another Steps on a condition compiled in the
 // same Env (they share macro memories).
-func (r *Result) Steps(code uint16) (steps []Step, always, never bool) {
+func (r *Result) Steps(code uint16) (steps []Step, never bool) {
 	if r.root == nil {
-		return []Step{{F: r.Filter}}, false, false
+		return []Step{{F: r.Filter}}, false
 	}
 	var walk func(n *node) bool
 	walk = func(n *node) bool {
@@ -143,9 +143,9 @@ func (r *Result) Steps(code uint16) (steps []Step, always, never bool) {
 		return true
 	}
 	if !walk(r.root) {
-		return nil, false, true
+		return nil, true
 	}
-	return steps, len(steps) == 0, false
+	return steps, false
 }
 
 func specialize(n *node, code uint16) specResult {

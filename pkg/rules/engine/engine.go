@@ -560,7 +560,7 @@ func (c *compileState) buildIndex() {
 			for _, r := range rules {
 				steps, never := []compiler.Step{{F: r.Filter}}, false
 				if r.cond != nil {
-					steps, _, never = r.cond.Steps(uint16(code))
+					steps, never = r.cond.Steps(uint16(code))
 				}
 				if never {
 					continue
