@@ -1,9 +1,11 @@
 package probe
 
 import (
+	"cmp"
 	"errors"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -36,13 +38,7 @@ func loadCollection(spec *ebpf.CollectionSpec, n int) (*ebpf.Collection, error) 
 		}
 	}
 	slices.SortFunc(names, func(a, b string) int {
-		if d := len(spec.Programs[b].Instructions) - len(spec.Programs[a].Instructions); d != 0 {
-			return d
-		}
-		if a < b {
-			return -1
-		}
-		return 1
+		return cmp.Or(len(spec.Programs[b].Instructions)-len(spec.Programs[a].Instructions), strings.Compare(a, b))
 	})
 	groups := make([]map[string]*ebpf.ProgramSpec, n)
 	sizes := make([]int, n)
@@ -66,10 +62,7 @@ func loadCollection(spec *ebpf.CollectionSpec, n int) (*ebpf.Collection, error) 
 		if progs == nil {
 			continue
 		}
-		wg.Go(func() {
-			sub := &ebpf.CollectionSpec{Maps: spec.Maps, Programs: progs, Types: spec.Types, ByteOrder: spec.ByteOrder}
-			loaded[i], errs[i] = loadOver(coll, sub)
-		})
+		wg.Go(func() { loaded[i], errs[i] = loadOver(coll, subSpec(spec, progs)) })
 	}
 	wg.Wait()
 	coll.Programs = map[string]*ebpf.Program{}
@@ -93,7 +86,12 @@ func later(spec *ebpf.CollectionSpec, name string) *ebpf.CollectionSpec {
 		return nil
 	}
 	delete(spec.Programs, name)
-	return &ebpf.CollectionSpec{Maps: spec.Maps, Programs: map[string]*ebpf.ProgramSpec{name: ps}, Types: spec.Types, ByteOrder: spec.ByteOrder}
+	return subSpec(spec, map[string]*ebpf.ProgramSpec{name: ps})
+}
+
+// subSpec is the spec of some of spec's programs, over spec's maps.
+func subSpec(spec *ebpf.CollectionSpec, progs map[string]*ebpf.ProgramSpec) *ebpf.CollectionSpec {
+	return &ebpf.CollectionSpec{Maps: spec.Maps, Programs: progs, Types: spec.Types, ByteOrder: spec.ByteOrder}
 }
 
 // loadLater loads the one program of sub (from later) over coll's maps.
