@@ -14,7 +14,7 @@ type Engine struct {
 	ifaces  []event.Interface
 
 	threads        map[int64]*Thread
-	interned       map[string]string // file names of opens (pName)
+	interned       map[string]internedName // file names of opens (pName)
 	groups         map[int64]*group
 	lruHead        *Thread // most recently active
 	lruTail        *Thread // least recently active

@@ -47,12 +47,12 @@ func (e *Engine) onOpen(ctx *Context) {
 	if !ok {
 		return
 	}
-	name, ok := e.pName(ev, pnName)
+	name, clean, ok := e.pName(ev, pnName)
 	if !ok {
-		name, ok = e.pName(ev, pnPath) // open_by_handle_at: absolute
+		name, clean, ok = e.pName(ev, pnPath) // open_by_handle_at: absolute
 	}
 	if !ok || name == "" {
-		name = "<NA>"
+		name, clean = "<NA>", false
 	}
 	var flags uint32
 	if v, ok := pUintN(ev, pnFlags); ok {
@@ -68,9 +68,10 @@ func (e *Engine) onOpen(ctx *Context) {
 			}
 		}
 	}
-	full := name
-	switch ev.Info.Name {
-	case "openat", "openat2":
+	full := name // a clean absolute name is its own full path, whatever the directory
+	switch {
+	case clean:
+	case ev.Info.Name == "openat" || ev.Info.Name == "openat2":
 		if dirfd, ok := pIntN(ev, pnDirfd); ok {
 			if dir, known := e.parseDirfd(t, name, dirfd); known {
 				full = concatPaths(dir, name)
@@ -80,7 +81,7 @@ func (e *Engine) onOpen(ctx *Context) {
 		} else {
 			full = concatPaths("", name)
 		}
-	case "open_by_handle_at":
+	case ev.Info.Name == "open_by_handle_at":
 		full = concatPaths("", name)
 	default:
 		full = concatPaths(t.Main().Cwd, name)

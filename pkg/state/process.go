@@ -358,28 +358,37 @@ func pStr(ev *event.Event, name string) (string, bool) {
 const maxInterned = 4096
 
 // pName is pStr for the file names of opens: a name seen before (the same libraries and
-// configuration files are opened again and again) is the copy kept then, not a new one.
-func (e *Engine) pName(ev *event.Event, n pn) (string, bool) {
+// configuration files are opened again and again) is the copy kept then, not a new one. clean
+// reports that the name is an absolute path in clean form (IsCleanAbs), which the table
+// remembers with the name: an open of such a name needs no path resolution.
+func (e *Engine) pName(ev *event.Event, n pn) (name string, clean, ok bool) {
 	i := pIdx(ev, n)
 	if !ev.Has(i) {
-		return "", false
+		return "", false, false
 	}
 	b := ev.Params[i]
 	if j := bytes.IndexByte(b, 0); j >= 0 {
 		b = b[:j] // as ev.Str cuts it
 	}
 	if v, hit := e.interned[string(b)]; hit { // the conversion does not allocate
-		return v, true
+		return v.name, v.clean, true
 	}
 	if len(b) == 0 {
-		return "", true
+		return "", false, true
 	}
-	v := string(b)
+	v := internedName{name: string(b)}
+	v.clean = IsCleanAbs(v.name)
 	if e.interned == nil || len(e.interned) >= maxInterned {
-		e.interned = make(map[string]string)
+		e.interned = make(map[string]internedName)
 	}
-	e.interned[v] = v
-	return v, true
+	e.interned[v.name] = v
+	return v.name, v.clean, true
+}
+
+// internedName is an entry of the engine's table of file names (pName).
+type internedName struct {
+	name  string
+	clean bool // IsCleanAbs(name)
 }
 
 func cloneStr(s string) string { return strings.Clone(s) } // one allocation ("" none)

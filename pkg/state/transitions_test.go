@@ -264,6 +264,44 @@ func TestOpenPathResolution(t *testing.T) {
 	eq(t, "failed chdir", w.e.Thread(100).Cwd, "/etc/")
 }
 
+// TestOpenRepeatedNames opens the same names twice, the second time from the engine's table
+// of names (which remembers whether a name needs resolving): a clean absolute name is the
+// path whatever the directory, an unclean or relative one is resolved again every time,
+// against the directory of that open.
+func TestOpenRepeatedNames(t *testing.T) {
+	w := newWorld(t, Options{})
+	w.ev(100, "openat", 'X', P{"fd": int64(3), "dirfd": int64(atFDCWD), "name": "/etc", "flags": uint32(oDirectory)})
+	fd := int64(10)
+	open := func(call string, dirfd int64, name string) string {
+		fd++
+		p := P{"fd": fd, "name": name, "flags": uint32(1)}
+		if call == "openat" {
+			p["dirfd"] = dirfd
+		} else {
+			p["mode"] = uint32(0)
+		}
+		return w.ev(100, call, 'X', p).FD.Name
+	}
+	for round := range 2 {
+		for _, c := range []struct{ call, name, want string }{
+			{"open", "/usr/lib/libc.so.6", "/usr/lib/libc.so.6"},
+			{"open", "/usr//lib/./libm.so.6", "/usr/lib/libm.so.6"},
+			{"open", "/usr/lib/x/../libz.so", "/usr/lib/libz.so"},
+			{"open", "/tmp/dir/", "/tmp/dir"},
+			{"open", "lib/../rel.txt", "/home/u/rel.txt"},
+		} {
+			eq(t, fmt.Sprintf("round %d: %s(%q)", round, c.call, c.name), open(c.call, 0, c.name), c.want)
+		}
+		eq(t, fmt.Sprintf("round %d: openat(/etc, passwd)", round), open("openat", 3, "passwd"), "/etc/passwd")
+		eq(t, fmt.Sprintf("round %d: openat(cwd, passwd)", round), open("openat", atFDCWD, "passwd"), "/home/u/passwd")
+		eq(t, fmt.Sprintf("round %d: openat(unknown, /etc/passwd)", round), open("openat", 77, "/etc/passwd"), "/etc/passwd")
+		eq(t, fmt.Sprintf("round %d: openat(unknown, passwd)", round), open("openat", 77, "passwd"), "<UNKNOWN>passwd")
+		eq(t, fmt.Sprintf("round %d: openat(/etc, /a/./b)", round), open("openat", 3, "/a/./b"), "/a/b")
+	}
+	// the name kept is the event's, raw (fd.nameraw)
+	eq(t, "raw name", w.e.FDOf(w.e.Thread(100), 12).NameRaw, "/usr//lib/./libm.so.6")
+}
+
 func TestProcExitReparenting(t *testing.T) {
 	w := newWorld(t, Options{})
 	// bash(100) -> a(200) -> b(300)
