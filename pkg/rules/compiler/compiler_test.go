@@ -449,22 +449,37 @@ func TestScalarComparisonsMatchWholeValue(t *testing.T) {
 	var evs []fields.MapEvent
 	for _, v := range []fields.Value{str("/etc/shadow"), str("/etc"), str(""), str("/tmp/x/etc/shadow"),
 		cands("/bin/sh", "/etc/shadow"), cands("/etc/passwd", "/usr/bin/x")} {
-		evs = append(evs, fields.MapEvent{"fd.name": v, "proc.aname": v, "fd.num": num(int64(len(v.S)))})
+		evs = append(evs, fields.MapEvent{"fd.name": v, "proc.aname": v, "fd.num": num(int64(len(v.S)) - 4),
+			"user.uid": {N: uint64(len(v.S))}})
 	}
 	evs = append(evs, fields.MapEvent{}) // no value at all
-	conds := []string{"fd.num = 11", "fd.num != 4", "fd.num > 4", "fd.num in (0, 11)"}
+	conds := []string{"fd.num = 7", "fd.num != 0", "fd.num in (0, 7)"}
+	for _, test := range []string{"> 0", ">= 0", "< 0", "<= 0", "> -4", ">= -4", "< -3", "<= -4", "= -4", "!= -4"} {
+		conds = append(conds, "fd.num "+test)
+	}
+	for _, test := range []string{"= 11", "!= 11", "> 4", ">= 4", "< 4", "<= 4", "in (0, 11)"} {
+		conds = append(conds, "user.uid "+test)
+	}
 	for _, field := range []string{"fd.name", "proc.aname"} {
 		for _, test := range []string{"= /etc/shadow", "!= /etc/shadow", "startswith /etc", "endswith shadow",
-			"contains etc/", "in (/etc, /etc/shadow)", "pmatch (/etc)", "icontains ETC", "glob /etc/*"} {
+			"contains etc/", "in (/etc, /etc/shadow)", "in (/a, /b, /c, /etc, /etc/shadow)", "in (/a, /b, /c, /d, /etc)",
+			"pmatch (/etc)", "icontains ETC", "glob /etc/*"} {
 			conds = append(conds, field+" "+test)
 		}
 	}
 	for _, cond := range conds {
 		w, s := compile(t, whole, cond), compile(t, scalar, cond)
+		held := 0
 		for i, ev := range evs {
 			if w.Filter(ev) != s.Filter(ev) {
 				t.Errorf("%s, event %d: whole %v, scalar %v", cond, i, w.Filter(ev), s.Filter(ev))
 			}
+			if w.Filter(ev) {
+				held++
+			}
+		}
+		if held == 0 || held == len(evs) {
+			t.Errorf("%s holds on %d of the %d events: the comparison is not tested both ways", cond, held, len(evs))
 		}
 	}
 }
