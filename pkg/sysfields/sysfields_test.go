@@ -852,3 +852,65 @@ func TestRememberOncePerEvent(t *testing.T) {
 		t.Errorf("another kind of event: %d calls in all, want 5", calls)
 	}
 }
+
+// TestScalarExtractorsAgree binds every string and number field of the catalogue both ways
+// (fields.ScalarBinder, as comparisons bind them, and Extractor, as outputs do) and requires
+// the same value and presence on events of several shapes: an open, a failed open and a
+// failed connect (names with no fd), an
+// event of a thread with no parent known and one of a thread the engine never saw.
+func TestScalarExtractorsAgree(t *testing.T) {
+	st := testEngine()
+	src := NewSource(st).(*Source)
+	st.AddThread(event.ThreadInfo{TID: 300, PID: 300, PTID: 9999, Comm: "orphan", Exe: "./orphan", ExePath: "/opt/orphan", Cwd: "/"})
+	var infos []fields.Info
+	fast := map[string]bool{}
+	for _, info := range src.cat.Fields() {
+		if info.Arg == fields.ArgRequired || info.Name == "util.cnt" {
+			continue // (fields with arguments keep the generic path; util.cnt counts its own calls)
+		}
+		infos = append(infos, info)
+		fast[info.Name] = src.strField(info.Name, "") != nil
+	}
+	for _, e := range []struct {
+		name string
+		raw  []byte
+	}{
+		{"open", encode(t, "openat", 'X', curlPID, tsBase, map[string]any{"fd": 5, "dirfd": -100, "name": "/etc/passwd", "flags": 1, "mode": 0})},
+		{"failed open", encode(t, "openat", 'X', curlPID, tsBase+1, map[string]any{"fd": -2, "dirfd": -100, "name": "/nope", "flags": 1, "mode": 0})},
+		{"failed connect", encode(t, "connect", 'X', curlPID, tsBase+2, map[string]any{"res": -111, "tuple": []byte{}, "fd": 4})},
+		{"orphan", encode(t, "getuid", 'X', 300, tsBase+3, map[string]any{"uid": 0})},
+		{"unknown", encode(t, "getuid", 'X', 777, tsBase+4, map[string]any{"uid": 0})},
+	} {
+		ctx := st.Process(decode(t, e.raw, 1)) // (the engine's one context: checked before the next event)
+		for _, info := range infos {
+			ex, err := src.Extractor(info, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, wok := ex(ctx)
+			switch info.Type {
+			case fields.String, fields.Bytes:
+				sx, err := src.StringExtractor(info, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v, ok, multi := sx(ctx); v != want.S || ok != wok || multi != (want.L != nil) {
+					t.Errorf("%s on the %s event: scalar (%q, %v, %v), value (%q, %v, %v)", info.Name, e.name, v, ok, multi, want.S, wok, want.L != nil)
+				}
+			case fields.Uint64, fields.Int64, fields.Port, fields.Bool, fields.AbsTime, fields.RelTime:
+				nx, err := src.NumberExtractor(info, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v, ok, multi := nx(ctx); v != want.N || ok != wok || multi != (want.L != nil) {
+					t.Errorf("%s on the %s event: scalar (%d, %v, %v), value (%d, %v, %v)", info.Name, e.name, v, ok, multi, want.N, wok, want.L != nil)
+				}
+			}
+		}
+	}
+	for _, f := range []string{"proc.name", "proc.pname", "proc.exe", "proc.exepath", "proc.pexe", "proc.pexepath", "fd.name", "container.id"} {
+		if !fast[f] {
+			t.Errorf("%s is not extracted by strField", f)
+		}
+	}
+}
