@@ -7,8 +7,10 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -98,6 +100,34 @@ func (c *candidate) holdsUnnumbered(ev fields.Event) bool {
 		}
 	}
 	return true
+}
+
+// sharedFirst moves, in each candidate of one code, the steps whose memory other candidates
+// of the code share (a macro several rules test: open_read, container) before the others,
+// keeping their order otherwise. A conjunction's result does not depend on the order of its
+// terms (they have no effects), only its cost: a shared macro an earlier rule evaluated is
+// read from its memory with no call, and a false one spares the candidate its other steps.
+func sharedFirst(cands []candidate) {
+	uses := map[*fields.Memo]int{}
+	for _, c := range cands {
+		for _, s := range c.steps {
+			if s.Memo != noMemo {
+				uses[s.Memo]++
+			}
+		}
+	}
+	for _, c := range cands {
+		slices.SortStableFunc(c.steps, func(a, b compiler.Step) int {
+			return cmp.Compare(b2i(uses[b.Memo] > 1), b2i(uses[a.Memo] > 1))
+		})
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Options tune compilation.
@@ -572,6 +602,7 @@ func (c *compileState) buildIndex() {
 				}
 				ix.match[code] = append(ix.match[code], candidate{r: r, steps: steps})
 			}
+			sharedFirst(ix.match[code])
 		}
 		c.rs.sources[name] = ix
 	}

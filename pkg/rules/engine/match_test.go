@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/saker-sec/saker/pkg/event"
@@ -188,6 +189,58 @@ func TestMatchReadsMacroMemories(t *testing.T) {
 		got := rs.Match("syscall", openatX, tc.ev, false, nil)
 		if len(got) != tc.want || s.reads-before != tc.reads {
 			t.Errorf("%v: %d matches with %d reads of proc.name, want %d with %d", tc.ev, len(got), s.reads-before, tc.want, tc.reads)
+		}
+	}
+}
+
+// A rule tests the macros other rules of the event's code share before its own terms: once
+// an earlier rule found the macro false for the event, the rule is done with no call (here
+// rule two's own test of proc.name is not read on "sh").
+func TestMatchTestsSharedMacrosFirst(t *testing.T) {
+	src := `
+- macro: bashy
+  condition: proc.name startswith bash
+- rule: one
+  desc: d
+  condition: evt.type = openat and bashy and fd.name startswith /etc
+  output: o
+  priority: error
+- rule: two
+  desc: d
+  condition: evt.type = openat and proc.name endswith x and bashy
+  output: o
+  priority: error
+`
+	openatX := event.Current("openat", 'X')
+	s := &numberedSource{MapSource: mapSource()}
+	rs, errs, _ := Load([]loader.File{{Name: "m.yaml", Data: []byte(src)}}, Options{Sources: map[string]fields.Source{"syscall": s}})
+	if rs == nil {
+		t.Fatal(errs)
+	}
+	for _, tc := range []struct {
+		n     uint64
+		name  string
+		want  []string
+		reads int
+	}{
+		{1, "bashx", []string{"one", "two"}, 2},
+		{2, "bash", []string{"one"}, 2},
+		{3, "sh", nil, 1},
+		{4, "shx", nil, 1},
+		{0, "shx", nil, 2}, // unnumbered: every rule reads its own
+		{0, "bashx", []string{"one", "two"}, 3},
+	} {
+		ev := fields.MapEvent{"evt.type": {S: "openat"}, "proc.name": {S: tc.name}, "fd.name": {S: "/etc/passwd"}}
+		if tc.n != 0 {
+			ev["n"] = fields.Value{N: tc.n}
+		}
+		before := s.reads
+		var got []string
+		for _, r := range rs.Match("syscall", openatX, ev, false, nil) {
+			got = append(got, r.Name)
+		}
+		if !slices.Equal(got, tc.want) || s.reads-before != tc.reads {
+			t.Errorf("event %d (%s): matches %v with %d reads of proc.name, want %v with %d", tc.n, tc.name, got, s.reads-before, tc.want, tc.reads)
 		}
 	}
 }
