@@ -238,9 +238,6 @@ func (e *Engine) Process(ev *event.Event) *Context {
 			e.onClone(ctx)
 		}
 	}
-	if ctx.FD != nil {
-		ctx.FD.NameChanged = ctx.FD.Name != ctx.OldFDName
-	}
 	if ci.fsOp != fsNone || ci.k == kOpen {
 		e.fsEvent(ctx, ci)
 	}

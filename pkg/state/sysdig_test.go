@@ -137,7 +137,7 @@ func ourFields(e *Engine, ctx *Context) []string {
 	if f := ctx.FD; f != nil {
 		v[15] = fdTypeNames[f.Type]
 		v[16] = f.Name
-		v[17] = strconv.FormatBool(f.NameChanged)
+		v[17] = strconv.FormatBool(ctx.NameChanged())
 		if f.IsSocket() {
 			v[18] = l4Names[f.L4Proto]
 		}

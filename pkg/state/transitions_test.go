@@ -133,7 +133,7 @@ func TestDupCloseFcntl(t *testing.T) {
 	if ctx.FD != before || ctx.FD.Name != "/etc/secret" {
 		t.Errorf("close context fd = %+v, want the fd as it was", ctx.FD)
 	}
-	eq(t, "close name_changed", ctx.FD.NameChanged, false)
+	eq(t, "close name_changed", ctx.NameChanged(), false)
 	eq(t, "closed fd gone", w.fdName(100, 9), "<none>")
 	ctx = w.ev(100, "close", 'X', P{"res": int64(-9), "fd": int64(9)})
 	if ctx.FD != nil || ctx.FDNum != 9 {
@@ -154,10 +154,10 @@ func TestSocketsConnectAccept(t *testing.T) {
 		"tuple": tuple4("10.0.0.2", 40000, "93.184.216.34", 80), "addr": sockaddr4("93.184.216.34", 80)})
 	eq(t, "connect name", ctx.FD.Name, "10.0.0.2:40000->93.184.216.34:80")
 	eq(t, "connect client", ctx.FD.Client, true)
-	eq(t, "connect name_changed", ctx.FD.NameChanged, true)
+	eq(t, "connect name_changed", ctx.NameChanged(), true)
 	eq(t, "dst port", ctx.FD.DstPort, uint16(80))
 	ctx = w.ev(100, "write", 'X', P{"res": int64(3), "fd": int64(5), "data": []byte("abc"), "size": uint32(3)})
-	eq(t, "write name_changed", ctx.FD.NameChanged, false)
+	eq(t, "write name_changed", ctx.NameChanged(), false)
 
 	// a failed connect (not EINPROGRESS) changes nothing
 	w.ev(100, "socket", 'X', P{"fd": int64(6), "domain": uint32(event.AFInet), "type": uint32(1), "proto": uint32(6)})
@@ -196,7 +196,7 @@ func TestSocketsConnectAccept(t *testing.T) {
 	ctx = w.ev(100, "recvfrom", 'X', P{"res": int64(10), "fd": int64(11), "data": []byte("y"), "size": uint32(1),
 		"tuple": tuple4("8.8.8.8", 53, "10.0.0.2", 5353)})
 	eq(t, "name after the reply", ctx.FD.Name, "10.0.0.2:5353->8.8.8.8:53")
-	eq(t, "reply name_changed", ctx.FD.NameChanged, false)
+	eq(t, "reply name_changed", ctx.NameChanged(), false)
 }
 
 func TestPipesAndSingleFDs(t *testing.T) {
@@ -235,7 +235,7 @@ func TestOpenPathResolution(t *testing.T) {
 	w := newWorld(t, Options{})
 	ctx := w.ev(100, "openat", 'X', P{"fd": int64(5), "dirfd": int64(atFDCWD), "name": "a/../b.txt", "flags": uint32(1)})
 	eq(t, "relative to cwd", ctx.FD.Name, "/home/u/b.txt")
-	eq(t, "open name_changed", ctx.FD.NameChanged, true)
+	eq(t, "open name_changed", ctx.NameChanged(), true)
 	eq(t, "open type", ctx.FD.Type, uint8(event.FDFileV2))
 	w.ev(100, "openat", 'X', P{"fd": int64(6), "dirfd": int64(atFDCWD), "name": "/etc", "flags": uint32(oDirectory | 1)})
 	eq(t, "directory type", w.e.FDOf(w.e.Thread(100), 6).Type, uint8(event.FDDirectory))

@@ -278,10 +278,6 @@ type FD struct {
 	// PID is the process a pidfd refers to (pidfd_open).
 	PID int64
 
-	// NameChanged is libsinsp's fd.name_changed: whether the event of the current Context
-	// changed (or gave) this fd's name. Valid for Context.FD only.
-	NameChanged bool
-
 	prev, next *FD
 }
 
@@ -299,7 +295,6 @@ func (e *Engine) cloneFD(f *FD) *FD {
 	c := e.newFD()
 	*c = *f
 	c.prev, c.next = nil, nil
-	c.NameChanged = false
 	return c
 }
 
@@ -318,6 +313,10 @@ type Context struct {
 	PrevUID uint32
 	// (Process resets the fields one by one: a new field needs its line there.)
 }
+
+// NameChanged is libsinsp's fd.name_changed: whether the event changed (or gave) the name of
+// its fd (FD), computed when a field asks (the engine does not compare names per event).
+func (c *Context) NameChanged() bool { return c.FD != nil && c.FD.Name != c.OldFDName }
 
 // group is what the threads of one process share.
 type group struct {

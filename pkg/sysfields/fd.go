@@ -301,7 +301,7 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 			return boolean(isSock(f.Type) && !isServerSock(f.Type) && f.DstIP.IsValid() && f.DstPort != 0)
 		}), nil
 	case "fd.name_changed":
-		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) { return boolean(f.NameChanged) }), nil
+		return withFD(func(c *state.Context, f *state.FD) (fields.Value, bool) { return boolean(c.NameChanged()) }), nil
 	case "fd.uid":
 		// libsinsp: the thread id followed by the fd number (-1 when none)
 		return func(c *state.Context) (fields.Value, bool) {
