@@ -116,3 +116,29 @@ func TestCategoryNoAlloc(t *testing.T) {
 	}
 	eq(t, "category", th.Category, CatHealthcheck)
 }
+
+// Threads created one after the other in two containers and on the host each get their own
+// container's id and metadata entry: the engine reads a run of equal cgroups once, and a
+// change of cgroups (either way) is read again.
+func TestContainerOfAlternatingCgroups(t *testing.T) {
+	m := container.New(container.Config{Providers: []container.Provider{}})
+	t.Cleanup(m.Close)
+	w := newWorld(t, Options{Containers: m})
+	other := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for i, c := range []struct {
+		cgroups []string
+		id      string
+	}{
+		{ctrCgroups, hex64[:12]}, {ctrCgroups, hex64[:12]}, {nil, "host"}, {ctrCgroups, hex64[:12]},
+		{[]string{"cpu=/docker/" + other}, other[:12]}, {[]string{"cpu=/user.slice"}, "host"}, {ctrCgroups, hex64[:12]},
+	} {
+		th := w.spawn(100, int64(6000+i), int64(6000+i), c.cgroups, "sleep")
+		if th.ContainerID != c.id || th.Container == nil || th.Container.ID() != c.id {
+			got := "<nil>"
+			if th.Container != nil {
+				got = th.Container.ID()
+			}
+			t.Errorf("thread %d (%v): container id %q, entry %s; want %s for both", i, c.cgroups, th.ContainerID, got, c.id)
+		}
+	}
+}

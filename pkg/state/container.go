@@ -10,7 +10,12 @@ import (
 // /proc/PID/cgroup lines): the 12-character id for every runtime and cgroup layout
 // pkg/container knows, or "host".
 func ContainerID(cgroups []string) string {
-	if r, ok := container.FromCgroups(cgroups); ok {
+	r, ok := container.FromCgroups(cgroups)
+	return idOf(r, ok)
+}
+
+func idOf(r container.Ref, inContainer bool) string {
+	if inContainer {
 		return r.Short()
 	}
 	return container.HostID
@@ -19,13 +24,14 @@ func ContainerID(cgroups []string) string {
 // setContainer derives a thread's container from its cgroups, and with a container manager
 // its metadata entry (looked up once per thread, never per event; the lookup never blocks).
 func (e *Engine) setContainer(t *Thread) {
-	if !slices.Equal(t.Cgroups, e.lastCgroups) || e.lastCID == "" {
-		e.lastCgroups, e.lastCID = t.Cgroups, ContainerID(t.Cgroups) // a pure function of them
+	if !slices.Equal(t.Cgroups, e.lastCgroups) || e.lastCID == "" { // (a pure function of them)
+		e.lastRef, e.lastInCtr = container.FromCgroups(t.Cgroups)
+		e.lastCgroups, e.lastCID = t.Cgroups, idOf(e.lastRef, e.lastInCtr)
 	}
 	t.ContainerID = e.lastCID
 	t.Container = nil
 	if e.opts.Containers != nil {
-		t.Container = e.opts.Containers.LookupCgroups(t.Cgroups)
+		t.Container = e.opts.Containers.LookupFound(e.lastRef, e.lastInCtr)
 	}
 }
 

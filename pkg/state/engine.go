@@ -3,6 +3,7 @@ package state
 import (
 	"strings"
 
+	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/event"
 )
 
@@ -43,8 +44,10 @@ type Engine struct {
 	tmiss [threadCacheSize]int64
 
 	strsMemo [3]strsMemo // the last args, env and cgroups (pStrings)
-	// the cgroups whose container id setContainer computed last, and that id
+	// the cgroups setContainer read last: what they name (container.FromCgroups) and its id
 	lastCgroups []string
+	lastRef     container.Ref
+	lastInCtr   bool
 	lastCID     string
 
 	// FDs taken out of their tables during this event (closed, evicted, replaced): the
