@@ -23,6 +23,7 @@ type input struct {
 	held    bool   // the source's goroutine holds a.mu for reading
 	idle    bool   // mirror of r.idle, to touch the atomic only on a change
 	unread  uint64 // events not yet added to the events-read counter
+	batches uint   // batches of Syscall's events released
 	matches []*engine.Rule
 	alerts  []*alert.Alert // of the event Evaluate runs (for the incident store)
 }
@@ -111,9 +112,9 @@ func (in *input) Syscall(ev *event.Event) {
 	in.unread++
 	if in.unread >= batchEvents {
 		in.release()
-	}
-	if a.d.Events%4096 == 0 {
-		a.m.SetState(a.d.State.Stats())
+		if in.batches++; in.batches%16 == 0 { // the state's gauges every 4,096 events
+			a.m.SetState(a.d.State.Stats())
+		}
 	}
 }
 
