@@ -58,56 +58,51 @@ type SourceRules struct {
 	// condition specialized for the code (compiler.Result.Steps): the tests the code
 	// decides are gone, and so are the rules it rules out (an open's enter event for a rule
 	// on the opened file).
-	match [][]candidate
+	match []codeRules
+}
+
+// codeRules are the candidate rules of one event code, packed for Match: the candidates in
+// definition order, and all their steps in one array, each candidate's after the previous
+// one's (one loop over both, no call per candidate).
+type codeRules struct {
+	cands []candidate
+	steps []compiler.Step
 }
 
 // candidate is a rule as an event of one code evaluates it: the steps of its condition's
-// top-level conjunction, in order (none: every event of the code matches). Every step has a
-// memory: its macro's, or noMemo, which holds no event.
+// top-level conjunction (none: every event of the code matches) are codeRules.steps up to
+// end, from the previous candidate's end. Every step has a memory: its macro's, or noMemo,
+// which holds no event.
 type candidate struct {
+	r   *Rule
+	end int
+}
+
+// unpacked is a candidate with its own steps, as the index is built (sharedFirst orders them).
+type unpacked struct {
 	r     *Rule
 	steps []compiler.Step
+}
+
+func pack(us []unpacked) codeRules {
+	var cr codeRules
+	for _, u := range us {
+		cr.steps = append(cr.steps, u.steps...)
+		cr.cands = append(cr.cands, candidate{r: u.r, end: len(cr.steps)})
+	}
+	return cr
 }
 
 // noMemo is the memory of the steps that have none: its serial is no event's (they count up
 // from 1), and nothing writes it.
 var noMemo = &fields.Memo{Serial: math.MaxUint64}
 
-// holds evaluates c's steps on ev, serial the event's. A step remembered for this event (a
-// macro an earlier rule evaluated: open_read for most open rules) is read from its memory,
-// with no call.
-func (c *candidate) holds(ev fields.Event, serial uint64) bool {
-	for i := range c.steps {
-		s := &c.steps[i]
-		if s.Memo.Serial == serial {
-			if !s.Memo.Val {
-				return false
-			}
-			continue
-		}
-		if !s.F(ev) {
-			return false
-		}
-	}
-	return true
-}
-
-// holdsUnnumbered evaluates c's steps on an event without a serial: every step is called.
-func (c *candidate) holdsUnnumbered(ev fields.Event) bool {
-	for i := range c.steps {
-		if !c.steps[i].F(ev) {
-			return false
-		}
-	}
-	return true
-}
-
 // sharedFirst moves, in each candidate of one code, the steps whose memory other candidates
 // of the code share (a macro several rules test: open_read, container) before the others,
 // keeping their order otherwise. A conjunction's result does not depend on the order of its
 // terms (they have no effects), only its cost: a shared macro an earlier rule evaluated is
 // read from its memory with no call, and a false one spares the candidate its other steps.
-func sharedFirst(cands []candidate) {
+func sharedFirst(cands []unpacked) {
 	uses := map[*fields.Memo]int{}
 	for _, c := range cands {
 		for _, s := range c.steps {
@@ -570,7 +565,7 @@ func parseFieldRef(f string) (*ast.FieldRef, error) {
 
 func (c *compileState) buildIndex() {
 	for name, src := range c.opts.Sources {
-		ix := &SourceRules{src: src, byCode: make([][]*Rule, src.NumEventCodes()), match: make([][]candidate, src.NumEventCodes())}
+		ix := &SourceRules{src: src, byCode: make([][]*Rule, src.NumEventCodes()), match: make([]codeRules, src.NumEventCodes())}
 		ix.ser, _ = src.(fields.EventSerialer)
 		for _, r := range c.rs.Rules {
 			if r.Source != name || !r.Enabled {
@@ -587,6 +582,7 @@ func (c *compileState) buildIndex() {
 			}
 		}
 		for code, rules := range ix.byCode {
+			var us []unpacked
 			for _, r := range rules {
 				steps, never := []compiler.Step{{F: r.Filter}}, false
 				if r.cond != nil {
@@ -600,9 +596,10 @@ func (c *compileState) buildIndex() {
 						steps[i].Memo = noMemo
 					}
 				}
-				ix.match[code] = append(ix.match[code], candidate{r: r, steps: steps})
+				us = append(us, unpacked{r: r, steps: steps})
 			}
-			sharedFirst(ix.match[code])
+			sharedFirst(us)
+			ix.match[code] = pack(us)
 		}
 		c.rs.sources[name] = ix
 	}
@@ -647,7 +644,7 @@ func (rs *Ruleset) Match(source string, code uint16, ev fields.Event, first bool
 // Any reports whether an event of that code has candidate rules: a test that inlines, so
 // the callers spare the call to Match for the codes no rule names (most events).
 func (ix *SourceRules) Any(code uint16) bool {
-	return ix != nil && int(code) < len(ix.match) && len(ix.match[code]) > 0
+	return ix != nil && int(code) < len(ix.match) && len(ix.match[code].cands) > 0
 }
 
 // Match appends to dst the rules that match ev (of event code code), in definition order;
@@ -660,20 +657,38 @@ func (ix *SourceRules) Match(code uint16, ev fields.Event, first bool, dst []*Ru
 	if ix.ser != nil {
 		serial, _ = ix.ser.EventSerial(ev)
 	}
-	cands := ix.match[code]
-	for i := range cands {
-		c := &cands[i]
-		var ok bool
+	cr := &ix.match[code]
+	steps, start := cr.steps, 0
+next:
+	for i := range cr.cands {
+		c := &cr.cands[i]
+		own := steps[start:c.end]
+		start = c.end
 		if serial != 0 {
-			ok = c.holds(ev, serial)
-		} else {
-			ok = c.holdsUnnumbered(ev) // (a fresh memory's serial is 0)
-		}
-		if ok {
-			dst = append(dst, c.r)
-			if first {
-				break
+			// a step remembered for this event (a macro an earlier rule evaluated: open_read
+			// for most open rules) is read from its memory, with no call
+			for j := range own {
+				s := &own[j]
+				if s.Memo.Serial == serial {
+					if !s.Memo.Val {
+						continue next
+					}
+					continue
+				}
+				if !s.F(ev) {
+					continue next
+				}
 			}
+		} else {
+			for j := range own { // (a fresh memory's serial is 0: every step is called)
+				if !own[j].F(ev) {
+					continue next
+				}
+			}
+		}
+		dst = append(dst, c.r)
+		if first {
+			break
 		}
 	}
 	return dst
