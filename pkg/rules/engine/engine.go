@@ -7,10 +7,8 @@
 package engine
 
 import (
-	"cmp"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 
@@ -84,6 +82,7 @@ type unpacked struct {
 	steps []compiler.Step
 }
 
+// pack lays out the candidates of one code for Match (codeRules).
 func pack(us []unpacked) codeRules {
 	var cr codeRules
 	for _, u := range us {
@@ -112,17 +111,16 @@ func sharedFirst(cands []unpacked) {
 		}
 	}
 	for _, c := range cands {
-		slices.SortStableFunc(c.steps, func(a, b compiler.Step) int {
-			return cmp.Compare(b2i(uses[b.Memo] > 1), b2i(uses[a.Memo] > 1))
-		})
+		ordered := make([]compiler.Step, 0, len(c.steps))
+		for _, shared := range []bool{true, false} {
+			for _, s := range c.steps {
+				if (uses[s.Memo] > 1) == shared {
+					ordered = append(ordered, s)
+				}
+			}
+		}
+		copy(c.steps, ordered)
 	}
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // Options tune compilation.
