@@ -59,21 +59,22 @@ type SourceRules struct {
 	match []codeRules
 }
 
-// codeRules are the candidate rules of one event code, packed for Match: the candidates in
-// definition order, and all their steps in one array, each candidate's after the previous
-// one's (one loop over both, no call per candidate).
+// codeRules are the candidate rules of one event code, packed for Match: one array of ops,
+// every candidate's steps (its condition's top-level conjunction for the code, in order)
+// followed by an op that ends it, the candidates in definition order. Match runs the array
+// in one loop: a true step goes on to the next op, a false one to the op after its
+// candidate's end, and reaching an end op means the candidate matched.
 type codeRules struct {
-	cands []candidate
-	steps []compiler.Step
+	ops []op
 }
 
-// candidate is a rule as an event of one code evaluates it: the steps of its condition's
-// top-level conjunction (none: every event of the code matches) are codeRules.steps up to
-// end, from the previous candidate's end. Every step has a memory: its macro's, or noMemo,
-// which holds no event.
-type candidate struct {
-	r   *Rule
-	end int
+// op is a step of a candidate (f set) or the end of one (f nil, r the rule). Every step has
+// a memory: its macro's, or noMemo, which holds no event.
+type op struct {
+	f    compiler.Filter
+	memo *fields.Memo
+	r    *Rule // end ops
+	next int   // steps: the op after the candidate's end
 }
 
 // unpacked is a candidate with its own steps, as the index is built (sharedFirst orders them).
@@ -86,8 +87,11 @@ type unpacked struct {
 func pack(us []unpacked) codeRules {
 	var cr codeRules
 	for _, u := range us {
-		cr.steps = append(cr.steps, u.steps...)
-		cr.cands = append(cr.cands, candidate{r: u.r, end: len(cr.steps)})
+		next := len(cr.ops) + len(u.steps) + 1
+		for _, s := range u.steps {
+			cr.ops = append(cr.ops, op{f: s.F, memo: s.Memo, next: next})
+		}
+		cr.ops = append(cr.ops, op{r: u.r})
 	}
 	return cr
 }
@@ -95,6 +99,11 @@ func pack(us []unpacked) codeRules {
 // noMemo is the memory of the steps that have none: its serial is no event's (they count up
 // from 1), and nothing writes it.
 var noMemo = &fields.Memo{Serial: math.MaxUint64}
+
+// unnumbered is the serial Match reads the memories under for an event without one: no
+// memory holds it (a fresh one holds 0, noMemo MaxUint64, the others event numbers, which
+// do not get that far), so every step is called.
+const unnumbered = math.MaxUint64 - 1
 
 // sharedFirst moves, in each candidate of one code, the steps whose memory other candidates
 // of the code share (a macro several rules test: open_read, container) before the others,
@@ -642,7 +651,7 @@ func (rs *Ruleset) Match(source string, code uint16, ev fields.Event, first bool
 // Any reports whether an event of that code has candidate rules: a test that inlines, so
 // the callers spare the call to Match for the codes no rule names (most events).
 func (ix *SourceRules) Any(code uint16) bool {
-	return ix != nil && int(code) < len(ix.match) && len(ix.match[code].cands) > 0
+	return ix != nil && int(code) < len(ix.match) && len(ix.match[code].ops) > 0
 }
 
 // Match appends to dst the rules that match ev (of event code code), in definition order;
@@ -651,42 +660,32 @@ func (ix *SourceRules) Match(code uint16, ev fields.Event, first bool, dst []*Ru
 	if ix == nil || int(code) >= len(ix.match) {
 		return dst
 	}
-	var serial uint64
+	serial := uint64(unnumbered)
 	if ix.ser != nil {
-		serial, _ = ix.ser.EventSerial(ev)
-	}
-	cr := &ix.match[code]
-	steps, start := cr.steps, 0
-next:
-	for i := range cr.cands {
-		c := &cr.cands[i]
-		own := steps[start:c.end]
-		start = c.end
-		if serial != 0 {
-			// a step remembered for this event (a macro an earlier rule evaluated: open_read
-			// for most open rules) is read from its memory, with no call
-			for j := range own {
-				s := &own[j]
-				if s.Memo.Serial == serial {
-					if !s.Memo.Val {
-						continue next
-					}
-					continue
-				}
-				if !s.F(ev) {
-					continue next
-				}
-			}
-		} else {
-			for j := range own { // (a fresh memory's serial is 0: every step is called)
-				if !own[j].F(ev) {
-					continue next
-				}
-			}
+		if n, ok := ix.ser.EventSerial(ev); ok && n != 0 {
+			serial = n
 		}
-		dst = append(dst, c.r)
-		if first {
-			break
+	}
+	ops := ix.match[code].ops
+	for j := 0; j < len(ops); {
+		o := &ops[j]
+		switch {
+		case o.f == nil: // the end of a candidate whose steps all held
+			dst = append(dst, o.r)
+			if first {
+				return dst
+			}
+			j++
+		case o.memo.Serial == serial: // remembered for this event: no call
+			if o.memo.Val {
+				j++
+			} else {
+				j = o.next
+			}
+		case o.f(ev):
+			j++
+		default:
+			j = o.next
 		}
 	}
 	return dst
