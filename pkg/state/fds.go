@@ -91,7 +91,7 @@ func (e *Engine) onOpen(ctx *Context) {
 		return
 	}
 	f := e.newFD()
-	*f = FD{Num: fd, Type: event.FDFileV2, Name: full, OpenFlags: flags}
+	*f = FD{Num: fd, Type: event.FDFileV2, Name: full, OpenFlags: flags, CleanName: clean}
 	if name != "<NA>" {
 		f.NameRaw = name // pStr copied it out of the event buffer
 	}

@@ -256,10 +256,13 @@ const (
 
 // FD is one file descriptor of an fd table.
 type FD struct {
-	Num       int64
-	Type      uint8  // event.FD* constants
-	Name      string // path, socket tuple text, …
-	NameRaw   string // files: the path as the open call passed it (fd.nameraw), not made absolute
+	Num     int64
+	Type    uint8  // event.FD* constants
+	Name    string // path, socket tuple text, …
+	NameRaw string // files: the path as the open call passed it (fd.nameraw), not made absolute
+	// CleanName is set when Name is known to be an absolute path in clean form (IsCleanAbs):
+	// an open of a name that was one already. (False says nothing.)
+	CleanName bool
 	RealPath  string // files opened live: the kernel's path of the opened file (the probe's ExtRealPath); "" when unknown
 	OpenFlags uint32 // scap encoding (flag-tables.tsv file_flags; epoll/memfd flags for those types)
 	Ino       uint64

@@ -154,7 +154,7 @@ func (s *Source) fdField(name, arg string) (func(c *state.Context) (fields.Value
 				d = f.Name
 			case isFileLike(f.Type):
 				if f.Name != s.dirIn {
-					s.dirIn, s.dirOut = f.Name, dirOf(f.Name)
+					s.dirIn, s.dirOut = f.Name, dirOfFD(f)
 				}
 				d = s.dirOut
 			case f.Type == event.FDUnixSock:
@@ -510,6 +510,16 @@ func (s *Source) nullFDName(c *state.Context) (fields.Value, bool) {
 		return str(p)
 	}
 	return str(path.Join(base, p))
+}
+
+// dirOfFD is dirOf for an fd's name, with no check of a name the open found clean already.
+func dirOfFD(f *state.FD) string {
+	if f.CleanName {
+		if i := strings.LastIndexByte(f.Name, '/'); i > 0 {
+			return f.Name[:i]
+		}
+	}
+	return dirOf(f.Name)
 }
 
 // dirOf is the directory part of a path as fd.directory shows it.

@@ -344,3 +344,26 @@ func TestSupportedFields(t *testing.T) {
 	}
 	t.Logf("%d of %d catalogue fields have an extractor", total-len(got), total)
 }
+
+// fd.directory of opens whose names were clean absolute paths (the state marks the fd, the
+// directory is the text before the last slash), were not, or were relative.
+func TestDirectoryOfOpens(t *testing.T) {
+	st := testEngine()
+	src := NewSource(st)
+	for i, c := range []struct {
+		dirfd     int
+		name, dir string
+	}{
+		{-100, "/usr/lib/libc.so.6", "/usr/lib"}, {-100, "/usr/lib/libc.so.6", "/usr/lib"}, {-100, "/x", "/"},
+		{-100, "/usr//lib/./libm.so.6", "/usr/lib"}, {-100, "/usr/lib/x/../libz.so", "/usr/lib"},
+		{-100, "lib/../rel.txt", "/home/alice"}, {-100, "/tmp/d/", "/tmp"}, {-100, "/usr/lib/libc.so.6", "/usr/lib"},
+		// a directory fd the state does not know: the name is not resolved, nor cleaned
+		{77, "../x/./y", "<UNKNOWN>../x"}, {77, "../x/./y", "<UNKNOWN>../x"},
+	} {
+		ctx := st.Process(decode(t, encode(t, "openat", 'X', curlPID, tsBase+uint64(i), map[string]any{
+			"fd": 10 + i, "dirfd": c.dirfd, "name": c.name, "flags": 1, "mode": 0}), uint64(i+1)))
+		if got := value(t, src, "fd.directory", ctx); got != c.dir {
+			t.Errorf("open of %q: fd.directory %q, want %q", c.name, got, c.dir)
+		}
+	}
+}
