@@ -142,6 +142,26 @@ func (s *numberedSource) Extractor(info fields.Info, arg string) (fields.Extract
 	return func(ev fields.Event) (fields.Value, bool) { s.reads++; return ext(ev) }, err
 }
 
+// loadNumbered loads rules over a numberedSource.
+func loadNumbered(t *testing.T, src string) (*Ruleset, *numberedSource) {
+	t.Helper()
+	s := &numberedSource{MapSource: mapSource()}
+	rs, errs, _ := Load([]loader.File{{Name: "m.yaml", Data: []byte(src)}}, Options{Sources: map[string]fields.Source{"syscall": s}})
+	if rs == nil {
+		t.Fatal(errs)
+	}
+	return rs, s
+}
+
+// openOf is an openat exit of /etc/passwd by a process named name, numbered n (0: none).
+func openOf(n uint64, name string) fields.MapEvent {
+	e := fields.MapEvent{"evt.type": {S: "openat"}, "proc.name": {S: name}, "fd.name": {S: "/etc/passwd"}}
+	if n != 0 {
+		e["n"] = fields.Value{N: n}
+	}
+	return e
+}
+
 // A macro two rules use is read once per numbered event, whichever rule reads it first. An
 // unnumbered event has every step called, also when a memory was never written (its serial
 // is still 0).
@@ -161,29 +181,18 @@ func TestMatchReadsMacroMemories(t *testing.T) {
   priority: error
 `
 	openatX := event.Current("openat", 'X')
-	ev := func(n uint64, name string) fields.MapEvent {
-		e := fields.MapEvent{"evt.type": {S: "openat"}, "proc.name": {S: name}, "fd.name": {S: "/etc/passwd"}}
-		if n != 0 {
-			e["n"] = fields.Value{N: n}
-		}
-		return e
-	}
-	s := &numberedSource{MapSource: mapSource()}
-	rs, errs, _ := Load([]loader.File{{Name: "m.yaml", Data: []byte(src)}}, Options{Sources: map[string]fields.Source{"syscall": s}})
-	if rs == nil {
-		t.Fatal(errs)
-	}
+	rs, s := loadNumbered(t, src)
 	for _, tc := range []struct {
 		ev    fields.MapEvent
 		want  int
 		reads int
 	}{
-		{ev(0, "bash"), 2, 2}, // unnumbered first: the memory's serial is 0, both rules read
-		{ev(1, "bash"), 2, 1},
-		{ev(2, "sh"), 0, 1},
-		{ev(0, "sh"), 0, 2},
-		{ev(0, "bash"), 2, 2},
-		{ev(3, "bash"), 2, 1},
+		{openOf(0, "bash"), 2, 2}, // unnumbered first: the memory's serial is 0, both rules read
+		{openOf(1, "bash"), 2, 1},
+		{openOf(2, "sh"), 0, 1},
+		{openOf(0, "sh"), 0, 2},
+		{openOf(0, "bash"), 2, 2},
+		{openOf(3, "bash"), 2, 1},
 	} {
 		before := s.reads
 		got := rs.Match("syscall", openatX, tc.ev, false, nil)
@@ -212,11 +221,7 @@ func TestMatchTestsSharedMacrosFirst(t *testing.T) {
   priority: error
 `
 	openatX := event.Current("openat", 'X')
-	s := &numberedSource{MapSource: mapSource()}
-	rs, errs, _ := Load([]loader.File{{Name: "m.yaml", Data: []byte(src)}}, Options{Sources: map[string]fields.Source{"syscall": s}})
-	if rs == nil {
-		t.Fatal(errs)
-	}
+	rs, s := loadNumbered(t, src)
 	for _, tc := range []struct {
 		n     uint64
 		name  string
@@ -230,10 +235,7 @@ func TestMatchTestsSharedMacrosFirst(t *testing.T) {
 		{0, "shx", nil, 2}, // unnumbered: every rule reads its own
 		{0, "bashx", []string{"one", "two"}, 3},
 	} {
-		ev := fields.MapEvent{"evt.type": {S: "openat"}, "proc.name": {S: tc.name}, "fd.name": {S: "/etc/passwd"}}
-		if tc.n != 0 {
-			ev["n"] = fields.Value{N: tc.n}
-		}
+		ev := openOf(tc.n, tc.name)
 		before := s.reads
 		var got []string
 		for _, r := range rs.Match("syscall", openatX, ev, false, nil) {
