@@ -26,23 +26,22 @@ volatile u8 resolve_paths = 1;
 
 static __always_inline void put_ext_flags(struct aux *a, u32 flags) { put_u32(a, flags); }
 
-/* ext 1 of an open: the resolved path of fd's file in task t's fd table */
-static __always_inline void put_ext_realpath(struct aux *a, struct task_struct *t, long fd)
+/* ext 1 of an open: the resolved path of the file it opened (f, in task t's fd table) */
+static __always_inline void put_ext_realpath(struct aux *a, struct task_struct *t, struct file *f)
 {
-	struct file *f = fd >= 0 && resolve_paths ? fd_file(t, fd) : NULL;
-	if (!f) {
+	if (!f || !resolve_paths) {
 		put_empty(a);
 		return;
 	}
 	put_path(a, t, &f->f_path);
 }
 
-/* the ext params of a syscall open: EXT_IA32 for a compat call, the resolved path of the fd
- * it returned */
-static __always_inline void put_ext_open(struct aux *a, long fd, bool ia32)
+/* the ext params of a syscall open: EXT_IA32 for a compat call, the resolved path of the file
+ * it opened (opened_file) */
+static __always_inline void put_ext_open(struct aux *a, struct file *f, bool ia32)
 {
 	put_ext_flags(a, ia32 ? EXT_IA32 : 0);
-	put_ext_realpath(a, cur_task(), fd);
+	put_ext_realpath(a, cur_task(), f);
 }
 
 #endif

@@ -376,9 +376,14 @@ int BPF_PROG(sched_exit, struct task_struct *p, bool group_dead)
 }
 
 /* ---------------------------------------------------------------- files */
-static __always_inline void put_file_dev_ino(struct aux *a, long fd, u32 *created)
+/* the file an open returned (fd its result), looked up once for all the open's params */
+static __always_inline struct file *opened_file(long fd)
 {
-	struct file *f = fd >= 0 ? fd_file(cur_task(), fd) : NULL;
+	return fd >= 0 ? fd_file(cur_task(), fd) : NULL;
+}
+
+static __always_inline void put_file_dev_ino(struct aux *a, struct file *f)
+{
 	u32 dev = 0;
 	u64 ino = 0;
 	if (f) {
@@ -389,8 +394,6 @@ static __always_inline void put_file_dev_ino(struct aux *a, long fd, u32 *create
 				dev = encode_dev(KREAD(struct super_block, sb, s_dev));
 			ino = KREAD(struct inode, in, i_ino);
 		}
-		if (created && (KREAD(struct file, f, f_mode) & L_FMODE_CREATED))
-			*created = 0x4000; /* O_F_CREATED */
 	}
 	put_u32(a, dev);
 	put_u64(a, ino);
@@ -398,9 +401,8 @@ static __always_inline void put_file_dev_ino(struct aux *a, long fd, u32 *create
 
 /* flags learnt from the opened file (O_F_CREATED, FD_UPPER_LAYER, FD_LOWER_LAYER); they go in
  * the flags param, before dev and ino */
-static __always_inline u32 file_created(long fd)
+static __always_inline u32 file_created(struct file *f)
 {
-	struct file *f = fd >= 0 ? fd_file(cur_task(), fd) : NULL;
 	u32 r = 0;
 	if (!f)
 		return 0;
@@ -417,25 +419,27 @@ static __always_inline u32 file_created(long fd)
 EXIT_PROG(open) /* 3: fd, name, flags, mode, dev, ino */
 {
 	BEGIN_EXT(3, 6 + NEXT_OPEN);
+	struct file *f = opened_file(ret);
 	put_s64(a, ret);
 	put_ustr(a, ARG(0));
-	put_u32(a, open_flags_to_scap(ARG(1)) | file_created(ret));
+	put_u32(a, open_flags_to_scap(ARG(1)) | file_created(f));
 	put_u32(a, open_mode_to_scap(ARG(1), ARG(2)));
-	put_file_dev_ino(a, ret, NULL);
-	put_ext_open(a, ret, c32 != NULL);
+	put_file_dev_ino(a, f);
+	put_ext_open(a, f, c32 != NULL);
 	END();
 }
 
 EXIT_PROG(openat) /* 307: fd, dirfd, name, flags, mode, dev, ino */
 {
 	BEGIN_EXT(307, 7 + NEXT_OPEN);
+	struct file *f = opened_file(ret);
 	put_s64(a, ret);
 	put_fd(a, ARG(0));
 	put_ustr(a, ARG(1));
-	put_u32(a, open_flags_to_scap(ARG(2)) | file_created(ret));
+	put_u32(a, open_flags_to_scap(ARG(2)) | file_created(f));
 	put_u32(a, open_mode_to_scap(ARG(2), ARG(3)));
-	put_file_dev_ino(a, ret, NULL);
-	put_ext_open(a, ret, c32 != NULL);
+	put_file_dev_ino(a, f);
+	put_ext_open(a, f, c32 != NULL);
 	END();
 }
 
@@ -444,29 +448,31 @@ EXIT_PROG(openat2) /* 327: fd, dirfd, name, flags, mode, resolve, dev, ino */
 	BEGIN_EXT(327, 8 + NEXT_OPEN);
 	struct open_how how = {};
 	bpf_probe_read_user(&how, sizeof(how), (void *)ARG(2));
+	struct file *f = opened_file(ret);
 	put_s64(a, ret);
 	put_fd(a, ARG(0));
 	put_ustr(a, ARG(1));
-	put_u32(a, open_flags_to_scap(how.flags) | file_created(ret));
+	put_u32(a, open_flags_to_scap(how.flags) | file_created(f));
 	put_u32(a, open_mode_to_scap(how.flags, how.mode));
 	put_u32(a, (u32)how.resolve);
-	put_file_dev_ino(a, ret, NULL);
-	put_ext_open(a, ret, c32 != NULL);
+	put_file_dev_ino(a, f);
+	put_ext_open(a, f, c32 != NULL);
 	END();
 }
 
 EXIT_PROG(creat) /* 59: fd, name, mode, dev, ino, creat_flags */
 {
 	BEGIN_EXT(59, 6 + NEXT_OPEN);
+	struct file *f = opened_file(ret);
 	put_s64(a, ret);
 	put_ustr(a, ARG(0));
 	put_u32(a, ARG(1) & 07777);
-	put_file_dev_ino(a, ret, NULL);
+	put_file_dev_ino(a, f);
 	{
-		u32 fl = file_created(ret);
+		u32 fl = file_created(f);
 		put_u16(a, (fl & 0x8000) ? 1 : (fl & 0x10000) ? 2 : 0); /* FD_UPPER/LOWER_LAYER_CREAT */
 	}
-	put_ext_open(a, ret, c32 != NULL);
+	put_ext_open(a, f, c32 != NULL);
 	END();
 }
 
