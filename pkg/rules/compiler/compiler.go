@@ -843,10 +843,10 @@ func fusedNumber(typ fields.Type, op string, ops []operand, x func(fields.Event)
 		return nil
 	}
 	k := ops[0].n
-	sk := int64(k)
-	signed := typ == fields.Int64
-	switch {
-	case op == "=" || op == "==":
+	flip := signFlip(typ)
+	fk := k ^ flip
+	switch op {
+	case "=", "==":
 		return func(ev fields.Event) bool {
 			v, ok, multi := x(ev)
 			if !ok || multi {
@@ -854,7 +854,7 @@ func fusedNumber(typ fields.Type, op string, ops []operand, x func(fields.Event)
 			}
 			return v == k
 		}
-	case op == "!=":
+	case "!=":
 		return func(ev fields.Event) bool {
 			v, ok, multi := x(ev)
 			if !ok || multi {
@@ -862,72 +862,50 @@ func fusedNumber(typ fields.Type, op string, ops []operand, x func(fields.Event)
 			}
 			return v != k
 		}
-	case op == ">=" && signed:
+	case ">=":
 		return func(ev fields.Event) bool {
 			v, ok, multi := x(ev)
 			if !ok || multi {
 				return ok && whole(ev)
 			}
-			return int64(v) >= sk
+			return v^flip >= fk
 		}
-	case op == ">" && signed:
+	case ">":
 		return func(ev fields.Event) bool {
 			v, ok, multi := x(ev)
 			if !ok || multi {
 				return ok && whole(ev)
 			}
-			return int64(v) > sk
+			return v^flip > fk
 		}
-	case op == "<" && signed:
+	case "<":
 		return func(ev fields.Event) bool {
 			v, ok, multi := x(ev)
 			if !ok || multi {
 				return ok && whole(ev)
 			}
-			return int64(v) < sk
+			return v^flip < fk
 		}
-	case op == "<=" && signed:
+	case "<=":
 		return func(ev fields.Event) bool {
 			v, ok, multi := x(ev)
 			if !ok || multi {
 				return ok && whole(ev)
 			}
-			return int64(v) <= sk
-		}
-	case op == ">=":
-		return func(ev fields.Event) bool {
-			v, ok, multi := x(ev)
-			if !ok || multi {
-				return ok && whole(ev)
-			}
-			return v >= k
-		}
-	case op == ">":
-		return func(ev fields.Event) bool {
-			v, ok, multi := x(ev)
-			if !ok || multi {
-				return ok && whole(ev)
-			}
-			return v > k
-		}
-	case op == "<":
-		return func(ev fields.Event) bool {
-			v, ok, multi := x(ev)
-			if !ok || multi {
-				return ok && whole(ev)
-			}
-			return v < k
-		}
-	case op == "<=":
-		return func(ev fields.Event) bool {
-			v, ok, multi := x(ev)
-			if !ok || multi {
-				return ok && whole(ev)
-			}
-			return v <= k
+			return v^flip <= fk
 		}
 	}
 	return nil
+}
+
+// signFlip is what makes the orders of a field's values unsigned comparisons: the sign bit
+// for an Int64 field (two's complement values with it flipped order as unsigned numbers), 0
+// for the others.
+func signFlip(typ fields.Type) uint64 {
+	if typ == fields.Int64 {
+		return 1 << 63
+	}
+	return 0
 }
 
 // stringPredicate is pred for a string or buffer field (whose comparisons read Value.S only)
@@ -991,7 +969,6 @@ func (c *compiler) stringPredicate(op string, raw []string, ops []operand, pred 
 // intPredicate compares an integer field's Value.N with the operands (nil for an operator
 // it does not specialize).
 func intPredicate(typ fields.Type, op string, ops []operand) func(uint64) bool {
-	signed := typ == fields.Int64
 	switch op {
 	case "in", "intersects":
 		vals := make([]uint64, len(ops))
@@ -1011,35 +988,21 @@ func intPredicate(typ fields.Type, op string, ops []operand) func(uint64) bool {
 		return nil
 	}
 	k := ops[0].n
+	flip := signFlip(typ)
+	fk := k ^ flip
 	switch op {
 	case "=", "==":
 		return func(n uint64) bool { return n == k }
 	case "!=":
 		return func(n uint64) bool { return n != k }
-	}
-	if signed {
-		sk := int64(k)
-		switch op {
-		case "<":
-			return func(n uint64) bool { return int64(n) < sk }
-		case "<=":
-			return func(n uint64) bool { return int64(n) <= sk }
-		case ">":
-			return func(n uint64) bool { return int64(n) > sk }
-		case ">=":
-			return func(n uint64) bool { return int64(n) >= sk }
-		}
-		return nil
-	}
-	switch op {
 	case "<":
-		return func(n uint64) bool { return n < k }
+		return func(n uint64) bool { return n^flip < fk }
 	case "<=":
-		return func(n uint64) bool { return n <= k }
+		return func(n uint64) bool { return n^flip <= fk }
 	case ">":
-		return func(n uint64) bool { return n > k }
+		return func(n uint64) bool { return n^flip > fk }
 	case ">=":
-		return func(n uint64) bool { return n >= k }
+		return func(n uint64) bool { return n^flip >= fk }
 	}
 	return nil
 }
