@@ -125,7 +125,7 @@ func TestDockerMetadata(t *testing.T) {
 		if r, ok := FromCgroups(cg); ok {
 			t.Errorf("host pid %d (%q) taken for container %+v", p, cg, r)
 		}
-		if e := m.LookupCgroups(cg); e != HostEntry() || e.ID() != "host" || e.Info().Name != "host" {
+		if e := m.LookupFound(FromCgroups(cg)); e != HostEntry() || e.ID() != "host" || e.Info().Name != "host" {
 			t.Errorf("host pid %d: entry %q", p, e.ID())
 		}
 	}

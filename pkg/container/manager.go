@@ -280,14 +280,9 @@ func (m *Manager) LookupRef(r Ref) *Entry {
 	return m.lookup(r.ID, r.Runtime)
 }
 
-// LookupCgroups is FromCgroups followed by LookupFound.
-func (m *Manager) LookupCgroups(cgroups []string) *Entry {
-	return m.LookupFound(FromCgroups(cgroups))
-}
-
-// LookupFound is LookupCgroups for cgroups already read by FromCgroups (what it returned):
-// the host's entry when they name no container. (The state engine reads the cgroups a
-// process's threads share once.)
+// LookupFound is the entry of what FromCgroups found in a process's cgroups (its two
+// results): the host's entry when they name no container, else LookupRef's. (The state
+// engine reads the cgroups a process's threads share once.)
 func (m *Manager) LookupFound(r Ref, inContainer bool) *Entry {
 	if !inContainer {
 		m.lookups.Add(1)
