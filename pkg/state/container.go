@@ -6,14 +6,9 @@ import (
 	"github.com/saker-sec/saker/pkg/container"
 )
 
-// ContainerID returns the container id found in a thread's cgroups ("subsys=path" entries or
-// /proc/PID/cgroup lines): the 12-character id for every runtime and cgroup layout
-// pkg/container knows, or "host".
-func ContainerID(cgroups []string) string {
-	r, ok := container.FromCgroups(cgroups)
-	return idOf(r, ok)
-}
-
+// idOf is the container id of what container.FromCgroups found in a thread's cgroups
+// ("subsys=path" entries or /proc/PID/cgroup lines; its two results): the 12-character id for
+// every runtime and cgroup layout pkg/container knows, or "host".
 func idOf(r container.Ref, inContainer bool) string {
 	if inContainer {
 		return r.Short()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/saker-sec/saker/pkg/container"
 	"github.com/saker-sec/saker/pkg/event"
 )
 
@@ -449,7 +450,7 @@ func TestContainerID(t *testing.T) {
 		{[]string{"cpu=/docker/notanid"}, "host"},
 	}
 	for _, c := range cases {
-		eq(t, fmt.Sprintf("ContainerID(%q)", c.cg), ContainerID(c.cg), c.want)
+		eq(t, fmt.Sprintf("container id of %q", c.cg), idOf(container.FromCgroups(c.cg)), c.want)
 	}
 }
 
